@@ -1,0 +1,42 @@
+-- Queries on accounts, for modules/identity/adapter/postgres.
+
+-- name: InsertAccount :one
+-- Creates a pending account unless the email is taken. ON CONFLICT waits for a concurrent
+-- insert of the same email to commit or roll back, then returns no row if it committed:
+-- the constraint decides, never a "check, then insert".
+INSERT INTO accounts (email, password_hash)
+VALUES (@email, @password_hash)
+ON CONFLICT ON CONSTRAINT accounts_email_key DO NOTHING
+RETURNING id, email, password_hash, status, created_at, updated_at, activated_at;
+
+-- name: GetAccountByEmail :one
+-- Authentication: no lock, the caller only reads.
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at
+FROM accounts
+WHERE email = @email;
+
+-- name: LockAccountByEmail :one
+-- Locks the account for the rest of the transaction and reads the database clock after
+-- the lock is granted, so every decision about time is made on one clock.
+SELECT sqlc.embed(accounts),
+       clock_timestamp()::timestamptz AS db_now
+FROM accounts
+WHERE email = @email
+FOR UPDATE;
+
+-- name: LockAccount :one
+-- Same as LockAccountByEmail, by primary key.
+SELECT sqlc.embed(accounts),
+       clock_timestamp()::timestamptz AS db_now
+FROM accounts
+WHERE id = @id
+FOR UPDATE;
+
+-- name: UpdateAccount :exec
+UPDATE accounts
+SET password_hash = @password_hash,
+    status        = @status,
+    created_at    = @created_at,
+    activated_at  = @activated_at,
+    updated_at    = now()
+WHERE id = @id;

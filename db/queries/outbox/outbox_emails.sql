@@ -1,0 +1,85 @@
+-- Queries on outbox_emails, for platform/outbox.
+
+-- name: InsertEmail :one
+-- Queues an email inside the transaction of the caller.
+INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at)
+VALUES (@recipient, @subject, @text_body, @html_body, @expires_at)
+RETURNING id;
+
+-- name: NotifyEmailQueued :exec
+-- Wakes the dispatchers that LISTEN on this channel; delivered only when the caller commits.
+SELECT pg_notify('outbox_emails', '');
+
+-- name: DropExpiredEmails :many
+-- Gives up on unsent emails whose content expired (their code can no longer be used).
+UPDATE outbox_emails
+SET dropped_at  = now(),
+    lease_token = NULL
+WHERE sent_at IS NULL
+  AND dropped_at IS NULL
+  AND expires_at <= now()
+  AND available_at <= now()
+RETURNING id;
+
+-- name: ClaimDueEmails :many
+-- Claims up to batch_size due emails for this dispatcher: SKIP LOCKED lets replicas claim
+-- side by side without waiting, and the lease (available_at pushed to the end of the lease)
+-- keeps them claimed after this short transaction commits. A dispatcher that dies leaves
+-- its claims to be taken again once the lease ends.
+WITH due AS (
+    SELECT id
+    FROM outbox_emails
+    WHERE sent_at IS NULL
+      AND dropped_at IS NULL
+      AND available_at <= now()
+      AND (expires_at IS NULL OR expires_at > now())
+    ORDER BY available_at
+    LIMIT @batch_size
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox_emails AS e
+SET available_at = now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond',
+    attempts     = e.attempts + 1,
+    lease_token  = @lease_token
+FROM due
+WHERE e.id = due.id
+RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts;
+
+-- name: MarkEmailSent :execrows
+UPDATE outbox_emails
+SET sent_at     = now(),
+    lease_token = NULL,
+    last_error  = NULL
+WHERE id = @id
+  AND lease_token = @lease_token;
+
+-- name: MarkEmailFailed :execrows
+-- Records a failed attempt and schedules the next one after retry_in_ms milliseconds.
+UPDATE outbox_emails
+SET available_at = now() + sqlc.arg(retry_in_ms)::bigint * interval '1 millisecond',
+    lease_token  = NULL,
+    last_error   = @last_error
+WHERE id = @id
+  AND lease_token = @lease_token;
+
+-- name: ReleaseEmail :execrows
+-- Hands a claimed but unsent email back at shutdown, due at once, without counting the
+-- attempt as a failure.
+UPDATE outbox_emails
+SET available_at = now(),
+    attempts     = greatest(attempts - 1, 0),
+    lease_token  = NULL
+WHERE id = @id
+  AND lease_token = @lease_token;
+
+-- name: MillisUntilNextEmailDue :one
+-- How long until the next unfinished email falls due, in milliseconds (0: one is due now;
+-- -1: none is waiting). The dispatcher sleeps that long, so a retry or an expired lease is
+-- taken on time. Served by outbox_emails_due_idx.
+SELECT coalesce(
+           greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000)),
+           -1
+       )::bigint AS wait_ms
+FROM outbox_emails
+WHERE sent_at IS NULL
+  AND dropped_at IS NULL;

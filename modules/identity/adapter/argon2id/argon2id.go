@@ -1,0 +1,87 @@
+// Package argon2id hashes passwords with argon2id into PHC strings
+// ($argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>), which carry their own parameters: a
+// hash made with old parameters still verifies after the configuration changes.
+package argon2id
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// ErrMalformedHash: the stored string is not an argon2id PHC hash this package can read.
+var ErrMalformedHash = errors.New("malformed argon2id hash")
+
+// Params are the argon2id cost parameters.
+type Params struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+}
+
+// Hasher hashes and verifies passwords.
+type Hasher struct {
+	params Params
+}
+
+// New returns a hasher that hashes with p.
+func New(p Params) *Hasher { return &Hasher{params: p} }
+
+var b64 = base64.RawStdEncoding
+
+// Hash returns the PHC string of password with a fresh random salt.
+func (h *Hasher) Hash(password string) (string, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("salt: %w", err)
+	}
+	p := h.params
+	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// Verify reports whether password matches encoded, using the parameters encoded holds.
+func (h *Hasher) Verify(password, encoded string) (bool, error) {
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+func decode(encoded string) (Params, []byte, []byte, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return Params{}, nil, nil, ErrMalformedHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return Params{}, nil, nil, fmt.Errorf("%w: version %q", ErrMalformedHash, parts[2])
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Iterations, &p.Parallelism); err != nil ||
+		p.Iterations == 0 || p.Parallelism == 0 {
+		return Params{}, nil, nil, fmt.Errorf("%w: parameters %q", ErrMalformedHash, parts[3])
+	}
+	salt, err := b64.DecodeString(parts[4])
+	if err != nil {
+		return Params{}, nil, nil, fmt.Errorf("%w: salt", ErrMalformedHash)
+	}
+	key, err := b64.DecodeString(parts[5])
+	if err != nil || len(key) == 0 {
+		return Params{}, nil, nil, fmt.Errorf("%w: key", ErrMalformedHash)
+	}
+	return p, salt, key, nil
+}

@@ -1,0 +1,63 @@
+package http
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/httpserver"
+)
+
+// Problem codes of the identity context (the platform's codes are in httpserver).
+const (
+	codeEmailTaken      = "email_taken"
+	codeAlreadyActive   = "already_active"
+	codeInvalidCode     = "invalid_code"
+	codeTooManyAttempts = "too_many_attempts"
+	codeCodeExpired     = "code_expired"
+)
+
+// mapError is the one table from the identity context's errors to problems. It matches
+// with errors.Is/As, so wrapped errors map too; anything else is left to the platform's
+// error handler (503 for an unreachable database, a logged 500 otherwise).
+func mapError(err error) *httpserver.Problem {
+	var (
+		invalid    *domain.InvalidCodeError
+		retryLater *domain.RetryLaterError
+		verr       *domain.ValidationError
+	)
+	switch {
+	case errors.Is(err, domain.ErrUnauthorized), errors.Is(err, domain.ErrAccountNotFound):
+		p := httpserver.NewProblem(http.StatusUnauthorized, httpserver.CodeUnauthorized,
+			"Send the account's email and password with HTTP Basic authentication.")
+		p.Header = http.Header{"Www-Authenticate": {`Basic realm="identity"`}}
+		return p
+	case errors.Is(err, domain.ErrEmailTaken):
+		return httpserver.NewProblem(http.StatusConflict, codeEmailTaken, "An active account already uses this email.")
+	case errors.Is(err, domain.ErrAlreadyActive):
+		return httpserver.NewProblem(http.StatusConflict, codeAlreadyActive, "The account is already active.")
+	case errors.Is(err, domain.ErrTooManyAttempts):
+		return httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
+			"The code took too many wrong guesses; request a new code.")
+	case errors.Is(err, domain.ErrCodeExpired):
+		return httpserver.NewProblem(http.StatusBadRequest, codeCodeExpired,
+			"The activation code has expired; request a new code.")
+	case errors.As(err, &invalid):
+		p := httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode, "The activation code is wrong.")
+		remaining := invalid.AttemptsRemaining
+		p.AttemptsRemaining = &remaining
+		return p
+	case errors.As(err, &retryLater):
+		p := httpserver.NewProblem(http.StatusTooManyRequests, httpserver.CodeRateLimited,
+			"A code was issued to this account moments ago; wait before asking for another.")
+		p.RetryAfter = retryLater.RetryAfter
+		return p
+	case errors.As(err, &verr):
+		fields := make([]httpserver.FieldError, len(verr.Fields))
+		for i, f := range verr.Fields {
+			fields[i] = httpserver.FieldError{Field: f.Field, Message: f.Message}
+		}
+		return httpserver.ValidationProblem(fields)
+	}
+	return nil
+}

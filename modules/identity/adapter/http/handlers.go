@@ -1,0 +1,172 @@
+// Package http is the identity context's REST adapter: the /v1/users routes, their DTOs,
+// HTTP Basic authentication, and the table from domain errors to problem codes.
+package http
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/httpserver"
+)
+
+// Service is what the handlers need of the use cases (app.Service satisfies it).
+type Service interface {
+	Register(ctx context.Context, email, password string) (domain.Account, error)
+	Authenticate(ctx context.Context, email, password string) (domain.Account, error)
+	Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error)
+	Resend(ctx context.Context, who domain.Account) (domain.Account, error)
+	Policy() domain.CodePolicy
+}
+
+// Handlers serves the identity routes.
+type Handlers struct {
+	svc      Service
+	validate *httpserver.Validator
+}
+
+// NewHandlers returns the handlers over svc.
+func NewHandlers(svc Service) *Handlers {
+	return &Handlers{svc: svc, validate: httpserver.NewValidator()}
+}
+
+// Register mounts the routes on api (/v1). Every error they return goes through mapError.
+func (h *Handlers) Register(api *echo.Group) {
+	users := api.Group("/users", httpserver.MapErrors(mapError))
+	users.POST("", h.register)
+	me := users.Group("/me", h.authenticate)
+	me.GET("", h.me)
+	me.POST("/activation", h.activate)
+	me.POST("/activation-code", h.resend)
+}
+
+// userResponse is a user as the API renders it.
+type userResponse struct {
+	ID          string     `json:"id"`
+	Email       string     `json:"email"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ActivatedAt *time.Time `json:"activated_at"`
+}
+
+func toUserResponse(a domain.Account) userResponse {
+	u := userResponse{ID: a.ID, Email: string(a.Email), Status: string(a.Status), CreatedAt: a.CreatedAt.UTC()}
+	if a.ActivatedAt != nil {
+		at := a.ActivatedAt.UTC()
+		u.ActivatedAt = &at
+	}
+	return u
+}
+
+type registerRequest struct {
+	Email    string `json:"email" validate:"required,max=254"`
+	Password string `json:"password" validate:"required,min=8,max=128"`
+}
+
+func (h *Handlers) register(c echo.Context) error {
+	var req registerRequest
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	if fields := h.checkRegistration(req); len(fields) > 0 {
+		return httpserver.ValidationProblem(fields)
+	}
+	acc, err := h.svc.Register(c.Request().Context(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/users/me")
+	return c.JSON(http.StatusCreated, toUserResponse(acc))
+}
+
+// checkRegistration collects every field error at once: the tags' shape rules first,
+// then the domain's meaning rules for the fields whose shape passed.
+func (h *Handlers) checkRegistration(req registerRequest) []httpserver.FieldError {
+	req.Email = strings.TrimSpace(req.Email)
+	fields := h.validate.Check(req)
+	_, err := domain.ParseRegistration(req.Email, req.Password)
+	if verr, ok := err.(*domain.ValidationError); ok { //nolint:errorlint // ParseRegistration returns it unwrapped
+		for _, f := range verr.Fields {
+			if !hasField(fields, f.Field) {
+				fields = append(fields, httpserver.FieldError{Field: f.Field, Message: f.Message})
+			}
+		}
+	}
+	return fields
+}
+
+type activateRequest struct {
+	Code string `json:"code" validate:"required"`
+}
+
+func (h *Handlers) activate(c echo.Context) error {
+	var req activateRequest
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	if fields := h.validate.Check(req); len(fields) > 0 {
+		return httpserver.ValidationProblem(fields)
+	}
+	acc, err := h.svc.Activate(c.Request().Context(), principal(c), req.Code)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserResponse(acc))
+}
+
+type resendResponse struct {
+	ExpiresAt   time.Time `json:"expires_at"`
+	ResendAfter time.Time `json:"resend_after"`
+}
+
+func (h *Handlers) resend(c echo.Context) error {
+	acc, err := h.svc.Resend(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, resendResponse{
+		ExpiresAt:   acc.Code.ExpiresAt.UTC(),
+		ResendAfter: acc.ResendAfter(h.svc.Policy()).UTC(),
+	})
+}
+
+func (h *Handlers) me(c echo.Context) error {
+	return c.JSON(http.StatusOK, toUserResponse(principal(c)))
+}
+
+const principalKey = "identity.principal"
+
+// authenticate checks HTTP Basic credentials before anything else about the request. A
+// missing or malformed header still costs a password hash, so every 401 takes alike.
+func (h *Handlers) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		email, password, ok := c.Request().BasicAuth()
+		if !ok {
+			email, password = "", ""
+		}
+		acc, err := h.svc.Authenticate(c.Request().Context(), email, password)
+		if err != nil {
+			return err
+		}
+		c.Set(principalKey, acc)
+		return next(c)
+	}
+}
+
+func principal(c echo.Context) domain.Account {
+	acc, _ := c.Get(principalKey).(domain.Account)
+	return acc
+}
+
+func hasField(fields []httpserver.FieldError, name string) bool {
+	for _, f := range fields {
+		if f.Field == name {
+			return true
+		}
+	}
+	return false
+}

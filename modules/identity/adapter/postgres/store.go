@@ -1,0 +1,202 @@
+// Package postgres is the identity context's store on PostgreSQL: the sqlc queries of
+// db/queries/identity, row locks for every change, and the outbox email of every code
+// issued, written in the same transaction.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
+	"github.com/acme/identity/modules/identity/app"
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/database"
+	"github.com/acme/identity/platform/mail"
+)
+
+// Outbox queues emails inside a transaction and is told when it committed.
+type Outbox interface {
+	Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expiresAt *time.Time) error
+	Committed()
+}
+
+// Composer renders the email of an issued code.
+type Composer interface {
+	Activation(ev domain.CodeIssued, ttl time.Duration) (mail.Message, error)
+}
+
+// Store implements app.Store.
+type Store struct {
+	pool     *pgxpool.Pool
+	outbox   Outbox
+	composer Composer
+	ttl      time.Duration
+}
+
+var _ app.Store = (*Store)(nil)
+
+// NewStore returns a store over pool whose issued codes are emailed through outbox,
+// rendered by composer (ttl is the code lifetime the email states).
+func NewStore(pool *pgxpool.Pool, outbox Outbox, composer Composer, ttl time.Duration) *Store {
+	return &Store{pool: pool, outbox: outbox, composer: composer, ttl: ttl}
+}
+
+// AccountByEmail implements app.Store.
+func (s *Store) AccountByEmail(ctx context.Context, email domain.Email) (domain.Account, error) {
+	row, err := sqlcgen.New(s.pool).GetAccountByEmail(ctx, string(email))
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("get account by email: %w", mapErr(err))
+	}
+	return toAccount(row), nil
+}
+
+// Register implements app.Store. The insert lets the unique constraint decide: ON
+// CONFLICT waits for a concurrent registration of the same email, and then the existing
+// row is locked instead.
+func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash string,
+	decide func(acc *domain.Account, now time.Time, created bool) error,
+) (domain.Account, error) {
+	var out domain.Account
+	err := s.inTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(email), PasswordHash: passwordHash})
+		if err == nil {
+			acc := toAccount(row)
+			if err := decide(&acc, row.CreatedAt, true); err != nil {
+				return err
+			}
+			out = acc
+			return s.save(ctx, tx, q, &acc)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("insert account: %w", mapErr(err))
+		}
+		locked, err := q.LockAccountByEmail(ctx, string(email))
+		if err != nil {
+			// Not found: the conflicting row vanished in between; the caller may retry.
+			return fmt.Errorf("lock existing account: %w", mapErr(err))
+		}
+		acc, err := s.load(ctx, q, locked.Account)
+		if err != nil {
+			return err
+		}
+		if err := decide(&acc, locked.DbNow, false); err != nil {
+			return err
+		}
+		out = acc
+		return s.save(ctx, tx, q, &acc)
+	})
+	return out, err
+}
+
+// Update implements app.Store.
+func (s *Store) Update(ctx context.Context, id string, change func(acc *domain.Account, now time.Time) error) (domain.Account, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("account id %q: %w", id, domain.ErrAccountNotFound)
+	}
+	var out domain.Account
+	err = s.inTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+		locked, err := q.LockAccount(ctx, uid)
+		if err != nil {
+			return fmt.Errorf("lock account: %w", mapErr(err))
+		}
+		acc, err := s.load(ctx, q, locked.Account)
+		if err != nil {
+			return err
+		}
+		if err := change(&acc, locked.DbNow); err != nil {
+			return err
+		}
+		out = acc
+		return s.save(ctx, tx, q, &acc)
+	})
+	return out, err
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx, *sqlcgen.Queries) error) error {
+	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		return fn(tx, sqlcgen.New(tx))
+	})
+	if err != nil {
+		return err
+	}
+	s.outbox.Committed()
+	return nil
+}
+
+// load adds the account's latest activation code to the locked row.
+func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Account) (domain.Account, error) {
+	acc := toAccount(row)
+	code, err := q.GetActivationCode(ctx, row.ID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return domain.Account{}, fmt.Errorf("get activation code: %w", mapErr(err))
+	default:
+		acc.Code = &domain.ActivationCode{
+			Value: code.Code, IssuedAt: code.IssuedAt, ExpiresAt: code.ExpiresAt, FailedAttempts: int(code.FailedAttempts),
+		}
+	}
+	return acc, nil
+}
+
+// save writes back what the domain changed, and queues one email per code issued.
+func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account) error {
+	id, err := uuid.Parse(acc.ID)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", acc.ID, err)
+	}
+	if err := q.UpdateAccount(ctx, sqlcgen.UpdateAccountParams{
+		ID: id, PasswordHash: acc.PasswordHash, Status: string(acc.Status),
+		CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt,
+	}); err != nil {
+		return fmt.Errorf("update account: %w", mapErr(err))
+	}
+	if acc.Code == nil {
+		if err := q.DeleteActivationCode(ctx, id); err != nil {
+			return fmt.Errorf("delete activation code: %w", mapErr(err))
+		}
+	} else if err := q.UpsertActivationCode(ctx, sqlcgen.UpsertActivationCodeParams{
+		AccountID: id, Code: acc.Code.Value, IssuedAt: acc.Code.IssuedAt, ExpiresAt: acc.Code.ExpiresAt,
+		FailedAttempts: int32(acc.Code.FailedAttempts), //nolint:gosec // bounded by MaxAttempts
+	}); err != nil {
+		return fmt.Errorf("save activation code: %w", mapErr(err))
+	}
+	for _, ev := range acc.Issued() {
+		msg, err := s.composer.Activation(ev, s.ttl)
+		if err != nil {
+			return fmt.Errorf("compose activation email: %w", err)
+		}
+		expires := ev.ExpiresAt
+		if err := s.outbox.Enqueue(ctx, tx, msg, &expires); err != nil {
+			return fmt.Errorf("queue activation email: %w", mapErr(err))
+		}
+	}
+	return nil
+}
+
+func toAccount(r sqlcgen.Account) domain.Account {
+	return domain.Account{
+		ID:           r.ID.String(),
+		Email:        domain.Email(r.Email),
+		PasswordHash: r.PasswordHash,
+		Status:       domain.Status(r.Status),
+		CreatedAt:    r.CreatedAt,
+		ActivatedAt:  r.ActivatedAt,
+	}
+}
+
+// mapErr interprets every driver error in one place: no row is a missing account, an
+// unreachable database is database.ErrUnavailable; the rest passes through.
+func mapErr(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.ErrAccountNotFound
+	}
+	return database.Classify(err)
+}

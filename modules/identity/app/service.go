@@ -1,0 +1,138 @@
+// Package app holds the use cases of the identity context: register, authenticate,
+// activate and resend a code. Each orchestrates domain rules and the ports of ports.go.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// Service runs the identity use cases.
+type Service struct {
+	store  Store
+	hasher PasswordHasher
+	policy domain.CodePolicy
+	random io.Reader
+	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
+	dummyHash string
+}
+
+// NewService returns the use cases over store and hasher. random must be a cryptographic
+// source (crypto/rand.Reader).
+func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, random io.Reader) (*Service, error) {
+	dummy, err := hasher.Hash("not a password of anyone: a timing decoy")
+	if err != nil {
+		return nil, fmt.Errorf("hash timing decoy: %w", err)
+	}
+	return &Service{store: store, hasher: hasher, policy: policy, random: random, dummyHash: dummy}, nil
+}
+
+// Policy returns the activation code policy in force.
+func (s *Service) Policy() domain.CodePolicy { return s.policy }
+
+// Register creates a pending account and queues its activation email, or takes over a
+// pending account with the same email. It fails with *domain.ValidationError,
+// domain.ErrEmailTaken or *domain.RetryLaterError.
+func (s *Service) Register(ctx context.Context, rawEmail, password string) (domain.Account, error) {
+	email, err := domain.ParseRegistration(rawEmail, password)
+	if err != nil {
+		return domain.Account{}, err
+	}
+	// Hashed before any transaction: no lock is held during the expensive part.
+	hash, err := s.hasher.Hash(password)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("register: %w", err)
+	}
+	acc, err := s.store.Register(ctx, email, hash, func(acc *domain.Account, now time.Time, created bool) error {
+		if created {
+			return acc.IssueCode(now, s.policy, s.random)
+		}
+		return acc.Reregister(hash, now, s.policy, s.random)
+	})
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("register: %w", err)
+	}
+	return acc, nil
+}
+
+// Authenticate returns the account of email when password is its password, and
+// domain.ErrUnauthorized otherwise, taking about the same time either way.
+func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (domain.Account, error) {
+	email, msg := domain.ParseEmail(rawEmail)
+	acc, err := domain.Account{}, domain.ErrAccountNotFound
+	if msg == "" {
+		acc, err = s.store.AccountByEmail(ctx, email)
+	}
+	switch {
+	case errors.Is(err, domain.ErrAccountNotFound):
+		_, _ = s.hasher.Verify(password, s.dummyHash)
+		return domain.Account{}, domain.ErrUnauthorized
+	case err != nil:
+		return domain.Account{}, fmt.Errorf("authenticate: %w", err)
+	}
+	ok, err := s.hasher.Verify(password, acc.PasswordHash)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
+	}
+	if !ok {
+		return domain.Account{}, domain.ErrUnauthorized
+	}
+	return acc, nil
+}
+
+// Activate activates the authenticated account with code. A wrong code is counted and
+// returned as *domain.InvalidCodeError.
+func (s *Service) Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error) {
+	if !domain.ValidCodeFormat(code) {
+		var verr domain.ValidationError
+		verr.Add("code", "must be exactly 4 digits")
+		return domain.Account{}, &verr
+	}
+	var outcome error
+	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+		if err := sameCredentials(who, acc); err != nil {
+			return err
+		}
+		outcome = acc.Activate(code, now, s.policy)
+		var wrong *domain.InvalidCodeError
+		if errors.As(outcome, &wrong) {
+			return nil // the failed attempt is saved, then reported
+		}
+		return outcome
+	})
+	if err == nil {
+		err = outcome
+	}
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("activate account %s: %w", who.ID, err)
+	}
+	return acc, nil
+}
+
+// Resend issues a new activation code to the authenticated account and queues its email.
+func (s *Service) Resend(ctx context.Context, who domain.Account) (domain.Account, error) {
+	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+		if err := sameCredentials(who, acc); err != nil {
+			return err
+		}
+		return acc.IssueCode(now, s.policy, s.random)
+	})
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("resend code to account %s: %w", who.ID, err)
+	}
+	return acc, nil
+}
+
+// sameCredentials refuses a change when the account was taken over by a new registration
+// between authentication and the lock: the caller's password is no longer the account's.
+func sameCredentials(who domain.Account, locked *domain.Account) error {
+	if who.PasswordHash != locked.PasswordHash {
+		return domain.ErrUnauthorized
+	}
+	return nil
+}

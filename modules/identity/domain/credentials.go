@@ -1,0 +1,97 @@
+package domain
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on credentials, from the contract.
+const (
+	MaxEmailLength    = 254
+	MinPasswordLength = 8
+	MaxPasswordLength = 128
+)
+
+// Email is a normalised address: trimmed, lower-cased, syntactically valid.
+type Email string
+
+// ParseEmail normalises raw and checks it is a plain address (no display name, no
+// comments) of at most MaxEmailLength characters with a dotted domain.
+func ParseEmail(raw string) (Email, string) {
+	s := strings.ToLower(strings.TrimSpace(raw))
+	switch {
+	case s == "":
+		return "", "is required"
+	case utf8.RuneCountInString(s) > MaxEmailLength:
+		return "", "must be at most 254 characters"
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0:
+		return "", "must be a valid email address"
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return "", "must be a valid email address"
+	}
+	at := strings.LastIndexByte(s, '@')
+	local, domain := s[:at], s[at+1:]
+	if len(local) > 64 || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
+		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") || strings.HasPrefix(domain, "[") {
+		return "", "must be a valid email address"
+	}
+	return Email(s), ""
+}
+
+// weakPasswords are refused whatever their length: the most common passwords of 8 or more
+// characters in public breach lists. Compared case-insensitively.
+var weakPasswords = map[string]struct{}{
+	"password": {}, "password1": {}, "password123": {}, "12345678": {}, "123456789": {},
+	"1234567890": {}, "qwertyuiop": {}, "qwerty123": {}, "11111111": {}, "00000000": {},
+	"iloveyou": {}, "sunshine": {}, "princess": {}, "football": {}, "baseball": {},
+	"welcome1": {}, "abc12345": {}, "letmein1": {}, "passw0rd": {}, "trustno1": {},
+	"superman": {}, "1q2w3e4r": {}, "qwertyui": {}, "87654321": {}, "admin123": {},
+}
+
+// WeakPasswords lists the passwords refused as well known, for documentation.
+func WeakPasswords() []string {
+	list := make([]string, 0, len(weakPasswords))
+	for p := range weakPasswords {
+		list = append(list, p)
+	}
+	return list
+}
+
+// CheckPassword says what is wrong with password for the account email, or "" when
+// nothing is. Length is counted in characters (runes), not bytes.
+func CheckPassword(password string, email Email) string {
+	n := utf8.RuneCountInString(password)
+	switch {
+	case password == "":
+		return "is required"
+	case !utf8.ValidString(password):
+		return "must be valid UTF-8"
+	case n < MinPasswordLength:
+		return "must be at least 8 characters"
+	case n > MaxPasswordLength:
+		return "must be at most 128 characters"
+	case email != "" && strings.EqualFold(strings.TrimSpace(password), string(email)):
+		return "must not be the email address"
+	}
+	if _, weak := weakPasswords[strings.ToLower(password)]; weak {
+		return "is too common; choose another"
+	}
+	return ""
+}
+
+// ParseRegistration validates a registration request, reporting every bad field at once.
+func ParseRegistration(rawEmail, password string) (Email, error) {
+	var verr ValidationError
+	email, msg := ParseEmail(rawEmail)
+	if msg != "" {
+		verr.Add("email", msg)
+	}
+	if msg := CheckPassword(password, email); msg != "" {
+		verr.Add("password", msg)
+	}
+	return email, verr.Err()
+}

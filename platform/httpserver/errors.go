@@ -1,0 +1,121 @@
+package httpserver
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/acme/identity/platform/database"
+)
+
+// ErrorMapper turns a module's errors into problems; it returns nil for an error it does
+// not know. Each module has one, its table from domain errors to problem codes.
+type ErrorMapper func(error) *Problem
+
+// MapErrors is the middleware that applies a module's mapper to what its handlers return,
+// so handlers just return their errors.
+func MapErrors(mapper ErrorMapper) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			if err == nil {
+				return nil
+			}
+			var p *Problem
+			if errors.As(err, &p) {
+				return err
+			}
+			if p := mapper(err); p != nil {
+				if p.Cause == nil {
+					p.Cause = err
+				}
+				return p
+			}
+			return err
+		}
+	}
+}
+
+// errorHandler renders every error as a problem document. It is the one place where an
+// error becomes an HTTP response: problems as they are, echo's own errors (404, 405, 413…)
+// by status, an unreachable database as 503, anything else as a logged 500 whose cause is
+// never sent.
+func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		p := toProblem(err)
+		ctx := c.Request().Context()
+		if p.Status >= 500 {
+			logger.ErrorContext(ctx, "request failed",
+				slog.String("request_id", RequestID(c)), slog.Int("status", p.Status), slog.Any("error", err))
+		}
+		h := c.Response().Header()
+		for k, vs := range p.Header {
+			for _, v := range vs {
+				h.Add(k, v)
+			}
+		}
+		if p.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(p.RetryAfter.Seconds())))))
+		}
+		h.Set(echo.HeaderContentType, "application/problem+json")
+		if c.Request().Method == http.MethodHead {
+			err = c.NoContent(p.Status)
+		} else {
+			err = c.JSON(p.Status, p)
+		}
+		if err != nil {
+			logger.ErrorContext(ctx, "write problem", slog.Any("error", err))
+		}
+	}
+}
+
+func toProblem(err error) *Problem {
+	var (
+		p  *Problem
+		he *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.Is(err, database.ErrUnavailable):
+		p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The service cannot reach its database; try again shortly.")
+		p.RetryAfter = 5 * time.Second
+	case errors.As(err, &he):
+		p = fromHTTPError(he)
+	default:
+		p = NewProblem(http.StatusInternalServerError, CodeInternal, "An unexpected error occurred; it has been logged.")
+	}
+	p.Cause = err
+	return p
+}
+
+func fromHTTPError(he *echo.HTTPError) *Problem {
+	switch he.Code {
+	case http.StatusNotFound:
+		return NewProblem(he.Code, CodeNotFound, "No such route.")
+	case http.StatusMethodNotAllowed:
+		return NewProblem(he.Code, CodeMethodNotAllowed, "This route does not accept that method.")
+	case http.StatusRequestEntityTooLarge:
+		return NewProblem(he.Code, CodePayloadTooLarge, "The request body is larger than 64 KiB.")
+	case http.StatusUnsupportedMediaType:
+		return NewProblem(he.Code, CodeUnsupportedMediaType, "The request body must be application/json.")
+	case http.StatusUnauthorized:
+		return NewProblem(he.Code, CodeUnauthorized, "Authentication is required.")
+	case http.StatusTooManyRequests:
+		return NewProblem(he.Code, CodeRateLimited, "Too many requests.")
+	case http.StatusBadRequest:
+		return NewProblem(he.Code, CodeMalformedJSON, "The request could not be read.")
+	}
+	if he.Code >= 500 {
+		return NewProblem(http.StatusInternalServerError, CodeInternal, "An unexpected error occurred; it has been logged.")
+	}
+	return NewProblem(he.Code, "http_"+strconv.Itoa(he.Code), http.StatusText(he.Code))
+}

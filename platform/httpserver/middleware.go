@@ -1,0 +1,72 @@
+package httpserver
+
+import (
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+const requestIDKey = "request_id"
+
+// saneRequestID is what a caller's X-Request-ID must look like to be kept: short, and
+// nothing that could forge a log line or a header.
+var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
+
+// requestID keeps the caller's X-Request-ID when it is sane, makes one otherwise, and
+// echoes it on the response.
+func requestID() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id := c.Request().Header.Get(echo.HeaderXRequestID)
+			if !saneRequestID.MatchString(id) {
+				id = uuid.NewString()
+			}
+			c.Set(requestIDKey, id)
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			return next(c)
+		}
+	}
+}
+
+// RequestID returns the id of the request being served.
+func RequestID(c echo.Context) string {
+	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+// accessLog writes one line per request, after the error handler has set the status.
+// It logs no body and no header that could hold a secret.
+func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // render now, so the line below sees the real status
+			}
+			req, res := c.Request(), c.Response()
+			level := slog.LevelInfo
+			if res.Status >= 500 {
+				level = slog.LevelError
+			}
+			route := c.Path()
+			if route == "" {
+				route = "(none)"
+			}
+			logger.LogAttrs(req.Context(), level, "request",
+				slog.String("request_id", RequestID(c)),
+				slog.String("method", req.Method),
+				slog.String("route", route),
+				slog.String("path", req.URL.Path),
+				slog.Int("status", res.Status),
+				slog.Int64("bytes", res.Size),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("ip", c.RealIP()),
+			)
+			return nil
+		}
+	}
+}

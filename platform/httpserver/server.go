@@ -1,0 +1,124 @@
+// Package httpserver builds the HTTP server every module mounts its routes on: echo with
+// request ids, a body limit, panic recovery, an access log, the client-IP policy, the
+// health routes, and the one error handler that renders RFC 9457 problem documents.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// BodyLimit is the largest request body accepted (413 past it).
+const BodyLimit = "64K"
+
+// ShutdownTimeout bounds the drain of in-flight requests at shutdown.
+const ShutdownTimeout = 8 * time.Second
+
+// Options configure a Server.
+type Options struct {
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client; empty: the
+	// TCP peer is the client.
+	TrustedProxies []*net.IPNet
+	// Ready reports whether the service can serve (the database answers); /readyz.
+	Ready func(context.Context) error
+}
+
+// Server is the service's HTTP server.
+type Server struct {
+	echo   *echo.Echo
+	api    *echo.Group
+	logger *slog.Logger
+}
+
+// New returns a server with the platform's middleware and health routes; modules add
+// their routes to API().
+func New(opts Options, logger *slog.Logger) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = ipExtractor(opts.TrustedProxies)
+	e.HTTPErrorHandler = errorHandler(logger)
+	e.Server.ReadHeaderTimeout = 10 * time.Second
+	e.Server.ReadTimeout = 30 * time.Second
+	e.Server.IdleTimeout = 120 * time.Second
+
+	e.Use(
+		requestID(),
+		accessLog(logger),
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				logger.ErrorContext(c.Request().Context(), "panic",
+					slog.String("request_id", RequestID(c)), slog.Any("error", err), slog.String("stack", string(stack)))
+				return err
+			},
+		}),
+		middleware.BodyLimit(BodyLimit),
+	)
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if opts.Ready != nil {
+			if err := opts.Ready(ctx); err != nil {
+				p := NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The database does not answer.")
+				p.Cause = err
+				return p
+			}
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+
+	return &Server{echo: e, api: e.Group("/v1"), logger: logger}
+}
+
+// API is the /v1 route group modules mount on.
+func (s *Server) API() *echo.Group { return s.api }
+
+// Handler is the server as an http.Handler, for tests.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve serves on ln until ctx ends, then stops accepting, drains in-flight requests for
+// at most ShutdownTimeout, and returns nil.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.echo.Listener = ln
+	errc := make(chan error, 1)
+	go func() { errc <- s.echo.Start("") }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := s.echo.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("drain http server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// ipExtractor picks the client IP: the TCP peer, or, behind trusted proxies only, the
+// right-most untrusted address of X-Forwarded-For. Nothing else is believed, so a client
+// cannot choose its own IP (and its own rate limit) by sending the header.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}

@@ -1,0 +1,338 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/outbox/internal/sqlcgen"
+)
+
+// Sender delivers one email; the dispatcher retries it on error.
+type Sender interface {
+	Send(ctx context.Context, m mail.Message) error
+}
+
+// Options tune a Dispatcher. Zero fields take the defaults of DefaultOptions.
+type Options struct {
+	// Concurrency is how many emails are sent at once, so a provider that hangs on one
+	// email does not hold the others back.
+	Concurrency int
+	// SendTimeout bounds one delivery attempt.
+	SendTimeout time.Duration
+	// Lease is how long a claim lasts: a replica that dies mid-send leaves its emails to
+	// be claimed again after it. It must exceed SendTimeout.
+	Lease time.Duration
+	// MinBackoff and MaxBackoff bound the delay before a retry: it doubles with every
+	// failed attempt from MinBackoff, with jitter, never above MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// PollInterval is the longest the dispatcher sleeps without a look at the queue, in
+	// case a notification was lost (a pooler without LISTEN, a dropped connection).
+	PollInterval time.Duration
+	// ShutdownGrace is how long sends under way may finish once Run's context ends;
+	// then they are cancelled and their emails handed back to the queue.
+	ShutdownGrace time.Duration
+}
+
+// DefaultOptions are the production settings.
+var DefaultOptions = Options{
+	Concurrency:   8,
+	SendTimeout:   10 * time.Second,
+	Lease:         30 * time.Second,
+	MinBackoff:    time.Second,
+	MaxBackoff:    30 * time.Second,
+	PollInterval:  2 * time.Second,
+	ShutdownGrace: 5 * time.Second,
+}
+
+// Stats counts what a dispatcher did since it started.
+type Stats struct {
+	Sent, Failed, Dropped, Released int64
+}
+
+// Dispatcher sends the emails of the outbox. Several dispatchers, in one process or in
+// several replicas, can share one database: SKIP LOCKED claims and leases keep any two
+// from sending one email at once.
+type Dispatcher struct {
+	pool   *pgxpool.Pool
+	outbox *Outbox
+	sender Sender
+	opts   Options
+	logger *slog.Logger
+
+	sent, failed, dropped, released atomic.Int64
+	// freed is signalled when a send finishes and a slot is free again.
+	freed chan struct{}
+}
+
+// NewDispatcher returns a dispatcher of the emails queued in pool's database; ob's
+// in-process signal wakes it (ob may be nil).
+func NewDispatcher(pool *pgxpool.Pool, ob *Outbox, sender Sender, opts Options, logger *slog.Logger) *Dispatcher {
+	opts = opts.withDefaults()
+	if ob == nil {
+		ob = New()
+	}
+	return &Dispatcher{
+		pool: pool, outbox: ob, sender: sender, opts: opts,
+		logger: logger.With(slog.String("component", "outbox")),
+		freed:  make(chan struct{}, 1),
+	}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions
+	if o.Concurrency > 0 {
+		d.Concurrency = o.Concurrency
+	}
+	if o.SendTimeout > 0 {
+		d.SendTimeout = o.SendTimeout
+	}
+	if o.Lease > 0 {
+		d.Lease = o.Lease
+	}
+	if o.MinBackoff > 0 {
+		d.MinBackoff = o.MinBackoff
+	}
+	if o.MaxBackoff > 0 {
+		d.MaxBackoff = o.MaxBackoff
+	}
+	if o.PollInterval > 0 {
+		d.PollInterval = o.PollInterval
+	}
+	if o.ShutdownGrace > 0 {
+		d.ShutdownGrace = o.ShutdownGrace
+	}
+	if d.Lease <= d.SendTimeout {
+		d.Lease = d.SendTimeout + 5*time.Second
+	}
+	return d
+}
+
+// Stats returns the dispatcher's counters.
+func (d *Dispatcher) Stats() Stats {
+	return Stats{Sent: d.sent.Load(), Failed: d.failed.Load(), Dropped: d.dropped.Load(), Released: d.released.Load()}
+}
+
+// Run sends emails until ctx ends, then lets the sends under way finish (or hands their
+// emails back after ShutdownGrace) and returns nil. It keeps going while the database is
+// down, and resumes when it returns.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	notified := make(chan struct{}, 1)
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		d.listen(ctx, notified)
+	}()
+
+	// Sends run under their own context: ending ctx does not cut a send in the middle.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	var inFlight sync.WaitGroup
+	slots := make(chan struct{}, d.opts.Concurrency)
+
+	for ctx.Err() == nil {
+		free := d.opts.Concurrency - len(slots)
+		claimed, wait := 0, d.opts.PollInterval
+		if free > 0 {
+			emails, err := d.claim(ctx, free)
+			if err != nil && ctx.Err() == nil {
+				d.logger.WarnContext(ctx, "claim emails", slog.Any("error", err))
+			}
+			for _, e := range emails {
+				slots <- struct{}{}
+				inFlight.Add(1)
+				go func() {
+					defer inFlight.Done()
+					d.deliver(sendCtx, e)
+					<-slots
+					signal(d.freed)
+				}()
+			}
+			claimed = len(emails)
+			if err == nil && claimed < free {
+				wait = d.untilNextDue(ctx)
+			}
+		}
+		if claimed == free && free > 0 {
+			continue // there may be more due right now
+		}
+		d.sleep(ctx, wait, notified)
+	}
+
+	done := make(chan struct{})
+	go func() { inFlight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.opts.ShutdownGrace):
+		cancelSends()
+		<-done
+	}
+	<-listenDone
+	return nil
+}
+
+func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration, notified <-chan struct{}) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	case <-notified:
+	case <-d.outbox.queued:
+	case <-d.freed:
+	}
+}
+
+// claim drops the expired emails, then leases up to n due ones to this dispatcher.
+func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
+	q := sqlcgen.New(d.pool)
+	dropped, err := q.DropExpiredEmails(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("drop expired emails: %w", err)
+	}
+	if len(dropped) > 0 {
+		d.dropped.Add(int64(len(dropped)))
+		d.logger.InfoContext(ctx, "dropped expired emails", slog.Any("ids", dropped))
+	}
+	token := uuid.New()
+	rows, err := q.ClaimDueEmails(ctx, sqlcgen.ClaimDueEmailsParams{
+		LeaseMs: d.opts.Lease.Milliseconds(), LeaseToken: &token, BatchSize: int32(n),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due emails: %w", err)
+	}
+	emails := make([]claimedEmail, len(rows))
+	for i, r := range rows {
+		emails[i] = claimedEmail{
+			id: r.ID, token: token, attempt: int(r.Attempts),
+			msg: mail.Message{To: r.Recipient, Subject: r.Subject, Text: r.TextBody, HTML: r.HtmlBody},
+		}
+	}
+	return emails, nil
+}
+
+func (d *Dispatcher) untilNextDue(ctx context.Context) time.Duration {
+	ms, err := sqlcgen.New(d.pool).MillisUntilNextEmailDue(ctx)
+	if err != nil || ms < 0 {
+		return d.opts.PollInterval
+	}
+	return min(time.Duration(ms)*time.Millisecond, d.opts.PollInterval)
+}
+
+type claimedEmail struct {
+	id      int64
+	token   uuid.UUID
+	attempt int
+	msg     mail.Message
+}
+
+// deliver sends one claimed email and records the outcome. The records use a context of
+// their own: an outcome is worth saving even while shutting down.
+func (d *Dispatcher) deliver(ctx context.Context, e claimedEmail) {
+	sendCtx, cancel := context.WithTimeout(ctx, d.opts.SendTimeout)
+	err := d.sender.Send(sendCtx, e.msg)
+	cancel()
+
+	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelRecord()
+	q := sqlcgen.New(d.pool)
+	log := d.logger.With(slog.Int64("email_id", e.id), slog.Int("attempt", e.attempt))
+	switch {
+	case err == nil:
+		d.sent.Add(1)
+		if _, err := q.MarkEmailSent(recordCtx, sqlcgen.MarkEmailSentParams{ID: e.id, LeaseToken: &e.token}); err != nil {
+			// The lease will run out and the email be sent again: at least once.
+			log.ErrorContext(recordCtx, "record sent email", slog.Any("error", err))
+			return
+		}
+		log.InfoContext(recordCtx, "email sent")
+	case ctx.Err() != nil:
+		d.released.Add(1)
+		if _, err := q.ReleaseEmail(recordCtx, sqlcgen.ReleaseEmailParams{ID: e.id, LeaseToken: &e.token}); err != nil {
+			log.ErrorContext(recordCtx, "hand back email at shutdown", slog.Any("error", err))
+		}
+	default:
+		d.failed.Add(1)
+		retry := d.backoff(e.attempt)
+		msg := err.Error()
+		if _, err := q.MarkEmailFailed(recordCtx, sqlcgen.MarkEmailFailedParams{
+			ID: e.id, LeaseToken: &e.token, RetryInMs: retry.Milliseconds(), LastError: &msg,
+		}); err != nil {
+			log.ErrorContext(recordCtx, "record failed email", slog.Any("error", err))
+		}
+		log.WarnContext(recordCtx, "email not sent; will retry",
+			slog.Any("error", err), slog.Duration("retry_in", retry))
+	}
+}
+
+// backoff is the delay before the retry that follows failed attempt n (1 for the first):
+// MinBackoff doubled per attempt, capped at MaxBackoff, with "equal jitter" (half fixed,
+// half random) so replicas that failed together do not retry together.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	delay := d.opts.MaxBackoff
+	if attempt < 32 {
+		delay = min(d.opts.MinBackoff<<max(attempt-1, 0), d.opts.MaxBackoff)
+	}
+	half := delay / 2
+	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret
+}
+
+// listen wakes the dispatcher on every NOTIFY of a queued email, from any replica. It
+// reconnects after errors; if LISTEN cannot work (a transaction-mode pooler), polling
+// still finds the emails.
+func (d *Dispatcher) listen(ctx context.Context, notified chan<- struct{}) {
+	retry := time.Second
+	for ctx.Err() == nil {
+		err := d.listenOnce(ctx, notified)
+		if ctx.Err() != nil {
+			return
+		}
+		d.logger.DebugContext(ctx, "outbox LISTEN interrupted; polling meanwhile", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(retry*2, 30*time.Second)
+	}
+}
+
+func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire: %w", err)
+	}
+	// The connection carries LISTEN state: it never goes back to the pool.
+	pc := conn.Hijack()
+	defer pc.Close(context.WithoutCancel(ctx))
+	if _, err := pc.Exec(ctx, "LISTEN outbox_emails"); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	signal(notified) // emails may have been queued while not listening
+	for {
+		if _, err := pc.WaitForNotification(ctx); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		signal(notified)
+	}
+}
+
+func signal(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
