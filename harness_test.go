@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/outbox"
+)
+
+// testServer is the real service (echo, pgx, the outbox dispatcher) serving in-process on
+// a fresh database, as end-to-end tests drive it.
+type testServer struct {
+	URL         string
+	DatabaseURL string
+	Mail        *mailbox
+	logs        *syncBuffer
+	stop        func()
+}
+
+// serverConfig adjusts a test server.
+type serverConfig struct {
+	// env overrides configuration variables (the defaults are the production ones, but
+	// for cheap password hashing).
+	env map[string]string
+	// databaseURL reuses a database (several replicas); empty: a fresh one.
+	databaseURL string
+	// sender replaces the mailbox that captures emails.
+	sender outbox.Sender
+	// dispatch tunes the dispatcher.
+	dispatch outbox.Options
+}
+
+// startServer starts the service and stops it when the test ends.
+func startServer(t *testing.T, sc serverConfig) *testServer {
+	t.Helper()
+	dbURL := sc.databaseURL
+	if dbURL == "" {
+		dbURL = dbtest.NewURL(t)
+	}
+	env := map[string]string{
+		"DATABASE_URL":              dbURL,
+		"PASSWORD_HASH_MEMORY_KIB":  "1024",
+		"PASSWORD_HASH_ITERATIONS":  "1",
+		"PASSWORD_HASH_PARALLELISM": "1",
+		"LOG_LEVEL":                 "debug",
+	}
+	for k, v := range sc.env {
+		env[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	box := &mailbox{}
+	sender := sc.sender
+	if sender == nil {
+		sender = box
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, logger, ln, serveOptions{sender: sender, dispatch: sc.dispatch}) }()
+	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
+	var once sync.Once
+	ts.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve returned %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("serve did not stop within 15 s")
+			}
+		})
+	}
+	t.Cleanup(func() {
+		ts.stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ts
+}
+
+// mailbox is an outbox.Sender that keeps what it is given (unit of the e2e tests that do
+// not exercise SMTP).
+type mailbox struct {
+	mu       sync.Mutex
+	messages []mail.Message
+}
+
+func (m *mailbox) Send(_ context.Context, msg mail.Message) error {
+	m.mu.Lock()
+	m.messages = append(m.messages, msg)
+	m.mu.Unlock()
+	return nil
+}
+
+// waitFor returns the n-th email (1-based) sent to to, waiting up to 5 s.
+func (m *mailbox) waitFor(t *testing.T, to string, n int) mail.Message {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := m.to(to); len(got) >= n {
+			return got[n-1]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("email #%d to %s did not arrive within 5 s (have %d)", n, to, len(m.to(to)))
+	return mail.Message{}
+}
+
+func (m *mailbox) to(addr string) []mail.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []mail.Message
+	for _, msg := range m.messages {
+		if msg.To == addr {
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// codeIn returns the activation code of an email: the text line of four digits alone.
+func codeIn(t *testing.T, msg mail.Message) string {
+	t.Helper()
+	for _, line := range strings.Split(msg.Text, "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) == 4 && strings.Trim(line, "0123456789") == "" {
+			return line
+		}
+	}
+	t.Fatalf("no code alone on a line in email text:\n%s", msg.Text)
+	return ""
+}
+
+// response is an HTTP response with its body read.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response body is not a JSON object: %v\n%s", err, r.Body)
+	}
+	return m
+}
+
+// request sends method path with body (JSON content type when body is not nil) and Basic
+// credentials when user is not empty.
+func (ts *testServer) request(t *testing.T, method, path string, body any, user, password string) response {
+	t.Helper()
+	var rdr io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			rdr = strings.NewReader(b)
+		case []byte:
+			rdr = bytes.NewReader(b)
+		default:
+			raw, err := json.Marshal(b)
+			if err != nil {
+				t.Fatalf("marshal: %v", err)
+			}
+			rdr = bytes.NewReader(raw)
+		}
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rdr)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	return ts.do(t, req)
+}
+
+func (ts *testServer) do(t *testing.T, req *http.Request) response {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
