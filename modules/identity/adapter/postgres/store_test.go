@@ -1,0 +1,257 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/identity/modules/identity/adapter/email"
+	"github.com/acme/identity/modules/identity/adapter/postgres"
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/database"
+	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/outbox"
+)
+
+var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second}
+
+func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool := dbtest.NewPool(t)
+	composer, err := email.NewComposer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return postgres.NewStore(pool, outbox.New(), composer, policy.TTL), pool
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func issue(acc *domain.Account, now time.Time, created bool) error {
+	if !created {
+		return acc.Reregister("hash-2", now, policy, rand.Reader)
+	}
+	return acc.IssueCode(now, policy, rand.Reader)
+}
+
+func TestRegisterWritesAccountCodeAndEmailTogether(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+
+	acc, err := store.Register(ctx, "alice@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if acc.ID == "" || acc.Status != domain.StatusPending || acc.Code == nil {
+		t.Fatalf("registered = %+v", acc)
+	}
+	var dbNow time.Time
+	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&dbNow); err != nil {
+		t.Fatal(err)
+	}
+	if d := dbNow.Sub(acc.Code.IssuedAt); d < 0 || d > 5*time.Second {
+		t.Fatalf("code issued at %v, database now %v: the code must be timed by the database clock", acc.Code.IssuedAt, dbNow)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM activation_codes WHERE account_id = $1 AND code = $2", acc.ID, acc.Code.Value); n != 1 {
+		t.Fatalf("activation code rows = %d, want 1", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM outbox_emails WHERE recipient = 'alice@example.com' AND text_body LIKE '%' || $1 || '%' AND expires_at = $2",
+		acc.Code.Value, acc.Code.ExpiresAt); n != 1 {
+		t.Fatalf("outbox emails with the code = %d, want 1", n)
+	}
+
+	got, err := store.AccountByEmail(ctx, "alice@example.com")
+	if err != nil || got.ID != acc.ID || got.PasswordHash != "hash-1" {
+		t.Fatalf("AccountByEmail = %+v, %v", got, err)
+	}
+	if _, err := store.AccountByEmail(ctx, "nobody@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
+		t.Fatalf("unknown email: got %v, want ErrAccountNotFound", err)
+	}
+}
+
+func TestRefusedRegistrationLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	refused := errors.New("refused")
+	_, err := store.Register(ctx, "bob@example.com", "hash-1", func(acc *domain.Account, now time.Time, _ bool) error {
+		if err := acc.IssueCode(now, policy, rand.Reader); err != nil {
+			return err
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("got %v, want the closure's error", err)
+	}
+	for _, table := range []string{"accounts", "activation_codes", "outbox_emails"} {
+		if n := count(t, pool, "SELECT count(*) FROM "+table); n != 0 {
+			t.Errorf("%s has %d rows after a refused registration: half-written", table, n)
+		}
+	}
+}
+
+func TestConcurrentRegistrationsOfOneEmailCreateOne(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	const n = 10
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+		retries int
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := store.Register(ctx, "carol@example.com", "hash-1", func(acc *domain.Account, now time.Time, isNew bool) error {
+				if isNew {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				}
+				return issue(acc, now, isNew)
+			})
+			var retry *domain.RetryLaterError
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+			case errors.As(err, &retry):
+				retries++
+			default:
+				t.Errorf("register: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if created != 1 || retries != n-1 {
+		t.Fatalf("created %d, refused %d; want 1 and %d", created, retries, n-1)
+	}
+	if got := count(t, pool, "SELECT count(*) FROM accounts"); got != 1 {
+		t.Fatalf("accounts = %d, want 1", got)
+	}
+	if got := count(t, pool, "SELECT count(*) FROM outbox_emails"); got != 1 {
+		t.Fatalf("emails = %d, want 1", got)
+	}
+}
+
+func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	acc, err := store.Register(ctx, "dan@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := "0000"
+	if acc.Code.Value == wrong {
+		wrong = "0001"
+	}
+	if _, err := store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
+		_ = a.Activate(wrong, now, policy)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, "SELECT failed_attempts FROM activation_codes WHERE account_id = $1", acc.ID); n != 1 {
+		t.Fatalf("failed_attempts = %d, want 1", n)
+	}
+
+	// An error from the closure saves nothing.
+	_, err = store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
+		_ = a.Activate(wrong, now, policy)
+		return domain.ErrUnauthorized
+	})
+	if !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("got %v", err)
+	}
+	if n := count(t, pool, "SELECT failed_attempts FROM activation_codes WHERE account_id = $1", acc.ID); n != 1 {
+		t.Fatalf("failed_attempts = %d after a refused change, want 1", n)
+	}
+
+	activated, err := store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
+		return a.Activate(acc.Code.Value, now, policy)
+	})
+	if err != nil || activated.Status != domain.StatusActive || activated.ActivatedAt == nil {
+		t.Fatalf("activate: %+v, %v", activated, err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM accounts WHERE id = $1 AND status = 'active' AND activated_at IS NOT NULL", acc.ID); n != 1 {
+		t.Fatal("the account is not active in the database")
+	}
+	if n := count(t, pool, "SELECT count(*) FROM activation_codes WHERE account_id = $1", acc.ID); n != 0 {
+		t.Fatal("the used code is still stored")
+	}
+
+	for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid"} {
+		if _, err := store.Update(ctx, id, func(*domain.Account, time.Time) error { return nil }); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("Update(%q): got %v, want ErrAccountNotFound", id, err)
+		}
+	}
+}
+
+func TestConcurrentActivationsActivateOnce(t *testing.T) {
+	ctx := context.Background()
+	store, _ := newStore(t)
+	acc, err := store.Register(ctx, "erin@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg             sync.WaitGroup
+		mu             sync.Mutex
+		ok, conflicted int
+	)
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
+				return a.Activate(acc.Code.Value, now, policy)
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, domain.ErrAlreadyActive):
+				conflicted++
+			default:
+				t.Errorf("activate: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 || conflicted != 9 {
+		t.Fatalf("activations: %d succeeded, %d already active; want 1 and 9", ok, conflicted)
+	}
+}
+
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	pool, err := database.Open(context.Background(), "postgres://postgres@127.0.0.1:1/identity?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	composer, err := email.NewComposer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewStore(pool, outbox.New(), composer, time.Minute)
+	if _, err := store.AccountByEmail(context.Background(), "a@example.com"); !errors.Is(err, database.ErrUnavailable) {
+		t.Fatalf("AccountByEmail on a closed port: got %v, want ErrUnavailable", err)
+	}
+	if _, err := store.Register(context.Background(), "a@example.com", "h", issue); !errors.Is(err, database.ErrUnavailable) {
+		t.Fatalf("Register on a closed port: got %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,292 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// fakeStore keeps accounts in memory with the Store's contract: closures run under one
+// lock, and a closure's error saves nothing.
+type fakeStore struct {
+	mu       sync.Mutex
+	now      time.Time
+	accounts map[string]domain.Account // by id
+	emails   []domain.CodeIssued
+	nextID   int
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), accounts: map[string]domain.Account{}}
+}
+
+func (s *fakeStore) AccountByEmail(_ context.Context, email domain.Email) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if a.Email == email {
+			return a, nil
+		}
+	}
+	return domain.Account{}, domain.ErrAccountNotFound
+}
+
+func (s *fakeStore) Register(_ context.Context, email domain.Email, hash string,
+	decide func(*domain.Account, time.Time, bool) error,
+) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if a.Email == email {
+			return s.apply(a, func(acc *domain.Account, now time.Time) error { return decide(acc, now, false) })
+		}
+	}
+	s.nextID++
+	a := domain.Account{ID: string(rune('a' + s.nextID)), Email: email, PasswordHash: hash, Status: domain.StatusPending, CreatedAt: s.now}
+	return s.apply(a, func(acc *domain.Account, now time.Time) error { return decide(acc, now, true) })
+}
+
+func (s *fakeStore) Update(_ context.Context, id string, change func(*domain.Account, time.Time) error) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return domain.Account{}, domain.ErrAccountNotFound
+	}
+	return s.apply(a, change)
+}
+
+func (s *fakeStore) apply(a domain.Account, change func(*domain.Account, time.Time) error) (domain.Account, error) {
+	if a.Code != nil {
+		c := *a.Code
+		a.Code = &c
+	}
+	if err := change(&a, s.now); err != nil {
+		return domain.Account{}, err
+	}
+	s.emails = append(s.emails, a.Issued()...)
+	// Saved without the issued events, as a store would load it back.
+	saved := domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
+		CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: a.Code}
+	s.accounts[a.ID] = saved
+	return a, nil
+}
+
+func (s *fakeStore) advance(d time.Duration) {
+	s.mu.Lock()
+	s.now = s.now.Add(d)
+	s.mu.Unlock()
+}
+
+func (s *fakeStore) lastCode(t *testing.T, email domain.Email) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.emails) - 1; i >= 0; i-- {
+		if s.emails[i].Email == email {
+			return s.emails[i].Code
+		}
+	}
+	t.Fatalf("no code emailed to %s", email)
+	return ""
+}
+
+// fakeHasher "hashes" by prefixing, and counts verifications.
+type fakeHasher struct {
+	mu       sync.Mutex
+	verified []string
+}
+
+func (h *fakeHasher) Hash(p string) (string, error) { return "hash:" + p, nil }
+
+func (h *fakeHasher) Verify(p, encoded string) (bool, error) {
+	h.mu.Lock()
+	h.verified = append(h.verified, encoded)
+	h.mu.Unlock()
+	return encoded == "hash:"+p, nil
+}
+
+var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second}
+
+func newService(t *testing.T) (*Service, *fakeStore, *fakeHasher) {
+	t.Helper()
+	store, hasher := newFakeStore(), &fakeHasher{}
+	svc, err := NewService(store, hasher, policy, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, store, hasher
+}
+
+func TestRegister(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t)
+
+	acc, err := svc.Register(ctx, " Alice@Example.com ", "correct horse")
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if acc.Email != "alice@example.com" || acc.Status != domain.StatusPending || acc.PasswordHash != "hash:correct horse" {
+		t.Fatalf("registered account = %+v", acc)
+	}
+	if len(store.emails) != 1 {
+		t.Fatalf("emails queued = %d, want 1", len(store.emails))
+	}
+
+	var verr *domain.ValidationError
+	if _, err := svc.Register(ctx, "nope", "short"); !errors.As(err, &verr) || len(verr.Fields) != 2 {
+		t.Fatalf("invalid registration: got %v, want ValidationError on 2 fields", err)
+	}
+
+	var retry *domain.RetryLaterError
+	if _, err := svc.Register(ctx, "alice@example.com", "another secret"); !errors.As(err, &retry) {
+		t.Fatalf("re-register inside resend interval: got %v, want RetryLaterError", err)
+	}
+	store.advance(policy.ResendInterval)
+	again, err := svc.Register(ctx, "alice@example.com", "another secret")
+	if err != nil || again.ID != acc.ID || again.PasswordHash != "hash:another secret" {
+		t.Fatalf("takeover of pending account: %+v, %v", again, err)
+	}
+	if len(store.emails) != 2 {
+		t.Fatalf("emails queued = %d, want 2", len(store.emails))
+	}
+
+	who, err := svc.Authenticate(ctx, "alice@example.com", "another secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Activate(ctx, who, store.lastCode(t, "alice@example.com")); err != nil {
+		t.Fatalf("activate: %v", err)
+	}
+	store.advance(time.Hour)
+	if _, err := svc.Register(ctx, "ALICE@example.com", "third secret"); !errors.Is(err, domain.ErrEmailTaken) {
+		t.Fatalf("register over active account: got %v, want ErrEmailTaken", err)
+	}
+}
+
+func TestAuthenticateCostsAHashEitherWay(t *testing.T) {
+	ctx := context.Background()
+	svc, _, hasher := newService(t)
+	if _, err := svc.Register(ctx, "bob@example.com", "bobs password"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ email, password string }{
+		{"nobody@example.com", "whatever1"},
+		{"bob@example.com", "wrong password"},
+		{"", ""},
+		{"not an email", "x"},
+	} {
+		before := len(hasher.verified)
+		if _, err := svc.Authenticate(ctx, tc.email, tc.password); !errors.Is(err, domain.ErrUnauthorized) {
+			t.Errorf("Authenticate(%q): got %v, want ErrUnauthorized", tc.email, err)
+		}
+		if len(hasher.verified) != before+1 {
+			t.Errorf("Authenticate(%q) verified %d hashes, want 1 (timing must not tell)", tc.email, len(hasher.verified)-before)
+		}
+	}
+	acc, err := svc.Authenticate(ctx, " BOB@example.com", "bobs password")
+	if err != nil || acc.Email != "bob@example.com" {
+		t.Fatalf("Authenticate = %+v, %v", acc, err)
+	}
+}
+
+func TestActivate(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t)
+	if _, err := svc.Register(ctx, "carol@example.com", "carols password"); err != nil {
+		t.Fatal(err)
+	}
+	who, err := svc.Authenticate(ctx, "carol@example.com", "carols password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := store.lastCode(t, "carol@example.com")
+	wrong := "0000"
+	if code == wrong {
+		wrong = "0001"
+	}
+
+	var verr *domain.ValidationError
+	for _, bad := range []string{"", "123", "12345", "abcd", "12 4"} {
+		if _, err := svc.Activate(ctx, who, bad); !errors.As(err, &verr) {
+			t.Errorf("Activate(%q): got %v, want ValidationError", bad, err)
+		}
+	}
+
+	var invalid *domain.InvalidCodeError
+	if _, err := svc.Activate(ctx, who, wrong); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 4 {
+		t.Fatalf("wrong code: got %v, want InvalidCodeError with 4 remaining", err)
+	}
+	if got := store.accounts[who.ID].Code.FailedAttempts; got != 1 {
+		t.Fatalf("failed attempts saved = %d, want 1: a wrong guess must be saved", got)
+	}
+	if _, err := svc.Activate(ctx, who, wrong); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 3 {
+		t.Fatalf("second wrong code: got %v, want 3 remaining", err)
+	}
+
+	acc, err := svc.Activate(ctx, who, code)
+	if err != nil || acc.Status != domain.StatusActive {
+		t.Fatalf("activate: %+v, %v", acc, err)
+	}
+	if _, err := svc.Activate(ctx, who, code); !errors.Is(err, domain.ErrAlreadyActive) {
+		t.Fatalf("activate twice: got %v, want ErrAlreadyActive", err)
+	}
+	if _, err := svc.Resend(ctx, who); !errors.Is(err, domain.ErrAlreadyActive) {
+		t.Fatalf("resend to active: got %v, want ErrAlreadyActive", err)
+	}
+}
+
+func TestActivateRefusesCredentialsOfATakenOverAccount(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t)
+	if _, err := svc.Register(ctx, "dan@example.com", "stranger password"); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := svc.Authenticate(ctx, "dan@example.com", "stranger password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.advance(policy.ResendInterval)
+	if _, err := svc.Register(ctx, "dan@example.com", "owner password"); err != nil {
+		t.Fatal(err)
+	}
+	code := store.lastCode(t, "dan@example.com")
+	if _, err := svc.Activate(ctx, stranger, code); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("activation with the replaced password: got %v, want ErrUnauthorized", err)
+	}
+	if _, err := svc.Resend(ctx, stranger); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Fatalf("resend with the replaced password: got %v, want ErrUnauthorized", err)
+	}
+}
+
+func TestResend(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _ := newService(t)
+	if _, err := svc.Register(ctx, "erin@example.com", "erins password"); err != nil {
+		t.Fatal(err)
+	}
+	who, err := svc.Authenticate(ctx, "erin@example.com", "erins password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retry *domain.RetryLaterError
+	if _, err := svc.Resend(ctx, who); !errors.As(err, &retry) || retry.RetryAfter != policy.ResendInterval {
+		t.Fatalf("resend at once: got %v, want RetryLaterError of %s", err, policy.ResendInterval)
+	}
+	store.advance(policy.ResendInterval)
+	acc, err := svc.Resend(ctx, who)
+	if err != nil {
+		t.Fatalf("resend: %v", err)
+	}
+	if want := store.now.Add(policy.ResendInterval); !acc.ResendAfter(policy).Equal(want) {
+		t.Fatalf("resend after = %v, want %v", acc.ResendAfter(policy), want)
+	}
+	if len(store.emails) != 2 {
+		t.Fatalf("emails = %d, want 2", len(store.emails))
+	}
+}

@@ -1,0 +1,103 @@
+package domain
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseEmail(t *testing.T) {
+	long := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com" // 254 characters
+	tests := []struct {
+		raw     string
+		want    Email
+		wantErr bool
+	}{
+		{raw: "alice@example.com", want: "alice@example.com"},
+		{raw: "  Alice@Example.COM \t", want: "alice@example.com"},
+		{raw: "first.last+tag@sub.example.org", want: "first.last+tag@sub.example.org"},
+		{raw: long, want: Email(long)},
+		{raw: long + "m", wantErr: true},
+		{raw: "", wantErr: true},
+		{raw: "   ", wantErr: true},
+		{raw: "alice", wantErr: true},
+		{raw: "alice@", wantErr: true},
+		{raw: "@example.com", wantErr: true},
+		{raw: "alice@localhost", wantErr: true},
+		{raw: "alice@example..com", wantErr: true},
+		{raw: "alice@.example.com", wantErr: true},
+		{raw: "Alice <alice@example.com>", wantErr: true},
+		{raw: "alice@example.com (comment)", wantErr: true},
+		{raw: "al ice@example.com", wantErr: true},
+		{raw: "alice\x00@example.com", wantErr: true},
+		{raw: "alice@example.com\n", want: "alice@example.com"},
+		{raw: "alice@exa\nmple.com", wantErr: true},
+		{raw: "'; DROP TABLE accounts; --@example.com", wantErr: true},
+		{raw: strings.Repeat("a", 65) + "@example.com", wantErr: true},
+		{raw: "alice@[127.0.0.1]", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, msg := ParseEmail(tt.raw)
+		if tt.wantErr {
+			if msg == "" {
+				t.Errorf("ParseEmail(%q) = %q, want an error", tt.raw, got)
+			}
+			continue
+		}
+		if msg != "" || got != tt.want {
+			t.Errorf("ParseEmail(%q) = %q, %q; want %q", tt.raw, got, msg, tt.want)
+		}
+	}
+}
+
+func TestCheckPassword(t *testing.T) {
+	const email Email = "alice@example.com"
+	tests := []struct {
+		password string
+		want     string
+	}{
+		{"correct horse", ""},
+		{"12345678a", ""},
+		{strings.Repeat("x", 128), ""},
+		{strings.Repeat("é", 8), ""}, // 8 characters, 16 bytes
+		{"", "is required"},
+		{"short", "must be at least 8 characters"},
+		{"ééééééé", "must be at least 8 characters"}, // 7 characters, 14 bytes
+		{strings.Repeat("x", 129), "must be at most 128 characters"},
+		{"alice@example.com", "must not be the email address"},
+		{"ALICE@example.com", "must not be the email address"},
+		{"password", "is too common; choose another"},
+		{"PassWord1", "is too common; choose another"},
+		{"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "must be valid UTF-8"},
+	}
+	for _, tt := range tests {
+		if got := CheckPassword(tt.password, email); got != tt.want {
+			t.Errorf("CheckPassword(%q) = %q, want %q", tt.password, got, tt.want)
+		}
+	}
+}
+
+func TestParseRegistrationReportsEveryField(t *testing.T) {
+	_, err := ParseRegistration("not an email", "short")
+	verr, ok := err.(*ValidationError) //nolint:errorlint // returned unwrapped
+	if !ok {
+		t.Fatalf("got %v, want *ValidationError", err)
+	}
+	var fields []string
+	for _, f := range verr.Fields {
+		fields = append(fields, f.Field)
+	}
+	if strings.Join(fields, ",") != "email,password" {
+		t.Fatalf("fields = %v, want email and password", fields)
+	}
+	if _, err := ParseRegistration("bob@example.com", "long enough pass"); err != nil {
+		t.Fatalf("valid registration: %v", err)
+	}
+}
+
+func TestWeakPasswordsAreAllAtLeastMinLength(t *testing.T) {
+	for _, p := range WeakPasswords() {
+		if len(p) < MinPasswordLength {
+			t.Errorf("weak password %q is shorter than the minimum: the list would never match it", p)
+		}
+	}
+}
