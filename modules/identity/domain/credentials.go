@@ -26,8 +26,10 @@ func ParseEmail(raw string) (Email, string) {
 		return "", "is required"
 	case utf8.RuneCountInString(s) > MaxEmailLength:
 		return "", "must be at most 254 characters"
-	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0:
-		return "", "must be a valid email address"
+	case strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+		// Printable ASCII only: what every SMTP server delivers (no SMTPUTF8 needed);
+		// international domains are accepted in their xn-- form.
+		return "", "must be a valid email address (ASCII; international domains in xn-- form)"
 	}
 	addr, err := mail.ParseAddress(s)
 	if err != nil || addr.Address != s || addr.Name != "" {
@@ -74,6 +76,8 @@ func CheckPassword(password string, email Email) string {
 		return "must be at least 8 characters"
 	case n > MaxPasswordLength:
 		return "must be at most 128 characters"
+	case strings.IndexFunc(password, unicode.IsControl) >= 0:
+		return "must not contain control characters"
 	case email != "" && strings.EqualFold(strings.TrimSpace(password), string(email)):
 		return "must not be the email address"
 	}

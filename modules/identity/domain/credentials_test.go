@@ -34,6 +34,9 @@ func TestParseEmail(t *testing.T) {
 		{raw: "'; DROP TABLE accounts; --@example.com", wantErr: true},
 		{raw: strings.Repeat("a", 65) + "@example.com", wantErr: true},
 		{raw: "alice@[127.0.0.1]", wantErr: true},
+		{raw: "\ufffd\ufffd@example.com", wantErr: true},
+		{raw: "jöhn@example.com", wantErr: true},
+		{raw: "john@xn--bcher-kva.example", want: "john@xn--bcher-kva.example"},
 	}
 	for _, tt := range tests {
 		got, msg := ParseEmail(tt.raw)
@@ -68,6 +71,9 @@ func TestCheckPassword(t *testing.T) {
 		{"password", "is too common; choose another"},
 		{"PassWord1", "is too common; choose another"},
 		{"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "must be valid UTF-8"},
+		{"nul\x00nul\x00nul", "must not contain control characters"},
+		{"tab\tin the middle", "must not contain control characters"},
+		{"spaces are fine here", ""},
 	}
 	for _, tt := range tests {
 		if got := CheckPassword(tt.password, email); got != tt.want {

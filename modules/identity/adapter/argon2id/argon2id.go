@@ -19,7 +19,8 @@ const (
 	keyLen  = 32
 )
 
-// ErrMalformedHash: the stored string is not an argon2id PHC hash this package can read.
+// ErrMalformedHash is returned when the stored string is not an argon2id PHC hash this
+// package can read.
 var ErrMalformedHash = errors.New("malformed argon2id hash")
 
 // Params are the argon2id cost parameters.
@@ -57,7 +58,7 @@ func (h *Hasher) Verify(password, encoded string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 

@@ -5,6 +5,7 @@ package http
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,13 +36,14 @@ func NewHandlers(svc Service) *Handlers {
 }
 
 // Register mounts the routes on api (/v1). Every error they return goes through mapError.
+// Middleware is attached per route, not per group: an echo group with middleware answers
+// every method of its paths, which would turn a 405 into a 404.
 func (h *Handlers) Register(api *echo.Group) {
-	users := api.Group("/users", httpserver.MapErrors(mapError))
-	users.POST("", h.register)
-	me := users.Group("/me", h.authenticate)
-	me.GET("", h.me)
-	me.POST("/activation", h.activate)
-	me.POST("/activation-code", h.resend)
+	mapErrors := httpserver.MapErrors(mapError)
+	api.POST("/users", h.register, mapErrors)
+	api.GET("/users/me", h.me, mapErrors, h.authenticate)
+	api.POST("/users/me/activation", h.activate, mapErrors, h.authenticate)
+	api.POST("/users/me/activation-code", h.resend, mapErrors, h.authenticate)
 }
 
 // userResponse is a user as the API renders it.
@@ -83,8 +85,9 @@ func (h *Handlers) register(c echo.Context) error {
 	return c.JSON(http.StatusCreated, toUserResponse(acc))
 }
 
-// checkRegistration collects every field error at once: the tags' shape rules first,
-// then the domain's meaning rules for the fields whose shape passed.
+// checkRegistration collects every field error at once, in the order of the fields: the
+// tags' shape rules first, then the domain's meaning rules for the fields whose shape
+// passed.
 func (h *Handlers) checkRegistration(req registerRequest) []httpserver.FieldError {
 	req.Email = strings.TrimSpace(req.Email)
 	fields := h.validate.Check(req)
@@ -96,6 +99,8 @@ func (h *Handlers) checkRegistration(req registerRequest) []httpserver.FieldErro
 			}
 		}
 	}
+	order := map[string]int{"email": 0, "password": 1}
+	slices.SortStableFunc(fields, func(a, b httpserver.FieldError) int { return order[a.Field] - order[b.Field] })
 	return fields
 }
 
