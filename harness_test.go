@@ -38,6 +38,9 @@ type serverConfig struct {
 	databaseURL string
 	// sender replaces the mailbox that captures emails.
 	sender outbox.Sender
+	// realMail uses the production transport (newSender: SMTP when SMTP_HOST is set)
+	// instead of the mailbox; sender must be nil.
+	realMail bool
 	// dispatch tunes the dispatcher.
 	dispatch outbox.Options
 }
@@ -71,7 +74,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	box := &mailbox{}
 	sender := sc.sender
-	if sender == nil {
+	if sender == nil && !sc.realMail {
 		sender = box
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,8 +90,8 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 				if err != nil {
 					t.Errorf("serve returned %v", err)
 				}
-			case <-time.After(15 * time.Second):
-				t.Errorf("serve did not stop within 15 s")
+			case <-time.After(10 * time.Second):
+				t.Errorf("serve did not stop within 10 s of the signal")
 			}
 		})
 	}
@@ -98,6 +101,21 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
+	// Serving starts after the wiring (a timing-decoy hash among it): wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(ts.URL + "/healthz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not answer /healthz within 10 s: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return ts
 }
 

@@ -42,7 +42,9 @@ func Migrate(ctx context.Context, databaseURL string, files fs.FS, dir string, l
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
 		return fmt.Errorf("take migration lock: %w", Classify(err))
 	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey) }()
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockKey)
+	}()
 
 	if err := mate.Migrate(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -73,7 +75,9 @@ func connectCreating(ctx context.Context, databaseURL string) (*pgx.Conn, error)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	if err != nil && (!errors.As(err, &pgErr) || pgErr.Code != "42P04") { // duplicate_database
+	// A concurrent creation makes ours fail with duplicate_database, or, when both ran at
+	// once, with a unique violation on the catalog: either way the database now exists.
+	if err != nil && (!errors.As(err, &pgErr) || (pgErr.Code != "42P04" && pgErr.Code != "23505")) {
 		return nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	conn, err = pgx.Connect(ctx, databaseURL)

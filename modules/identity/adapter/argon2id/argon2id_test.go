@@ -1,0 +1,71 @@
+package argon2id
+
+import (
+	"errors"
+	"regexp"
+	"testing"
+)
+
+var cheap = Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+
+func TestHashIsPHCAndVerifies(t *testing.T) {
+	h := New(cheap)
+	encoded, err := h.Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=64,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
+	if !phc.MatchString(encoded) {
+		t.Fatalf("hash %q is not a PHC argon2id string with the configured parameters", encoded)
+	}
+	again, _ := h.Hash("correct horse")
+	if again == encoded {
+		t.Fatal("two hashes of one password are equal: the salt is not random")
+	}
+	for pw, want := range map[string]bool{"correct horse": true, "correct horsE": false, "": false} {
+		ok, err := h.Verify(pw, encoded)
+		if err != nil || ok != want {
+			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
+		}
+	}
+}
+
+func TestVerifyUsesTheHashParameters(t *testing.T) {
+	old, err := New(cheap).Hash("s3cret pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The configuration changed since the hash was made: it must still verify.
+	ok, err := New(Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}).Verify("s3cret pass", old)
+	if err != nil || !ok {
+		t.Fatalf("Verify with new parameters = %v, %v; want true", ok, err)
+	}
+}
+
+func TestVerifyRejectsMalformedHashes(t *testing.T) {
+	h := New(cheap)
+	for _, bad := range []string{
+		"",
+		"plain",
+		"$2a$10$abcdefghijklmnopqrstuu",                   // bcrypt
+		"$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA", // argon2i
+		"$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+		"$argon2id$v=19$m=64,t=0,p=1$c2FsdHNhbHQ$aGFzaA",
+		"$argon2id$v=19$m=x,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+		"$argon2id$v=19$m=64,t=1,p=1$!!!$aGFzaA",
+		"$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$",
+	} {
+		if ok, err := h.Verify("x", bad); ok || !errors.Is(err, ErrMalformedHash) {
+			t.Errorf("Verify(%q) = %v, %v; want ErrMalformedHash", bad, ok, err)
+		}
+	}
+}
+
+func BenchmarkHashDefaultParams(b *testing.B) {
+	h := New(Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1})
+	for b.Loop() {
+		if _, err := h.Hash("correct horse battery"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
