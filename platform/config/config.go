@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -75,15 +76,18 @@ func Load(getenv func(string) string) (Config, error) {
 		RateLimitPerIP:               p.float("RATE_LIMIT_PER_IP", 20),
 		TrustedProxies:               p.cidrs("TRUSTED_PROXIES"),
 		PasswordHash: PasswordHash{
-			MemoryKiB:   uint32(p.intRange("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)),
-			Iterations:  uint32(p.intRange("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),
-			Parallelism: uint8(p.intRange("PASSWORD_HASH_PARALLELISM", 1, 1, 255)),
+			MemoryKiB:   uint32(p.intRange("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)), //nolint:gosec // intRange bounds it
+			Iterations:  uint32(p.intRange("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),       //nolint:gosec // intRange bounds it
+			Parallelism: uint8(p.intRange("PASSWORD_HASH_PARALLELISM", 1, 1, 255)),       //nolint:gosec // intRange bounds it
 		},
 		LogLevel:  p.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: p.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
 	if _, err := url.Parse(cfg.DatabaseURL); err != nil {
 		p.fail("DATABASE_URL", "is not a URL")
+	}
+	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
+		p.fail("MAIL_FROM", fmt.Sprintf("must be an address such as Identity <no-reply@example.com>, got %q", cfg.MailFrom))
 	}
 	if cfg.PasswordHash.MemoryKiB < 8*uint32(cfg.PasswordHash.Parallelism) {
 		p.fail("PASSWORD_HASH_MEMORY_KIB", "must be at least 8 KiB per unit of PASSWORD_HASH_PARALLELISM")

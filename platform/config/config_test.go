@@ -50,6 +50,7 @@ func TestBadValuesFailNamingTheVariable(t *testing.T) {
 		"LOG_LEVEL":                    "loud",
 		"LOG_FORMAT":                   "xml",
 		"RATE_LIMIT_PER_IP":            "-1",
+		"MAIL_FROM":                    "not an address",
 	}
 	for name, value := range bad {
 		_, err := Load(env(map[string]string{name: value}))
