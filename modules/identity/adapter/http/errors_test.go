@@ -1,0 +1,48 @@
+package http
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+func TestMapErrorTable(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("activate account 42: %w", err) }
+	tests := []struct {
+		err        error
+		status     int
+		code       string
+		retryAfter time.Duration
+	}{
+		{domain.ErrUnauthorized, http.StatusUnauthorized, "unauthorized", 0},
+		{domain.ErrAccountNotFound, http.StatusUnauthorized, "unauthorized", 0},
+		{domain.ErrEmailTaken, http.StatusConflict, "email_taken", 0},
+		{domain.ErrAlreadyActive, http.StatusConflict, "already_active", 0},
+		{domain.ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts", 0},
+		{domain.ErrCodeExpired, http.StatusBadRequest, "code_expired", 0},
+		{&domain.InvalidCodeError{AttemptsRemaining: 2}, http.StatusBadRequest, "invalid_code", 0},
+		{&domain.RetryLaterError{RetryAfter: 1500 * time.Millisecond}, http.StatusTooManyRequests, "rate_limited", 1500 * time.Millisecond},
+		{&domain.ValidationError{Fields: []domain.FieldError{{Field: "code", Message: "m"}}}, http.StatusUnprocessableEntity, "validation_failed", 0},
+	}
+	for _, tt := range tests {
+		for _, err := range []error{tt.err, wrap(tt.err)} {
+			p := mapError(err)
+			if p == nil || p.Status != tt.status || p.Code != tt.code || p.RetryAfter != tt.retryAfter {
+				t.Errorf("mapError(%v) = %+v, want %d %s", err, p, tt.status, tt.code)
+			}
+		}
+	}
+	if p := mapError(wrap(&domain.InvalidCodeError{AttemptsRemaining: 2})); p.AttemptsRemaining == nil || *p.AttemptsRemaining != 2 {
+		t.Errorf("invalid_code problem does not carry attempts_remaining 2: %+v", p)
+	}
+	if p := mapError(domain.ErrUnauthorized); p.Header.Get("WWW-Authenticate") != `Basic realm="identity"` {
+		t.Errorf("401 without WWW-Authenticate: %+v", p.Header)
+	}
+	if p := mapError(errors.New("disk on fire")); p != nil {
+		t.Errorf("an unknown error mapped to %+v; it must be left to the platform (500)", p)
+	}
+}
