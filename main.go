@@ -116,7 +116,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 
 	sender := opts.sender
 	if sender == nil {
-		sender = newSender(cfg, logger)
+		if sender, err = newSender(cfg, logger); err != nil {
+			return err
+		}
 	}
 	dispatcher := outbox.NewDispatcher(pool, ob, sender, opts.dispatch, logger)
 	workers := []module.Worker{dispatcher.Run}
@@ -155,9 +157,19 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	return err
 }
 
-// newSender picks the mail transport: the log when SMTP_HOST is empty.
-func newSender(cfg config.Config, logger *slog.Logger) outbox.Sender {
-	return mail.NewLogTransport(logger, cfg.MailFrom)
+// newSender picks the mail transport: SMTP when SMTP_HOST is set, else the log (local
+// development: the log is the mailbox).
+func newSender(cfg config.Config, logger *slog.Logger) (outbox.Sender, error) {
+	if cfg.SMTP.Host == "" {
+		return mail.NewLogTransport(logger, cfg.MailFrom), nil
+	}
+	smtp, err := mail.NewSMTPTransport(cfg.SMTP, cfg.MailFrom)
+	if err != nil {
+		return nil, fmt.Errorf("SMTP transport (SMTP_* or MAIL_FROM): %w", err)
+	}
+	logger.Info("emails are sent by SMTP", slog.String("smtp_host", cfg.SMTP.Host),
+		slog.Int("smtp_port", cfg.SMTP.Port), slog.String("smtp_tls", cfg.SMTP.TLS))
+	return smtp, nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -174,11 +174,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	case <-done:
 	case <-time.After(d.opts.ShutdownGrace):
 		cancelSends()
-		<-done
+		// A sender that ignores its context must not keep the process from exiting: its
+		// email keeps its lease, which runs out, and another replica sends it then.
+		select {
+		case <-done:
+		case <-time.After(abandonAfter):
+			d.logger.ErrorContext(context.WithoutCancel(ctx), "sends still under way after cancellation; abandoning them",
+				slog.Int("in_flight", len(slots)))
+		}
 	}
 	<-listenDone
 	return nil
 }
+
+// abandonAfter is how long Run waits, at shutdown, for sends it has cancelled.
+const abandonAfter = 2 * time.Second
 
 func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration, notified <-chan struct{}) {
 	t := time.NewTimer(wait)
@@ -205,7 +215,7 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
 	}
 	token := uuid.New()
 	rows, err := q.ClaimDueEmails(ctx, sqlcgen.ClaimDueEmailsParams{
-		LeaseMs: d.opts.Lease.Milliseconds(), LeaseToken: &token, BatchSize: int32(n),
+		LeaseMs: d.opts.Lease.Milliseconds(), LeaseToken: &token, BatchSize: int32(n), //nolint:gosec // n <= Concurrency, a small option
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due emails: %w", err)
@@ -220,13 +230,21 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
 	return emails, nil
 }
 
+// untilNextDue is how long to sleep after a claim that left slots free: until the next
+// unfinished email falls due, at least minWait, at most PollInterval.
 func (d *Dispatcher) untilNextDue(ctx context.Context) time.Duration {
 	ms, err := sqlcgen.New(d.pool).MillisUntilNextEmailDue(ctx)
 	if err != nil || ms < 0 {
 		return d.opts.PollInterval
 	}
-	return min(time.Duration(ms)*time.Millisecond, d.opts.PollInterval)
+	// "Due now" yet not claimed means another replica holds the row in its claim
+	// transaction (SKIP LOCKED skipped it), or it expired since the drop: without a floor
+	// the loop would spin on the database until that resolves.
+	return min(max(time.Duration(ms)*time.Millisecond, minWait), d.opts.PollInterval)
 }
+
+// minWait is the shortest sleep between two claims that found nothing to do.
+const minWait = 10 * time.Millisecond
 
 type claimedEmail struct {
 	id      int64
@@ -249,12 +267,17 @@ func (d *Dispatcher) deliver(ctx context.Context, e claimedEmail) {
 	switch {
 	case err == nil:
 		d.sent.Add(1)
-		if _, err := q.MarkEmailSent(recordCtx, sqlcgen.MarkEmailSentParams{ID: e.id, LeaseToken: &e.token}); err != nil {
+		n, err := q.MarkEmailSent(recordCtx, sqlcgen.MarkEmailSentParams{ID: e.id, LeaseToken: &e.token})
+		switch {
+		case err != nil:
 			// The lease will run out and the email be sent again: at least once.
 			log.ErrorContext(recordCtx, "record sent email", slog.Any("error", err))
-			return
+		case n == 0:
+			// The send outlived the lease and the email was claimed again.
+			log.WarnContext(recordCtx, "email sent after its lease ran out; it may be sent twice")
+		default:
+			log.InfoContext(recordCtx, "email sent")
 		}
-		log.InfoContext(recordCtx, "email sent")
 	case ctx.Err() != nil:
 		d.released.Add(1)
 		if _, err := q.ReleaseEmail(recordCtx, sqlcgen.ReleaseEmailParams{ID: e.id, LeaseToken: &e.token}); err != nil {
@@ -278,9 +301,11 @@ func (d *Dispatcher) deliver(ctx context.Context, e claimedEmail) {
 // MinBackoff doubled per attempt, capped at MaxBackoff, with "equal jitter" (half fixed,
 // half random) so replicas that failed together do not retry together.
 func (d *Dispatcher) backoff(attempt int) time.Duration {
-	delay := d.opts.MaxBackoff
-	if attempt < 32 {
-		delay = min(d.opts.MinBackoff<<max(attempt-1, 0), d.opts.MaxBackoff)
+	// Doubling step by step (not MinBackoff<<attempt) cannot overflow into a negative
+	// delay, whatever MinBackoff is.
+	delay := min(d.opts.MinBackoff, d.opts.MaxBackoff)
+	for i := 1; i < attempt && delay < d.opts.MaxBackoff; i++ {
+		delay = min(delay*2, d.opts.MaxBackoff)
 	}
 	half := delay / 2
 	return half + rand.N(half+1) //nolint:gosec // jitter, not a secret
@@ -290,11 +315,18 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 // reconnects after errors; if LISTEN cannot work (a transaction-mode pooler), polling
 // still finds the emails.
 func (d *Dispatcher) listen(ctx context.Context, notified chan<- struct{}) {
-	retry := time.Second
+	const firstRetry = time.Second
+	retry := firstRetry
 	for ctx.Err() == nil {
-		err := d.listenOnce(ctx, notified)
+		listening := false
+		err := d.listenOnce(ctx, notified, &listening)
 		if ctx.Err() != nil {
 			return
+		}
+		if listening {
+			// The connection worked before it broke: reconnect promptly, not after the
+			// backoff that earlier outages built up.
+			retry = firstRetry
 		}
 		d.logger.DebugContext(ctx, "outbox LISTEN interrupted; polling meanwhile", slog.Any("error", err))
 		select {
@@ -306,7 +338,7 @@ func (d *Dispatcher) listen(ctx context.Context, notified chan<- struct{}) {
 	}
 }
 
-func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}) error {
+func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}, listening *bool) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire: %w", err)
@@ -317,6 +349,7 @@ func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}) e
 	if _, err := pc.Exec(ctx, "LISTEN outbox_emails"); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	*listening = true
 	signal(notified) // emails may have been queued while not listening
 	for {
 		if _, err := pc.WaitForNotification(ctx); err != nil {
@@ -335,4 +368,3 @@ func signal(ch chan<- struct{}) {
 	default:
 	}
 }
-

@@ -12,14 +12,23 @@ SELECT pg_notify('outbox_emails', '');
 
 -- name: DropExpiredEmails :many
 -- Gives up on unsent emails whose content expired (their code can no longer be used).
-UPDATE outbox_emails
+-- Claimed emails (available_at in the future) are left to their claim. SKIP LOCKED: two
+-- replicas dropping at once neither wait for nor deadlock on each other.
+WITH expired AS (
+    SELECT id
+    FROM outbox_emails
+    WHERE sent_at IS NULL
+      AND dropped_at IS NULL
+      AND expires_at <= now()
+      AND available_at <= now()
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox_emails AS e
 SET dropped_at  = now(),
     lease_token = NULL
-WHERE sent_at IS NULL
-  AND dropped_at IS NULL
-  AND expires_at <= now()
-  AND available_at <= now()
-RETURNING id;
+FROM expired
+WHERE e.id = expired.id
+RETURNING e.id;
 
 -- name: ClaimDueEmails :many
 -- Claims up to batch_size due emails for this dispatcher: SKIP LOCKED lets replicas claim

@@ -47,7 +47,7 @@ func TestVerifyRejectsMalformedHashes(t *testing.T) {
 	for _, bad := range []string{
 		"",
 		"plain",
-		"$2a$10$abcdefghijklmnopqrstuu",                   // bcrypt
+		"$2a$10$abcdefghijklmnopqrstuu", // bcrypt
 		"$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA", // argon2i
 		"$argon2id$v=18$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
 		"$argon2id$v=19$m=64,t=0,p=1$c2FsdHNhbHQ$aGFzaA",

@@ -65,10 +65,13 @@ func (c *Composer) Activation(ev domain.CodeIssued, ttl time.Duration) (mail.Mes
 	return mail.Message{To: string(ev.Email), Subject: ActivationSubject, Text: text.String(), HTML: html.String()}, nil
 }
 
+// humanDuration writes a code lifetime in words: "1 minute", "90 seconds", "1.5s".
 func humanDuration(d time.Duration) string {
 	switch {
 	case d == time.Minute:
 		return "1 minute"
+	case d == time.Second:
+		return "1 second"
 	case d%time.Minute == 0:
 		return fmt.Sprintf("%d minutes", int(d/time.Minute))
 	case d%time.Second == 0:

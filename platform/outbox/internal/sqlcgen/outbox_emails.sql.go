@@ -80,17 +80,26 @@ func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) 
 }
 
 const dropExpiredEmails = `-- name: DropExpiredEmails :many
-UPDATE outbox_emails
+WITH expired AS (
+    SELECT id
+    FROM outbox_emails
+    WHERE sent_at IS NULL
+      AND dropped_at IS NULL
+      AND expires_at <= now()
+      AND available_at <= now()
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox_emails AS e
 SET dropped_at  = now(),
     lease_token = NULL
-WHERE sent_at IS NULL
-  AND dropped_at IS NULL
-  AND expires_at <= now()
-  AND available_at <= now()
-RETURNING id
+FROM expired
+WHERE e.id = expired.id
+RETURNING e.id
 `
 
 // Gives up on unsent emails whose content expired (their code can no longer be used).
+// Claimed emails (available_at in the future) are left to their claim. SKIP LOCKED: two
+// replicas dropping at once neither wait for nor deadlock on each other.
 func (q *Queries) DropExpiredEmails(ctx context.Context) ([]int64, error) {
 	rows, err := q.db.Query(ctx, dropExpiredEmails)
 	if err != nil {

@@ -29,20 +29,3 @@ type ActivationCode struct {
 	ExpiresAt      time.Time
 	FailedAttempts int32
 }
-
-// Transactional outbox of emails; see platform/outbox.
-type OutboxEmail struct {
-	ID          int64
-	Recipient   string
-	Subject     string
-	TextBody    string
-	HtmlBody    string
-	CreatedAt   time.Time
-	ExpiresAt   *time.Time
-	AvailableAt time.Time
-	Attempts    int32
-	LeaseToken  *uuid.UUID
-	LastError   *string
-	SentAt      *time.Time
-	DroppedAt   *time.Time
-}

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/outbox"
+)
+
+// End-to-end tests of the activation email over real SMTP: the service in-process with
+// its production transport (go-mail), and an SMTP server (emersion/go-smtp) in the test
+// process standing in for the mail provider.
+
+const mailPassword = "correct horse battery"
+
+// mailDispatch shortens the dispatcher's delays so failures and retries take
+// milliseconds, not seconds.
+var mailDispatch = outbox.Options{
+	Concurrency:   4,
+	SendTimeout:   2 * time.Second,
+	MinBackoff:    100 * time.Millisecond,
+	MaxBackoff:    500 * time.Millisecond,
+	PollInterval:  200 * time.Millisecond,
+	ShutdownGrace: time.Second,
+}
+
+// startMailServer starts the service sending by SMTP to 127.0.0.1:port.
+func startMailServer(t *testing.T, port int, env map[string]string, databaseURL string) *testServer {
+	t.Helper()
+	e := map[string]string{
+		"SMTP_HOST": "127.0.0.1", "SMTP_PORT": strconv.Itoa(port), "SMTP_TLS": "none",
+		"MAIL_FROM": "Identity <no-reply@identity.test>", "RATE_LIMIT_PER_IP": "0",
+	}
+	for k, v := range env {
+		e[k] = v
+	}
+	return startServer(t, serverConfig{env: e, databaseURL: databaseURL, realMail: true, dispatch: mailDispatch})
+}
+
+// registerAt registers email and returns when the API answered 201.
+func registerAt(t *testing.T, ts *testServer, email string) time.Time {
+	t.Helper()
+	res := ts.request(t, http.MethodPost, "/v1/users", map[string]string{"email": email, "password": mailPassword}, "", "")
+	answered := time.Now()
+	if res.Status != http.StatusCreated {
+		t.Fatalf("register %s: got %d %s, want 201", email, res.Status, res.Body)
+	}
+	return answered
+}
+
+// parseReceived takes a received email apart and checks the contract's shape:
+// multipart/alternative with a text/plain and a text/html part. It returns the code.
+func parseReceived(t *testing.T, r smtptest.Received, to string) string {
+	t.Helper()
+	e, err := smtptest.Parse(r.Data)
+	if err != nil {
+		t.Fatalf("parse email to %s: %v\n%s", to, err, r.Data)
+	}
+	if e.MediaType != "multipart/alternative" || !slices.Equal(e.PartTypes, []string{"text/plain", "text/html"}) {
+		t.Fatalf("email to %s is %s %v, want multipart/alternative [text/plain text/html]", to, e.MediaType, e.PartTypes)
+	}
+	if !strings.Contains(e.From, "no-reply@identity.test") || !strings.Contains(e.To, to) {
+		t.Errorf("From %q To %q, want MAIL_FROM and %s", e.From, e.To, to)
+	}
+	if len(r.To) != 1 || r.To[0] != to {
+		t.Errorf("envelope recipients %v, want [%s]", r.To, to)
+	}
+	code := codeIn(t, mail.Message{Text: e.Text})
+	if !strings.Contains(e.HTML, code) {
+		t.Errorf("html part lacks the code %s:\n%s", code, e.HTML)
+	}
+	return code
+}
+
+func activateWith(t *testing.T, ts *testServer, email, code string) {
+	t.Helper()
+	res := ts.request(t, http.MethodPost, "/v1/users/me/activation", map[string]string{"code": code}, email, mailPassword)
+	if res.Status != http.StatusOK || res.JSON(t)["status"] != "active" {
+		t.Fatalf("activate %s with the emailed code: got %d %s, want 200 active", email, res.Status, res.Body)
+	}
+}
+
+// outboxRow is the outbox record of the email to one recipient.
+type outboxRow struct {
+	Attempts  int
+	LastError string
+	Sent      bool
+	Dropped   bool
+	Leased    bool
+}
+
+func outboxRowOf(t *testing.T, databaseURL, to string) outboxRow {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var r outboxRow
+	err = conn.QueryRow(ctx, `
+		SELECT attempts, coalesce(last_error, ''), sent_at IS NOT NULL, dropped_at IS NOT NULL, lease_token IS NOT NULL
+		FROM outbox_emails WHERE recipient = $1`, to).Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Leased)
+	if err != nil {
+		t.Fatalf("outbox row of %s: %v", to, err)
+	}
+	return r
+}
+
+// eventually polls cond until it holds, failing with what after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freePort returns a port on 127.0.0.1 that nothing listens on (an SMTP server "down").
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return port
+}
+
+func TestMailActivationEmailOverSMTP(t *testing.T) {
+	t.Parallel()
+	smtpServer := smtptest.Start(t, smtptest.Options{})
+	ts := startMailServer(t, smtpServer.Port, nil, "")
+
+	answered := registerAt(t, ts, "alice@example.com")
+	got := smtpServer.WaitFor(t, "alice@example.com", 5*time.Second)
+	t.Logf("201 -> SMTP server: %v", got.At.Sub(answered))
+	code := parseReceived(t, got, "alice@example.com")
+	activateWith(t, ts, "alice@example.com", code)
+
+	if r := outboxRowOf(t, ts.DatabaseURL, "alice@example.com"); !r.Sent || r.Attempts != 1 {
+		t.Errorf("outbox row %+v, want sent at the first attempt", r)
+	}
+	// With SMTP configured, nothing of the email (code included) reaches the log.
+	logs := ts.logs.String()
+	for _, secret := range []string{mailPassword, "Your activation code is", "activation code is:"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains %q", secret)
+		}
+	}
+}
+
+func TestMailSMTPDownAtRegistration(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	ts := startMailServer(t, port, nil, "")
+
+	begin := time.Now()
+	registerAt(t, ts, "bob@example.com")
+	t.Logf("registration answered in %v with the SMTP server down", time.Since(begin))
+
+	eventually(t, 5*time.Second, "a failed attempt is recorded", func() bool {
+		r := outboxRowOf(t, ts.DatabaseURL, "bob@example.com")
+		return r.Attempts >= 1 && r.LastError != "" && !r.Sent
+	})
+	if r := outboxRowOf(t, ts.DatabaseURL, "bob@example.com"); !strings.Contains(r.LastError, "dial") {
+		t.Errorf("last_error %q, want the connection failure", r.LastError)
+	}
+
+	// The provider comes back: the retry delivers the email, and its code works.
+	smtpServer := smtptest.Start(t, smtptest.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	up := time.Now()
+	got := smtpServer.WaitFor(t, "bob@example.com", 5*time.Second)
+	t.Logf("delivered %v after the SMTP server came up", got.At.Sub(up))
+	activateWith(t, ts, "bob@example.com", parseReceived(t, got, "bob@example.com"))
+	if r := outboxRowOf(t, ts.DatabaseURL, "bob@example.com"); !r.Sent || r.Attempts < 2 {
+		t.Errorf("outbox row %+v, want sent after at least one retry", r)
+	}
+}
+
+func TestMailProviderRejectsOrHangs(t *testing.T) {
+	t.Parallel()
+	smtpServer := smtptest.Start(t, smtptest.Options{})
+	var (
+		mu         sync.Mutex
+		rejectedAt []time.Time
+	)
+	smtpServer.OnData(func(to []string) error {
+		switch to[0] {
+		case "reject@example.com":
+			mu.Lock()
+			rejectedAt = append(rejectedAt, time.Now())
+			mu.Unlock()
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
+		case "hang@example.com":
+			<-smtpServer.Released() // never answers while the test runs
+		}
+		return nil
+	})
+	ts := startMailServer(t, smtpServer.Port, nil, "")
+
+	registerAt(t, ts, "hang@example.com")
+	registerAt(t, ts, "reject@example.com")
+	eventually(t, 5*time.Second, "the hanging send is under way", func() bool { return outboxRowOf(t, ts.DatabaseURL, "hang@example.com").Leased })
+	for i := range 3 {
+		to := fmt.Sprintf("ok%d@example.com", i)
+		registerAt(t, ts, to)
+		parseReceived(t, smtpServer.WaitFor(t, to, 5*time.Second), to)
+	}
+	// The others went through while the hung send still waited for its timeout.
+	if r := outboxRowOf(t, ts.DatabaseURL, "hang@example.com"); !r.Leased || r.Sent || r.LastError != "" {
+		t.Errorf("hung email %+v: want still in its first attempt while the others were delivered", r)
+	}
+
+	// The rejected email is retried with growing delays, each failure recorded.
+	eventually(t, 10*time.Second, "three rejected attempts", func() bool {
+		r := outboxRowOf(t, ts.DatabaseURL, "reject@example.com")
+		return r.Attempts >= 3 && !r.Leased
+	})
+	if r := outboxRowOf(t, ts.DatabaseURL, "reject@example.com"); r.Sent || !strings.Contains(r.LastError, "550") {
+		t.Errorf("rejected email %+v, want unsent with the 550 reply recorded", r)
+	}
+	mu.Lock()
+	times := append([]time.Time(nil), rejectedAt...)
+	mu.Unlock()
+	for i := 1; i < len(times) && i < 3; i++ {
+		// Equal jitter: the delay after failed attempt i is at least MinBackoff*2^(i-1)/2.
+		if gap, least := times[i].Sub(times[i-1]), mailDispatch.MinBackoff<<(i-1)/2; gap < least {
+			t.Errorf("retry %d came %v after the previous attempt, want at least %v", i, gap, least)
+		}
+	}
+
+	// The hung send times out, is recorded, and is retried.
+	eventually(t, 10*time.Second, "the hung send times out and is recorded", func() bool {
+		return strings.Contains(outboxRowOf(t, ts.DatabaseURL, "hang@example.com").LastError, "deadline exceeded")
+	})
+	if n := len(smtpServer.To("hang@example.com")) + len(smtpServer.To("reject@example.com")); n != 0 {
+		t.Errorf("the server accepted %d emails it rejected or hung on", n)
+	}
+}
+
+func TestMailExpiredCodeIsDropped(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	ts := startMailServer(t, port, map[string]string{"ACTIVATION_CODE_TTL": "1s", "ACTIVATION_CODE_RESEND_INTERVAL": "1s"}, "")
+
+	registerAt(t, ts, "late@example.com")
+	eventually(t, 5*time.Second, "the email of the expired code is dropped", func() bool {
+		return outboxRowOf(t, ts.DatabaseURL, "late@example.com").Dropped
+	})
+	if r := outboxRowOf(t, ts.DatabaseURL, "late@example.com"); r.Sent || r.Attempts == 0 {
+		t.Errorf("outbox row %+v, want tried while SMTP was down, then dropped unsent", r)
+	}
+
+	// SMTP comes up: a fresh email is delivered, the dropped one never.
+	smtpServer := smtptest.Start(t, smtptest.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	registerAt(t, ts, "fresh@example.com")
+	smtpServer.WaitFor(t, "fresh@example.com", 5*time.Second)
+	if got := smtpServer.To("late@example.com"); len(got) != 0 {
+		t.Errorf("the expired code's email was sent %d times, want never", len(got))
+	}
+	if r := outboxRowOf(t, ts.DatabaseURL, "late@example.com"); r.Sent || !r.Dropped {
+		t.Errorf("outbox row %+v, want dropped, unsent", r)
+	}
+}
+
+func TestMailThreeReplicasSendEachEmailOnce(t *testing.T) {
+	t.Parallel()
+	const users = 100
+	smtpServer := smtptest.Start(t, smtptest.Options{})
+	dbURL := dbtest.NewURL(t)
+	var replicas []*testServer
+	for range 3 {
+		replicas = append(replicas, startMailServer(t, smtpServer.Port, nil, dbURL))
+	}
+
+	answered := make([]time.Time, users)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 10)
+	for i := range users {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			to := fmt.Sprintf("user%03d@example.com", i)
+			res := replicas[i%3].request(t, http.MethodPost, "/v1/users", map[string]string{"email": to, "password": mailPassword}, "", "")
+			answered[i] = time.Now()
+			if res.Status != http.StatusCreated {
+				t.Errorf("register %s: got %d %s", to, res.Status, res.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	eventually(t, 20*time.Second, "every email reaches the SMTP server", func() bool { return len(smtpServer.Received()) >= users })
+
+	var latencies []time.Duration
+	for i := range users {
+		to := fmt.Sprintf("user%03d@example.com", i)
+		got := smtpServer.To(to)
+		if len(got) != 1 {
+			t.Errorf("%s received %d emails, want exactly 1", to, len(got))
+			continue
+		}
+		latencies = append(latencies, got[0].At.Sub(answered[i]))
+	}
+	// Outbox state: every email sent once and recorded so; no late duplicate can follow.
+	eventually(t, 5*time.Second, "every email is recorded as sent", func() bool {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			return false
+		}
+		defer conn.Close(ctx)
+		var sent int
+		return conn.QueryRow(ctx, `SELECT count(*) FROM outbox_emails WHERE sent_at IS NOT NULL`).Scan(&sent) == nil && sent == users
+	})
+	if n := len(smtpServer.Received()); n != users {
+		t.Errorf("the SMTP server received %d emails, want %d", n, users)
+	}
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		t.Logf("201 -> SMTP server over %d emails, 3 replicas: min %v, median %v, p95 %v, max %v",
+			len(latencies), latencies[0], latencies[len(latencies)/2], latencies[len(latencies)*95/100], latencies[len(latencies)-1])
+	}
+}

@@ -1,0 +1,70 @@
+package email
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+func TestActivationEmail(t *testing.T) {
+	c, err := NewComposer()
+	if err != nil {
+		t.Fatalf("NewComposer: %v", err)
+	}
+	expires := time.Date(2026, 11, 25, 14, 30, 5, 0, time.FixedZone("CET", 3600))
+	// An address with HTML metacharacters (quoted local parts allow them) shows that
+	// the HTML part escapes what it interpolates.
+	addr := domain.Email(`"<b>bob&co</b>"@example.com`)
+	msg, err := c.Activation(domain.CodeIssued{Email: addr, Code: "0427", ExpiresAt: expires}, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Activation: %v", err)
+	}
+
+	if msg.To != string(addr) || msg.Subject != ActivationSubject {
+		t.Errorf("To %q, Subject %q; want %q, %q", msg.To, msg.Subject, addr, ActivationSubject)
+	}
+
+	// Text: the code alone on its own line (leading zero kept), and when it expires.
+	var codeLines []string
+	for _, line := range strings.Split(msg.Text, "\n") {
+		if strings.Contains(line, "0427") {
+			codeLines = append(codeLines, line)
+		}
+	}
+	if len(codeLines) != 1 || codeLines[0] != "0427" {
+		t.Errorf("text lines holding the code: %q, want exactly one line \"0427\"\n%s", codeLines, msg.Text)
+	}
+	for _, want := range []string{"1 minute", "13:30:05 UTC on 25 November 2026"} {
+		if !strings.Contains(msg.Text, want) {
+			t.Errorf("text does not say %q (when the code expires):\n%s", want, msg.Text)
+		}
+	}
+
+	// HTML: the code, the expiry, and the address escaped, never raw markup.
+	for _, want := range []string{">0427<", "13:30:05 UTC on 25 November 2026", "&lt;b&gt;bob&amp;co&lt;/b&gt;"} {
+		if !strings.Contains(msg.HTML, want) {
+			t.Errorf("html lacks %q:\n%s", want, msg.HTML)
+		}
+	}
+	if strings.Contains(msg.HTML, "<b>bob") {
+		t.Errorf("html interpolates the address unescaped:\n%s", msg.HTML)
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	tests := map[time.Duration]string{
+		time.Second:             "1 second",
+		30 * time.Second:        "30 seconds",
+		90 * time.Second:        "90 seconds",
+		time.Minute:             "1 minute",
+		10 * time.Minute:        "10 minutes",
+		1500 * time.Millisecond: "1.5s",
+	}
+	for d, want := range tests {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -1,0 +1,341 @@
+// Package smtptest runs a real SMTP server (emersion/go-smtp) inside a test process, to
+// test mail delivery end to end: it keeps what it receives, and a test can make it reject
+// or hang, like a misbehaving mail provider.
+package smtptest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"mime"
+	"mime/multipart"
+	"net"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Options configure a Server. The zero value is a plain-text server on a free port of
+// 127.0.0.1 with no authentication.
+type Options struct {
+	// Addr is the address to listen on ("127.0.0.1:0" when empty).
+	Addr string
+	// TLS is "none" (default), "starttls" (offered) or "tls" (implicit TLS).
+	TLS string
+	// Username and Password, when Username is set, make AUTH PLAIN required.
+	Username, Password string
+}
+
+// Received is one email as the server got it.
+type Received struct {
+	From string
+	To   []string
+	Data []byte
+	At   time.Time
+	// Authenticated is the username the client logged in with ("" without AUTH).
+	Authenticated string
+}
+
+// Server is a running SMTP server. Its methods are safe for concurrent use.
+type Server struct {
+	// Host and Port are where it listens.
+	Host string
+	Port int
+	// RootCAs trusts the server's certificate (TLS modes).
+	RootCAs *x509.CertPool
+
+	srv      *smtp.Server
+	released chan struct{}
+
+	mu       sync.Mutex
+	received []Received
+	onData   func(to []string) error
+}
+
+// Start starts a server and closes it when t's test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := start(opts)
+	if err != nil {
+		t.Fatalf("start SMTP server: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func start(opts Options) (*Server, error) {
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	s := &Server{released: make(chan struct{})}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		sess := &session{server: s}
+		if opts.Username != "" {
+			return &authSession{session: sess, username: opts.Username, password: opts.Password}, nil
+		}
+		return sess, nil
+	}))
+	s.srv.Domain = "smtptest.localhost"
+	s.srv.ReadTimeout = 30 * time.Second
+	s.srv.WriteTimeout = 30 * time.Second
+	s.srv.ErrorLog = discardLogger{}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if opts.TLS == "starttls" || opts.TLS == "tls" {
+		cert, pool, err := selfSigned()
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		s.RootCAs = pool
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if opts.TLS == "starttls" {
+			s.srv.TLSConfig = cfg
+		} else {
+			ln = tls.NewListener(ln, cfg)
+		}
+	}
+	tcp := ln.Addr().(*net.TCPAddr)
+	s.Host, s.Port = tcp.IP.String(), tcp.Port
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the server, cutting open connections, and ends any hang of OnData.
+func (s *Server) Close() {
+	s.mu.Lock()
+	select {
+	case <-s.released:
+	default:
+		close(s.released)
+	}
+	s.mu.Unlock()
+	_ = s.srv.Close()
+}
+
+// Released is closed when the server is closed: an OnData hook that hangs should wait for
+// it, so that it ends with the test.
+func (s *Server) Released() <-chan struct{} { return s.released }
+
+// OnData sets a hook run when a message's data arrives, before it is kept: an error is
+// the server's reply (an *smtp.SMTPError chooses the code, say 550); a hook that blocks
+// is a provider that hangs. nil accepts everything.
+func (s *Server) OnData(hook func(to []string) error) {
+	s.mu.Lock()
+	s.onData = hook
+	s.mu.Unlock()
+}
+
+// Received returns the emails accepted so far.
+func (s *Server) Received() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.received...)
+}
+
+// To returns the emails accepted for addr.
+func (s *Server) To(addr string) []Received {
+	var out []Received
+	for _, r := range s.Received() {
+		for _, to := range r.To {
+			if strings.EqualFold(to, addr) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// WaitFor returns the first email accepted for addr, failing t after timeout.
+func (s *Server) WaitFor(t testing.TB, addr string, timeout time.Duration) Received {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if got := s.To(addr); len(got) > 0 {
+			return got[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no email for %s reached the SMTP server within %v", addr, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Email is a received message taken apart.
+type Email struct {
+	From, To, Subject string
+	// MediaType is the top-level content type, e.g. "multipart/alternative".
+	MediaType string
+	// PartTypes are the media types of the parts, in order.
+	PartTypes []string
+	// Text and HTML are the decoded text/plain and text/html parts.
+	Text, HTML string
+}
+
+// Parse takes apart a received message (headers, multipart/alternative body, quoted-
+// printable decoded by mime/multipart).
+func Parse(data []byte) (Email, error) {
+	msg, err := netmail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		return Email{}, fmt.Errorf("read message: %w", err)
+	}
+	dec := new(mime.WordDecoder)
+	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		return Email{}, fmt.Errorf("decode subject: %w", err)
+	}
+	e := Email{From: msg.Header.Get("From"), To: msg.Header.Get("To"), Subject: subject}
+	mediaType, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		return Email{}, fmt.Errorf("content type: %w", err)
+	}
+	e.MediaType = mediaType
+	if !strings.HasPrefix(mediaType, "multipart/") {
+		return e, nil
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return e, nil
+		}
+		if err != nil {
+			return Email{}, fmt.Errorf("next part: %w", err)
+		}
+		pt, _, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		if err != nil {
+			return Email{}, fmt.Errorf("part content type: %w", err)
+		}
+		body, err := io.ReadAll(p)
+		if err != nil {
+			return Email{}, fmt.Errorf("read %s part: %w", pt, err)
+		}
+		e.PartTypes = append(e.PartTypes, pt)
+		switch pt {
+		case "text/plain":
+			e.Text = strings.ReplaceAll(string(body), "\r\n", "\n")
+		case "text/html":
+			e.HTML = strings.ReplaceAll(string(body), "\r\n", "\n")
+		}
+	}
+}
+
+type session struct {
+	server *Server
+	from   string
+	to     []string
+	user   string
+}
+
+func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("read data: %w", err)
+	}
+	s.server.mu.Lock()
+	hook := s.server.onData
+	s.server.mu.Unlock()
+	if hook != nil {
+		if err := hook(s.to); err != nil {
+			return err
+		}
+	}
+	s.server.mu.Lock()
+	s.server.received = append(s.server.received, Received{
+		From: s.from, To: append([]string(nil), s.to...), Data: data, At: time.Now(), Authenticated: s.user,
+	})
+	s.server.mu.Unlock()
+	return nil
+}
+
+// authSession requires AUTH PLAIN before MAIL.
+type authSession struct {
+	*session
+	username, password string
+}
+
+func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *authSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		if username != s.username || password != s.password {
+			return smtp.ErrAuthFailed
+		}
+		s.user = username
+		return nil
+	}), nil
+}
+
+func (s *authSession) Mail(from string, opts *smtp.MailOptions) error {
+	if s.user == "" {
+		return smtp.ErrAuthRequired
+	}
+	return s.session.Mail(from, opts)
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and localhost, and a pool that trusts it.
+func selfSigned() (tls.Certificate, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("generate key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smtptest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("create certificate: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+func (discardLogger) Println(...any)        {}
