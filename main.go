@@ -22,8 +22,6 @@ import (
 
 	"github.com/acme/identity/db"
 	"github.com/acme/identity/modules/identity"
-	"github.com/acme/identity/modules/identity/adapter/argon2id"
-	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/httpserver"
@@ -82,6 +80,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
+// constructors lists every bounded context of the binary: adding a module is adding its
+// New here.
+var constructors = []module.Constructor{
+	identity.New,
+}
+
 // serveOptions replace production parts in tests; zero values mean production.
 type serveOptions struct {
 	sender   outbox.Sender
@@ -98,20 +102,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	defer pool.Close()
 
 	ob := outbox.New()
-	identityModule, err := identity.New(identity.Config{
-		Codes: domain.CodePolicy{
-			TTL:            cfg.ActivationCodeTTL,
-			MaxAttempts:    cfg.ActivationCodeMaxAttempts,
-			ResendInterval: cfg.ActivationCodeResendInterval,
-		},
-		PasswordHash: argon2id.Params(cfg.PasswordHash),
-	}, identity.Deps{Pool: pool, Outbox: ob})
-	if err != nil {
-		return err
-	}
-	// Every bounded context, one line each.
-	modules := []module.Module{
-		identityModule,
+	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Logger: logger}
+	var modules []module.Module
+	for _, newModule := range constructors {
+		m, err := newModule(platform)
+		if err != nil {
+			return err
+		}
+		modules = append(modules, m)
 	}
 
 	sender := opts.sender

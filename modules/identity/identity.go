@@ -1,6 +1,6 @@
 // Package identity is the public face of the identity bounded context: registration of
 // accounts by email and password, activation by an emailed 4-digit code. main builds it
-// with New and wires it as a module.Module; other modules may import this package, never
+// with New (a module.Constructor) and wires it as a module.Module; other modules may import this package, never
 // its domain, app or adapter packages.
 package identity
 
@@ -21,38 +21,36 @@ import (
 	"github.com/acme/identity/platform/module"
 )
 
-// Config is the identity context's part of the configuration.
-type Config struct {
-	Codes        domain.CodePolicy
-	PasswordHash argon2id.Params
-}
-
-// Deps are the platform services the module uses.
-type Deps struct {
-	Pool   *pgxpool.Pool
-	Outbox postgres.Outbox
-}
-
 // Module is the identity context, ready to be wired.
 type Module struct {
 	handlers *identityhttp.Handlers
 	pool     *pgxpool.Pool
 }
 
-var _ module.Module = (*Module)(nil)
+var (
+	_ module.Module      = (*Module)(nil)
+	_ module.Constructor = New
+)
 
-// New builds the module.
-func New(cfg Config, deps Deps) (*Module, error) {
+// New builds the module on the platform p, reading its part of the configuration
+// (ACTIVATION_CODE_*, PASSWORD_HASH_*).
+func New(p module.Platform) (module.Module, error) {
+	codes := domain.CodePolicy{
+		TTL:            p.Config.ActivationCodeTTL,
+		MaxAttempts:    p.Config.ActivationCodeMaxAttempts,
+		ResendInterval: p.Config.ActivationCodeResendInterval,
+	}
 	composer, err := email.NewComposer()
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	store := postgres.NewStore(deps.Pool, deps.Outbox, composer, cfg.Codes.TTL)
-	svc, err := app.NewService(store, argon2id.New(cfg.PasswordHash), cfg.Codes, rand.Reader)
+	store := postgres.NewStore(p.Pool, p.Outbox, composer, codes.TTL)
+	hasher := argon2id.New(argon2id.Params(p.Config.PasswordHash))
+	svc, err := app.NewService(store, hasher, codes, rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	return &Module{handlers: identityhttp.NewHandlers(svc), pool: deps.Pool}, nil
+	return &Module{handlers: identityhttp.NewHandlers(svc), pool: p.Pool}, nil
 }
 
 // Name implements module.Module.

@@ -1,12 +1,17 @@
-// Package module is the contract between main and a bounded context (modules/*): what a
-// module must offer to be wired into the binary. Adding a module is building it with its
-// dependencies and appending it to the list in main.go.
+// Package module is the contract between main and a bounded context (modules/*): what the
+// platform hands a module, and what a module must offer to be wired into the binary.
+// Adding a module is adding its constructor to the list in main.go.
 package module
 
 import (
 	"context"
+	"log/slog"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+
+	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/outbox"
 )
 
 // Module is one bounded context as main sees it.
@@ -24,3 +29,15 @@ type Module interface {
 
 // Worker is a background loop.
 type Worker func(ctx context.Context) error
+
+// Platform is what the platform gives every module: the configuration (a module reads
+// its own part), the database pool, the email outbox and the logger.
+type Platform struct {
+	Config config.Config
+	Pool   *pgxpool.Pool
+	Outbox *outbox.Outbox
+	Logger *slog.Logger
+}
+
+// Constructor builds a module on the platform; every module root exports one as New.
+type Constructor func(Platform) (Module, error)
