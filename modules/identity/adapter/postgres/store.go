@@ -62,36 +62,26 @@ func (s *Store) AccountByEmail(ctx context.Context, email domain.Email) (domain.
 func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash string,
 	decide func(acc *domain.Account, now time.Time, created bool) error,
 ) (domain.Account, error) {
-	var out domain.Account
-	err := s.inTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+	created := false
+	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
 		row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(email), PasswordHash: passwordHash})
 		if err == nil {
-			acc := toAccount(row)
-			if err := decide(&acc, row.CreatedAt, true); err != nil {
-				return err
-			}
-			out = acc
-			return s.save(ctx, tx, q, &acc)
+			created = true
+			return toAccount(row), row.CreatedAt, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("insert account: %w", mapErr(err))
+			return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", mapErr(err))
 		}
 		locked, err := q.LockAccountByEmail(ctx, string(email))
 		if err != nil {
 			// Not found: the conflicting row vanished in between; the caller may retry.
-			return fmt.Errorf("lock existing account: %w", mapErr(err))
+			return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", mapErr(err))
 		}
 		acc, err := s.load(ctx, q, locked.Account)
-		if err != nil {
-			return err
-		}
-		if err := decide(&acc, locked.DbNow, false); err != nil {
-			return err
-		}
-		out = acc
-		return s.save(ctx, tx, q, &acc)
+		return acc, locked.DbNow, err
+	}, func(acc *domain.Account, now time.Time) error {
+		return decide(acc, now, created)
 	})
-	return out, err
 }
 
 // Update implements app.Store.
@@ -100,34 +90,47 @@ func (s *Store) Update(ctx context.Context, id string, change func(acc *domain.A
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("account id %q: %w", id, domain.ErrAccountNotFound)
 	}
-	var out domain.Account
-	err = s.inTx(ctx, func(tx pgx.Tx, q *sqlcgen.Queries) error {
+	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
 		locked, err := q.LockAccount(ctx, uid)
 		if err != nil {
-			return fmt.Errorf("lock account: %w", mapErr(err))
+			return domain.Account{}, time.Time{}, fmt.Errorf("lock account: %w", mapErr(err))
 		}
 		acc, err := s.load(ctx, q, locked.Account)
+		return acc, locked.DbNow, err
+	}, change)
+}
+
+// apply is one change to one account, in one transaction: lock reads the locked account
+// and the database clock, change lets the domain decide, save writes back what changed
+// and queues the emails it caused. This replica's dispatcher is woken after the commit
+// when there are any.
+func (s *Store) apply(ctx context.Context,
+	lock func(*sqlcgen.Queries) (domain.Account, time.Time, error),
+	change func(acc *domain.Account, now time.Time) error,
+) (domain.Account, error) {
+	var out domain.Account
+	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := sqlcgen.New(tx)
+		acc, now, err := lock(q)
 		if err != nil {
 			return err
 		}
-		if err := change(&acc, locked.DbNow); err != nil {
+		if err := change(&acc, now); err != nil {
+			return err
+		}
+		if err := s.save(ctx, tx, q, &acc); err != nil {
 			return err
 		}
 		out = acc
-		return s.save(ctx, tx, q, &acc)
-	})
-	return out, err
-}
-
-func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx, *sqlcgen.Queries) error) error {
-	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(tx, sqlcgen.New(tx))
+		return nil
 	})
 	if err != nil {
-		return err
+		return domain.Account{}, err
 	}
-	s.outbox.Committed()
-	return nil
+	if len(out.Issued()) > 0 {
+		s.outbox.Committed()
+	}
+	return out, nil
 }
 
 // load adds the account's latest activation code to the locked row.
