@@ -491,6 +491,9 @@ func TestConventions(t *testing.T) {
 			if res.Status != http.StatusOK || res.JSON(t)["status"] != "ok" {
 				t.Errorf("%s: %d %s", path, res.Status, res.Body)
 			}
+			if head := ts.request(t, http.MethodHead, path, nil, "", ""); head.Status != http.StatusOK {
+				t.Errorf("HEAD %s: %d", path, head.Status)
+			}
 		}
 	})
 	t.Run("404 and 405 are problems", func(t *testing.T) {

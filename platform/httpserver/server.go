@@ -62,10 +62,11 @@ func New(opts Options, logger *slog.Logger) *Server {
 		middleware.BodyLimit(BodyLimit),
 	)
 
-	e.GET("/healthz", func(c echo.Context) error {
+	probe := []string{http.MethodGet, http.MethodHead} // some probes send HEAD
+	e.Match(probe, "/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/readyz", func(c echo.Context) error {
+	e.Match(probe, "/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if opts.Ready != nil {
