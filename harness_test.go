@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -102,20 +103,14 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 		}
 	})
 	// Serving starts after the wiring (a timing-decoy hash among it): wait for it.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, "the server answers /healthz", func() bool {
 		res, err := http.Get(ts.URL + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not answer /healthz within 10 s: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 	return ts
 }
 
@@ -136,15 +131,8 @@ func (m *mailbox) Send(_ context.Context, msg mail.Message) error {
 // waitFor returns the n-th email (1-based) sent to to, waiting up to 5 s.
 func (m *mailbox) waitFor(t *testing.T, to string, n int) mail.Message {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if got := m.to(to); len(got) >= n {
-			return got[n-1]
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("email #%d to %s did not arrive within 5 s (have %d)", n, to, len(m.to(to)))
-	return mail.Message{}
+	eventually(t, 5*time.Second, fmt.Sprintf("email #%d to %s arrives", n, to), func() bool { return len(m.to(to)) >= n })
+	return m.to(to)[n-1]
 }
 
 func (m *mailbox) to(addr string) []mail.Message {
@@ -233,6 +221,18 @@ func (ts *testServer) do(t *testing.T, req *http.Request) response {
 		t.Fatalf("read body: %v", err)
 	}
 	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// eventually polls cond until it holds, failing with what after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.

@@ -54,11 +54,9 @@ func startMailServer(t *testing.T, port int, env map[string]string, databaseURL 
 // registerAt registers email and returns when the API answered 201.
 func registerAt(t *testing.T, ts *testServer, email string) time.Time {
 	t.Helper()
-	res := ts.request(t, http.MethodPost, "/v1/users", map[string]string{"email": email, "password": mailPassword}, "", "")
+	res := ts.register(t, email, mailPassword)
 	answered := time.Now()
-	if res.Status != http.StatusCreated {
-		t.Fatalf("register %s: got %d %s, want 201", email, res.Status, res.Body)
-	}
+	wantStatus(t, res, http.StatusCreated)
 	return answered
 }
 
@@ -88,10 +86,7 @@ func parseReceived(t *testing.T, r smtptest.Received, to string) string {
 
 func activateWith(t *testing.T, ts *testServer, email, code string) {
 	t.Helper()
-	res := ts.request(t, http.MethodPost, "/v1/users/me/activation", map[string]string{"code": code}, email, mailPassword)
-	if res.Status != http.StatusOK || res.JSON(t)["status"] != "active" {
-		t.Fatalf("activate %s with the emailed code: got %d %s, want 200 active", email, res.Status, res.Body)
-	}
+	wantUser(t, ts.activate(t, creds{email, mailPassword}, code), email, "active")
 }
 
 // outboxRow is the outbox record of the email to one recipient.
@@ -119,18 +114,6 @@ func outboxRowOf(t *testing.T, databaseURL, to string) outboxRow {
 		t.Fatalf("outbox row of %s: %v", to, err)
 	}
 	return r
-}
-
-// eventually polls cond until it holds, failing with what after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // freePort returns a port on 127.0.0.1 that nothing listens on (an SMTP server "down").
