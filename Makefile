@@ -28,6 +28,19 @@ run: migrate ## migrate, then serve on :8080 against the local PostgreSQL; email
 test: ## run every test (needs the local PostgreSQL; each package makes its own database)
 	$(GO) test -race -count=1 ./...
 
+# The fuzz targets: package and target. Their seed corpora are committed under each
+# package's testdata/fuzz, and plain `go test` replays them; `make fuzz` explores further.
+FUZZ_TARGETS := ./platform/httpserver:FuzzBindJSON ./modules/identity/domain:FuzzParseEmail \
+                ./modules/identity/adapter/http:FuzzBasicAuth
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 10s; CI runs this)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
 .PHONY: generate
 generate: ## regenerate the sqlc code from db/
 	$(GO) tool sqlc generate

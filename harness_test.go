@@ -33,7 +33,8 @@ type testServer struct {
 // serverConfig adjusts a test server.
 type serverConfig struct {
 	// env overrides configuration variables (the defaults are the production ones, but
-	// for cheap password hashing).
+	// for cheap password hashing and no per-IP rate limit: every test client is
+	// 127.0.0.1, and the limit has tests of its own).
 	env map[string]string
 	// databaseURL reuses a database (several replicas); empty: a fresh one.
 	databaseURL string
@@ -58,6 +59,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 		"PASSWORD_HASH_MEMORY_KIB":  "1024",
 		"PASSWORD_HASH_ITERATIONS":  "1",
 		"PASSWORD_HASH_PARALLELISM": "1",
+		"RATE_LIMIT_PER_IP":         "0",
 		"LOG_LEVEL":                 "debug",
 	}
 	for k, v := range sc.env {

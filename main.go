@@ -123,6 +123,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 
 	srv := httpserver.New(httpserver.Options{
 		TrustedProxies: cfg.TrustedProxies,
+		RateLimitPerIP: cfg.RateLimitPerIP,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return err

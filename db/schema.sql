@@ -59,6 +59,38 @@ CREATE TABLE public.activation_codes (
 COMMENT ON TABLE public.activation_codes IS 'The one valid activation code of each pending account.';
 
 --
+-- Name: activation_ledger; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.activation_ledger (
+    id bigint NOT NULL,
+    email text NOT NULL,
+    kind text NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    CONSTRAINT activation_ledger_email_lower_check CHECK ((email = lower(email))),
+    CONSTRAINT activation_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text])))
+);
+
+--
+-- Name: TABLE activation_ledger; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.activation_ledger IS 'Codes issued to and wrong codes sent for each email address, for the 24 h budgets.';
+
+--
+-- Name: activation_ledger_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.activation_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.activation_ledger_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: outbox_emails; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -129,6 +161,13 @@ ALTER TABLE ONLY public.activation_codes
     ADD CONSTRAINT activation_codes_pkey PRIMARY KEY (account_id);
 
 --
+-- Name: activation_ledger activation_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.activation_ledger
+    ADD CONSTRAINT activation_ledger_pkey PRIMARY KEY (id);
+
+--
 -- Name: outbox_emails outbox_emails_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -141,6 +180,12 @@ ALTER TABLE ONLY public.outbox_emails
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+--
+-- Name: activation_ledger_email_occurred_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX activation_ledger_email_occurred_at_idx ON public.activation_ledger USING btree (email, occurred_at);
 
 --
 -- Name: outbox_emails_due_idx; Type: INDEX; Schema: public; Owner: -
@@ -166,4 +211,5 @@ ALTER TABLE ONLY public.activation_codes
 INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000001'),
     ('20261125000002'),
-    ('20261125000003');
+    ('20261125000003'),
+    ('20261126010000');

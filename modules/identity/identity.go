@@ -18,6 +18,7 @@ import (
 	"github.com/acme/identity/modules/identity/adapter/postgres"
 	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/admission"
 	"github.com/acme/identity/platform/module"
 )
 
@@ -33,19 +34,25 @@ var (
 )
 
 // New builds the module on the platform p, reading its part of the configuration
-// (ACTIVATION_CODE_*, PASSWORD_HASH_*).
+// (ACTIVATION_*, PASSWORD_HASH_*).
 func New(p module.Platform) (module.Module, error) {
 	codes := domain.CodePolicy{
 		TTL:            p.Config.ActivationCodeTTL,
 		MaxAttempts:    p.Config.ActivationCodeMaxAttempts,
 		ResendInterval: p.Config.ActivationCodeResendInterval,
+		GuessesPerDay:  p.Config.ActivationGuessesPerDay,
+		CodesPerDay:    p.Config.ActivationCodesPerDay,
 	}
 	composer, err := email.NewComposer()
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	store := postgres.NewStore(p.Pool, p.Outbox, composer, codes.TTL)
-	hasher := argon2id.New(argon2id.Params(p.Config.PasswordHash))
+	ph := p.Config.PasswordHash
+	hasher := argon2id.New(
+		argon2id.Params{MemoryKiB: ph.MemoryKiB, Iterations: ph.Iterations, Parallelism: ph.Parallelism},
+		admission.NewGate(ph.Concurrency, ph.QueueTimeout, nil),
+	)
 	svc, err := app.NewService(store, hasher, codes, rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)

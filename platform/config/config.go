@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,10 @@ type Config struct {
 	ActivationCodeTTL            time.Duration
 	ActivationCodeMaxAttempts    int
 	ActivationCodeResendInterval time.Duration
+	// ActivationGuessesPerDay is the wrong codes one email address may send in any 24 h.
+	ActivationGuessesPerDay int
+	// ActivationCodesPerDay is the codes issued to one email address in any 24 h.
+	ActivationCodesPerDay int
 
 	RateLimitPerIP float64
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
@@ -48,11 +53,15 @@ type SMTP struct {
 	TLS string
 }
 
-// PasswordHash holds the argon2id parameters.
+// PasswordHash holds the argon2id parameters and the bound on hashes run at once.
 type PasswordHash struct {
 	MemoryKiB   uint32
 	Iterations  uint32
 	Parallelism uint8
+	// Concurrency is how many hashes and verifications run at once.
+	Concurrency int
+	// QueueTimeout is the longest wait for a hashing slot.
+	QueueTimeout time.Duration
 }
 
 // Load reads the configuration through getenv (os.Getenv in production). It reports every
@@ -73,12 +82,17 @@ func Load(getenv func(string) string) (Config, error) {
 		ActivationCodeTTL:            p.duration("ACTIVATION_CODE_TTL", 60*time.Second),
 		ActivationCodeMaxAttempts:    p.intRange("ACTIVATION_CODE_MAX_ATTEMPTS", 5, 1, 1000),
 		ActivationCodeResendInterval: p.duration("ACTIVATION_CODE_RESEND_INTERVAL", 30*time.Second),
+		ActivationGuessesPerDay:      p.intRange("ACTIVATION_GUESSES_PER_DAY", 20, 1, 100000),
+		ActivationCodesPerDay:        p.intRange("ACTIVATION_CODES_PER_DAY", 10, 1, 100000),
 		RateLimitPerIP:               p.float("RATE_LIMIT_PER_IP", 20),
 		TrustedProxies:               p.cidrs("TRUSTED_PROXIES"),
 		PasswordHash: PasswordHash{
 			MemoryKiB:   uint32(p.intRange("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)), //nolint:gosec // intRange bounds it
 			Iterations:  uint32(p.intRange("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),       //nolint:gosec // intRange bounds it
 			Parallelism: uint8(p.intRange("PASSWORD_HASH_PARALLELISM", 1, 1, 255)),       //nolint:gosec // intRange bounds it
+			// GOMAXPROCS: the CPUs this process may use (it follows the cgroup's CPU limit).
+			Concurrency:  p.intRange("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
+			QueueTimeout: p.duration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second),
 		},
 		LogLevel:  p.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: p.oneOf("LOG_FORMAT", "json", "json", "text"),
@@ -113,11 +127,15 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("activation_code_ttl", c.ActivationCodeTTL),
 		slog.Int("activation_code_max_attempts", c.ActivationCodeMaxAttempts),
 		slog.Duration("activation_code_resend_interval", c.ActivationCodeResendInterval),
+		slog.Int("activation_guesses_per_day", c.ActivationGuessesPerDay),
+		slog.Int("activation_codes_per_day", c.ActivationCodesPerDay),
 		slog.Float64("rate_limit_per_ip", c.RateLimitPerIP),
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
 		slog.Any("password_hash_memory_kib", c.PasswordHash.MemoryKiB),
 		slog.Any("password_hash_iterations", c.PasswordHash.Iterations),
 		slog.Any("password_hash_parallelism", c.PasswordHash.Parallelism),
+		slog.Int("password_hash_concurrency", c.PasswordHash.Concurrency),
+		slog.Duration("password_hash_queue_timeout", c.PasswordHash.QueueTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)

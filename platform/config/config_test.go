@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,9 @@ func TestDefaults(t *testing.T) {
 		cfg.SMTP.Host != "" || cfg.SMTP.Port != 587 || cfg.SMTP.TLS != "starttls" || cfg.MailFrom != "Identity <no-reply@localhost>" ||
 		cfg.ActivationCodeTTL != time.Minute || cfg.ActivationCodeMaxAttempts != 5 || cfg.ActivationCodeResendInterval != 30*time.Second ||
 		cfg.RateLimitPerIP != 20 || cfg.TrustedProxies != nil ||
-		cfg.PasswordHash != (PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}) ||
+		cfg.ActivationGuessesPerDay != 20 || cfg.ActivationCodesPerDay != 10 ||
+		cfg.PasswordHash != (PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
+			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second}) ||
 		cfg.LogLevel != slog.LevelInfo || cfg.LogFormat != "json" {
 		t.Fatalf("defaults = %+v", cfg)
 	}
@@ -28,13 +31,17 @@ func TestValuesAreRead(t *testing.T) {
 	cfg, err := Load(env(map[string]string{
 		"SMTP_HOST": "mail", "SMTP_PORT": "1025", "SMTP_TLS": "none", "ACTIVATION_CODE_TTL": "90s",
 		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1/32", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "RATE_LIMIT_PER_IP": "0",
+		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
+		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.SMTP.Host != "mail" || cfg.SMTP.Port != 1025 || cfg.SMTP.TLS != "none" || cfg.ActivationCodeTTL != 90*time.Second ||
 		len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.168.1.1/32" ||
-		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "text" || cfg.RateLimitPerIP != 0 {
+		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "text" || cfg.RateLimitPerIP != 0 ||
+		cfg.ActivationGuessesPerDay != 3 || cfg.ActivationCodesPerDay != 4 ||
+		cfg.PasswordHash.Concurrency != 7 || cfg.PasswordHash.QueueTimeout != 250*time.Millisecond {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
@@ -51,6 +58,10 @@ func TestBadValuesFailNamingTheVariable(t *testing.T) {
 		"LOG_FORMAT":                   "xml",
 		"RATE_LIMIT_PER_IP":            "-1",
 		"MAIL_FROM":                    "not an address",
+		"ACTIVATION_GUESSES_PER_DAY":   "0",
+		"ACTIVATION_CODES_PER_DAY":     "many",
+		"PASSWORD_HASH_CONCURRENCY":    "0",
+		"PASSWORD_HASH_QUEUE_TIMEOUT":  "1",
 	}
 	for name, value := range bad {
 		_, err := Load(env(map[string]string{name: value}))

@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/acme/identity/platform/admission"
 	"github.com/acme/identity/platform/database"
 )
 
@@ -41,17 +43,28 @@ func MapErrors(mapper ErrorMapper) echo.MiddlewareFunc {
 	}
 }
 
+// StatusClientClosedRequest is the status the access log shows for a request whose
+// client hung up before the answer (nginx's convention): not a server error.
+const StatusClientClosedRequest = 499
+
 // errorHandler renders every error as a problem document. It is the one place where an
 // error becomes an HTTP response: problems as they are, echo's own errors (404, 405, 413…)
-// by status, an unreachable database as 503, anything else as a logged 500 whose cause is
-// never sent.
+// by status, an unreachable database and a saturated server as 503, a client that hung
+// up as 499 (logged, never an error), anything else as a logged 500 whose cause is never
+// sent.
 func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		p := toProblem(err)
 		ctx := c.Request().Context()
+		if errors.Is(ctx.Err(), context.Canceled) {
+			// The client is gone: whatever failed failed because of that. Nobody reads
+			// this answer; the status is for the access log.
+			c.Response().WriteHeader(StatusClientClosedRequest)
+			return
+		}
+		p := toProblem(err)
 		if p.Status >= 500 {
 			logger.ErrorContext(ctx, "request failed",
 				slog.String("request_id", RequestID(c)), slog.Int("status", p.Status), slog.Any("error", err))
@@ -88,6 +101,9 @@ func toProblem(err error) *Problem {
 	case errors.Is(err, database.ErrUnavailable):
 		p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The service cannot reach its database; try again shortly.")
 		p.RetryAfter = 5 * time.Second
+	case errors.Is(err, admission.ErrBusy):
+		p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The service is saturated; try again in a second.")
+		p.RetryAfter = time.Second
 	case errors.As(err, &he):
 		p = fromHTTPError(he)
 	default:

@@ -1,6 +1,6 @@
 // Package httpserver builds the HTTP server every module mounts its routes on: echo with
 // request ids, a body limit, panic recovery, an access log, the client-IP policy, the
-// health routes, and the one error handler that renders RFC 9457 problem documents.
+// per-IP rate limit, the health routes, and the one error handler that renders RFC 9457 problem documents.
 package httpserver
 
 import (
@@ -29,6 +29,9 @@ type Options struct {
 	TrustedProxies []*net.IPNet
 	// Ready reports whether the service can serve (the database answers); /readyz.
 	Ready func(context.Context) error
+	// RateLimitPerIP is the requests per second each client IP may send to /v1, with a
+	// burst of twice that; 0 disables the limit.
+	RateLimitPerIP float64
 }
 
 // Server is the service's HTTP server.
@@ -61,6 +64,9 @@ func New(opts Options, logger *slog.Logger) *Server {
 		}),
 		middleware.BodyLimit(BodyLimit),
 	)
+	if opts.RateLimitPerIP > 0 {
+		e.Use(rateLimit(newIPLimiter(opts.RateLimitPerIP, time.Now), "/v1"))
+	}
 
 	probe := []string{http.MethodGet, http.MethodHead} // some probes send HEAD
 	e.Match(probe, "/healthz", func(c echo.Context) error {

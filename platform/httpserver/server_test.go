@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/acme/identity/platform/admission"
 	"github.com/acme/identity/platform/database"
 )
 
@@ -58,6 +61,7 @@ func TestErrorHandler(t *testing.T) {
 	s.API().GET("/boom", func(echo.Context) error { return fmt.Errorf("query: %w", errors.New("secret internals")) })
 	s.API().GET("/panic", func(echo.Context) error { panic("kaboom") })
 	s.API().GET("/db", func(echo.Context) error { return fmt.Errorf("x: %w", database.ErrUnavailable) })
+	s.API().GET("/busy", func(echo.Context) error { return fmt.Errorf("hash: %w", admission.ErrBusy) })
 
 	for path, want := range map[string]struct {
 		status int
@@ -66,6 +70,7 @@ func TestErrorHandler(t *testing.T) {
 		"/v1/boom":  {http.StatusInternalServerError, CodeInternal},
 		"/v1/panic": {http.StatusInternalServerError, CodeInternal},
 		"/v1/db":    {http.StatusServiceUnavailable, CodeUnavailable},
+		"/v1/busy":  {http.StatusServiceUnavailable, CodeUnavailable},
 		"/readyz":   {http.StatusServiceUnavailable, CodeUnavailable},
 		"/v1/none":  {http.StatusNotFound, CodeNotFound},
 	} {
@@ -83,7 +88,80 @@ func TestErrorHandler(t *testing.T) {
 			t.Errorf("%s: the cause was sent to the client: %s", path, rec.Body)
 		}
 	}
+	for path, want := range map[string]string{"/v1/db": "5", "/v1/busy": "1"} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if got := rec.Header().Get("Retry-After"); got != want {
+			t.Errorf("%s: Retry-After %q, want %q", path, got, want)
+		}
+	}
 	if !strings.Contains(logs.String(), "secret internals") || !strings.Contains(logs.String(), "kaboom") {
 		t.Errorf("5xx causes were not logged:\n%s", logs)
 	}
+}
+
+// TestClientThatHangsUpIsNotAServerError: a client goes away while its request waits (as
+// for a hashing slot or the database); the handler fails with the cancelled context's
+// error. The access log says 499, and nothing is logged as an error.
+func TestClientThatHangsUpIsNotAServerError(t *testing.T) {
+	var logs syncBuffer
+	s := New(Options{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	entered := make(chan struct{})
+	s.API().GET("/slow", func(c echo.Context) error {
+		close(entered)
+		<-c.Request().Context().Done()
+		return fmt.Errorf("wait for a slot: %w", c.Request().Context().Err())
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(conn, "GET /v1/slow HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	conn.Close()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `"status":499`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log line with status 499:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) || strings.Contains(logs.String(), `"status":500`) {
+		t.Fatalf("a client hanging up was logged as a server error:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger used by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -17,12 +17,17 @@ type fakeStore struct {
 	mu       sync.Mutex
 	now      time.Time
 	accounts map[string]domain.Account // by id
+	ledgers  map[domain.Email]domain.Ledger
 	emails   []domain.CodeIssued
 	nextID   int
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), accounts: map[string]domain.Account{}}
+	return &fakeStore{
+		now:      time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		accounts: map[string]domain.Account{},
+		ledgers:  map[domain.Email]domain.Ledger{},
+	}
 }
 
 func (s *fakeStore) AccountByEmail(_ context.Context, email domain.Email) (domain.Account, error) {
@@ -66,15 +71,35 @@ func (s *fakeStore) apply(a domain.Account, change func(*domain.Account, time.Ti
 		c := *a.Code
 		a.Code = &c
 	}
+	l := s.ledgers[a.Email]
+	a.Ledger = domain.Ledger{CodesIssued: inWindow(l.CodesIssued, s.now), WrongGuesses: inWindow(l.WrongGuesses, s.now)}
 	if err := change(&a, s.now); err != nil {
 		return domain.Account{}, err
 	}
+	for _, ev := range a.Issued() {
+		l.CodesIssued = append([]time.Time{ev.IssuedAt}, l.CodesIssued...)
+	}
+	for _, at := range a.WrongGuesses() {
+		l.WrongGuesses = append([]time.Time{at}, l.WrongGuesses...)
+	}
+	s.ledgers[a.Email] = l
 	s.emails = append(s.emails, a.Issued()...)
 	// Saved without the issued events, as a store would load it back.
 	saved := domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
 		CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: a.Code}
 	s.accounts[a.ID] = saved
 	return a, nil
+}
+
+// inWindow is what a store loads of a ledger: the instants of the last 24 h, newest first.
+func inWindow(newestFirst []time.Time, now time.Time) []time.Time {
+	var out []time.Time
+	for _, at := range newestFirst {
+		if now.Sub(at) < domain.BudgetWindow {
+			out = append(out, at)
+		}
+	}
+	return out
 }
 
 func (s *fakeStore) advance(d time.Duration) {
@@ -96,22 +121,34 @@ func (s *fakeStore) lastCode(t *testing.T, email domain.Email) string {
 	return ""
 }
 
-// fakeHasher "hashes" by prefixing, and counts verifications.
+// fakeHasher "hashes" by prefixing, and counts verifications; with busy set, it fails as
+// a saturated hasher does.
 type fakeHasher struct {
 	mu       sync.Mutex
 	verified []string
+	busy     error
 }
 
-func (h *fakeHasher) Hash(p string) (string, error) { return "hash:" + p, nil }
-
-func (h *fakeHasher) Verify(p, encoded string) (bool, error) {
+func (h *fakeHasher) Hash(_ context.Context, p string) (string, error) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy != nil {
+		return "", h.busy
+	}
+	return "hash:" + p, nil
+}
+
+func (h *fakeHasher) Verify(_ context.Context, p, encoded string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy != nil {
+		return false, h.busy
+	}
 	h.verified = append(h.verified, encoded)
-	h.mu.Unlock()
 	return encoded == "hash:"+p, nil
 }
 
-var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second}
+var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 10}
 
 func newService(t *testing.T) (*Service, *fakeStore, *fakeHasher) {
 	t.Helper()
@@ -288,5 +325,139 @@ func TestResend(t *testing.T) {
 	}
 	if len(store.emails) != 2 {
 		t.Fatalf("emails = %d, want 2", len(store.emails))
+	}
+}
+
+// TestGuessBudgetOutlivesResendsAndReregistrations plays the attacker of issue 7 on the
+// store's clock: wrong codes, new codes by resend and by re-registration, as fast as the
+// resend interval allows. The address takes ACTIVATION_GUESSES_PER_DAY wrong codes in
+// all, then every activation answers GuessBudgetError until the first guess is 24 h old.
+func TestGuessBudgetOutlivesResendsAndReregistrations(t *testing.T) {
+	ctx := context.Background()
+	p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 100}
+	store, hasher := newFakeStore(), &fakeHasher{}
+	svc, err := NewService(store, hasher, p, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email = "victim@example.com"
+	start := store.now
+	if _, err := svc.Register(ctx, email, "attacker pass 0"); err != nil {
+		t.Fatal(err)
+	}
+	password := "attacker pass 0"
+	wrong := 0
+	for round := 1; wrong < p.GuessesPerDay; round++ {
+		who, err := svc.Authenticate(ctx, email, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guess := "0000"
+		if store.lastCode(t, email) == guess {
+			guess = "0001"
+		}
+		for range p.MaxAttempts {
+			_, err := svc.Activate(ctx, who, guess)
+			var invalid *domain.InvalidCodeError
+			if !errors.As(err, &invalid) {
+				t.Fatalf("wrong guess %d: got %v, want InvalidCodeError", wrong+1, err)
+			}
+			wrong++
+			if wrong == p.GuessesPerDay {
+				break
+			}
+		}
+		store.advance(p.ResendInterval)
+		if round%2 == 0 { // alternate a resend and a takeover by re-registration
+			if _, err := svc.Resend(ctx, who); err != nil {
+				t.Fatalf("resend: %v", err)
+			}
+		} else {
+			password = "attacker pass " + string(rune('a'+round))
+			if _, err := svc.Register(ctx, email, password); err != nil {
+				t.Fatalf("re-register: %v", err)
+			}
+		}
+	}
+
+	who, err := svc.Authenticate(ctx, email, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spent *domain.GuessBudgetError
+	if _, err := svc.Activate(ctx, who, store.lastCode(t, email)); !errors.As(err, &spent) {
+		t.Fatalf("the right code after %d wrong ones: got %v, want GuessBudgetError", wrong, err)
+	}
+	// The first wrong guess was at start: the budget frees up 24 h after it.
+	if want := start.Add(domain.BudgetWindow).Sub(store.now); spent.RetryAfter != want {
+		t.Fatalf("RetryAfter = %v, want %v", spent.RetryAfter, want)
+	}
+
+	// The owner waits as told, asks for a new code and activates with one guess.
+	store.advance(spent.RetryAfter)
+	if _, err := svc.Register(ctx, email, "owner password"); err != nil {
+		t.Fatalf("owner registers: %v", err)
+	}
+	owner, err := svc.Authenticate(ctx, email, "owner password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc, err := svc.Activate(ctx, owner, store.lastCode(t, email)); err != nil || acc.Status != domain.StatusActive {
+		t.Fatalf("owner activates after the wait: %+v, %v", acc, err)
+	}
+}
+
+func TestCodeBudgetCountsRegistrationsAndResends(t *testing.T) {
+	ctx := context.Background()
+	p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 3}
+	store, hasher := newFakeStore(), &fakeHasher{}
+	svc, err := NewService(store, hasher, p, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email = "frank@example.com"
+	if _, err := svc.Register(ctx, email, "franks password"); err != nil {
+		t.Fatal(err)
+	}
+	store.advance(p.ResendInterval)
+	if _, err := svc.Register(ctx, email, "franks password"); err != nil {
+		t.Fatal(err)
+	}
+	who, err := svc.Authenticate(ctx, email, "franks password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.advance(p.ResendInterval)
+	if _, err := svc.Resend(ctx, who); err != nil {
+		t.Fatal(err)
+	}
+	store.advance(p.ResendInterval)
+	var budget *domain.CodeBudgetError
+	if _, err := svc.Resend(ctx, who); !errors.As(err, &budget) {
+		t.Fatalf("4th code by resend: got %v, want CodeBudgetError", err)
+	}
+	if _, err := svc.Register(ctx, email, "franks password"); !errors.As(err, &budget) {
+		t.Fatalf("4th code by re-registration: got %v, want CodeBudgetError", err)
+	}
+	if len(store.emails) != 3 {
+		t.Fatalf("%d emails queued, want 3: a refused code sends nothing", len(store.emails))
+	}
+}
+
+func TestASaturatedHasherFailsKnownAndUnknownEmailsAlike(t *testing.T) {
+	ctx := context.Background()
+	svc, _, hasher := newService(t)
+	if _, err := svc.Register(ctx, "gina@example.com", "ginas password"); err != nil {
+		t.Fatal(err)
+	}
+	busy := errors.New("saturated")
+	hasher.busy = busy
+	for _, email := range []string{"gina@example.com", "nobody@example.com", ""} {
+		if _, err := svc.Authenticate(ctx, email, "ginas password"); !errors.Is(err, busy) {
+			t.Errorf("Authenticate(%q) with the hasher saturated: got %v, want the hasher's error", email, err)
+		}
+	}
+	if _, err := svc.Register(ctx, "hank@example.com", "hanks password"); !errors.Is(err, busy) {
+		t.Errorf("Register with the hasher saturated: got %v, want the hasher's error", err)
 	}
 }

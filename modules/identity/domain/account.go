@@ -15,10 +15,12 @@ const (
 	StatusActive  Status = "active"
 )
 
-// CodeIssued is the event of a new activation code: it must be emailed to Email.
+// CodeIssued is the event of a new activation code: it must be emailed to Email, and it
+// counts against the address's daily code budget.
 type CodeIssued struct {
 	Email     Email
 	Code      string
+	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
 
@@ -34,21 +36,29 @@ type Account struct {
 	ActivatedAt *time.Time
 	// Code is the latest activation code; nil once the account is active.
 	Code *ActivationCode
+	// Ledger is what the account's address spent of its daily budgets.
+	Ledger Ledger
 
-	issued []CodeIssued
+	issued       []CodeIssued
+	wrongGuesses []time.Time
 }
 
 // Issued returns the codes issued since the account was loaded, to be emailed by the
 // store in the same transaction that saves the account.
 func (a *Account) Issued() []CodeIssued { return a.issued }
 
-// IssueCode issues a new code, voiding every earlier one, unless the account is active or
-// its previous code is younger than the policy's resend interval.
+// WrongGuesses returns the instants of the wrong codes sent since the account was loaded,
+// to be added to the address's ledger by the store in the same transaction.
+func (a *Account) WrongGuesses() []time.Time { return a.wrongGuesses }
+
+// IssueCode issues a new code, voiding every earlier one, unless the account is active,
+// its previous code is younger than the policy's resend interval, or its address has had
+// its codes for the day.
 func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error {
 	if a.Status == StatusActive {
 		return ErrAlreadyActive
 	}
-	if err := a.checkResendInterval(now, p); err != nil {
+	if err := a.checkIssuable(now, p); err != nil {
 		return err
 	}
 	return a.issue(now, p, random)
@@ -60,7 +70,7 @@ func (a *Account) Reregister(passwordHash string, now time.Time, p CodePolicy, r
 	if a.Status == StatusActive {
 		return ErrEmailTaken
 	}
-	if err := a.checkResendInterval(now, p); err != nil {
+	if err := a.checkIssuable(now, p); err != nil {
 		return err
 	}
 	a.PasswordHash = passwordHash
@@ -68,23 +78,35 @@ func (a *Account) Reregister(passwordHash string, now time.Time, p CodePolicy, r
 	return a.issue(now, p, random)
 }
 
-// Activate checks guess against the latest code. A wrong guess is counted on the code and
-// returned as *InvalidCodeError; the account must be saved even then.
+// Activate checks guess against the latest code, in this order: the account is not
+// active yet, its address has wrong guesses left for the day, the code has wrong guesses
+// left, the code has not expired, and it matches. A wrong guess is counted on the code and
+// on the address's ledger and returned as *InvalidCodeError; the account must be saved even
+// then.
 func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 	if a.Status == StatusActive {
 		return ErrAlreadyActive
+	}
+	if wait := budgetWait(a.Ledger.WrongGuesses, p.GuessesPerDay, now); wait > 0 {
+		return &GuessBudgetError{RetryAfter: wait}
 	}
 	c := a.Code
 	switch {
 	case c == nil:
 		return ErrCodeExpired
 	case c.FailedAttempts >= p.MaxAttempts:
-		return ErrTooManyAttempts
+		_, wait := a.issueWait(now, p)
+		return &CodeLockedError{RetryAfter: max(wait, time.Second)}
 	case !now.Before(c.ExpiresAt):
 		return ErrCodeExpired
 	case !c.matches(guess):
 		c.FailedAttempts++
-		return &InvalidCodeError{AttemptsRemaining: max(p.MaxAttempts-c.FailedAttempts, 0)}
+		a.Ledger.WrongGuesses = append([]time.Time{now}, a.Ledger.WrongGuesses...)
+		a.wrongGuesses = append(a.wrongGuesses, now)
+		return &InvalidCodeError{AttemptsRemaining: min(
+			max(p.MaxAttempts-c.FailedAttempts, 0),
+			budgetLeft(a.Ledger.WrongGuesses, p.GuessesPerDay, now),
+		)}
 	}
 	at := now
 	a.Status = StatusActive
@@ -101,14 +123,33 @@ func (a *Account) ResendAfter(p CodePolicy) time.Time {
 	return a.Code.IssuedAt.Add(p.ResendInterval)
 }
 
-func (a *Account) checkResendInterval(now time.Time, p CodePolicy) error {
-	if a.Code == nil {
+// checkIssuable refuses a new code while the previous one is younger than the resend
+// interval, or while the address has had its codes for the day; when both hold, the error
+// is the one with the longer wait.
+func (a *Account) checkIssuable(now time.Time, p CodePolicy) error {
+	byBudget, wait := a.issueWait(now, p)
+	switch {
+	case wait <= 0:
 		return nil
-	}
-	if wait := a.ResendAfter(p).Sub(now); wait > 0 {
+	case byBudget:
+		return &CodeBudgetError{RetryAfter: wait, Limit: p.CodesPerDay}
+	default:
 		return &RetryLaterError{RetryAfter: wait}
 	}
-	return nil
+}
+
+// issueWait is how long until a new code may be issued (zero or less: now), and whether
+// the address's daily code budget, rather than the resend interval, sets it.
+func (a *Account) issueWait(now time.Time, p CodePolicy) (byBudget bool, wait time.Duration) {
+	var resendWait time.Duration
+	if a.Code != nil {
+		resendWait = a.ResendAfter(p).Sub(now)
+	}
+	budget := budgetWait(a.Ledger.CodesIssued, p.CodesPerDay, now)
+	if budget > 0 && budget >= resendWait {
+		return true, budget
+	}
+	return false, resendWait
 }
 
 func (a *Account) issue(now time.Time, p CodePolicy, random io.Reader) error {
@@ -117,6 +158,7 @@ func (a *Account) issue(now time.Time, p CodePolicy, random io.Reader) error {
 		return fmt.Errorf("issue code for account %s: %w", a.ID, err)
 	}
 	a.Code = &ActivationCode{Value: value, IssuedAt: now, ExpiresAt: now.Add(p.TTL)}
-	a.issued = append(a.issued, CodeIssued{Email: a.Email, Code: value, ExpiresAt: a.Code.ExpiresAt})
+	a.Ledger.CodesIssued = append([]time.Time{now}, a.Ledger.CodesIssued...)
+	a.issued = append(a.issued, CodeIssued{Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: a.Code.ExpiresAt})
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	policy = CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second}
+	policy = CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 10}
 	t0     = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 )
 
@@ -116,6 +116,10 @@ func TestActivate(t *testing.T) {
 		}
 		if err := a.Activate(right, t0, policy); !errors.Is(err, ErrTooManyAttempts) {
 			t.Fatalf("right code after 5 wrong guesses: got %v, want ErrTooManyAttempts", err)
+		}
+		var locked *CodeLockedError
+		if err := a.Activate(right, t0.Add(10*time.Second), policy); !errors.As(err, &locked) || locked.RetryAfter != 20*time.Second {
+			t.Fatalf("locked code 10 s after it was issued: got %v, want CodeLockedError retry in 20 s (the resend interval)", err)
 		}
 		if err := a.IssueCode(t0.Add(policy.ResendInterval), policy, rand.Reader); err != nil {
 			t.Fatalf("new code: %v", err)

@@ -17,6 +17,12 @@ type CodePolicy struct {
 	MaxAttempts int
 	// ResendInterval is the least time between two codes issued to one account.
 	ResendInterval time.Duration
+	// GuessesPerDay is how many wrong codes one email address may send in any
+	// BudgetWindow, across all its codes, resends and re-registrations.
+	GuessesPerDay int
+	// CodesPerDay is how many codes may be issued to one email address in any
+	// BudgetWindow, registrations, re-registrations and resends alike.
+	CodesPerDay int
 }
 
 // ActivationCode is the latest code issued to an account.

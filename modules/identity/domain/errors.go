@@ -42,6 +42,44 @@ func (e *RetryLaterError) Error() string {
 	return fmt.Sprintf("a new code can be issued in %s", e.RetryAfter)
 }
 
+// CodeLockedError refuses an activation because the latest code took its quota of wrong
+// guesses (CodePolicy.MaxAttempts). It matches ErrTooManyAttempts.
+type CodeLockedError struct {
+	// RetryAfter is how long until a new code may be issued (at least a second).
+	RetryAfter time.Duration
+}
+
+func (e *CodeLockedError) Error() string {
+	return fmt.Sprintf("%v; a new code can be issued in %s", ErrTooManyAttempts, e.RetryAfter)
+}
+
+// Is makes errors.Is(err, ErrTooManyAttempts) hold.
+func (e *CodeLockedError) Is(target error) bool { return target == ErrTooManyAttempts }
+
+// GuessBudgetError refuses an activation because the address took its wrong guesses for
+// the day (CodePolicy.GuessesPerDay), whatever code they were made against.
+type GuessBudgetError struct {
+	// RetryAfter is how long until the oldest counted guess leaves the window.
+	RetryAfter time.Duration
+}
+
+func (e *GuessBudgetError) Error() string {
+	return fmt.Sprintf("too many wrong activation codes for this address; retry in %s", e.RetryAfter)
+}
+
+// CodeBudgetError refuses a new code because the address received its codes for the day
+// (CodePolicy.CodesPerDay).
+type CodeBudgetError struct {
+	// RetryAfter is how long until the oldest counted code leaves the window.
+	RetryAfter time.Duration
+	// Limit is the number of codes an address may receive in the window.
+	Limit int
+}
+
+func (e *CodeBudgetError) Error() string {
+	return fmt.Sprintf("%d codes were issued to this address in 24 h; retry in %s", e.Limit, e.RetryAfter)
+}
+
 // FieldError is one invalid input field.
 type FieldError struct {
 	Field   string

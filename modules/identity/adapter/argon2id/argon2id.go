@@ -1,9 +1,12 @@
 // Package argon2id hashes passwords with argon2id into PHC strings
 // ($argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>), which carry their own parameters: a
-// hash made with old parameters still verifies after the configuration changes.
+// hash made with old parameters still verifies after the configuration changes. Every
+// hash and verification runs in a slot of an admission.Gate, so however many requests
+// arrive, only a bounded number of 19 MiB argon2id computations run at once.
 package argon2id
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -12,6 +15,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/acme/identity/platform/admission"
 )
 
 const (
@@ -33,32 +38,57 @@ type Params struct {
 // Hasher hashes and verifies passwords.
 type Hasher struct {
 	params Params
+	gate   *admission.Gate
 }
 
-// New returns a hasher that hashes with p.
-func New(p Params) *Hasher { return &Hasher{params: p} }
+// New returns a hasher that hashes with p, each hash or verification in a slot of gate
+// (nil: unbounded).
+func New(p Params, gate *admission.Gate) *Hasher { return &Hasher{params: p, gate: gate} }
+
+// run runs fn in a slot of the gate: admission.ErrBusy when none frees up in time, ctx's
+// error when the caller went away before fn started.
+func (h *Hasher) run(ctx context.Context, fn func()) error {
+	if h.gate == nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fn()
+		return nil
+	}
+	return h.gate.Do(ctx, fn)
+}
 
 var b64 = base64.RawStdEncoding
 
 // Hash returns the PHC string of password with a fresh random salt.
-func (h *Hasher) Hash(password string) (string, error) {
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
 	p := h.params
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	var key []byte
+	if err := h.run(ctx, func() {
+		key = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	}); err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Verify reports whether password matches encoded, using the parameters encoded holds.
-func (h *Hasher) Verify(password, encoded string) (bool, error) {
+func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
+	var got []byte
+	if err := h.run(ctx, func() {
+		got = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
+	}); err != nil {
+		return false, fmt.Errorf("verify password: %w", err)
+	}
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 

@@ -1,16 +1,23 @@
 package argon2id
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"testing"
+	"time"
+
+	"github.com/acme/identity/platform/admission"
 )
 
-var cheap = Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+var (
+	cheap = Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	ctx   = context.Background()
+)
 
 func TestHashIsPHCAndVerifies(t *testing.T) {
-	h := New(cheap)
-	encoded, err := h.Hash("correct horse")
+	h := New(cheap, nil)
+	encoded, err := h.Hash(ctx, "correct horse")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,12 +25,12 @@ func TestHashIsPHCAndVerifies(t *testing.T) {
 	if !phc.MatchString(encoded) {
 		t.Fatalf("hash %q is not a PHC argon2id string with the configured parameters", encoded)
 	}
-	again, _ := h.Hash("correct horse")
+	again, _ := h.Hash(ctx, "correct horse")
 	if again == encoded {
 		t.Fatal("two hashes of one password are equal: the salt is not random")
 	}
 	for pw, want := range map[string]bool{"correct horse": true, "correct horsE": false, "": false} {
-		ok, err := h.Verify(pw, encoded)
+		ok, err := h.Verify(ctx, pw, encoded)
 		if err != nil || ok != want {
 			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
@@ -31,19 +38,19 @@ func TestHashIsPHCAndVerifies(t *testing.T) {
 }
 
 func TestVerifyUsesTheHashParameters(t *testing.T) {
-	old, err := New(cheap).Hash("s3cret pass")
+	old, err := New(cheap, nil).Hash(ctx, "s3cret pass")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The configuration changed since the hash was made: it must still verify.
-	ok, err := New(Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}).Verify("s3cret pass", old)
+	ok, err := New(Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}, nil).Verify(ctx, "s3cret pass", old)
 	if err != nil || !ok {
 		t.Fatalf("Verify with new parameters = %v, %v; want true", ok, err)
 	}
 }
 
 func TestVerifyRejectsMalformedHashes(t *testing.T) {
-	h := New(cheap)
+	h := New(cheap, nil)
 	for _, bad := range []string{
 		"",
 		"plain",
@@ -55,17 +62,51 @@ func TestVerifyRejectsMalformedHashes(t *testing.T) {
 		"$argon2id$v=19$m=64,t=1,p=1$!!!$aGFzaA",
 		"$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$",
 	} {
-		if ok, err := h.Verify("x", bad); ok || !errors.Is(err, ErrMalformedHash) {
+		if ok, err := h.Verify(ctx, "x", bad); ok || !errors.Is(err, ErrMalformedHash) {
 			t.Errorf("Verify(%q) = %v, %v; want ErrMalformedHash", bad, ok, err)
 		}
 	}
 }
 
 func BenchmarkHashDefaultParams(b *testing.B) {
-	h := New(Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1})
+	h := New(Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, nil)
 	for b.Loop() {
-		if _, err := h.Hash("correct horse battery"); err != nil {
+		if _, err := h.Hash(ctx, "correct horse battery"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestHashesWaitForASlotOfTheGate(t *testing.T) {
+	gate := admission.NewGate(1, 20*time.Millisecond, nil)
+	h := New(cheap, gate)
+	encoded, err := h.Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hold the only slot: a hash and a verification both give up after the queue timeout.
+	release := make(chan struct{})
+	held := make(chan struct{})
+	go func() { _ = gate.Do(ctx, func() { close(held); <-release }) }()
+	<-held
+	if _, err := h.Hash(ctx, "correct horse"); !errors.Is(err, admission.ErrBusy) {
+		t.Errorf("Hash with the slot held: got %v, want ErrBusy", err)
+	}
+	if _, err := h.Verify(ctx, "correct horse", encoded); !errors.Is(err, admission.ErrBusy) {
+		t.Errorf("Verify with the slot held: got %v, want ErrBusy", err)
+	}
+	close(release)
+	if ok, err := h.Verify(ctx, "correct horse", encoded); err != nil || !ok {
+		t.Fatalf("Verify once the slot is free = %v, %v", ok, err)
+	}
+}
+
+func TestNoHashForAGoneCaller(t *testing.T) {
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, h := range []*Hasher{New(cheap, nil), New(cheap, admission.NewGate(1, time.Second, nil))} {
+		if _, err := h.Hash(gone, "correct horse"); !errors.Is(err, context.Canceled) {
+			t.Errorf("Hash for a cancelled caller: got %v, want context.Canceled", err)
 		}
 	}
 }

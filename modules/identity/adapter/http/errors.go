@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/acme/identity/modules/identity/domain"
@@ -22,9 +23,12 @@ const (
 // error handler (503 for an unreachable database, a logged 500 otherwise).
 func mapError(err error) *httpserver.Problem {
 	var (
-		invalid    *domain.InvalidCodeError
-		retryLater *domain.RetryLaterError
-		verr       *domain.ValidationError
+		invalid     *domain.InvalidCodeError
+		retryLater  *domain.RetryLaterError
+		guessBudget *domain.GuessBudgetError
+		codeLocked  *domain.CodeLockedError
+		codeBudget  *domain.CodeBudgetError
+		verr        *domain.ValidationError
 	)
 	switch {
 	case errors.Is(err, domain.ErrUnauthorized), errors.Is(err, domain.ErrAccountNotFound):
@@ -36,6 +40,21 @@ func mapError(err error) *httpserver.Problem {
 		return httpserver.NewProblem(http.StatusConflict, codeEmailTaken, "An active account already uses this email.")
 	case errors.Is(err, domain.ErrAlreadyActive):
 		return httpserver.NewProblem(http.StatusConflict, codeAlreadyActive, "The account is already active.")
+	case errors.As(err, &guessBudget):
+		p := httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
+			"This address took too many wrong codes in 24 hours; retry after the time in Retry-After with a new code.")
+		p.RetryAfter = guessBudget.RetryAfter
+		return p
+	case errors.As(err, &codeBudget):
+		p := httpserver.NewProblem(http.StatusTooManyRequests, httpserver.CodeRateLimited,
+			fmt.Sprintf("This address received %d codes in 24 hours; retry after the time in Retry-After.", codeBudget.Limit))
+		p.RetryAfter = codeBudget.RetryAfter
+		return p
+	case errors.As(err, &codeLocked):
+		p := httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
+			"The code took too many wrong guesses; request a new code (possible after the time in Retry-After).")
+		p.RetryAfter = codeLocked.RetryAfter
+		return p
 	case errors.Is(err, domain.ErrTooManyAttempts):
 		return httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
 			"The code took too many wrong guesses; request a new code.")

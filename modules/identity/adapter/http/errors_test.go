@@ -26,6 +26,9 @@ func TestMapErrorTable(t *testing.T) {
 		{domain.ErrCodeExpired, http.StatusBadRequest, "code_expired", 0},
 		{&domain.InvalidCodeError{AttemptsRemaining: 2}, http.StatusBadRequest, "invalid_code", 0},
 		{&domain.RetryLaterError{RetryAfter: 1500 * time.Millisecond}, http.StatusTooManyRequests, "rate_limited", 1500 * time.Millisecond},
+		{&domain.CodeLockedError{RetryAfter: 20 * time.Second}, http.StatusTooManyRequests, "too_many_attempts", 20 * time.Second},
+		{&domain.GuessBudgetError{RetryAfter: 3 * time.Hour}, http.StatusTooManyRequests, "too_many_attempts", 3 * time.Hour},
+		{&domain.CodeBudgetError{RetryAfter: 20 * time.Hour, Limit: 10}, http.StatusTooManyRequests, "rate_limited", 20 * time.Hour},
 		{&domain.ValidationError{Fields: []domain.FieldError{{Field: "code", Message: "m"}}}, http.StatusUnprocessableEntity, "validation_failed", 0},
 	}
 	for _, tt := range tests {

@@ -66,8 +66,11 @@ func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash s
 	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
 		row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(email), PasswordHash: passwordHash})
 		if err == nil {
+			// A new account, but perhaps not a new address: a deleted pending account
+			// leaves its ledger behind.
 			created = true
-			return toAccount(row), row.CreatedAt, nil
+			acc, err := s.load(ctx, q, row, row.CreatedAt)
+			return acc, row.CreatedAt, err
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", mapErr(err))
@@ -77,7 +80,7 @@ func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash s
 			// Not found: the conflicting row vanished in between; the caller may retry.
 			return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", mapErr(err))
 		}
-		acc, err := s.load(ctx, q, locked.Account)
+		acc, err := s.load(ctx, q, locked.Account, locked.DbNow)
 		return acc, locked.DbNow, err
 	}, func(acc *domain.Account, now time.Time) error {
 		return decide(acc, now, created)
@@ -95,7 +98,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(acc *domain.A
 		if err != nil {
 			return domain.Account{}, time.Time{}, fmt.Errorf("lock account: %w", mapErr(err))
 		}
-		acc, err := s.load(ctx, q, locked.Account)
+		acc, err := s.load(ctx, q, locked.Account, locked.DbNow)
 		return acc, locked.DbNow, err
 	}, change)
 }
@@ -133,9 +136,28 @@ func (s *Store) apply(ctx context.Context,
 	return out, nil
 }
 
-// load adds the account's latest activation code to the locked row.
-func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Account) (domain.Account, error) {
+// The kinds of activation_ledger rows.
+const (
+	ledgerCodeIssued = "code_issued"
+	ledgerWrongCode  = "wrong_code"
+)
+
+// load adds the account's latest activation code and its address's ledger to the locked
+// row; now is the database clock under the lock.
+func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Account, now time.Time) (domain.Account, error) {
 	acc := toAccount(row)
+	entries, err := q.LedgerOfEmail(ctx, sqlcgen.LedgerOfEmailParams{Email: row.Email, Since: now.Add(-domain.BudgetWindow)})
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("get activation ledger: %w", mapErr(err))
+	}
+	for _, e := range entries {
+		switch e.Kind {
+		case ledgerCodeIssued:
+			acc.Ledger.CodesIssued = append(acc.Ledger.CodesIssued, e.OccurredAt)
+		case ledgerWrongCode:
+			acc.Ledger.WrongGuesses = append(acc.Ledger.WrongGuesses, e.OccurredAt)
+		}
+	}
 	code, err := q.GetActivationCode(ctx, row.ID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -171,6 +193,9 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 	}); err != nil {
 		return fmt.Errorf("save activation code: %w", mapErr(err))
 	}
+	if err := s.saveLedger(ctx, q, acc); err != nil {
+		return err
+	}
 	for _, ev := range acc.Issued() {
 		msg, err := s.composer.Activation(ev, s.ttl)
 		if err != nil {
@@ -180,6 +205,39 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 		if err := s.outbox.Enqueue(ctx, tx, msg, &expires); err != nil {
 			return fmt.Errorf("queue activation email: %w", mapErr(err))
 		}
+	}
+	return nil
+}
+
+// saveLedger appends what the address spent in this change to its ledger, and forgets
+// what left the window.
+func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account) error {
+	email := string(acc.Email)
+	var latest time.Time
+	add := func(kind string, at time.Time) error {
+		latest = at
+		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Email: email, Kind: kind, OccurredAt: at}); err != nil {
+			return fmt.Errorf("append to activation ledger: %w", mapErr(err))
+		}
+		return nil
+	}
+	for _, ev := range acc.Issued() {
+		if err := add(ledgerCodeIssued, ev.IssuedAt); err != nil {
+			return err
+		}
+	}
+	for _, at := range acc.WrongGuesses() {
+		if err := add(ledgerWrongCode, at); err != nil {
+			return err
+		}
+	}
+	if latest.IsZero() {
+		return nil
+	}
+	if err := q.PruneLedgerOfEmail(ctx, sqlcgen.PruneLedgerOfEmailParams{
+		Email: email, Since: latest.Add(-domain.BudgetWindow),
+	}); err != nil {
+		return fmt.Errorf("prune activation ledger: %w", mapErr(err))
 	}
 	return nil
 }

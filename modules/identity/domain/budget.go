@@ -1,0 +1,53 @@
+package domain
+
+import (
+	"math"
+	"time"
+)
+
+// BudgetWindow is the sliding window of the per-address budgets: "in any 24 hours".
+const BudgetWindow = 24 * time.Hour
+
+// Ledger is what one email address spent of its daily budgets: the instants of the codes
+// issued to it and of the wrong codes sent for it within BudgetWindow, newest first. It
+// belongs to the address, not to an account, so a re-registration of a pending account
+// (or its deletion) does not reset it. The store loads it with the locked account.
+type Ledger struct {
+	CodesIssued  []time.Time
+	WrongGuesses []time.Time
+}
+
+// budgetWait is how long until an address that spent the instants spent (newest first) in
+// BudgetWindow may spend one more under limit: zero when it may now, else until the
+// limit-th newest instant leaves the window. A limit of 0 or less is no limit.
+func budgetWait(spent []time.Time, limit int, now time.Time) time.Duration {
+	if limit <= 0 {
+		return 0
+	}
+	inWindow := 0
+	for _, at := range spent {
+		if now.Sub(at) < BudgetWindow {
+			inWindow++
+		}
+	}
+	if inWindow < limit {
+		return 0
+	}
+	// The newest `limit` instants are all in the window; once the oldest of them leaves
+	// it, limit-1 remain and one more may be spent.
+	return spent[limit-1].Add(BudgetWindow).Sub(now)
+}
+
+// budgetLeft is how many more may be spent now under limit (math.MaxInt for no limit).
+func budgetLeft(spent []time.Time, limit int, now time.Time) int {
+	if limit <= 0 {
+		return math.MaxInt
+	}
+	left := limit
+	for _, at := range spent {
+		if now.Sub(at) < BudgetWindow {
+			left--
+		}
+	}
+	return max(left, 0)
+}

@@ -1,0 +1,153 @@
+package domain
+
+import (
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
+	p := CodePolicy{TTL: time.Hour, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 12, CodesPerDay: 100}
+	a := &Account{ID: "id-1", Email: "alice@example.com", PasswordHash: "h1", Status: StatusPending}
+	if err := a.IssueCode(t0, p, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	// 5 wrong guesses on the first code, then a re-registration (a takeover: fresh code,
+	// fresh counter), then resends: the address's budget counts them all.
+	now := t0
+	for range 5 {
+		_ = a.Activate(wrongGuess(a.Code.Value), now, p)
+	}
+	now = now.Add(p.ResendInterval)
+	if err := a.Reregister("h2", now, p, rand.Reader); err != nil {
+		t.Fatalf("re-register: %v", err)
+	}
+	if a.Code.FailedAttempts != 0 {
+		t.Fatal("the takeover did not give the new code a fresh counter")
+	}
+	var invalid *InvalidCodeError
+	if err := a.Activate(wrongGuess(a.Code.Value), now, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 4 {
+		t.Fatalf("6th wrong guess: got %v, want 4 remaining on the code", err)
+	}
+	// Guesses 7..12: the attempts remaining follow the address's budget once it is the
+	// smaller of the two.
+	for i := 7; i <= 12; i++ {
+		if a.Code.FailedAttempts >= p.MaxAttempts {
+			now = now.Add(p.ResendInterval)
+			if err := a.IssueCode(now, p, rand.Reader); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := a.Activate(wrongGuess(a.Code.Value), now, p)
+		if !errors.As(err, &invalid) {
+			t.Fatalf("guess %d: got %v", i, err)
+		}
+		wantLeft := min(p.MaxAttempts-a.Code.FailedAttempts, p.GuessesPerDay-i)
+		if invalid.AttemptsRemaining != wantLeft {
+			t.Fatalf("guess %d: %d attempts remaining, want %d", i, invalid.AttemptsRemaining, wantLeft)
+		}
+	}
+	if got := len(a.WrongGuesses()); got != 12 {
+		t.Fatalf("%d wrong guesses recorded for the store, want 12", got)
+	}
+
+	// The budget is spent: a fresh code does not help, and even the right code is refused.
+	now = now.Add(p.ResendInterval)
+	if err := a.IssueCode(now, p, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	var spent *GuessBudgetError
+	err := a.Activate(a.Code.Value, now, p)
+	if !errors.As(err, &spent) {
+		t.Fatalf("right code with the budget spent: got %v, want GuessBudgetError", err)
+	}
+	if want := t0.Add(BudgetWindow).Sub(now); spent.RetryAfter != want {
+		t.Fatalf("RetryAfter = %v, want %v (until the first guess at t0 leaves the window)", spent.RetryAfter, want)
+	}
+	if a.Status != StatusPending || a.Code.FailedAttempts != 0 {
+		t.Fatal("a refused activation changed the account")
+	}
+
+	// Once the oldest guess leaves the window, one more guess is allowed, and the right
+	// code works.
+	later := t0.Add(BudgetWindow)
+	if err := a.IssueCode(later, p, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Activate(a.Code.Value, later, p); err != nil {
+		t.Fatalf("right code once a guess left the window: %v", err)
+	}
+}
+
+func TestGuessBudgetRetryAfterFollowsTheOldestCountedGuess(t *testing.T) {
+	p := CodePolicy{TTL: time.Hour, MaxAttempts: 1000, ResendInterval: time.Second, GuessesPerDay: 3, CodesPerDay: 10}
+	// Guesses at t0-23h, t0-2h, t0-1h: the budget of 3 is spent until t0+1h, when the
+	// first leaves the window.
+	a := &Account{Status: StatusPending, Code: &ActivationCode{Value: "1234", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+		Ledger: Ledger{WrongGuesses: []time.Time{t0.Add(-time.Hour), t0.Add(-2 * time.Hour), t0.Add(-23 * time.Hour)}}}
+	var spent *GuessBudgetError
+	if err := a.Activate("0000", t0, p); !errors.As(err, &spent) || spent.RetryAfter != time.Hour {
+		t.Fatalf("got %v, want GuessBudgetError retry in 1h", err)
+	}
+	// An instant exactly 24 h old is out of the window ("any 24 hours" is half-open).
+	a.Ledger.WrongGuesses[2] = t0.Add(-BudgetWindow)
+	var invalid *InvalidCodeError
+	if err := a.Activate("0000", t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
+		t.Fatalf("with one guess out of the window: got %v, want InvalidCodeError with 0 remaining", err)
+	}
+	if err := a.Activate("1234", t0, p); !errors.As(err, &spent) || spent.RetryAfter != 22*time.Hour {
+		t.Fatalf("after the last allowed guess: got %v, want GuessBudgetError retry in 22h", err)
+	}
+}
+
+func TestCodeBudget(t *testing.T) {
+	p := CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 3}
+	a := &Account{ID: "id-1", Email: "alice@example.com", PasswordHash: "h1", Status: StatusPending}
+	now := t0
+	if err := a.IssueCode(now, p, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(p.ResendInterval)
+	if err := a.Reregister("h2", now, p, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(p.ResendInterval)
+	if err := a.IssueCode(now, p, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	// Three codes in a minute: the fourth waits until the first is 24 h old, whether it is
+	// a resend or a re-registration, and nothing changes meanwhile.
+	now = now.Add(p.ResendInterval)
+	var budget *CodeBudgetError
+	if err := a.IssueCode(now, p, rand.Reader); !errors.As(err, &budget) || budget.RetryAfter != t0.Add(BudgetWindow).Sub(now) {
+		t.Fatalf("4th code by resend: got %v, want CodeBudgetError until t0+24h", err)
+	}
+	if err := a.Reregister("h3", now, p, rand.Reader); !errors.As(err, &budget) {
+		t.Fatalf("4th code by re-registration: got %v, want CodeBudgetError", err)
+	}
+	if a.PasswordHash != "h2" || len(a.Issued()) != 3 {
+		t.Fatalf("a refused code changed the account: hash %q, %d issued", a.PasswordHash, len(a.Issued()))
+	}
+	if err := a.IssueCode(t0.Add(BudgetWindow), p, rand.Reader); err != nil {
+		t.Fatalf("once the first code left the window: %v", err)
+	}
+
+	// Inside the resend interval and over the budget: the longer wait wins.
+	b := &Account{Status: StatusPending, Code: &ActivationCode{IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)},
+		Ledger: Ledger{CodesIssued: []time.Time{t0, t0.Add(-time.Hour), t0.Add(-2 * time.Hour)}}}
+	var retry *RetryLaterError
+	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !errors.As(err, &budget) || budget.RetryAfter != 22*time.Hour-time.Second {
+		t.Fatalf("budget wait longer than resend wait: got %v", err)
+	}
+	b.Ledger.CodesIssued = []time.Time{t0, t0.Add(-time.Hour), t0.Add(-BudgetWindow + 10*time.Second)}
+	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !errors.As(err, &retry) || retry.RetryAfter != 29*time.Second {
+		t.Fatalf("resend wait longer than budget wait: got %v, want RetryLaterError of 29s", err)
+	}
+}
+
+func TestBudgetOfZeroIsNoLimit(t *testing.T) {
+	if w := budgetWait([]time.Time{t0}, 0, t0); w != 0 {
+		t.Fatalf("budgetWait with limit 0 = %v, want 0", w)
+	}
+}

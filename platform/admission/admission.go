@@ -1,0 +1,72 @@
+// Package admission bounds how much of a scarce resource (CPU-heavy password hashing) runs
+// at once: a Gate of n slots that a caller waits for, for a bounded time, before it does
+// the expensive work. Past the wait the caller gets ErrBusy, which the HTTP layer answers
+// with 503 and Retry-After; a caller whose context ends while waiting never starts.
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrBusy says every slot stayed taken for the whole queue timeout: the service is
+// saturated and the caller should retry shortly.
+var ErrBusy = errors.New("saturated: no free slot within the queue timeout")
+
+// Observer is told how long each admitted or refused caller waited; it may be nil.
+type Observer func(wait time.Duration, admitted bool)
+
+// Gate admits at most n callers at once. Waiting callers are admitted in the order they
+// arrived.
+type Gate struct {
+	slots   chan struct{}
+	timeout time.Duration
+	observe Observer
+	now     func() time.Time
+}
+
+// NewGate returns a gate of n slots (at least 1) whose callers wait at most timeout.
+func NewGate(n int, timeout time.Duration, observe Observer) *Gate {
+	return &Gate{slots: make(chan struct{}, max(n, 1)), timeout: timeout, observe: observe, now: time.Now}
+}
+
+// Do runs fn in a slot. It returns ErrBusy (wrapped) when no slot freed up within the
+// timeout, and ctx's error when ctx ended first or before fn could start: a request whose
+// client has gone never starts fn.
+func (g *Gate) Do(ctx context.Context, fn func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := g.now()
+	timer := time.NewTimer(g.timeout)
+	defer timer.Stop()
+	select {
+	case g.slots <- struct{}{}:
+	case <-ctx.Done():
+		g.report(start, false)
+		return ctx.Err()
+	case <-timer.C:
+		g.report(start, false)
+		return fmt.Errorf("%w (%d running, waited %s)", ErrBusy, cap(g.slots), g.timeout)
+	}
+	defer func() { <-g.slots }()
+	// A slot and the end of ctx can be ready together; select picks either.
+	if err := ctx.Err(); err != nil {
+		g.report(start, false)
+		return err
+	}
+	g.report(start, true)
+	fn()
+	return nil
+}
+
+// InUse is the number of slots taken now.
+func (g *Gate) InUse() int { return len(g.slots) }
+
+func (g *Gate) report(start time.Time, admitted bool) {
+	if g.observe != nil {
+		g.observe(g.now().Sub(start), admitted)
+	}
+}

@@ -1,0 +1,116 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hold takes n slots of g until the returned release is called.
+func hold(t *testing.T, g *Gate, n int) (release func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var started sync.WaitGroup
+	for range n {
+		started.Add(1)
+		go func() {
+			if err := g.Do(context.Background(), func() { started.Done(); <-done }); err != nil {
+				t.Errorf("hold a slot: %v", err)
+				started.Done()
+			}
+		}()
+	}
+	started.Wait()
+	return func() { close(done) }
+}
+
+func TestGateRunsAtMostNAtOnce(t *testing.T) {
+	g := NewGate(3, time.Minute, nil)
+	var running, peak atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := g.Do(context.Background(), func() {
+				n := running.Add(1)
+				for {
+					p := peak.Load()
+					if n <= p || peak.CompareAndSwap(p, n) {
+						break
+					}
+				}
+				time.Sleep(time.Millisecond)
+				running.Add(-1)
+			})
+			if err != nil {
+				t.Errorf("Do: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p != 3 {
+		t.Fatalf("peak concurrency %d, want 3", p)
+	}
+}
+
+func TestGateRefusesAfterTheQueueTimeout(t *testing.T) {
+	var waits []time.Duration
+	var mu sync.Mutex
+	g := NewGate(2, 30*time.Millisecond, func(wait time.Duration, admitted bool) {
+		if !admitted {
+			mu.Lock()
+			waits = append(waits, wait)
+			mu.Unlock()
+		}
+	})
+	release := hold(t, g, 2)
+	ran := false
+	err := g.Do(context.Background(), func() { ran = true })
+	if !errors.Is(err, ErrBusy) || ran {
+		t.Fatalf("Do with every slot held: err %v, ran %v; want ErrBusy and not run", err, ran)
+	}
+	mu.Lock()
+	if len(waits) != 1 || waits[0] < 30*time.Millisecond {
+		t.Errorf("observed refusals %v, want one after the 30ms timeout", waits)
+	}
+	mu.Unlock()
+	release()
+	if err := g.Do(context.Background(), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("Do once the slots are free: err %v, ran %v", err, ran)
+	}
+}
+
+func TestGateNeverStartsForAGoneCaller(t *testing.T) {
+	g := NewGate(1, time.Minute, nil)
+	ran := false
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Do(cancelled, func() { ran = true }); !errors.Is(err, context.Canceled) || ran {
+		t.Fatalf("Do with a cancelled context: err %v, ran %v", err, ran)
+	}
+
+	// A caller that goes away while it waits is released at once, not at the timeout,
+	// and its work never starts, even once a slot frees up.
+	release := hold(t, g, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- g.Do(ctx, func() { ran = true }) }()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Do for a caller gone while waiting: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller gone while waiting was not released")
+	}
+	release()
+	if ran || g.InUse() > 1 {
+		t.Fatalf("ran %v, %d slots in use", ran, g.InUse())
+	}
+}
