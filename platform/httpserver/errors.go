@@ -66,7 +66,7 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := toProblem(err)
 		if p.Status >= 500 {
-			logger.ErrorContext(ctx, "request failed",
+			logger.Log(ctx, levelFor(p.Status), "request failed",
 				slog.String("request_id", RequestID(c)), slog.Int("status", p.Status), slog.Any("error", err))
 		}
 		h := c.Response().Header()

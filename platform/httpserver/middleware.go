@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"log/slog"
+	"net/http"
 	"regexp"
 	"time"
 
@@ -48,10 +49,7 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 				c.Error(err) // render now, so the line below sees the real status
 			}
 			req, res := c.Request(), c.Response()
-			level := slog.LevelInfo
-			if res.Status >= 500 {
-				level = slog.LevelError
-			}
+			level := levelFor(res.Status)
 			route := c.Path()
 			if route == "" {
 				route = "(none)"
@@ -69,4 +67,18 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// levelFor is the log level of a request that ended with status: a 500 is a bug (error);
+// a 503 is the service protecting itself, saturated or without its database (warn: under
+// a flood there is one per refused request, and none is a bug); the rest, 499 included,
+// is the client's business (info).
+func levelFor(status int) slog.Level {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return slog.LevelWarn
+	case status >= 500:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }

@@ -95,6 +95,27 @@ func TestErrorHandler(t *testing.T) {
 			t.Errorf("%s: Retry-After %q, want %q", path, got, want)
 		}
 	}
+	// A 500 is a bug, logged as an error; a 503 is the service protecting itself, a warning.
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var entry struct {
+			Level  string `json:"level"`
+			Msg    string `json:"msg"`
+			Status int    `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if entry.Msg == "panic" {
+			continue
+		}
+		want := map[int]string{500: "ERROR", 503: "WARN"}[entry.Status]
+		if want == "" {
+			want = "INFO"
+		}
+		if entry.Level != want {
+			t.Errorf("status %d logged at %s, want %s: %s", entry.Status, entry.Level, want, line)
+		}
+	}
 	if !strings.Contains(logs.String(), "secret internals") || !strings.Contains(logs.String(), "kaboom") {
 		t.Errorf("5xx causes were not logged:\n%s", logs)
 	}
