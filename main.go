@@ -26,6 +26,7 @@ import (
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/module"
 	"github.com/acme/identity/platform/outbox"
 )
@@ -102,7 +103,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	defer pool.Close()
 
 	ob := outbox.New()
-	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Logger: logger}
+	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
+	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger}
 	var modules []module.Module
 	for _, newModule := range constructors {
 		m, err := newModule(platform)
@@ -119,7 +121,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 		}
 	}
 	dispatcher := outbox.NewDispatcher(pool, ob, sender, opts.dispatch, logger)
-	workers := []module.Worker{dispatcher.Run}
+	workers := []module.Worker{dispatcher.Run, housekeeping.Run}
 
 	srv := httpserver.New(httpserver.Options{
 		TrustedProxies: cfg.TrustedProxies,

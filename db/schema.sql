@@ -182,10 +182,22 @@ ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 --
+-- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX activation_codes_issued_at_idx ON public.activation_codes USING btree (issued_at);
+
+--
 -- Name: activation_ledger_email_occurred_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX activation_ledger_email_occurred_at_idx ON public.activation_ledger USING btree (email, occurred_at);
+
+--
+-- Name: activation_ledger_occurred_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX activation_ledger_occurred_at_idx ON public.activation_ledger USING btree (occurred_at);
 
 --
 -- Name: outbox_emails_due_idx; Type: INDEX; Schema: public; Owner: -
@@ -212,4 +224,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000001'),
     ('20261125000002'),
     ('20261125000003'),
-    ('20261126010000');
+    ('20261126010000'),
+    ('20261126010100');

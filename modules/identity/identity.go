@@ -19,6 +19,7 @@ import (
 	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/admission"
+	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/module"
 )
 
@@ -34,7 +35,8 @@ var (
 )
 
 // New builds the module on the platform p, reading its part of the configuration
-// (ACTIVATION_*, PASSWORD_HASH_*).
+// (ACTIVATION_*, PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION), and adds its retention tasks
+// to the platform's maintenance runner.
 func New(p module.Platform) (module.Module, error) {
 	codes := domain.CodePolicy{
 		TTL:            p.Config.ActivationCodeTTL,
@@ -56,6 +58,14 @@ func New(p module.Platform) (module.Module, error) {
 	svc, err := app.NewService(store, hasher, codes, rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if p.Maintenance != nil {
+		p.Maintenance.Add(maintenance.Task{Name: "identity.activation_ledger", Batch: postgres.PruneActivationLedger})
+		if retention := p.Config.PendingAccountRetention; retention > 0 {
+			p.Maintenance.Add(maintenance.Task{
+				Name: "identity.pending_accounts", Batch: postgres.DeleteStalePendingAccounts(retention),
+			})
+		}
 	}
 	return &Module{handlers: identityhttp.NewHandlers(svc), pool: p.Pool}, nil
 }

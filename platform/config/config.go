@@ -33,6 +33,14 @@ type Config struct {
 	// ActivationCodesPerDay is the codes issued to one email address in any 24 h.
 	ActivationCodesPerDay int
 
+	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
+	// 0 keeps them.
+	PendingAccountRetention time.Duration
+	// OutboxRetention: finished outbox emails older than this are deleted.
+	OutboxRetention time.Duration
+	// MaintenanceInterval is how often the retention work runs.
+	MaintenanceInterval time.Duration
+
 	RateLimitPerIP float64
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
@@ -84,6 +92,9 @@ func Load(getenv func(string) string) (Config, error) {
 		ActivationCodeResendInterval: p.duration("ACTIVATION_CODE_RESEND_INTERVAL", 30*time.Second),
 		ActivationGuessesPerDay:      p.intRange("ACTIVATION_GUESSES_PER_DAY", 20, 1, 100000),
 		ActivationCodesPerDay:        p.intRange("ACTIVATION_CODES_PER_DAY", 10, 1, 100000),
+		PendingAccountRetention:      p.durationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
+		OutboxRetention:              p.duration("OUTBOX_RETENTION", 168*time.Hour),
+		MaintenanceInterval:          p.duration("MAINTENANCE_INTERVAL", time.Minute),
 		RateLimitPerIP:               p.float("RATE_LIMIT_PER_IP", 20),
 		TrustedProxies:               p.cidrs("TRUSTED_PROXIES"),
 		PasswordHash: PasswordHash{
@@ -129,6 +140,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("activation_code_resend_interval", c.ActivationCodeResendInterval),
 		slog.Int("activation_guesses_per_day", c.ActivationGuessesPerDay),
 		slog.Int("activation_codes_per_day", c.ActivationCodesPerDay),
+		slog.Duration("pending_account_retention", c.PendingAccountRetention),
+		slog.Duration("outbox_retention", c.OutboxRetention),
+		slog.Duration("maintenance_interval", c.MaintenanceInterval),
 		slog.Float64("rate_limit_per_ip", c.RateLimitPerIP),
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
 		slog.Any("password_hash_memory_kib", c.PasswordHash.MemoryKiB),
@@ -211,6 +225,14 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// durationOrZero is duration where 0 is allowed (it turns the feature off).
+func (p *parser) durationOrZero(name string, def time.Duration) time.Duration {
+	if v := strings.TrimSpace(p.getenv(name)); v == "0" {
+		return 0
+	}
+	return p.duration(name, def)
 }
 
 func (p *parser) oneOf(name, def string, allowed ...string) string {

@@ -20,6 +20,7 @@ func TestDefaults(t *testing.T) {
 		cfg.ActivationCodeTTL != time.Minute || cfg.ActivationCodeMaxAttempts != 5 || cfg.ActivationCodeResendInterval != 30*time.Second ||
 		cfg.RateLimitPerIP != 20 || cfg.TrustedProxies != nil ||
 		cfg.ActivationGuessesPerDay != 20 || cfg.ActivationCodesPerDay != 10 ||
+		cfg.PendingAccountRetention != 168*time.Hour || cfg.OutboxRetention != 168*time.Hour || cfg.MaintenanceInterval != time.Minute ||
 		cfg.PasswordHash != (PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second}) ||
 		cfg.LogLevel != slog.LevelInfo || cfg.LogFormat != "json" {
@@ -33,6 +34,7 @@ func TestValuesAreRead(t *testing.T) {
 		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1/32", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "RATE_LIMIT_PER_IP": "0",
 		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms",
+		"PENDING_ACCOUNT_RETENTION": "0", "OUTBOX_RETENTION": "24h", "MAINTENANCE_INTERVAL": "10s",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,8 @@ func TestValuesAreRead(t *testing.T) {
 		len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.168.1.1/32" ||
 		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "text" || cfg.RateLimitPerIP != 0 ||
 		cfg.ActivationGuessesPerDay != 3 || cfg.ActivationCodesPerDay != 4 ||
-		cfg.PasswordHash.Concurrency != 7 || cfg.PasswordHash.QueueTimeout != 250*time.Millisecond {
+		cfg.PasswordHash.Concurrency != 7 || cfg.PasswordHash.QueueTimeout != 250*time.Millisecond ||
+		cfg.PendingAccountRetention != 0 || cfg.OutboxRetention != 24*time.Hour || cfg.MaintenanceInterval != 10*time.Second {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
@@ -62,6 +65,9 @@ func TestBadValuesFailNamingTheVariable(t *testing.T) {
 		"ACTIVATION_CODES_PER_DAY":     "many",
 		"PASSWORD_HASH_CONCURRENCY":    "0",
 		"PASSWORD_HASH_QUEUE_TIMEOUT":  "1",
+		"PENDING_ACCOUNT_RETENTION":    "-1h",
+		"OUTBOX_RETENTION":             "0",
+		"MAINTENANCE_INTERVAL":         "often",
 	}
 	for name, value := range bad {
 		_, err := Load(env(map[string]string{name: value}))

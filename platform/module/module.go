@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/outbox"
 )
 
@@ -31,12 +32,14 @@ type Module interface {
 type Worker func(ctx context.Context) error
 
 // Platform is what the platform gives every module: the configuration (a module reads
-// its own part), the database pool, the email outbox and the logger.
+// its own part), the database pool, the email outbox, the housekeeping runner (a module
+// adds its retention tasks) and the logger.
 type Platform struct {
-	Config config.Config
-	Pool   *pgxpool.Pool
-	Outbox *outbox.Outbox
-	Logger *slog.Logger
+	Config      config.Config
+	Pool        *pgxpool.Pool
+	Outbox      *outbox.Outbox
+	Maintenance *maintenance.Runner
+	Logger      *slog.Logger
 }
 
 // Constructor builds a module on the platform; every module root exports one as New.

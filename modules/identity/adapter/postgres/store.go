@@ -64,24 +64,30 @@ func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash s
 ) (domain.Account, error) {
 	created := false
 	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
-		row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(email), PasswordHash: passwordHash})
-		if err == nil {
-			// A new account, but perhaps not a new address: a deleted pending account
-			// leaves its ledger behind.
-			created = true
-			acc, err := s.load(ctx, q, row, row.CreatedAt)
-			return acc, row.CreatedAt, err
+		// The conflicting account can vanish between the insert and the lock (the
+		// retention task deleted it, pending and stale): then the insert is tried again.
+		for attempt := 1; ; attempt++ {
+			row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(email), PasswordHash: passwordHash})
+			if err == nil {
+				// A new account, but perhaps not a new address: a deleted pending account
+				// leaves its ledger behind.
+				created = true
+				acc, err := s.load(ctx, q, row, row.CreatedAt)
+				return acc, row.CreatedAt, err
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", mapErr(err))
+			}
+			locked, err := q.LockAccountByEmail(ctx, string(email))
+			if errors.Is(err, pgx.ErrNoRows) && attempt < 3 {
+				continue
+			}
+			if err != nil {
+				return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", mapErr(err))
+			}
+			acc, err := s.load(ctx, q, locked.Account, locked.DbNow)
+			return acc, locked.DbNow, err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", mapErr(err))
-		}
-		locked, err := q.LockAccountByEmail(ctx, string(email))
-		if err != nil {
-			// Not found: the conflicting row vanished in between; the caller may retry.
-			return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", mapErr(err))
-		}
-		acc, err := s.load(ctx, q, locked.Account, locked.DbNow)
-		return acc, locked.DbNow, err
 	}, func(acc *domain.Account, now time.Time) error {
 		return decide(acc, now, created)
 	})

@@ -1,0 +1,136 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/identity/modules/identity/adapter/postgres"
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/database"
+)
+
+func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// batch runs one retention batch in a transaction, as the maintenance runner does.
+func batch(t *testing.T, pool *pgxpool.Pool, limit int, fn func(context.Context, pgx.Tx, int) (int64, error)) int64 {
+	t.Helper()
+	var n int64
+	err := database.InTx(context.Background(), pool, func(tx pgx.Tx) error {
+		var err error
+		n, err = fn(context.Background(), tx, limit)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDeleteStalePendingAccounts(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	for _, email := range []domain.Email{"old1@example.com", "old2@example.com", "old3@example.com", "fresh@example.com", "active@example.com"} {
+		if _, err := store.Register(ctx, email, "hash-1", issue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Three pending accounts whose code is 8 days old, one fresh, and one activated long
+	// ago (it has no code any more: activation deletes it).
+	exec(t, pool, `UPDATE activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'
+	               WHERE account_id IN (SELECT id FROM accounts WHERE email LIKE 'old%' OR email = 'active@example.com')`)
+	exec(t, pool, `DELETE FROM activation_codes WHERE account_id = (SELECT id FROM accounts WHERE email = 'active@example.com')`)
+	exec(t, pool, `UPDATE accounts SET status = 'active', activated_at = now() - interval '8 days', created_at = now() - interval '9 days'
+	               WHERE email = 'active@example.com'`)
+	ledgerBefore := count(t, pool, "SELECT count(*) FROM activation_ledger")
+
+	del := postgres.DeleteStalePendingAccounts(7 * 24 * time.Hour)
+	if n := batch(t, pool, 2, del); n != 2 {
+		t.Fatalf("first batch of 2 deleted %d", n)
+	}
+	if n := batch(t, pool, 2, del); n != 1 {
+		t.Fatalf("second batch deleted %d, want the last stale one", n)
+	}
+	if n := batch(t, pool, 2, del); n != 0 {
+		t.Fatalf("third batch deleted %d, want 0", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM accounts WHERE email LIKE 'old%'"); n != 0 {
+		t.Fatalf("%d stale pending accounts left", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM accounts WHERE email IN ('fresh@example.com', 'active@example.com')"); n != 2 {
+		t.Fatalf("%d of the fresh and the active account left, want both", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM activation_codes c LEFT JOIN accounts a ON a.id = c.account_id WHERE a.id IS NULL"); n != 0 {
+		t.Fatalf("%d codes of deleted accounts left", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM activation_ledger"); n != ledgerBefore {
+		t.Fatalf("the ledger went from %d to %d rows: the budgets must outlive the account", ledgerBefore, n)
+	}
+
+	// The address can register again; its ledger still counts the earlier code.
+	acc, err := store.Register(ctx, "old1@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatalf("register a deleted account's address again: %v", err)
+	}
+	if len(acc.Ledger.CodesIssued) != 2 {
+		t.Fatalf("ledger of the new account holds %d codes, want 2 (the earlier one counts)", len(acc.Ledger.CodesIssued))
+	}
+}
+
+func TestDeleteStalePendingAccountsSkipsLockedAccounts(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	acc, err := store.Register(ctx, "busy@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, pool, `UPDATE activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'`)
+	// A request holds the account (as an activation does): the retention batch neither
+	// waits for it nor deletes it.
+	_, err = store.Update(ctx, acc.ID, func(*domain.Account, time.Time) error {
+		done := make(chan int64, 1)
+		go func() { done <- batch(t, pool, 10, postgres.DeleteStalePendingAccounts(7*24*time.Hour)) }()
+		select {
+		case n := <-done:
+			if n != 0 {
+				t.Errorf("deleted %d locked accounts", n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("the retention batch waited for a locked account")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := batch(t, pool, 10, postgres.DeleteStalePendingAccounts(7*24*time.Hour)); n != 1 {
+		t.Fatalf("once unlocked: deleted %d, want 1", n)
+	}
+}
+
+func TestPruneActivationLedger(t *testing.T) {
+	_, pool := newStore(t)
+	exec(t, pool, `INSERT INTO activation_ledger (email, kind, occurred_at)
+	               SELECT 'a@example.com', 'wrong_code', now() - i * interval '1 hour' FROM generate_series(0, 47) AS i`)
+	total := int64(0)
+	for {
+		n := batch(t, pool, 10, postgres.PruneActivationLedger)
+		total += n
+		if n < 10 {
+			break
+		}
+	}
+	// 0..23 hours old stay (24 rows); 24..47 hours old (24 rows) leave.
+	if total != 24 || count(t, pool, "SELECT count(*) FROM activation_ledger") != 24 ||
+		count(t, pool, "SELECT count(*) FROM activation_ledger WHERE occurred_at < now() - interval '24 hours'") != 0 {
+		t.Fatalf("pruned %d, left %d", total, count(t, pool, "SELECT count(*) FROM activation_ledger"))
+	}
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestPendingAccountsAreDeletedAfterTheirRetention: the service's own maintenance worker
+// deletes a pending account whose last code is older than PENDING_ACCOUNT_RETENTION, and
+// nothing else; its address can register again.
+func TestPendingAccountsAreDeletedAfterTheirRetention(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverConfig{env: map[string]string{
+		"PENDING_ACCOUNT_RETENTION": "1h",
+		"MAINTENANCE_INTERVAL":      "50ms",
+	}})
+	stale, _ := ts.registered(t, "stale@example.com")
+	fresh, _ := ts.registered(t, "fresh@example.com")
+	active, code := ts.registered(t, "active@example.com")
+	wantUser(t, ts.activate(t, active, code), active.email, "active")
+	ts.ageCode(t, stale.email, 61*time.Minute)
+
+	eventually(t, 5*time.Second, "the stale pending account is deleted", func() bool {
+		return ts.count(t, `SELECT count(*) FROM accounts WHERE email = $1`, stale.email) == 0
+	})
+	wantProblem(t, ts.me(t, stale), http.StatusUnauthorized, "unauthorized")
+	wantUser(t, ts.me(t, fresh), fresh.email, "pending")
+	wantUser(t, ts.me(t, active), active.email, "active")
+	wantStatus(t, ts.register(t, stale.email, pw), http.StatusCreated)
+}
