@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
 	"github.com/acme/identity/modules/identity/adapter/email"
@@ -45,12 +46,24 @@ func New(p module.Platform) (module.Module, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	store := postgres.NewStore(p.Pool, p.Outbox, composer, codes.TTL)
-	hasher := argon2id.New(argon2id.Params(p.Config.PasswordHash))
+	tracer := p.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider()
+	}
+	hashOpts := []argon2id.Option{argon2id.WithTracerProvider(tracer)}
+	if p.Metrics != nil {
+		hashOpts = append(hashOpts, argon2id.WithObserver(p.Metrics.ObservePasswordHash))
+	}
+	hasher := argon2id.New(argon2id.Params(p.Config.PasswordHash), hashOpts...)
 	svc, err := app.NewService(store, hasher, codes, rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	return &Module{handlers: identityhttp.NewHandlers(svc), pool: p.Pool}, nil
+	var handlers identityhttp.Service = svc
+	if p.Tracer != nil {
+		handlers = identityhttp.Traced(svc, p.Tracer)
+	}
+	return &Module{handlers: identityhttp.NewHandlers(handlers), pool: p.Pool}, nil
 }
 
 // Name implements module.Module.

@@ -22,10 +22,11 @@ type Store interface {
 	Update(ctx context.Context, id string, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 }
 
-// PasswordHasher turns passwords into self-describing hashes and checks them.
+// PasswordHasher turns passwords into self-describing hashes and checks them. ctx carries
+// the request's trace, so each hash shows as a span of the request.
 type PasswordHasher interface {
-	Hash(password string) (string, error)
+	Hash(ctx context.Context, password string) (string, error)
 	// Verify reports whether password matches encoded, a hash made by Hash (possibly
 	// with other parameters).
-	Verify(password, encoded string) (bool, error)
+	Verify(ctx context.Context, password, encoded string) (bool, error)
 }

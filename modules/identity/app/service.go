@@ -25,7 +25,7 @@ type Service struct {
 // NewService returns the use cases over store and hasher. random must be a cryptographic
 // source (crypto/rand.Reader).
 func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, random io.Reader) (*Service, error) {
-	dummy, err := hasher.Hash("not a password of anyone: a timing decoy")
+	dummy, err := hasher.Hash(context.Background(), "not a password of anyone: a timing decoy")
 	if err != nil {
 		return nil, fmt.Errorf("hash timing decoy: %w", err)
 	}
@@ -44,7 +44,7 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (doma
 		return domain.Account{}, err
 	}
 	// Hashed before any transaction: no lock is held during the expensive part.
-	hash, err := s.hasher.Hash(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("register: %w", err)
 	}
@@ -70,12 +70,12 @@ func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (
 	}
 	switch {
 	case errors.Is(err, domain.ErrAccountNotFound):
-		_, _ = s.hasher.Verify(password, s.dummyHash)
+		_, _ = s.hasher.Verify(ctx, password, s.dummyHash)
 		return domain.Account{}, domain.ErrUnauthorized
 	case err != nil:
 		return domain.Account{}, fmt.Errorf("authenticate: %w", err)
 	}
-	ok, err := s.hasher.Verify(password, acc.PasswordHash)
+	ok, err := s.hasher.Verify(ctx, password, acc.PasswordHash)
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
 	}

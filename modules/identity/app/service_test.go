@@ -102,9 +102,9 @@ type fakeHasher struct {
 	verified []string
 }
 
-func (h *fakeHasher) Hash(p string) (string, error) { return "hash:" + p, nil }
+func (h *fakeHasher) Hash(_ context.Context, p string) (string, error) { return "hash:" + p, nil }
 
-func (h *fakeHasher) Verify(p, encoded string) (bool, error) {
+func (h *fakeHasher) Verify(_ context.Context, p, encoded string) (bool, error) {
 	h.mu.Lock()
 	h.verified = append(h.verified, encoded)
 	h.mu.Unlock()

@@ -1,16 +1,23 @@
 // Package argon2id hashes passwords with argon2id into PHC strings
 // ($argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>), which carry their own parameters: a
-// hash made with old parameters still verifies after the configuration changes.
+// hash made with old parameters still verifies after the configuration changes. Each
+// hash and verification is timed for an Observer (the metrics) and, with tracing on, is
+// a span of the request.
 package argon2id
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -30,35 +37,85 @@ type Params struct {
 	Parallelism uint8
 }
 
+// Operations an Observer is told about.
+const (
+	OpHash   = "hash"
+	OpVerify = "verify"
+)
+
+// Observer is told how long each argon2id computation took (op is OpHash or OpVerify),
+// without any wait for a slot before it.
+type Observer func(op string, took time.Duration)
+
+// Option configures a Hasher.
+type Option func(*Hasher)
+
+// WithObserver has every hash and verification timed for observe.
+func WithObserver(observe Observer) Option { return func(h *Hasher) { h.observe = observe } }
+
+// WithTracerProvider makes every hash and verification a span of tp.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(h *Hasher) { h.tracer = tp.Tracer("github.com/acme/identity/modules/identity/adapter/argon2id") }
+}
+
 // Hasher hashes and verifies passwords.
 type Hasher struct {
-	params Params
+	params  Params
+	observe Observer
+	tracer  trace.Tracer
 }
 
 // New returns a hasher that hashes with p.
-func New(p Params) *Hasher { return &Hasher{params: p} }
+func New(p Params, opts ...Option) *Hasher {
+	h := &Hasher{params: p, tracer: noop.NewTracerProvider().Tracer("")}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// compute runs one argon2id computation as a span and times it for the observer.
+func (h *Hasher) compute(ctx context.Context, op string, p Params, fn func()) {
+	_, span := h.tracer.Start(ctx, "argon2id."+op, trace.WithAttributes(
+		attribute.Int("argon2id.memory_kib", int(p.MemoryKiB)),
+		attribute.Int("argon2id.iterations", int(p.Iterations)),
+	))
+	start := time.Now()
+	fn()
+	took := time.Since(start)
+	span.End()
+	if h.observe != nil {
+		h.observe(op, took)
+	}
+}
 
 var b64 = base64.RawStdEncoding
 
 // Hash returns the PHC string of password with a fresh random salt.
-func (h *Hasher) Hash(password string) (string, error) {
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("salt: %w", err)
 	}
 	p := h.params
-	key := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	var key []byte
+	h.compute(ctx, OpHash, p, func() {
+		key = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	})
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
 // Verify reports whether password matches encoded, using the parameters encoded holds.
-func (h *Hasher) Verify(password, encoded string) (bool, error) {
+func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
+	var got []byte
+	h.compute(ctx, OpVerify, p, func() {
+		got = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
+	})
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 

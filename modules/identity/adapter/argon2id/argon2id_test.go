@@ -1,6 +1,7 @@
 package argon2id
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"testing"
@@ -8,9 +9,11 @@ import (
 
 var cheap = Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
 
+var ctx = context.Background()
+
 func TestHashIsPHCAndVerifies(t *testing.T) {
 	h := New(cheap)
-	encoded, err := h.Hash("correct horse")
+	encoded, err := h.Hash(ctx, "correct horse")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,12 +21,12 @@ func TestHashIsPHCAndVerifies(t *testing.T) {
 	if !phc.MatchString(encoded) {
 		t.Fatalf("hash %q is not a PHC argon2id string with the configured parameters", encoded)
 	}
-	again, _ := h.Hash("correct horse")
+	again, _ := h.Hash(ctx, "correct horse")
 	if again == encoded {
 		t.Fatal("two hashes of one password are equal: the salt is not random")
 	}
 	for pw, want := range map[string]bool{"correct horse": true, "correct horsE": false, "": false} {
-		ok, err := h.Verify(pw, encoded)
+		ok, err := h.Verify(ctx, pw, encoded)
 		if err != nil || ok != want {
 			t.Errorf("Verify(%q) = %v, %v; want %v", pw, ok, err, want)
 		}
@@ -31,12 +34,12 @@ func TestHashIsPHCAndVerifies(t *testing.T) {
 }
 
 func TestVerifyUsesTheHashParameters(t *testing.T) {
-	old, err := New(cheap).Hash("s3cret pass")
+	old, err := New(cheap).Hash(ctx, "s3cret pass")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The configuration changed since the hash was made: it must still verify.
-	ok, err := New(Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}).Verify("s3cret pass", old)
+	ok, err := New(Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2}).Verify(ctx, "s3cret pass", old)
 	if err != nil || !ok {
 		t.Fatalf("Verify with new parameters = %v, %v; want true", ok, err)
 	}
@@ -55,7 +58,7 @@ func TestVerifyRejectsMalformedHashes(t *testing.T) {
 		"$argon2id$v=19$m=64,t=1,p=1$!!!$aGFzaA",
 		"$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$",
 	} {
-		if ok, err := h.Verify("x", bad); ok || !errors.Is(err, ErrMalformedHash) {
+		if ok, err := h.Verify(ctx, "x", bad); ok || !errors.Is(err, ErrMalformedHash) {
 			t.Errorf("Verify(%q) = %v, %v; want ErrMalformedHash", bad, ok, err)
 		}
 	}
@@ -64,7 +67,7 @@ func TestVerifyRejectsMalformedHashes(t *testing.T) {
 func BenchmarkHashDefaultParams(b *testing.B) {
 	h := New(Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1})
 	for b.Loop() {
-		if _, err := h.Hash("correct horse battery"); err != nil {
+		if _, err := h.Hash(ctx, "correct horse battery"); err != nil {
 			b.Fatal(err)
 		}
 	}
