@@ -138,7 +138,7 @@ func (t *Tracing) Middleware() echo.MiddlewareFunc {
 }
 
 // QueryTracer makes every SQL query run in a traced request a span (otelpgx), named after
-// its sqlc query ("ClaimDueEmails") or its operation ("SELECT"), with the statement but
+// its sqlc query ("query InsertEmail") or its operation ("query SELECT"), with the statement but
 // never its arguments (they hold password hashes and codes). Queries outside a trace (the
 // dispatcher's polling) make no span.
 func (t *Tracing) QueryTracer() pgx.QueryTracer {
@@ -146,6 +146,7 @@ func (t *Tracing) QueryTracer() pgx.QueryTracer {
 		otelpgx.WithTracerProvider(t.provider),
 		otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelpgx.WithSpanNameCtxFunc(queryName),
+		otelpgx.WithQuerySpanNamePrefix(), // "query InsertEmail", "prepare InsertEmail"
 		otelpgx.WithDisableConnectionDetailsInAttributes(),
 	)
 }
