@@ -87,7 +87,9 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, logger, ln, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server}) }()
+	go func() {
+		done <- serve(ctx, cfg, logger, ln, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server})
+	}()
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	var once sync.Once
 	ts.stop = func() {
