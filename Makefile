@@ -42,13 +42,17 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s; CI runs this)
 	done
 
 .PHONY: generate
-generate: ## regenerate the sqlc code from db/
+generate: ## regenerate the sqlc code from db/ and the API client from api/openapi.yaml
 	$(GO) tool sqlc generate
+	$(GO) tool oapi-codegen -config api/client/oapi-codegen.yaml api/openapi.yaml
+
+# What make generate writes: the sqlc packages and the typed API client.
+GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go'
 
 .PHONY: check-generate
 check-generate: generate ## fail when the committed generated code differs from `make generate`
-	@git diff --exit-code -- '*/sqlcgen/*' || { echo "generated code is stale: run make generate and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- '*/sqlcgen/*')" || { echo "untracked generated files: run make generate and commit" >&2; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated code is stale: run make generate and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" || { echo "untracked generated files: run make generate and commit" >&2; exit 1; }
 
 # golangci-lint runs from its own module at a pinned version (`go run` caches the build), so
 # its ~190 dependencies stay out of go.mod. Bump the version here and in the docs together.

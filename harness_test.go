@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox"
 )
@@ -45,6 +48,10 @@ type serverConfig struct {
 	realMail bool
 	// dispatch tunes the dispatcher.
 	dispatch outbox.Options
+	// tracer records the spans (tracing is off without it).
+	tracer trace.TracerProvider
+	// server is given the HTTP server once its routes are mounted.
+	server func(*httpserver.Server)
 }
 
 // startServer starts the service and stops it when the test ends.
@@ -82,7 +89,9 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, logger, ln, serveOptions{sender: sender, dispatch: sc.dispatch}) }()
+	go func() {
+		done <- serve(ctx, cfg, logger, ln, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server})
+	}()
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	var once sync.Once
 	ts.stop = func() {
@@ -213,6 +222,7 @@ func (ts *testServer) request(t *testing.T, method, path string, body any, user,
 
 func (ts *testServer) do(t *testing.T, req *http.Request) response {
 	t.Helper()
+	sent := requestBody(t, req)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
@@ -222,7 +232,9 @@ func (ts *testServer) do(t *testing.T, req *http.Request) response {
 	if err != nil {
 		t.Fatalf("read body: %v", err)
 	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	r := response{Status: res.StatusCode, Header: res.Header, Body: b}
+	checkContract(t, req, sent, r) // the OpenAPI document describes both (openapi_test.go)
+	return r
 }
 
 // eventually polls cond until it holds, failing with what after timeout.

@@ -19,7 +19,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/acme/identity/api"
 	"github.com/acme/identity/db"
 	"github.com/acme/identity/modules/identity"
 	"github.com/acme/identity/platform/config"
@@ -27,8 +32,10 @@ import (
 	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/maintenance"
+	"github.com/acme/identity/platform/metrics"
 	"github.com/acme/identity/platform/module"
 	"github.com/acme/identity/platform/outbox"
+	"github.com/acme/identity/platform/tracing"
 )
 
 func main() {
@@ -91,20 +98,54 @@ var constructors = []module.Constructor{
 type serveOptions struct {
 	sender   outbox.Sender
 	dispatch outbox.Options
+	// tracer replaces the tracing of the OTEL_* variables (an in-memory exporter).
+	tracer trace.TracerProvider
+	// server, when set, is given the HTTP server once every route is mounted.
+	server func(*httpserver.Server)
 }
 
 // serve wires the platform and the modules and runs them until ctx ends.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener, opts serveOptions) error {
 	logger.InfoContext(ctx, "starting", slog.Any("config", cfg), slog.String("addr", ln.Addr().String()))
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	tr, err := tracing.New(ctx, cfg.Tracing)
+	if err != nil {
+		return err
+	}
+	if opts.tracer != nil {
+		tr = tracing.FromProvider(opts.tracer)
+	}
+	defer func() {
+		// After the workers stopped: the spans of the last emails are exported too.
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(shutdownCtx); err != nil {
+			logger.WarnContext(shutdownCtx, "tracing", slog.Any("error", err))
+		}
+	}()
+	var (
+		dbOpts    []database.Option
+		observers []echo.MiddlewareFunc
+		tracer    trace.TracerProvider // nil: tracing off, modules make no spans
+	)
+	if tr.Enabled() {
+		dbOpts = append(dbOpts, database.WithQueryTracer(tr.QueryTracer()))
+		observers = append(observers, tr.Middleware())
+		tracer = tr.Provider()
+	}
+	pool, err := database.Open(ctx, cfg.DatabaseURL, dbOpts...)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 
+	mx := metrics.New(logger)
+	mx.Pool(pool)
+	observers = append(observers, mx.Middleware())
+
 	ob := outbox.New()
 	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
-	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger}
+	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger,
+		Metrics: mx, Tracer: tracer}
 	var modules []module.Module
 	for _, newModule := range constructors {
 		m, err := newModule(platform)
@@ -120,10 +161,18 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 			return err
 		}
 	}
+	sender = mx.Sender(sender)
+	if tr.Enabled() {
+		sender = tr.Sender(sender)
+	}
 	dispatcher := outbox.NewDispatcher(pool, ob, sender, opts.dispatch, logger)
+	mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats, Backlog: dispatcher.Backlog})
 	workers := []module.Worker{dispatcher.Run, housekeeping.Run}
 
 	srv := httpserver.New(httpserver.Options{
+		Observers:      observers,
+		OpenAPI:        api.OpenAPI,
+		Metrics:        mx.Handler(),
 		TrustedProxies: cfg.TrustedProxies,
 		RateLimitPerIP: cfg.RateLimitPerIP,
 		Ready: func(ctx context.Context) error {
@@ -141,6 +190,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	for _, m := range modules {
 		m.RegisterRoutes(srv.API())
 		workers = append(workers, m.Workers()...)
+	}
+	if opts.server != nil {
+		opts.server(srv)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -108,6 +108,7 @@ CREATE TABLE public.outbox_emails (
     last_error text,
     sent_at timestamp with time zone,
     dropped_at timestamp with time zone,
+    trace_parent text,
     CONSTRAINT outbox_emails_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT outbox_emails_outcome_check CHECK (((sent_at IS NULL) OR (dropped_at IS NULL)))
 );
@@ -225,4 +226,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000002'),
     ('20261125000003'),
     ('20261126010000'),
-    ('20261126010100');
+    ('20261126010100'),
+    ('20261126040000');

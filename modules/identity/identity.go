@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
 	"github.com/acme/identity/modules/identity/adapter/email"
@@ -50,10 +51,24 @@ func New(p module.Platform) (module.Module, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	store := postgres.NewStore(p.Pool, p.Outbox, composer, codes.TTL)
+	tracer := p.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider()
+	}
 	ph := p.Config.PasswordHash
+	var observeWait admission.Observer
+	hashOpts := []argon2id.Option{argon2id.WithTracerProvider(tracer)}
+	if p.Metrics != nil {
+		hashOpts = append(hashOpts, argon2id.WithObserver(p.Metrics.ObservePasswordHash))
+		observeWait = p.Metrics.ObserveHashSlotWait
+	}
+	gate := admission.NewGate(ph.Concurrency, ph.QueueTimeout, observeWait)
+	if p.Metrics != nil {
+		p.Metrics.HashSlots(gate.InUse, ph.Concurrency)
+	}
 	hasher := argon2id.New(
 		argon2id.Params{MemoryKiB: ph.MemoryKiB, Iterations: ph.Iterations, Parallelism: ph.Parallelism},
-		admission.NewGate(ph.Concurrency, ph.QueueTimeout, nil),
+		gate, hashOpts...,
 	)
 	svc, err := app.NewService(store, hasher, codes, rand.Reader)
 	if err != nil {
@@ -67,7 +82,11 @@ func New(p module.Platform) (module.Module, error) {
 			})
 		}
 	}
-	return &Module{handlers: identityhttp.NewHandlers(svc), pool: p.Pool}, nil
+	var handlers identityhttp.Service = svc
+	if p.Tracer != nil {
+		handlers = identityhttp.Traced(svc, p.Tracer)
+	}
+	return &Module{handlers: identityhttp.NewHandlers(handlers), pool: p.Pool}, nil
 }
 
 // Name implements module.Module.

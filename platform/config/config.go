@@ -49,7 +49,28 @@ type Config struct {
 
 	LogLevel  slog.Level
 	LogFormat string
+
+	Tracing Tracing
 }
+
+// Tracing says whether spans are exported, from OpenTelemetry's standard variables. The
+// OpenTelemetry SDK reads the rest of them itself (endpoint, headers, timeouts, sampler,
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES).
+type Tracing struct {
+	// Enabled: OTEL_TRACES_EXPORTER is otlp, or an OTLP endpoint is set
+	// (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), and
+	// OTEL_SDK_DISABLED is not true.
+	Enabled bool
+	// Protocol is OTLPProtocolHTTP or OTLPProtocolGRPC
+	// (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL).
+	Protocol string
+}
+
+// The OTLP protocols the service can export with.
+const (
+	OTLPProtocolHTTP = "http/protobuf"
+	OTLPProtocolGRPC = "grpc"
+)
 
 // SMTP configures the mail provider; Host "" selects the log transport.
 type SMTP struct {
@@ -107,6 +128,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		LogLevel:  p.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: p.oneOf("LOG_FORMAT", "json", "json", "text"),
+		Tracing:   p.tracing(),
 	}
 	if _, err := url.Parse(cfg.DatabaseURL); err != nil {
 		p.fail("DATABASE_URL", "is not a URL")
@@ -152,6 +174,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("password_hash_queue_timeout", c.PasswordHash.QueueTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
+		slog.Bool("tracing", c.Tracing.Enabled),
+		slog.String("otel_protocol", c.Tracing.Protocol),
 	)
 }
 
@@ -277,4 +301,34 @@ func (p *parser) cidrs(name string) []*net.IPNet {
 		nets = append(nets, n)
 	}
 	return nets
+}
+
+// tracing reads OpenTelemetry's standard variables, as far as the service must know them.
+func (p *parser) tracing() Tracing {
+	disabled := false
+	if v := strings.TrimSpace(p.getenv("OTEL_SDK_DISABLED")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			p.fail("OTEL_SDK_DISABLED", fmt.Sprintf("must be true or false, got %q", v))
+		}
+		disabled = b
+	}
+	exporter := p.oneOf("OTEL_TRACES_EXPORTER", "", "otlp", "none")
+	endpoint := false
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		v := strings.TrimSpace(p.getenv(name))
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Scheme == "" || u.Host == "" {
+			p.fail(name, fmt.Sprintf("must be a URL such as http://collector:4318, got %q", v))
+		}
+		endpoint = true
+	}
+	protocol := p.oneOf("OTEL_EXPORTER_OTLP_PROTOCOL", OTLPProtocolHTTP, OTLPProtocolHTTP, OTLPProtocolGRPC)
+	if p.getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") != "" {
+		protocol = p.oneOf("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", protocol, OTLPProtocolHTTP, OTLPProtocolGRPC)
+	}
+	on := !disabled && exporter != "none" && (exporter == "otlp" || endpoint)
+	return Tracing{Enabled: on, Protocol: protocol}
 }

@@ -20,12 +20,23 @@ import (
 // connections; the HTTP layer answers it with 503.
 var ErrUnavailable = errors.New("database unavailable")
 
+// Option adjusts the pool's configuration before the pool is made.
+type Option func(*pgxpool.Config)
+
+// WithQueryTracer has every query of the pool traced by t.
+func WithQueryTracer(t pgx.QueryTracer) Option {
+	return func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = t }
+}
+
 // Open returns a pool for url. It does not connect: the service starts while the database
 // is down and the pool connects when it comes back.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
 		// A black-holed database must not hold requests for the OS's TCP timeout.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const requestIDKey = "request_id"
@@ -54,7 +55,7 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 			if route == "" {
 				route = "(none)"
 			}
-			logger.LogAttrs(req.Context(), level, "request",
+			attrs := []slog.Attr{
 				slog.String("request_id", RequestID(c)),
 				slog.String("method", req.Method),
 				slog.String("route", route),
@@ -63,7 +64,11 @@ func accessLog(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.Int64("bytes", res.Size),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("ip", c.RealIP()),
-			)
+			}
+			if sc := trace.SpanContextFromContext(req.Context()); sc.IsValid() {
+				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+			}
+			logger.LogAttrs(req.Context(), level, "request", attrs...)
 			return nil
 		}
 	}

@@ -32,6 +32,14 @@ type Options struct {
 	// RateLimitPerIP is the requests per second each client IP may send to /v1, with a
 	// burst of twice that; 0 disables the limit.
 	RateLimitPerIP float64
+	// Observers wrap every request outside the access log, in this order (tracing, then
+	// metrics): they see the status the client gets, and what they put in the request's
+	// context (a span) reaches the access log. Each renders an error it gets itself.
+	Observers []echo.MiddlewareFunc
+	// OpenAPI, when set, is served at GET /openapi.yaml as application/yaml.
+	OpenAPI []byte
+	// Metrics, when set, serves GET /metrics.
+	Metrics http.Handler
 }
 
 // Server is the service's HTTP server.
@@ -52,8 +60,9 @@ func New(opts Options, logger *slog.Logger) *Server {
 	e.Server.ReadTimeout = 30 * time.Second
 	e.Server.IdleTimeout = 120 * time.Second
 
+	e.Use(requestID())
+	e.Use(opts.Observers...)
 	e.Use(
-		requestID(),
 		accessLog(logger),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -85,6 +94,15 @@ func New(opts Options, logger *slog.Logger) *Server {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 
+	if opts.OpenAPI != nil {
+		e.GET("/openapi.yaml", func(c echo.Context) error {
+			return c.Blob(http.StatusOK, "application/yaml", opts.OpenAPI)
+		})
+	}
+	if opts.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(opts.Metrics))
+	}
+
 	return &Server{echo: e, api: e.Group("/v1"), logger: logger}
 }
 
@@ -93,6 +111,9 @@ func (s *Server) API() *echo.Group { return s.api }
 
 // Handler is the server as an http.Handler, for tests.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes lists the method and path of every route served, for tests.
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
 
 // Serve serves on ln until ctx ends, then stops accepting, drains in-flight requests for
 // at most ShutdownTimeout, and returns nil.

@@ -9,9 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/maintenance"
+	"github.com/acme/identity/platform/metrics"
 	"github.com/acme/identity/platform/outbox"
 )
 
@@ -33,13 +35,17 @@ type Worker func(ctx context.Context) error
 
 // Platform is what the platform gives every module: the configuration (a module reads
 // its own part), the database pool, the email outbox, the housekeeping runner (a module
-// adds its retention tasks) and the logger.
+// adds its retention tasks), the logger, the metrics and the tracer provider.
 type Platform struct {
 	Config      config.Config
 	Pool        *pgxpool.Pool
 	Outbox      *outbox.Outbox
 	Maintenance *maintenance.Runner
 	Logger      *slog.Logger
+	// Metrics registers the module's metrics; nil: none are kept.
+	Metrics *metrics.Metrics
+	// Tracer starts the module's spans; nil: no spans (a no-op provider).
+	Tracer trace.TracerProvider
 }
 
 // Constructor builds a module on the platform; every module root exports one as New.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox/internal/sqlcgen"
@@ -224,7 +225,8 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
 	for i, r := range rows {
 		emails[i] = claimedEmail{
 			id: r.ID, token: token, attempt: int(r.Attempts),
-			msg: mail.Message{To: r.Recipient, Subject: r.Subject, Text: r.TextBody, HTML: r.HtmlBody},
+			msg:      mail.Message{To: r.Recipient, Subject: r.Subject, Text: r.TextBody, HTML: r.HtmlBody},
+			queuedBy: spanContext(r.TraceParent),
 		}
 	}
 	return emails, nil
@@ -251,12 +253,14 @@ type claimedEmail struct {
 	token   uuid.UUID
 	attempt int
 	msg     mail.Message
+	// queuedBy is the span of the request that queued the email (invalid: none).
+	queuedBy trace.SpanContext
 }
 
 // deliver sends one claimed email and records the outcome. The records use a context of
 // their own: an outcome is worth saving even while shutting down.
 func (d *Dispatcher) deliver(ctx context.Context, e claimedEmail) {
-	sendCtx, cancel := context.WithTimeout(ctx, d.opts.SendTimeout)
+	sendCtx, cancel := context.WithTimeout(withDelivery(ctx, Delivery{ID: e.id, Attempt: e.attempt, QueuedBy: e.queuedBy}), d.opts.SendTimeout)
 	err := d.sender.Send(sendCtx, e.msg)
 	cancel()
 

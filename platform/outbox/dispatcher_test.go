@@ -90,7 +90,7 @@ func enqueue(t *testing.T, pool *pgxpool.Pool, ob *Outbox, to string, expiresAt 
 	if err != nil {
 		t.Fatalf("enqueue %s: %v", to, err)
 	}
-	ob.Committed()
+	ob.Committed(1)
 }
 
 // emailRow is the recorded state of the email to one recipient.

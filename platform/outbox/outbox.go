@@ -7,6 +7,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,6 +19,8 @@ import (
 // Outbox queues messages. Its zero value is not usable; use New.
 type Outbox struct {
 	queued chan struct{}
+	// committed counts the messages queued by committed transactions, for the metrics.
+	committed atomic.Int64
 }
 
 // New returns an outbox whose in-process signal wakes the dispatcher given the same outbox.
@@ -27,10 +30,13 @@ func New() *Outbox {
 
 // Enqueue writes m to the outbox within tx, and asks PostgreSQL to notify the dispatchers
 // of every replica when tx commits. After expiresAt (when not nil) m is dropped, not sent.
+// The trace of ctx, when there is one, is kept with m: the span of its delivery links to
+// it.
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expiresAt *time.Time) error {
 	q := sqlcgen.New(tx)
 	if _, err := q.InsertEmail(ctx, sqlcgen.InsertEmailParams{
 		Recipient: m.To, Subject: m.Subject, TextBody: m.Text, HtmlBody: m.HTML, ExpiresAt: expiresAt,
+		TraceParent: traceParent(ctx),
 	}); err != nil {
 		return fmt.Errorf("queue email: %w", err)
 	}
@@ -41,10 +47,14 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expires
 }
 
 // Committed wakes this process's dispatcher at once; call it after the transaction that
-// queued messages has committed. It works behind poolers that drop LISTEN/NOTIFY.
-func (o *Outbox) Committed() {
+// queued n messages has committed. It works behind poolers that drop LISTEN/NOTIFY.
+func (o *Outbox) Committed(n int) {
+	o.committed.Add(int64(n))
 	select {
 	case o.queued <- struct{}{}:
 	default:
 	}
 }
+
+// Queued is how many messages committed transactions queued through o since it was made.
+func (o *Outbox) Queued() int64 { return o.committed.Load() }

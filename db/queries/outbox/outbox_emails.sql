@@ -2,8 +2,8 @@
 
 -- name: InsertEmail :one
 -- Queues an email inside the transaction of the caller.
-INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at)
-VALUES (@recipient, @subject, @text_body, @html_body, @expires_at)
+INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
+VALUES (@recipient, @subject, @text_body, @html_body, @expires_at, @trace_parent)
 RETURNING id;
 
 -- name: NotifyEmailQueued :exec
@@ -52,7 +52,7 @@ SET available_at = now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond'
     lease_token  = @lease_token
 FROM due
 WHERE e.id = due.id
-RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts;
+RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent;
 
 -- name: MarkEmailSent :execrows
 UPDATE outbox_emails
@@ -89,6 +89,15 @@ SELECT coalesce(
            greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000)),
            -1
        )::bigint AS wait_ms
+FROM outbox_emails
+WHERE sent_at IS NULL
+  AND dropped_at IS NULL;
+
+-- name: OutboxBacklog :one
+-- The unfinished emails (not sent, not dropped) and the age of the oldest in seconds (0
+-- when there is none), for the metrics. Served by outbox_emails_due_idx.
+SELECT count(*)::bigint AS emails,
+       coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds
 FROM outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL;

@@ -24,7 +24,8 @@ type Store interface {
 
 // PasswordHasher turns passwords into self-describing hashes and checks them. Both are
 // expensive and bounded: they fail without hashing when ctx has ended (the client went
-// away) or when the hasher is saturated.
+// away) or when the hasher is saturated. ctx also carries the request's trace, so each
+// hash shows as a span of the request.
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	// Verify reports whether password matches encoded, a hash made by Hash (possibly

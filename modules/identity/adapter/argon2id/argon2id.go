@@ -2,7 +2,8 @@
 // ($argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>), which carry their own parameters: a
 // hash made with old parameters still verifies after the configuration changes. Every
 // hash and verification runs in a slot of an admission.Gate, so however many requests
-// arrive, only a bounded number of 19 MiB argon2id computations run at once.
+// arrive, only a bounded number of 19 MiB argon2id computations run at once; each is timed
+// for an Observer (the metrics) and, with tracing on, is a span of the request.
 package argon2id
 
 import (
@@ -13,7 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/crypto/argon2"
 
 	"github.com/acme/identity/platform/admission"
@@ -35,27 +40,70 @@ type Params struct {
 	Parallelism uint8
 }
 
+// Operations an Observer is told about.
+const (
+	OpHash   = "hash"
+	OpVerify = "verify"
+)
+
+// Observer is told how long each argon2id computation took (op is OpHash or OpVerify),
+// without any wait for a slot before it.
+type Observer func(op string, took time.Duration)
+
+// Option configures a Hasher.
+type Option func(*Hasher)
+
+// WithObserver has every hash and verification timed for observe.
+func WithObserver(observe Observer) Option { return func(h *Hasher) { h.observe = observe } }
+
+// WithTracerProvider makes every hash and verification a span of tp.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(h *Hasher) { h.tracer = tp.Tracer("github.com/acme/identity/modules/identity/adapter/argon2id") }
+}
+
 // Hasher hashes and verifies passwords.
 type Hasher struct {
-	params Params
-	gate   *admission.Gate
+	params  Params
+	gate    *admission.Gate
+	observe Observer
+	tracer  trace.Tracer
 }
 
 // New returns a hasher that hashes with p, each hash or verification in a slot of gate
 // (nil: unbounded).
-func New(p Params, gate *admission.Gate) *Hasher { return &Hasher{params: p, gate: gate} }
+func New(p Params, gate *admission.Gate, opts ...Option) *Hasher {
+	h := &Hasher{params: p, gate: gate, tracer: noop.NewTracerProvider().Tracer("")}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
 
-// run runs fn in a slot of the gate: admission.ErrBusy when none frees up in time, ctx's
-// error when the caller went away before fn started.
-func (h *Hasher) run(ctx context.Context, fn func()) error {
+// run runs one argon2id computation in a slot of the gate, as a span, timed for the
+// observer: admission.ErrBusy when no slot frees up in time, ctx's error when the caller
+// went away before it started.
+func (h *Hasher) run(ctx context.Context, op string, p Params, fn func()) error {
+	compute := func() {
+		_, span := h.tracer.Start(ctx, "argon2id."+op, trace.WithAttributes(
+			attribute.Int("argon2id.memory_kib", int(p.MemoryKiB)),
+			attribute.Int("argon2id.iterations", int(p.Iterations)),
+		))
+		start := time.Now()
+		fn()
+		took := time.Since(start)
+		span.End()
+		if h.observe != nil {
+			h.observe(op, took)
+		}
+	}
 	if h.gate == nil {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fn()
+		compute()
 		return nil
 	}
-	return h.gate.Do(ctx, fn)
+	return h.gate.Do(ctx, compute)
 }
 
 var b64 = base64.RawStdEncoding
@@ -68,7 +116,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	p := h.params
 	var key []byte
-	if err := h.run(ctx, func() {
+	if err := h.run(ctx, OpHash, p, func() {
 		key = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
 	}); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
@@ -84,7 +132,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 		return false, err
 	}
 	var got []byte
-	if err := h.run(ctx, func() {
+	if err := h.run(ctx, OpVerify, p, func() {
 		got = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
 	}); err != nil {
 		return false, fmt.Errorf("verify password: %w", err)

@@ -23,7 +23,7 @@ import (
 // Outbox queues emails inside a transaction and is told when it committed.
 type Outbox interface {
 	Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expiresAt *time.Time) error
-	Committed()
+	Committed(n int)
 }
 
 // Composer renders the email of an issued code.
@@ -137,7 +137,7 @@ func (s *Store) apply(ctx context.Context,
 		return domain.Account{}, err
 	}
 	if len(out.Issued()) > 0 {
-		s.outbox.Committed()
+		s.outbox.Committed(len(out.Issued()))
 	}
 	return out, nil
 }

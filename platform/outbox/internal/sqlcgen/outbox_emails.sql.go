@@ -30,7 +30,7 @@ SET available_at = now() + $1::bigint * interval '1 millisecond',
     lease_token  = $2
 FROM due
 WHERE e.id = due.id
-RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts
+RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent
 `
 
 type ClaimDueEmailsParams struct {
@@ -40,12 +40,13 @@ type ClaimDueEmailsParams struct {
 }
 
 type ClaimDueEmailsRow struct {
-	ID        int64
-	Recipient string
-	Subject   string
-	TextBody  string
-	HtmlBody  string
-	Attempts  int32
+	ID          int64
+	Recipient   string
+	Subject     string
+	TextBody    string
+	HtmlBody    string
+	Attempts    int32
+	TraceParent *string
 }
 
 // Claims up to batch_size due emails for this dispatcher: SKIP LOCKED lets replicas claim
@@ -68,6 +69,7 @@ func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) 
 			&i.TextBody,
 			&i.HtmlBody,
 			&i.Attempts,
+			&i.TraceParent,
 		); err != nil {
 			return nil, err
 		}
@@ -122,17 +124,18 @@ func (q *Queries) DropExpiredEmails(ctx context.Context) ([]int64, error) {
 
 const insertEmail = `-- name: InsertEmail :one
 
-INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
+VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id
 `
 
 type InsertEmailParams struct {
-	Recipient string
-	Subject   string
-	TextBody  string
-	HtmlBody  string
-	ExpiresAt *time.Time
+	Recipient   string
+	Subject     string
+	TextBody    string
+	HtmlBody    string
+	ExpiresAt   *time.Time
+	TraceParent *string
 }
 
 // Queries on outbox_emails, for platform/outbox.
@@ -144,6 +147,7 @@ func (q *Queries) InsertEmail(ctx context.Context, arg InsertEmailParams) (int64
 		arg.TextBody,
 		arg.HtmlBody,
 		arg.ExpiresAt,
+		arg.TraceParent,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -230,6 +234,28 @@ SELECT pg_notify('outbox_emails', '')
 func (q *Queries) NotifyEmailQueued(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, notifyEmailQueued)
 	return err
+}
+
+const outboxBacklog = `-- name: OutboxBacklog :one
+SELECT count(*)::bigint AS emails,
+       coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds
+FROM outbox_emails
+WHERE sent_at IS NULL
+  AND dropped_at IS NULL
+`
+
+type OutboxBacklogRow struct {
+	Emails           int64
+	OldestAgeSeconds float64
+}
+
+// The unfinished emails (not sent, not dropped) and the age of the oldest in seconds (0
+// when there is none), for the metrics. Served by outbox_emails_due_idx.
+func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
+	row := q.db.QueryRow(ctx, outboxBacklog)
+	var i OutboxBacklogRow
+	err := row.Scan(&i.Emails, &i.OldestAgeSeconds)
+	return i, err
 }
 
 const releaseEmail = `-- name: ReleaseEmail :execrows

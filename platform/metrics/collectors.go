@@ -1,0 +1,126 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/acme/identity/platform/outbox"
+)
+
+// OutboxSource is what the outbox metrics read at each scrape.
+type OutboxSource struct {
+	// Queued counts the emails queued by this replica (outbox.Outbox.Queued).
+	Queued func() int64
+	// Stats are this replica's dispatcher's counters (outbox.Dispatcher.Stats).
+	Stats func() outbox.Stats
+	// Backlog reads the backlog every replica shares (outbox.Dispatcher.Backlog).
+	Backlog func(context.Context) (outbox.Backlog, error)
+}
+
+// BacklogTimeout bounds the backlog query of one scrape: a slow database costs the scrape
+// at most this, and leaves the backlog series out.
+const BacklogTimeout = time.Second
+
+// Outbox exports the email outbox: emails queued, sent and dropped by this replica, the
+// backlog and the age of its oldest unsent email (shared by every replica, read from the
+// database at each scrape).
+func (m *Metrics) Outbox(src OutboxSource) {
+	m.reg.MustRegister(&outboxCollector{src: src, logger: m.logger})
+}
+
+var (
+	descQueued = prometheus.NewDesc(Namespace+"_outbox_emails_queued_total",
+		"Emails queued by this replica (one per activation code issued).", nil, nil)
+	descSent = prometheus.NewDesc(Namespace+"_outbox_emails_sent_total",
+		"Emails this replica's dispatcher handed to the mail provider.", nil, nil)
+	descDropped = prometheus.NewDesc(Namespace+"_outbox_emails_dropped_total",
+		"Emails this replica's dispatcher dropped unsent because their code had expired.", nil, nil)
+	descReleased = prometheus.NewDesc(Namespace+"_outbox_emails_released_total",
+		"Emails this replica's dispatcher handed back to the queue at shutdown, unsent.", nil, nil)
+	descBacklog = prometheus.NewDesc(Namespace+"_outbox_backlog_emails",
+		"Emails queued and neither sent, dropped nor failed yet, across every replica.", nil, nil)
+	descOldest = prometheus.NewDesc(Namespace+"_outbox_oldest_unsent_age_seconds",
+		"Age of the oldest email not yet sent, dropped or failed, across every replica (0 when none).", nil, nil)
+)
+
+type outboxCollector struct {
+	src    OutboxSource
+	logger *slog.Logger
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueued, descSent, descDropped, descReleased, descBacklog, descOldest} {
+		ch <- d
+	}
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.src.Stats()
+	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.CounterValue, float64(c.src.Queued()))
+	ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(stats.Sent))
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(stats.Dropped))
+	ch <- prometheus.MustNewConstMetric(descReleased, prometheus.CounterValue, float64(stats.Released))
+
+	ctx, cancel := context.WithTimeout(context.Background(), BacklogTimeout)
+	defer cancel()
+	b, err := c.src.Backlog(ctx)
+	if err != nil {
+		// Absent series, not a wrong zero: alert on absent(...) as on a high value.
+		c.logger.WarnContext(ctx, "metrics: outbox backlog left out", slog.Any("error", err))
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(b.Emails))
+	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, b.OldestAge.Seconds())
+}
+
+// Pool exports the statistics of the PostgreSQL pool.
+func (m *Metrics) Pool(pool *pgxpool.Pool) {
+	m.reg.MustRegister(&poolCollector{stat: pool.Stat})
+}
+
+func poolDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(Namespace+"_db_pool_"+name, help, nil, nil)
+}
+
+var (
+	descPoolMax          = poolDesc("max_connections", "Largest size of the pool.")
+	descPoolTotal        = poolDesc("connections", "Connections in the pool: acquired, idle and being opened.")
+	descPoolAcquired     = poolDesc("acquired_connections", "Connections in use by the service now.")
+	descPoolIdle         = poolDesc("idle_connections", "Idle connections in the pool.")
+	descPoolConstructing = poolDesc("constructing_connections", "Connections being opened.")
+	descPoolAcquires     = poolDesc("acquires_total", "Successful acquisitions of a connection.")
+	descPoolAcquireTime  = poolDesc("acquire_duration_seconds_total", "Total time spent acquiring connections.")
+	descPoolEmpty        = poolDesc("empty_acquires_total", "Acquisitions that had to wait for a connection (the pool was empty).")
+	descPoolEmptyWait    = poolDesc("empty_acquire_wait_seconds_total", "Total time acquisitions waited for a connection because the pool was empty.")
+	descPoolCanceled     = poolDesc("canceled_acquires_total", "Acquisitions cancelled by their context (timeouts, clients that left).")
+	descPoolNew          = poolDesc("new_connections_total", "Connections opened.")
+)
+
+type poolCollector struct {
+	stat func() *pgxpool.Stat
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stat()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge(descPoolMax, float64(s.MaxConns()))
+	gauge(descPoolTotal, float64(s.TotalConns()))
+	gauge(descPoolAcquired, float64(s.AcquiredConns()))
+	gauge(descPoolIdle, float64(s.IdleConns()))
+	gauge(descPoolConstructing, float64(s.ConstructingConns()))
+	counter(descPoolAcquires, float64(s.AcquireCount()))
+	counter(descPoolAcquireTime, s.AcquireDuration().Seconds())
+	counter(descPoolEmpty, float64(s.EmptyAcquireCount()))
+	counter(descPoolEmptyWait, s.EmptyAcquireWaitTime().Seconds())
+	counter(descPoolCanceled, float64(s.CanceledAcquireCount()))
+	counter(descPoolNew, float64(s.NewConnsCount()))
+}
