@@ -15,7 +15,6 @@ var (
 	ctx   = context.Background()
 )
 
-
 func TestHashIsPHCAndVerifies(t *testing.T) {
 	h := New(cheap, nil)
 	encoded, err := h.Hash(ctx, "correct horse")
