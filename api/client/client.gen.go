@@ -2115,10 +2115,13 @@ type ClientInterface interface {
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-	//    leaves the window);
+	//    leaves the window). **If a stranger spent the budget**, the owner of the
+	//    address waits that long, then asks for a new code (re-register, or
+	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
+	//    enough for whoever reads the mailbox;
 	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-	//    **429** `too_many_attempts` without `Retry-After`, for the right code too,
-	//    until a new code is issued;
+	//    **429** `too_many_attempts`, for the right code too, until a new code is
+	//    issued (`Retry-After`: when a new code may be asked for);
 	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
 	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -2148,10 +2151,13 @@ type ClientInterface interface {
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-	//    leaves the window);
+	//    leaves the window). **If a stranger spent the budget**, the owner of the
+	//    address waits that long, then asks for a new code (re-register, or
+	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
+	//    enough for whoever reads the mailbox;
 	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-	//    **429** `too_many_attempts` without `Retry-After`, for the right code too,
-	//    until a new code is issued;
+	//    **429** `too_many_attempts`, for the right code too, until a new code is
+	//    issued (`Retry-After`: when a new code may be asked for);
 	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
 	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -2392,10 +2398,13 @@ func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...Request
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-//     leaves the window);
+//     leaves the window). **If a stranger spent the budget**, the owner of the
+//     address waits that long, then asks for a new code (re-register, or
+//     `POST /v1/users/me/activation-code`) and activates with it: one guess is
+//     enough for whoever reads the mailbox;
 //  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-//     **429** `too_many_attempts` without `Retry-After`, for the right code too,
-//     until a new code is issued;
+//     **429** `too_many_attempts`, for the right code too, until a new code is
+//     issued (`Retry-After`: when a new code may be asked for);
 //  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
 //  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -2435,10 +2444,13 @@ func (c *Client) ActivateWithBody(ctx context.Context, params *ActivateParams, c
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-//     leaves the window);
+//     leaves the window). **If a stranger spent the budget**, the owner of the
+//     address waits that long, then asks for a new code (re-register, or
+//     `POST /v1/users/me/activation-code`) and activates with it: one guess is
+//     enough for whoever reads the mailbox;
 //  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-//     **429** `too_many_attempts` without `Retry-After`, for the right code too,
-//     until a new code is issued;
+//     **429** `too_many_attempts`, for the right code too, until a new code is
+//     issued (`Retry-After`: when a new code may be asked for);
 //  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
 //  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -3112,10 +3124,13 @@ type ClientWithResponsesInterface interface {
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-	//    leaves the window);
+	//    leaves the window). **If a stranger spent the budget**, the owner of the
+	//    address waits that long, then asks for a new code (re-register, or
+	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
+	//    enough for whoever reads the mailbox;
 	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-	//    **429** `too_many_attempts` without `Retry-After`, for the right code too,
-	//    until a new code is issued;
+	//    **429** `too_many_attempts`, for the right code too, until a new code is
+	//    issued (`Retry-After`: when a new code may be asked for);
 	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
 	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -3145,10 +3160,13 @@ type ClientWithResponsesInterface interface {
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-	//    leaves the window);
+	//    leaves the window). **If a stranger spent the budget**, the owner of the
+	//    address waits that long, then asks for a new code (re-register, or
+	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
+	//    enough for whoever reads the mailbox;
 	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-	//    **429** `too_many_attempts` without `Retry-After`, for the right code too,
-	//    until a new code is issued;
+	//    **429** `too_many_attempts`, for the right code too, until a new code is
+	//    issued (`Retry-After`: when a new code may be asked for);
 	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
 	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -3919,7 +3937,7 @@ type ActivateResponse422Headers struct {
 // ActivateResponse429Headers the declared response headers of an HTTP 429 response for Activate
 type ActivateResponse429Headers struct {
 	CacheControl        *string
-	RetryAfter          *int
+	RetryAfter          int
 	XContentTypeOptions *string
 	XRequestID          string
 }
@@ -4499,10 +4517,13 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, params *MePara
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-//     leaves the window);
+//     leaves the window). **If a stranger spent the budget**, the owner of the
+//     address waits that long, then asks for a new code (re-register, or
+//     `POST /v1/users/me/activation-code`) and activates with it: one guess is
+//     enough for whoever reads the mailbox;
 //  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-//     **429** `too_many_attempts` without `Retry-After`, for the right code too,
-//     until a new code is issued;
+//     **429** `too_many_attempts`, for the right code too, until a new code is
+//     issued (`Retry-After`: when a new code may be asked for);
 //  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
 //  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -4538,10 +4559,13 @@ func (c *ClientWithResponses) ActivateWithBodyWithResponse(ctx context.Context, 
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
-//     leaves the window);
+//     leaves the window). **If a stranger spent the budget**, the owner of the
+//     address waits that long, then asks for a new code (re-register, or
+//     `POST /v1/users/me/activation-code`) and activates with it: one guess is
+//     enough for whoever reads the mailbox;
 //  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
-//     **429** `too_many_attempts` without `Retry-After`, for the right code too,
-//     until a new code is issued;
+//     **429** `too_many_attempts`, for the right code too, until a new code is
+//     issued (`Retry-After`: when a new code may be asked for);
 //  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
 //  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
@@ -5812,10 +5836,10 @@ func ParseActivateResponse(rsp *http.Response) (*ActivateResponse, error) {
 		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.RetryAfter = &value
+			headers.RetryAfter = value
 		}
 		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
 			var value string
