@@ -95,7 +95,7 @@ type serveOptions struct {
 // serve wires the platform and the modules and runs them until ctx ends.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener, opts serveOptions) error {
 	logger.InfoContext(ctx, "starting", slog.Any("config", cfg), slog.String("addr", ln.Addr().String()))
-	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DatabaseMaxConns, Timeout: cfg.DatabaseTimeout})
 	if err != nil {
 		return err
 	}
