@@ -118,7 +118,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 			return err
 		}
 	}
-	dispatcher := outbox.NewDispatcher(pool, ob, sender, opts.dispatch, logger)
+	dispatch := opts.dispatch
+	if dispatch.QueryTimeout == 0 {
+		dispatch.QueryTimeout = cfg.DatabaseTimeout
+	}
+	dispatcher := outbox.NewDispatcher(pool, ob, sender, dispatch, logger)
 	workers := []module.Worker{dispatcher.Run}
 
 	srv := httpserver.New(httpserver.Options{
