@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -52,7 +53,14 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		p := toProblem(err)
 		ctx := c.Request().Context()
-		if p.Status >= 500 {
+		cut := errors.Is(context.Cause(ctx), ErrShutdown)
+		if cut {
+			// Cut at shutdown (see Server.shutdown, which logged it): whatever the handler
+			// returned, its connection is closing and another replica can serve it.
+			p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The server is shutting down; try again.")
+			p.RetryAfter, p.Cause = time.Second, err
+		}
+		if p.Status >= 500 && !cut {
 			logger.ErrorContext(ctx, "request failed",
 				slog.String("request_id", RequestID(c)), slog.Int("status", p.Status), slog.Any("error", err))
 		}

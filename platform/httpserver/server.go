@@ -19,9 +19,6 @@ import (
 // BodyLimit is the largest request body accepted (413 past it).
 const BodyLimit = "64K"
 
-// ShutdownTimeout bounds the drain of in-flight requests at shutdown.
-const ShutdownTimeout = 8 * time.Second
-
 // Options configure a Server.
 type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client; empty: the
@@ -29,13 +26,21 @@ type Options struct {
 	TrustedProxies []*net.IPNet
 	// Ready reports whether the service can serve (the database answers); /readyz.
 	Ready func(context.Context) error
+	// DatabaseTimeout is the budget of each request's database work (database.WithBudget);
+	// zero: none.
+	DatabaseTimeout time.Duration
+	// DrainTimeout and CutGrace time the shutdown; zero: the constants of the same names.
+	DrainTimeout, CutGrace time.Duration
 }
 
 // Server is the service's HTTP server.
 type Server struct {
-	echo   *echo.Echo
-	api    *echo.Group
-	logger *slog.Logger
+	echo    *echo.Echo
+	api     *echo.Group
+	logger  *slog.Logger
+	tracker *tracker
+
+	drainTimeout, cutGrace time.Duration
 }
 
 // New returns a server with the platform's middleware and health routes; modules add
@@ -48,10 +53,15 @@ func New(opts Options, logger *slog.Logger) *Server {
 	e.Server.ReadHeaderTimeout = 10 * time.Second
 	e.Server.ReadTimeout = 30 * time.Second
 	e.Server.IdleTimeout = 120 * time.Second
+	e.Server.MaxHeaderBytes = MaxHeaderBytes
+	t := newTracker()
+	e.Server.ConnState = t.connState
 
 	e.Use(
 		requestID(),
+		securityHeaders(),
 		accessLog(logger),
+		t.middleware(),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 				logger.ErrorContext(c.Request().Context(), "panic",
@@ -59,7 +69,9 @@ func New(opts Options, logger *slog.Logger) *Server {
 				return err
 			},
 		}),
+		headerLimit(),
 		middleware.BodyLimit(BodyLimit),
+		databaseBudget(opts.DatabaseTimeout),
 	)
 
 	probe := []string{http.MethodGet, http.MethodHead} // some probes send HEAD
@@ -79,7 +91,15 @@ func New(opts Options, logger *slog.Logger) *Server {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 
-	return &Server{echo: e, api: e.Group("/v1"), logger: logger}
+	s := &Server{echo: e, api: e.Group("/v1"), logger: logger, tracker: t,
+		drainTimeout: DrainTimeout, cutGrace: CutGrace}
+	if opts.DrainTimeout > 0 {
+		s.drainTimeout = opts.DrainTimeout
+	}
+	if opts.CutGrace > 0 {
+		s.cutGrace = opts.CutGrace
+	}
+	return s
 }
 
 // API is the /v1 route group modules mount on.
@@ -89,8 +109,12 @@ func (s *Server) API() *echo.Group { return s.api }
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve serves on ln until ctx ends, then stops accepting, drains in-flight requests for
-// at most ShutdownTimeout, and returns nil.
+// at most DrainTimeout, cuts what is still open (see shutdown), and returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Request contexts descend from base, so the cut can cancel them all.
+	base, cancelRequests := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRequests(nil)
+	s.echo.Server.BaseContext = func(net.Listener) context.Context { return base }
 	s.echo.Listener = ln
 	errc := make(chan error, 1)
 	go func() { errc <- s.echo.Start("") }()
@@ -99,11 +123,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	if err := s.echo.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("drain http server: %w", err)
-	}
+	s.shutdown(ctx, cancelRequests)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)
 	}
