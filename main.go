@@ -18,7 +18,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/acme/identity/db"
 	"github.com/acme/identity/modules/identity"
@@ -99,7 +101,19 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	// The shutdown clock starts with the signal: everything below is bounded so the
+	// process exits within the contract's 10 s (see stopDeadline).
+	var stopping atomic.Pointer[time.Time]
+	context.AfterFunc(ctx, func() { now := time.Now(); stopping.Store(&now) })
+	defer func() {
+		if !database.Close(pool, min(poolCloseGrace, stopDeadline(&stopping, poolCloseBy))) {
+			// pgx ends an interrupted connection with a cancel request to the server,
+			// which a lost database never answers: pgxpool's Close would wait for it.
+			st := pool.Stat()
+			logger.Error("shutdown: database connections still closing; abandoned",
+				slog.Int("acquired", int(st.AcquiredConns())), slog.Int("idle", int(st.IdleConns())))
+		}
+	}()
 
 	ob := outbox.New()
 	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Logger: logger}
@@ -126,7 +140,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	workers := []module.Worker{dispatcher.Run}
 
 	srv := httpserver.New(httpserver.Options{
-		TrustedProxies: cfg.TrustedProxies,
+		TrustedProxies:  cfg.TrustedProxies,
+		DatabaseTimeout: cfg.DatabaseTimeout,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return err
@@ -152,11 +167,41 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	}
 	err = srv.Serve(ctx, ln)
 	cancel()
-	for range workers {
-		err = errors.Join(err, <-errc)
+	waitWorkers := time.NewTimer(stopDeadline(&stopping, workersStopBy))
+	defer waitWorkers.Stop()
+	for stopped := 0; stopped < len(workers); stopped++ {
+		select {
+		case werr := <-errc:
+			err = errors.Join(err, werr)
+			continue
+		case <-waitWorkers.C:
+			logger.Error("shutdown: background workers still running; abandoned", slog.Int("workers", len(workers)-stopped))
+		}
+		break
 	}
 	logger.InfoContext(context.WithoutCancel(ctx), "stopped")
 	return err
+}
+
+// The shutdown schedule, from the signal: the HTTP server drains and cuts within
+// httpserver.DrainTimeout + httpserver.CutGrace (7 s), the outbox dispatcher hands back
+// its sends within its ShutdownGrace and a 2 s abandon (7 s), workers are waited for until
+// workersStopBy, and the pool gets poolCloseGrace to close, never past poolCloseBy:
+// half a second of the contract's 10 s is left to spare.
+const (
+	workersStopBy  = 8500 * time.Millisecond
+	poolCloseBy    = 9500 * time.Millisecond
+	poolCloseGrace = time.Second
+)
+
+// stopDeadline is how long is left until at after the signal (stopping holds its time),
+// at least a moment; with no signal (serving failed), at.
+func stopDeadline(stopping *atomic.Pointer[time.Time], at time.Duration) time.Duration {
+	start := stopping.Load()
+	if start == nil {
+		return at
+	}
+	return max(time.Until(start.Add(at)), 10*time.Millisecond)
 }
 
 // newSender picks the mail transport: SMTP when SMTP_HOST is set, else the log (local
