@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -123,20 +124,32 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 		}
 	}()
 	var (
-		dbOpts    []database.Option
+		dbOpts    = database.Options{MaxConns: cfg.DatabaseMaxConns, Timeout: cfg.DatabaseTimeout}
 		observers []echo.MiddlewareFunc
 		tracer    trace.TracerProvider // nil: tracing off, modules make no spans
 	)
 	if tr.Enabled() {
-		dbOpts = append(dbOpts, database.WithQueryTracer(tr.QueryTracer()))
+		dbOpts.QueryTracer = tr.QueryTracer()
 		observers = append(observers, tr.Middleware())
 		tracer = tr.Provider()
 	}
-	pool, err := database.Open(ctx, cfg.DatabaseURL, dbOpts...)
+	pool, err := database.Open(ctx, cfg.DatabaseURL, dbOpts)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	// The shutdown clock starts with the signal: everything below is bounded so the
+	// process exits within the contract's 10 s (see stopDeadline).
+	var stopping atomic.Pointer[time.Time]
+	context.AfterFunc(ctx, func() { now := time.Now(); stopping.Store(&now) })
+	defer func() {
+		if !database.Close(pool, min(poolCloseGrace, stopDeadline(&stopping, poolCloseBy))) {
+			// pgx ends an interrupted connection with a cancel request to the server,
+			// which a lost database never answers: pgxpool's Close would wait for it.
+			st := pool.Stat()
+			logger.Error("shutdown: database connections still closing; abandoned",
+				slog.Int("acquired", int(st.AcquiredConns())), slog.Int("idle", int(st.IdleConns())))
+		}
+	}()
 
 	mx := metrics.New(logger)
 	mx.Pool(pool)
@@ -165,16 +178,21 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	if tr.Enabled() {
 		sender = tr.Sender(sender)
 	}
-	dispatcher := outbox.NewDispatcher(pool, ob, sender, opts.dispatch, logger)
+	dispatch := opts.dispatch
+	if dispatch.QueryTimeout == 0 {
+		dispatch.QueryTimeout = cfg.DatabaseTimeout
+	}
+	dispatcher := outbox.NewDispatcher(pool, ob, sender, dispatch, logger)
 	mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats, Backlog: dispatcher.Backlog})
 	workers := []module.Worker{dispatcher.Run, housekeeping.Run}
 
 	srv := httpserver.New(httpserver.Options{
-		Observers:      observers,
-		OpenAPI:        api.OpenAPI,
-		Metrics:        mx.Handler(),
-		TrustedProxies: cfg.TrustedProxies,
-		RateLimitPerIP: cfg.RateLimitPerIP,
+		Observers:       observers,
+		OpenAPI:         api.OpenAPI,
+		Metrics:         mx.Handler(),
+		TrustedProxies:  cfg.TrustedProxies,
+		RateLimitPerIP:  cfg.RateLimitPerIP,
+		DatabaseTimeout: cfg.DatabaseTimeout,
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return err
@@ -203,11 +221,41 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	}
 	err = srv.Serve(ctx, ln)
 	cancel()
-	for range workers {
-		err = errors.Join(err, <-errc)
+	waitWorkers := time.NewTimer(stopDeadline(&stopping, workersStopBy))
+	defer waitWorkers.Stop()
+	for stopped := 0; stopped < len(workers); stopped++ {
+		select {
+		case werr := <-errc:
+			err = errors.Join(err, werr)
+			continue
+		case <-waitWorkers.C:
+			logger.Error("shutdown: background workers still running; abandoned", slog.Int("workers", len(workers)-stopped))
+		}
+		break
 	}
 	logger.InfoContext(context.WithoutCancel(ctx), "stopped")
 	return err
+}
+
+// The shutdown schedule, from the signal: the HTTP server drains and cuts within
+// httpserver.DrainTimeout + httpserver.CutGrace (7 s), the outbox dispatcher hands back
+// its sends within its ShutdownGrace and a 2 s abandon (7 s), workers are waited for until
+// workersStopBy, and the pool gets poolCloseGrace to close, never past poolCloseBy:
+// half a second of the contract's 10 s is left to spare.
+const (
+	workersStopBy  = 8500 * time.Millisecond
+	poolCloseBy    = 9500 * time.Millisecond
+	poolCloseGrace = time.Second
+)
+
+// stopDeadline is how long is left until at after the signal (stopping holds its time),
+// at least a moment; with no signal (serving failed), at.
+func stopDeadline(stopping *atomic.Pointer[time.Time], at time.Duration) time.Duration {
+	start := stopping.Load()
+	if start == nil {
+		return at
+	}
+	return max(time.Until(start.Add(at)), 10*time.Millisecond)
 }
 
 // newSender picks the mail transport: SMTP when SMTP_HOST is set, else the log (local

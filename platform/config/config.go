@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/mail"
 	"net/url"
@@ -14,13 +15,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Config is the whole configuration. It is passed down by value; nothing else reads the
 // environment.
 type Config struct {
 	DatabaseURL string
-	HTTPAddr    string
+	// DatabaseMaxConns is the PostgreSQL pool size.
+	DatabaseMaxConns int
+	// DatabaseTimeout bounds the database work of one request, counted from its first
+	// database call; past it the request answers 503.
+	DatabaseTimeout time.Duration
+	HTTPAddr        string
 
 	SMTP     SMTP
 	MailFrom string
@@ -98,8 +106,10 @@ type PasswordHash struct {
 func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	cfg := Config{
-		DatabaseURL: p.str("DATABASE_URL", "postgres://postgres@localhost:5432/identity?sslmode=disable"),
-		HTTPAddr:    p.str("HTTP_ADDR", ":8080"),
+		DatabaseURL:      p.str("DATABASE_URL", "postgres://postgres@localhost:5432/identity?sslmode=disable"),
+		DatabaseMaxConns: p.intRange("DATABASE_MAX_CONNS", 10, 1, 1000),
+		DatabaseTimeout:  p.duration("DATABASE_TIMEOUT", 5*time.Second),
+		HTTPAddr:         p.str("HTTP_ADDR", ":8080"),
 		SMTP: SMTP{
 			Host:     p.str("SMTP_HOST", ""),
 			Port:     p.intRange("SMTP_PORT", 587, 1, 65535),
@@ -130,8 +140,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat: p.oneOf("LOG_FORMAT", "json", "json", "text"),
 		Tracing:   p.tracing(),
 	}
-	if _, err := url.Parse(cfg.DatabaseURL); err != nil {
-		p.fail("DATABASE_URL", "is not a URL")
+	if _, err := pgconn.ParseConfig(cfg.DatabaseURL); err != nil {
+		// pgconn's message may quote the string, password included: say only what is wrong.
+		p.fail("DATABASE_URL", "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
 	}
 	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
 		p.fail("MAIL_FROM", fmt.Sprintf("must be an address such as Identity <no-reply@example.com>, got %q", cfg.MailFrom))
@@ -150,6 +161,8 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("database_url", MaskURL(c.DatabaseURL)),
+		slog.Int("database_max_conns", c.DatabaseMaxConns),
+		slog.Duration("database_timeout", c.DatabaseTimeout),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("smtp_host", c.SMTP.Host),
 		slog.Int("smtp_port", c.SMTP.Port),
@@ -177,23 +190,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("tracing", c.Tracing.Enabled),
 		slog.String("otel_protocol", c.Tracing.Protocol),
 	)
-}
-
-// MaskURL hides the password of a connection URL.
-func MaskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable)"
-	}
-	if _, set := u.User.Password(); set {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }
 
 type parser struct {
@@ -231,8 +227,9 @@ func (p *parser) float(name string, def float64) float64 {
 		return def
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || f < 0 {
-		p.fail(name, fmt.Sprintf("must be a number of at least 0, got %q", v))
+	// ParseFloat accepts NaN and Inf, which no setting means.
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		p.fail(name, fmt.Sprintf("must be a finite number of at least 0, got %q", v))
 		return def
 	}
 	return f

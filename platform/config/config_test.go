@@ -101,3 +101,122 @@ func TestLogValueMasksSecrets(t *testing.T) {
 		t.Fatalf("masked values missing: %s", out)
 	}
 }
+
+func TestDatabaseSettings(t *testing.T) {
+	cfg, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseMaxConns != 10 || cfg.DatabaseTimeout != 5*time.Second {
+		t.Fatalf("defaults: DATABASE_MAX_CONNS %d, DATABASE_TIMEOUT %v; want 10 and 5s", cfg.DatabaseMaxConns, cfg.DatabaseTimeout)
+	}
+	cfg, err = Load(env(map[string]string{"DATABASE_MAX_CONNS": "4", "DATABASE_TIMEOUT": "250ms"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseMaxConns != 4 || cfg.DatabaseTimeout != 250*time.Millisecond {
+		t.Fatalf("read DATABASE_MAX_CONNS %d, DATABASE_TIMEOUT %v; want 4 and 250ms", cfg.DatabaseMaxConns, cfg.DatabaseTimeout)
+	}
+	// Both connection string forms pgx accepts are accepted.
+	for _, u := range []string{
+		"postgresql://app:secret@db1:5432,db2:5433/identity?sslmode=disable",
+		"host=db port=5432 user=app password='se cret' dbname=identity sslmode=disable",
+	} {
+		if _, err := Load(env(map[string]string{"DATABASE_URL": u})); err != nil {
+			t.Errorf("DATABASE_URL=%q: %v", u, err)
+		}
+	}
+}
+
+// TestNonFiniteAndNegativeNumbersAreRefused: ParseFloat reads NaN and Inf, durations and
+// counts can be written negative; none of them means anything here.
+func TestNonFiniteAndNegativeNumbersAreRefused(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"RATE_LIMIT_PER_IP", "NaN"}, {"RATE_LIMIT_PER_IP", "nan"}, {"RATE_LIMIT_PER_IP", "Inf"},
+		{"RATE_LIMIT_PER_IP", "+Inf"}, {"RATE_LIMIT_PER_IP", "-Inf"}, {"RATE_LIMIT_PER_IP", "infinity"},
+		{"RATE_LIMIT_PER_IP", "1e999"}, {"RATE_LIMIT_PER_IP", "-0.5"},
+		{"DATABASE_MAX_CONNS", "-1"}, {"DATABASE_MAX_CONNS", "0"}, {"DATABASE_MAX_CONNS", "NaN"},
+		{"DATABASE_TIMEOUT", "-5s"}, {"DATABASE_TIMEOUT", "0s"}, {"DATABASE_TIMEOUT", "NaN"}, {"DATABASE_TIMEOUT", "Inf"},
+		{"ACTIVATION_CODE_TTL", "-60s"}, {"ACTIVATION_CODE_MAX_ATTEMPTS", "-5"}, {"SMTP_PORT", "-587"},
+		{"PASSWORD_HASH_MEMORY_KIB", "-19456"}, {"ACTIVATION_CODE_RESEND_INTERVAL", "-1s"},
+	} {
+		_, err := Load(env(map[string]string{tc.name: tc.value}))
+		if err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s=%q: got %v, want an error naming %s", tc.name, tc.value, err, tc.name)
+		}
+	}
+}
+
+func TestBadDatabaseURLIsRefusedWithoutQuotingIt(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:S3cretPW@db:notaport/identity",
+		"host=db password='S3cretPW",
+		"host=db password=S3cretPW sslmode=bogus",
+	} {
+		_, err := Load(env(map[string]string{"DATABASE_URL": u}))
+		if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("DATABASE_URL=%q: got %v, want an error naming DATABASE_URL", u, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cretPW") {
+			t.Errorf("DATABASE_URL=%q: the error shows the password: %v", u, err)
+		}
+	}
+}
+
+// TestMaskURL covers every form pgx reads a password from: the URL's user info and query
+// (password, sslpassword), and key=value settings, quoted or not, with escapes and
+// spaces around '='.
+func TestMaskURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://app:S3cretPW@db:5432/identity?sslmode=disable", "postgres://app:xxxxx@db:5432/identity?sslmode=disable"},
+		{"postgresql://app:S3cretPW@db/identity", "postgresql://app:xxxxx@db/identity"},
+		{"postgres://app@db/identity?password=S3cretPW&sslmode=disable", "postgres://app@db/identity?password=xxxxx&sslmode=disable"},
+		{"postgres://app@db/identity?sslmode=disable&pass%77ord=S3cretPW", "postgres://app@db/identity?sslmode=disable&pass%77ord=xxxxx"},
+		{"postgres://app@db/identity?sslpassword=S3cretPW", "postgres://app@db/identity?sslpassword=xxxxx"},
+		{"postgres://app:S3cret%40PW@db1:5432,db2:5433/identity", "postgres://app:xxxxx@db1:5432,db2:5433/identity"},
+		{"postgres://app:S3c@retPW@db/identity", "postgres://app:xxxxx@db/identity"},
+		{"postgres://db/identity", "postgres://db/identity"},
+		{"host=db user=app password=S3cretPW dbname=identity", "host=db user=app password=xxxxx dbname=identity"},
+		{"host=db password = S3cretPW dbname=identity", "host=db password = xxxxx dbname=identity"},
+		{"host=db password='S3cret PW' dbname=identity", "host=db password='xxxxx' dbname=identity"},
+		{`host=db password='S3cret\'PW' dbname=identity`, "host=db password='xxxxx' dbname=identity"},
+		{`host=db password=S3cret\ PW dbname=identity`, "host=db password=xxxxx dbname=identity"},
+		{"\thost=db\npassword=S3cretPW\tsslpassword=S3cretPW ", "\thost=db\npassword=xxxxx\tsslpassword=xxxxx "},
+		// libpq and pgx skip the spaces after "=": the password here is "dbname=identity".
+		{"host=db password= dbname=identity", "host=db password= xxxxx"},
+		{"host=db password='' dbname=identity", "host=db password='' dbname=identity"},
+		{"host=db password='S3cretPW", "(unparsable)"},
+		{"S3cretPW", "(unparsable)"},
+		{"postgres://app:S3cretPW@db:5432/%zz", "(unparsable)"},
+	} {
+		got := MaskURL(tc.in)
+		if got != tc.want {
+			t.Errorf("MaskURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(got, "S3cret") || strings.Contains(got, "retPW") {
+			t.Errorf("MaskURL(%q) = %q shows the password", tc.in, got)
+		}
+	}
+}
+
+func TestLogValueMasksKeywordValueDatabaseURL(t *testing.T) {
+	cfg, err := Load(env(map[string]string{
+		"DATABASE_URL":  "host=db user=app password=S3cretPW dbname=identity sslmode=disable",
+		"SMTP_PASSWORD": "smtp-secret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []func(*strings.Builder) slog.Handler{
+		func(b *strings.Builder) slog.Handler { return slog.NewTextHandler(b, nil) },
+		func(b *strings.Builder) slog.Handler { return slog.NewJSONHandler(b, nil) },
+	} {
+		var b strings.Builder
+		slog.New(h(&b)).Info("starting", slog.Any("config", cfg))
+		if out := b.String(); strings.Contains(out, "S3cretPW") || strings.Contains(out, "smtp-secret") ||
+			!strings.Contains(out, "password=xxxxx") {
+			t.Errorf("logged: %s", out)
+		}
+	}
+}

@@ -8,46 +8,96 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 )
 
 // ErrUnavailable marks an error caused by the database being unreachable or refusing
 // connections; the HTTP layer answers it with 503.
 var ErrUnavailable = errors.New("database unavailable")
 
-// Option adjusts the pool's configuration before the pool is made.
-type Option func(*pgxpool.Config)
-
-// WithQueryTracer has every query of the pool traced by t.
-func WithQueryTracer(t pgx.QueryTracer) Option {
-	return func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = t }
+// Options bound the pool. Zero fields take the defaults below.
+type Options struct {
+	// MaxConns is the pool size (DATABASE_MAX_CONNS).
+	MaxConns int
+	// Timeout is DATABASE_TIMEOUT: the budget of a request's database work (see
+	// WithBudget), and the longest wait for a connection of a caller without a budget.
+	Timeout time.Duration
+	// QueryTracer, when set, also sees every query (OpenTelemetry spans); it runs beside
+	// the tracer that enforces the budget.
+	QueryTracer pgx.QueryTracer
 }
 
+// Defaults of Options; README.md justifies the pool size.
+const (
+	DefaultMaxConns = 10
+	DefaultTimeout  = 5 * time.Second
+)
+
 // Open returns a pool for url. It does not connect: the service starts while the database
-// is down and the pool connects when it comes back.
-func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
+// is down and the pool connects when it comes back. Every wait for one of its connections
+// is bounded: by the caller's budget (WithBudget), else by opts.Timeout.
+func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) {
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+		// pgconn's message quotes the connection string, password masked on a best-effort
+		// basis only: say nothing of it.
+		return nil, errors.New("parse DATABASE_URL: not a PostgreSQL connection string (details withheld: they could hold the password)")
 	}
-	for _, o := range opts {
-		o(cfg)
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.Timeout {
+		// A black-holed database must not hold a connection attempt for the OS's TCP
+		// timeout (nor pool.Close, which waits for connections being made).
+		cfg.ConnConfig.ConnectTimeout = opts.Timeout
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
-		// A black-holed database must not hold requests for the OS's TCP timeout.
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	}
+	cfg.MaxConns = int32(min(opts.MaxConns, math.MaxInt32)) //nolint:gosec // bounded just before
 	cfg.HealthCheckPeriod = 15 * time.Second
+	// The health check of a connection idle for a while, run as it is acquired, is bounded
+	// too: the caller stops waiting for it at its own deadline, but the ping would hold its
+	// connection (a slot of the pool) for up to a minute.
+	cfg.PingTimeout = opts.Timeout
+	cfg.ConnConfig.Tracer = boundTracer{acquireTimeout: opts.Timeout}
+	if opts.QueryTracer != nil {
+		// multitracer passes each event to both, pool acquisitions included.
+		cfg.ConnConfig.Tracer = multitracer.New(boundTracer{acquireTimeout: opts.Timeout}, opts.QueryTracer)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
 	return pool, nil
+}
+
+// Close closes pool, waiting at most timeout for the connections still in use (pgxpool
+// waits for every one to come back). It reports whether the pool closed in time; if not,
+// the pool finishes closing in the background as its connections come back.
+func Close(pool *pgxpool.Pool, timeout time.Duration) bool {
+	closed := make(chan struct{})
+	go func() {
+		pool.Close()
+		close(closed)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-closed:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // InTx runs fn in a transaction and commits when fn returns nil. The transaction is
@@ -74,8 +124,8 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) (err e
 	return nil
 }
 
-// Classify wraps err with ErrUnavailable when it says the database cannot be reached, and
-// returns it unchanged otherwise.
+// Classify wraps err with ErrUnavailable when it says the database cannot be reached or
+// did not answer in time, and returns it unchanged otherwise.
 func Classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) || !unreachable(err) {
 		return err
@@ -83,6 +133,11 @@ func Classify(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
+// unreachable reports whether err is one of the ways of losing the database: a failed
+// connection attempt, a network error (reset, refused, broken pipe, timeout), a connection
+// the driver had already closed, a connection the server ended or refused, a closed pool,
+// or a deadline (the request's budget, an acquire timeout) that ran out while waiting on
+// it. A client that went away (context.Canceled) is not one.
 func unreachable(err error) bool {
 	var (
 		connectErr *pgconn.ConnectError
@@ -90,15 +145,32 @@ func unreachable(err error) bool {
 		pgErr      *pgconn.PgError
 	)
 	switch {
+	case errors.As(err, &pgErr):
+		return unavailableCode(pgErr.Code)
 	case errors.As(err, &connectErr), errors.As(err, &netErr),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, puddle.ErrClosedPool),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
 		return true
-	case errors.As(err, &pgErr):
-		// Class 08: connection exception; 57P0x: the server is shutting down or
-		// starting; 53300: too many connections.
-		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
-			pgErr.Code == "57P03" || pgErr.Code == "53300"
 	}
 	return false
+}
+
+// unavailableCode reports whether a PostgreSQL error code means the server cannot serve
+// now rather than that the statement is wrong: class 08 (connection exception), class 53
+// (insufficient resources: too many connections, out of memory, disk full), class 57
+// (operator intervention: query cancelled or timed out, backend terminated, server
+// shutting down or starting, database dropped, idle session timeout), class 58 (system
+// error: I/O error) and 25P03 (idle-in-transaction timeout, which ends the session).
+func unavailableCode(code string) bool {
+	if len(code) != 5 {
+		return false
+	}
+	switch code[:2] {
+	case "08", "53", "57", "58":
+		return true
+	}
+	return code == "25P03"
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"strings"
 
 	"github.com/amacneil/dbmate/v2/pkg/dbmate"
 	// Registers dbmate's postgres driver.
@@ -23,9 +24,13 @@ const migrationLockKey int64 = 0x1d_e9_71_7e // "identity"
 // pending migration of files (a directory dir of dbmate files), under an advisory lock.
 // Running it again is a no-op. dbmate's progress lines go to log.
 func Migrate(ctx context.Context, databaseURL string, files fs.FS, dir string, log io.Writer) error {
+	if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+		return errors.New("migrate needs DATABASE_URL in URL form, postgres://… (dbmate reads no key=value settings)")
+	}
 	u, err := url.Parse(databaseURL)
 	if err != nil {
-		return fmt.Errorf("parse DATABASE_URL: %w", err)
+		// url.Error quotes the URL, password included.
+		return errors.New("parse DATABASE_URL: not a URL (details withheld: they could hold the password)")
 	}
 	mate := dbmate.New(u)
 	mate.AutoDumpSchema = false

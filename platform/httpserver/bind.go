@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
 	"github.com/labstack/echo/v4"
@@ -32,6 +33,11 @@ func BindJSON(c echo.Context, dst any) error {
 		}
 		return NewProblem(http.StatusBadRequest, CodeMalformedJSON, "The request body could not be read.")
 	}
+	// RFC 8259 requires UTF-8; encoding/json would replace bad bytes, and the halves of
+	// surrogate pairs escaped alone, by U+FFFD: a password would be stored rewritten.
+	if !utf8.Valid(body) || hasLoneSurrogate(body) {
+		return NewProblem(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid UTF-8 JSON.")
+	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return NewProblem(http.StatusBadRequest, CodeMalformedJSON, "The request body must be a JSON object.")
@@ -49,6 +55,62 @@ func BindJSON(c echo.Context, dst any) error {
 		return NewProblem(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON.")
 	}
 	return nil
+}
+
+// hasLoneSurrogate reports whether a JSON string in body has a \uD800–\uDFFF escape that is
+// not half of a high-low pair: it encodes no character. body is known to be UTF-8; when it
+// is not valid JSON the answer does not matter (json.Unmarshal refuses it).
+func hasLoneSurrogate(body []byte) bool {
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString:
+			if i+1 < len(body) && body[i+1] == 'u' {
+				r, ok := hex4(body, i+2)
+				switch {
+				case !ok || r < 0xD800 || r > 0xDFFF:
+				case r >= 0xDC00: // a low half first
+					return true
+				default: // a high half: a low half must follow
+					low, ok := rune(0), i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u'
+					if ok {
+						low, ok = hex4(body, i+8)
+					}
+					if !ok || low < 0xDC00 || low > 0xDFFF {
+						return true
+					}
+					i += 6
+				}
+			}
+			i++ // skip the escaped character, whatever it is
+		}
+	}
+	return false
+}
+
+// hex4 reads the four hex digits at body[at:].
+func hex4(body []byte, at int) (rune, bool) {
+	if at+4 > len(body) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range body[at : at+4] {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
 }
 
 func requireJSON(r *http.Request) error {

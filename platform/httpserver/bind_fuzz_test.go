@@ -3,10 +3,12 @@ package httpserver
 import (
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -48,6 +50,9 @@ func FuzzBindJSON(f *testing.F) {
 		var p *Problem
 		if !errors.As(err, &p) {
 			t.Fatalf("BindJSON(%q, %q) = %v: not a problem", contentType, body, err)
+		}
+		if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/json" && !utf8.Valid(body) && p.Status != http.StatusBadRequest {
+			t.Fatalf("BindJSON of invalid UTF-8 %q: status %d, want 400 malformed_json", body, p.Status)
 		}
 		switch p.Status {
 		case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:

@@ -58,14 +58,21 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		ctx := c.Request().Context()
-		if errors.Is(ctx.Err(), context.Canceled) {
+		cut := errors.Is(context.Cause(ctx), ErrShutdown)
+		if !cut && errors.Is(ctx.Err(), context.Canceled) {
 			// The client is gone: whatever failed failed because of that. Nobody reads
 			// this answer; the status is for the access log.
 			c.Response().WriteHeader(StatusClientClosedRequest)
 			return
 		}
 		p := toProblem(err)
-		if p.Status >= 500 {
+		if cut {
+			// Cut at shutdown (see Server.shutdown, which logged it): whatever the handler
+			// returned, its connection is closing and another replica can serve it.
+			p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The server is shutting down; try again.")
+			p.RetryAfter, p.Cause = time.Second, err
+		}
+		if p.Status >= 500 && !cut {
 			logger.Log(ctx, levelFor(p.Status), "request failed",
 				slog.String("request_id", RequestID(c)), slog.Int("status", p.Status), slog.Any("error", err))
 		}

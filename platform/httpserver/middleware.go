@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/acme/identity/platform/database"
 )
 
 const requestIDKey = "request_id"
@@ -86,4 +88,26 @@ func levelFor(status int) slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// databaseBudget gives each request a budget of timeout for its database work, counted
+// from its first database call (database.WithBudget); past it the call fails with an
+// error the error handler answers with 503. The request is restored afterwards, so the
+// error handler sees the request's own context, not the spent budget.
+func databaseBudget(timeout time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if timeout <= 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			req := c.Request()
+			ctx, cancel := database.WithBudget(req.Context(), timeout)
+			c.SetRequest(req.WithContext(ctx))
+			defer func() {
+				cancel()
+				c.SetRequest(req)
+			}()
+			return next(c)
+		}
+	}
 }

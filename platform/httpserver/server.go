@@ -19,9 +19,6 @@ import (
 // BodyLimit is the largest request body accepted (413 past it).
 const BodyLimit = "64K"
 
-// ShutdownTimeout bounds the drain of in-flight requests at shutdown.
-const ShutdownTimeout = 8 * time.Second
-
 // Options configure a Server.
 type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client; empty: the
@@ -40,13 +37,21 @@ type Options struct {
 	OpenAPI []byte
 	// Metrics, when set, serves GET /metrics.
 	Metrics http.Handler
+	// DatabaseTimeout is the budget of each request's database work (database.WithBudget);
+	// zero: none.
+	DatabaseTimeout time.Duration
+	// DrainTimeout and CutGrace time the shutdown; zero: the constants of the same names.
+	DrainTimeout, CutGrace time.Duration
 }
 
 // Server is the service's HTTP server.
 type Server struct {
-	echo   *echo.Echo
-	api    *echo.Group
-	logger *slog.Logger
+	echo    *echo.Echo
+	api     *echo.Group
+	logger  *slog.Logger
+	tracker *tracker
+
+	drainTimeout, cutGrace time.Duration
 }
 
 // New returns a server with the platform's middleware and health routes; modules add
@@ -59,11 +64,15 @@ func New(opts Options, logger *slog.Logger) *Server {
 	e.Server.ReadHeaderTimeout = 10 * time.Second
 	e.Server.ReadTimeout = 30 * time.Second
 	e.Server.IdleTimeout = 120 * time.Second
+	e.Server.MaxHeaderBytes = MaxHeaderBytes
+	t := newTracker()
+	e.Server.ConnState = t.connState
 
-	e.Use(requestID())
+	e.Use(requestID(), securityHeaders())
 	e.Use(opts.Observers...)
 	e.Use(
 		accessLog(logger),
+		t.middleware(),
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 				logger.ErrorContext(c.Request().Context(), "panic",
@@ -71,7 +80,9 @@ func New(opts Options, logger *slog.Logger) *Server {
 				return err
 			},
 		}),
+		headerLimit(),
 		middleware.BodyLimit(BodyLimit),
+		databaseBudget(opts.DatabaseTimeout),
 	)
 	if opts.RateLimitPerIP > 0 {
 		e.Use(rateLimit(newIPLimiter(opts.RateLimitPerIP, time.Now), "/v1"))
@@ -103,7 +114,15 @@ func New(opts Options, logger *slog.Logger) *Server {
 		e.GET("/metrics", echo.WrapHandler(opts.Metrics))
 	}
 
-	return &Server{echo: e, api: e.Group("/v1"), logger: logger}
+	s := &Server{echo: e, api: e.Group("/v1"), logger: logger, tracker: t,
+		drainTimeout: DrainTimeout, cutGrace: CutGrace}
+	if opts.DrainTimeout > 0 {
+		s.drainTimeout = opts.DrainTimeout
+	}
+	if opts.CutGrace > 0 {
+		s.cutGrace = opts.CutGrace
+	}
+	return s
 }
 
 // API is the /v1 route group modules mount on.
@@ -116,8 +135,12 @@ func (s *Server) Handler() http.Handler { return s.echo }
 func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
 
 // Serve serves on ln until ctx ends, then stops accepting, drains in-flight requests for
-// at most ShutdownTimeout, and returns nil.
+// at most DrainTimeout, cuts what is still open (see shutdown), and returns nil.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Request contexts descend from base, so the cut can cancel them all.
+	base, cancelRequests := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRequests(nil)
+	s.echo.Server.BaseContext = func(net.Listener) context.Context { return base }
 	s.echo.Listener = ln
 	errc := make(chan error, 1)
 	go func() { errc <- s.echo.Start("") }()
@@ -126,11 +149,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	if err := s.echo.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("drain http server: %w", err)
-	}
+	s.shutdown(ctx, cancelRequests)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)
 	}

@@ -42,6 +42,9 @@ type Options struct {
 	// ShutdownGrace is how long sends under way may finish once Run's context ends;
 	// then they are cancelled and their emails handed back to the queue.
 	ShutdownGrace time.Duration
+	// QueryTimeout bounds each of the dispatcher's database calls (DATABASE_TIMEOUT), so
+	// a slow or black-holed database never holds the loop.
+	QueryTimeout time.Duration
 }
 
 // DefaultOptions are the production settings.
@@ -53,6 +56,7 @@ var DefaultOptions = Options{
 	MaxBackoff:    30 * time.Second,
 	PollInterval:  2 * time.Second,
 	ShutdownGrace: 5 * time.Second,
+	QueryTimeout:  5 * time.Second,
 }
 
 // Stats counts what a dispatcher did since it started.
@@ -111,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ShutdownGrace > 0 {
 		d.ShutdownGrace = o.ShutdownGrace
+	}
+	if o.QueryTimeout > 0 {
+		d.QueryTimeout = o.QueryTimeout
 	}
 	if d.Lease <= d.SendTimeout {
 		d.Lease = d.SendTimeout + 5*time.Second
@@ -205,6 +212,8 @@ func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration, notified <-c
 
 // claim drops the expired emails, then leases up to n due ones to this dispatcher.
 func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.QueryTimeout)
+	defer cancel()
 	q := sqlcgen.New(d.pool)
 	dropped, err := q.DropExpiredEmails(ctx)
 	if err != nil {
@@ -235,6 +244,8 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
 // untilNextDue is how long to sleep after a claim that left slots free: until the next
 // unfinished email falls due, at least minWait, at most PollInterval.
 func (d *Dispatcher) untilNextDue(ctx context.Context) time.Duration {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.QueryTimeout)
+	defer cancel()
 	ms, err := sqlcgen.New(d.pool).MillisUntilNextEmailDue(ctx)
 	if err != nil || ms < 0 {
 		return d.opts.PollInterval
@@ -349,8 +360,15 @@ func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}, l
 	}
 	// The connection carries LISTEN state: it never goes back to the pool.
 	pc := conn.Hijack()
-	defer pc.Close(context.WithoutCancel(ctx))
-	if _, err := pc.Exec(ctx, "LISTEN outbox_emails"); err != nil {
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.QueryTimeout)
+		defer cancel()
+		_ = pc.Close(closeCtx)
+	}()
+	listenCtx, cancel := context.WithTimeout(ctx, d.opts.QueryTimeout)
+	_, err = pc.Exec(listenCtx, "LISTEN outbox_emails")
+	cancel()
+	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	*listening = true

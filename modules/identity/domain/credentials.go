@@ -18,7 +18,8 @@ const (
 type Email string
 
 // ParseEmail normalises raw and checks it is a plain address (no display name, no
-// comments) of at most MaxEmailLength characters with a dotted domain.
+// comments) of at most MaxEmailLength characters whose domain is a dotted host name (see
+// validDomain).
 func ParseEmail(raw string) (Email, string) {
 	s := strings.ToLower(strings.TrimSpace(raw))
 	switch {
@@ -37,11 +38,29 @@ func ParseEmail(raw string) (Email, string) {
 	}
 	at := strings.LastIndexByte(s, '@')
 	local, domain := s[:at], s[at+1:]
-	if len(local) > 64 || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") ||
-		strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") || strings.HasPrefix(domain, "[") {
+	if len(local) > 64 || !validDomain(domain) {
 		return "", "must be a valid email address"
 	}
 	return Email(s), ""
+}
+
+// validDomain reports whether domain (lower-cased) is a host name email can be delivered
+// to: at least two dot-separated labels of letters, digits and hyphens, each 1 to 63
+// characters long and neither starting nor ending with a hyphen, the last not all digits.
+// That refuses IP literals ([192.0.2.1]) and dotted quads (192.0.2.1), and accepts
+// internationalised domains in their ASCII (xn--) form.
+func validDomain(domain string) bool {
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.IndexFunc(l, notLDH) >= 0 {
+			return false
+		}
+	}
+	tld := labels[len(labels)-1]
+	return strings.Trim(tld, "0123456789") != ""
 }
 
 // weakPasswords are refused whatever their length: the most common passwords of 8 or more
@@ -98,4 +117,9 @@ func ParseRegistration(rawEmail, password string) (Email, error) {
 		verr.Add("password", msg)
 	}
 	return email, verr.Err()
+}
+
+// notLDH reports whether r is not a letter (lower-case), a digit or a hyphen.
+func notLDH(r rune) bool {
+	return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-'
 }

@@ -6,12 +6,9 @@ import (
 )
 
 func TestParseEmail(t *testing.T) {
-	long := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 185) + ".com" // 254 characters
-	tests := []struct {
-		raw     string
-		want    Email
-		wantErr bool
-	}{
+	// 254 characters: 64 + "@" + three labels of 61 and "com".
+	long := strings.Repeat("a", 64) + "@" + strings.Repeat("b", 61) + "." + strings.Repeat("c", 61) + "." + strings.Repeat("d", 61) + ".com"
+	tests := []emailCase{
 		{raw: "alice@example.com", want: "alice@example.com"},
 		{raw: "  Alice@Example.COM \t", want: "alice@example.com"},
 		{raw: "first.last+tag@sub.example.org", want: "first.last+tag@sub.example.org"},
@@ -38,6 +35,7 @@ func TestParseEmail(t *testing.T) {
 		{raw: "jöhn@example.com", wantErr: true},
 		{raw: "john@xn--bcher-kva.example", want: "john@xn--bcher-kva.example"},
 	}
+	tests = append(tests, domainTests()...)
 	for _, tt := range tests {
 		got, msg := ParseEmail(tt.raw)
 		if tt.wantErr {
@@ -105,5 +103,57 @@ func TestWeakPasswordsAreAllAtLeastMinLength(t *testing.T) {
 		if len(p) < MinPasswordLength {
 			t.Errorf("weak password %q is shorter than the minimum: the list would never match it", p)
 		}
+	}
+}
+
+type emailCase struct {
+	raw     string
+	want    Email
+	wantErr bool
+}
+
+// domainTests are the domain rules of the contract: dot-separated labels of letters,
+// digits and hyphens, 1 to 63 characters, no hyphen at either end, a last label not all
+// digits, no IP literal; internationalised domains in xn-- form.
+func domainTests() []emailCase {
+	label63 := strings.Repeat("a", 63)
+	ok := func(domain string) emailCase {
+		return emailCase{raw: "a@" + domain, want: Email("a@" + strings.ToLower(domain))}
+	}
+	bad := func(domain string) emailCase { return emailCase{raw: "a@" + domain, wantErr: true} }
+	return []emailCase{
+		ok("example.com"),
+		ok("mail.example.co.uk"),
+		ok("EXAMPLE.COM"),
+		ok("ex-ample.com"),
+		ok("e--x.com"),
+		ok("a.b"),
+		ok("123.example.com"),
+		ok("1example.com"),
+		ok("example.c0m"),
+		ok("example.xn--p1ai"),
+		ok("xn--80ak6aa92e.com"),
+		ok(label63 + ".com"),
+		bad(label63 + "a.com"),
+		bad("evil.example/phish.example.com"),
+		bad("exa%mple.com"),
+		bad("-example.com"),
+		bad("example-.com"),
+		bad("example.-com"),
+		bad("example.com-"),
+		bad("1.2.3.4"),
+		bad("example.123"),
+		bad("[1.2.3.4]"),
+		bad("[ipv6:2001:db8::1]"),
+		bad("exa_mple.com"),
+		bad("exa+mple.com"),
+		bad("exa!mple.com"),
+		bad("example.com."),
+		bad(".example.com"),
+		bad("example..com"),
+		bad("localhost"),
+		bad("exa'mple.com"),
+		bad("example.com:25"),
+		bad("exa*mple.com"),
 	}
 }

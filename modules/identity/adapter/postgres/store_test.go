@@ -238,7 +238,7 @@ func TestConcurrentActivationsActivateOnce(t *testing.T) {
 }
 
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
-	pool, err := database.Open(context.Background(), "postgres://postgres@127.0.0.1:1/identity?sslmode=disable&connect_timeout=1")
+	pool, err := database.Open(context.Background(), "postgres://postgres@127.0.0.1:1/identity?sslmode=disable&connect_timeout=1", database.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
