@@ -51,7 +51,7 @@ func FuzzBindJSON(f *testing.F) {
 		if !errors.As(err, &p) {
 			t.Fatalf("BindJSON(%q, %q) = %v: not a problem", contentType, body, err)
 		}
-		if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/json" && !utf8.Valid(body) && p.Status != http.StatusBadRequest {
+		if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt == "application/json" && !utf8.Valid(body) && p.Status != http.StatusBadRequest {
 			t.Fatalf("BindJSON of invalid UTF-8 %q: status %d, want 400 malformed_json", body, p.Status)
 		}
 		switch p.Status {
