@@ -1,6 +1,7 @@
 // Package smtptest runs a real SMTP server (emersion/go-smtp) inside a test process, to
-// test mail delivery end to end: it keeps what it receives, and a test can make it reject
-// or hang, like a misbehaving mail provider.
+// test mail delivery end to end: it keeps what it receives, counts the connections it
+// serves, can answer every command after a delay (a provider across a network), and a test
+// can make it reject, hang or drop the connection, like a misbehaving mail provider.
 package smtptest
 
 import (
@@ -37,6 +38,28 @@ type Options struct {
 	TLS string
 	// Username and Password, when Username is set, make AUTH PLAIN required.
 	Username, Password string
+	// ReplyDelay holds every reply of the server (the greeting, and the TLS handshake's
+	// records too) back this long, as a network between client and server would: each
+	// command the client waits for costs one ReplyDelay, its round trip. Replies keep their
+	// order and the delay does not add up: a multi-line reply costs it once.
+	ReplyDelay time.Duration
+}
+
+// ErrDrop, returned by an OnMail or OnData hook, closes the connection at once without a
+// reply (a data not kept): a provider that crashed or a network that broke mid-session.
+var ErrDrop = errors.New("smtptest: drop the connection")
+
+// ErrAcceptThenDrop, returned by an OnData hook, keeps the message and answers 250, then
+// closes the connection, unanswered, as soon as the client sends its next command (RSET,
+// MAIL or QUIT): the message was delivered and only the rest of the session failed.
+var ErrAcceptThenDrop = errors.New("smtptest: accept the data, then drop the connection")
+
+// SessionInfo tells a hook where a command arrived.
+type SessionInfo struct {
+	// Conn numbers the connection: 1 for the first the server accepted.
+	Conn int
+	// Accepted counts the messages accepted on this connection before this command.
+	Accepted int
 }
 
 // Received is one email as the server got it.
@@ -47,6 +70,8 @@ type Received struct {
 	At   time.Time
 	// Authenticated is the username the client logged in with ("" without AUTH).
 	Authenticated string
+	// Conn is the connection that carried it (SessionInfo.Conn).
+	Conn int
 }
 
 // Server is a running SMTP server. Its methods are safe for concurrent use.
@@ -57,12 +82,18 @@ type Server struct {
 	// RootCAs trusts the server's certificate (TLS modes).
 	RootCAs *x509.CertPool
 
-	srv      *smtp.Server
-	released chan struct{}
+	srv        *smtp.Server
+	released   chan struct{}
+	replyDelay time.Duration
 
 	mu       sync.Mutex
 	received []Received
 	onData   func(to []string) error
+	onMail   func(SessionInfo) error
+	// conns maps a client's address to its connection, for the sessions' hooks.
+	conns         map[string]*conn
+	accepted      int // connections accepted so far
+	open, maxOpen int // connections open now, and at most at once
 }
 
 // Start starts a server and closes it when t's test ends.
@@ -81,9 +112,9 @@ func start(opts Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	s := &Server{released: make(chan struct{})}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		sess := &session{server: s}
+	s := &Server{released: make(chan struct{}), replyDelay: opts.ReplyDelay, conns: map[string]*conn{}}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		sess := &session{server: s, conn: s.connOf(c.Conn().RemoteAddr())}
 		if opts.Username != "" {
 			return &authSession{session: sess, username: opts.Username, password: opts.Password}, nil
 		}
@@ -94,10 +125,12 @@ func start(opts Options) (*Server, error) {
 	s.srv.WriteTimeout = 30 * time.Second
 	s.srv.ErrorLog = discardLogger{}
 
-	ln, err := net.Listen("tcp", addr)
+	tcpLn, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	// Connections are wrapped beneath TLS, so the delay and the drops act on the wire.
+	var ln net.Listener = &listener{Listener: tcpLn, server: s}
 	if opts.TLS == "starttls" || opts.TLS == "tls" {
 		cert, pool, err := selfSigned()
 		if err != nil {
@@ -112,7 +145,7 @@ func start(opts Options) (*Server, error) {
 			ln = tls.NewListener(ln, cfg)
 		}
 	}
-	tcp := ln.Addr().(*net.TCPAddr)
+	tcp := tcpLn.Addr().(*net.TCPAddr)
 	s.Host, s.Port = tcp.IP.String(), tcp.Port
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -141,6 +174,30 @@ func (s *Server) OnData(hook func(to []string) error) {
 	s.mu.Lock()
 	s.onData = hook
 	s.mu.Unlock()
+}
+
+// OnMail sets a hook run when a MAIL command arrives: an error is the server's reply (an
+// *smtp.SMTPError chooses the code, say 421 or 550), ErrDrop closes the connection. nil
+// accepts everything.
+func (s *Server) OnMail(hook func(SessionInfo) error) {
+	s.mu.Lock()
+	s.onMail = hook
+	s.mu.Unlock()
+}
+
+// Connections returns how many connections the server has accepted so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// OpenConnections returns how many connections are open now, and the most that were open
+// at once.
+func (s *Server) OpenConnections() (now, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open, s.maxOpen
 }
 
 // Received returns the emails accepted so far.
@@ -240,15 +297,41 @@ func Parse(data []byte) (Email, error) {
 
 type session struct {
 	server *Server
+	conn   *conn // nil only if the connection was not seen by the listener
 	from   string
 	to     []string
 	user   string
+}
+
+func (s *session) info() SessionInfo {
+	if s.conn == nil {
+		return SessionInfo{}
+	}
+	return SessionInfo{Conn: s.conn.id, Accepted: int(s.conn.accepted.Load())}
+}
+
+// fault turns a hook's error into the server's answer: ErrDrop closes the connection at
+// once (the reply then goes nowhere); any other error is the reply.
+func (s *session) fault(err error) error {
+	if errors.Is(err, ErrDrop) && s.conn != nil {
+		s.conn.abort()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 0}, Message: "dropped"}
+	}
+	return err
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.server.mu.Lock()
+	hook := s.server.onMail
+	s.server.mu.Unlock()
+	if hook != nil {
+		if err := hook(s.info()); err != nil {
+			return s.fault(err)
+		}
+	}
 	s.from = from
 	return nil
 }
@@ -266,16 +349,27 @@ func (s *session) Data(r io.Reader) error {
 	s.server.mu.Lock()
 	hook := s.server.onData
 	s.server.mu.Unlock()
+	dropAfter := false
 	if hook != nil {
-		if err := hook(s.to); err != nil {
-			return err
+		if err := hook(s.to); errors.Is(err, ErrAcceptThenDrop) {
+			dropAfter = true
+		} else if err != nil {
+			return s.fault(err)
 		}
 	}
+	info := s.info()
 	s.server.mu.Lock()
 	s.server.received = append(s.server.received, Received{
-		From: s.from, To: append([]string(nil), s.to...), Data: data, At: time.Now(), Authenticated: s.user,
+		From: s.from, To: append([]string(nil), s.to...), Data: data, At: time.Now(),
+		Authenticated: s.user, Conn: info.Conn,
 	})
 	s.server.mu.Unlock()
+	if s.conn != nil {
+		s.conn.accepted.Add(1)
+		if dropAfter {
+			s.conn.dropOnNextCommand.Store(true)
+		}
+	}
 	return nil
 }
 
