@@ -25,7 +25,7 @@ func BenchmarkDeliveryOverLatency(b *testing.B) {
 		b.Run(fmt.Sprintf("rtt=%v", rtt), func(b *testing.B) {
 			pool := dbtest.NewPool(b)
 			srv := smtptest.Start(b, smtptest.Options{ReplyDelay: rtt})
-			sender, err := mail.NewSMTPTransport(config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none"}, "Identity <no-reply@example.com>")
+			sender, err := mail.NewSMTPTransport(config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none"}, "Identity <no-reply@example.com>", nil)
 			if err != nil {
 				b.Fatal(err)
 			}

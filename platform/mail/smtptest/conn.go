@@ -79,6 +79,11 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
+	// go-smtp writes each line of a reply on its own; the last one reads "250 ...", the
+	// others "250-...". Beneath TLS the bytes are records, not lines: not counted.
+	if len(p) >= 4 && p[3] == ' ' && isDigit(p[0]) && isDigit(p[1]) && isDigit(p[2]) {
+		c.server.replies.Add(1)
+	}
 	if c.delay <= 0 {
 		return c.Conn.Write(p)
 	}
@@ -134,3 +139,5 @@ func (c *conn) close() error {
 	})
 	return err
 }
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }

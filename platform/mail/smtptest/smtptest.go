@@ -22,6 +22,7 @@ import (
 	netmail "net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,14 +46,20 @@ type Options struct {
 	ReplyDelay time.Duration
 }
 
-// ErrDrop, returned by an OnMail or OnData hook, closes the connection at once without a
-// reply (a data not kept): a provider that crashed or a network that broke mid-session.
+// ErrDrop, returned by a hook (OnMail, OnRcpt, OnData), closes the connection at once
+// without a reply, keeping nothing: a provider that crashed or a network that broke
+// mid-session.
 var ErrDrop = errors.New("smtptest: drop the connection")
 
 // ErrAcceptThenDrop, returned by an OnData hook, keeps the message and answers 250, then
 // closes the connection, unanswered, as soon as the client sends its next command (RSET,
 // MAIL or QUIT): the message was delivered and only the rest of the session failed.
 var ErrAcceptThenDrop = errors.New("smtptest: accept the data, then drop the connection")
+
+// ErrKeepThenDrop, returned by an OnData hook, keeps the message, then closes the
+// connection before answering: the client cannot know that the message was delivered
+// (the one case where a retry may deliver it twice).
+var ErrKeepThenDrop = errors.New("smtptest: keep the data, then drop the connection unanswered")
 
 // SessionInfo tells a hook where a command arrived.
 type SessionInfo struct {
@@ -90,10 +97,12 @@ type Server struct {
 	received []Received
 	onData   func(to []string) error
 	onMail   func(SessionInfo) error
+	onRcpt   func(to string) error
 	// conns maps a client's address to its connection, for the sessions' hooks.
 	conns         map[string]*conn
-	accepted      int // connections accepted so far
-	open, maxOpen int // connections open now, and at most at once
+	replies       atomic.Int64 // replies written on plain-text connections
+	accepted      int          // connections accepted so far
+	open, maxOpen int          // connections open now, and at most at once
 }
 
 // Start starts a server and closes it when t's test ends.
@@ -168,8 +177,9 @@ func (s *Server) Close() {
 func (s *Server) Released() <-chan struct{} { return s.released }
 
 // OnData sets a hook run when a message's data arrives, before it is kept: an error is
-// the server's reply (an *smtp.SMTPError chooses the code, say 550); a hook that blocks
-// is a provider that hangs. nil accepts everything.
+// the server's reply (an *smtp.SMTPError chooses the code, say 550); ErrDrop,
+// ErrAcceptThenDrop and ErrKeepThenDrop drop the connection at different points; a hook
+// that blocks is a provider that hangs. nil accepts everything.
 func (s *Server) OnData(hook func(to []string) error) {
 	s.mu.Lock()
 	s.onData = hook
@@ -185,12 +195,24 @@ func (s *Server) OnMail(hook func(SessionInfo) error) {
 	s.mu.Unlock()
 }
 
+// OnRcpt sets a hook run when a RCPT command arrives: an error is the server's reply (say
+// 550 for an unknown mailbox), ErrDrop closes the connection. nil accepts everything.
+func (s *Server) OnRcpt(hook func(to string) error) {
+	s.mu.Lock()
+	s.onRcpt = hook
+	s.mu.Unlock()
+}
+
 // Connections returns how many connections the server has accepted so far.
 func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accepted
 }
+
+// Replies returns how many replies the server has written on plain-text connections (TLS
+// hides them): each is one round trip of the client, so a test can count them.
+func (s *Server) Replies() int { return int(s.replies.Load()) }
 
 // OpenConnections returns how many connections are open now, and the most that were open
 // at once.
@@ -337,6 +359,14 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.server.mu.Lock()
+	hook := s.server.onRcpt
+	s.server.mu.Unlock()
+	if hook != nil {
+		if err := hook(to); err != nil {
+			return s.fault(err)
+		}
+	}
 	s.to = append(s.to, to)
 	return nil
 }
@@ -349,10 +379,10 @@ func (s *session) Data(r io.Reader) error {
 	s.server.mu.Lock()
 	hook := s.server.onData
 	s.server.mu.Unlock()
-	dropAfter := false
+	var after error // ErrAcceptThenDrop or ErrKeepThenDrop: keep the message, then drop
 	if hook != nil {
-		if err := hook(s.to); errors.Is(err, ErrAcceptThenDrop) {
-			dropAfter = true
+		if err := hook(s.to); errors.Is(err, ErrAcceptThenDrop) || errors.Is(err, ErrKeepThenDrop) {
+			after = err
 		} else if err != nil {
 			return s.fault(err)
 		}
@@ -366,9 +396,12 @@ func (s *session) Data(r io.Reader) error {
 	s.server.mu.Unlock()
 	if s.conn != nil {
 		s.conn.accepted.Add(1)
-		if dropAfter {
-			s.conn.dropOnNextCommand.Store(true)
-		}
+	}
+	switch {
+	case errors.Is(after, ErrKeepThenDrop):
+		return s.fault(ErrDrop)
+	case errors.Is(after, ErrAcceptThenDrop) && s.conn != nil:
+		s.conn.dropOnNextCommand.Store(true)
 	}
 	return nil
 }
