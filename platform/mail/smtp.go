@@ -168,9 +168,10 @@ func (t *SMTPTransport) Send(ctx context.Context, m Message) error {
 			return fmt.Errorf("send email via SMTP %s: %w", t.addr, err)
 		case broken:
 			t.discard(c, err)
-			if c.reused && try == 1 && ctx.Err() == nil {
+			if c.reused && try <= t.pool.max && ctx.Err() == nil {
 				// The server closed a connection that had been waiting in the pool: it
-				// never got this email, so sending it on a fresh connection is safe.
+				// never got this email, so sending it on another connection is safe. Each
+				// pooled connection is tried at most once; a fresh one that fails ends it.
 				t.stats.reconnects.Add(1)
 				t.logger.InfoContext(ctx, "pooled SMTP connection was closed by the server; sending on a new one",
 					slog.Int64("conn", c.id), slog.Int("messages", c.messages), slog.Any("error", err))
