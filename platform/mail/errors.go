@@ -3,7 +3,6 @@ package mail
 import (
 	"errors"
 	"fmt"
-	"net/textproto"
 )
 
 // RejectedError is a permanent refusal of one email by the SMTP server: a 5xx reply to
@@ -28,18 +27,6 @@ func IsRejected(err error) bool {
 	var r *RejectedError
 	return errors.As(err, &r)
 }
-
-// replyError is a reply of the server to a command of a transaction, and what it means.
-type replyError struct {
-	command string
-	reply   *textproto.Error
-}
-
-func (e *replyError) Error() string {
-	return fmt.Sprintf("%s: %d %s", e.command, e.reply.Code, e.reply.Msg)
-}
-
-func (e *replyError) Unwrap() error { return e.reply }
 
 // sessionCode reports whether a 5xx reply is about the session, not the email: the
 // protocol (500 unrecognised, 502 not implemented, 503 bad sequence, 504 parameter not

@@ -25,8 +25,8 @@ type pool struct {
 	change chan struct{} // closed and replaced when a slot or an idle connection frees up
 }
 
-func newPool(max int) pool {
-	return pool{max: max, change: make(chan struct{})}
+func newPool(maxConns int) pool {
+	return pool{max: maxConns, change: make(chan struct{})}
 }
 
 // get returns an idle connection, or nil and a slot in which the caller must open one

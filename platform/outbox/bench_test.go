@@ -55,7 +55,9 @@ func BenchmarkDeliveryOverLatency(b *testing.B) {
 			elapsed := time.Since(begin)
 			b.StopTimer()
 			cancel()
-			<-done
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "emails/s")
 			_, most := srv.OpenConnections()
 			b.ReportMetric(float64(srv.Connections()), "connections")

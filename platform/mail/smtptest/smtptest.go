@@ -46,19 +46,20 @@ type Options struct {
 	ReplyDelay time.Duration
 }
 
-// ErrDrop, returned by a hook (OnMail, OnRcpt, OnData), closes the connection at once
-// without a reply, keeping nothing: a provider that crashed or a network that broke
-// mid-session.
+// ErrDrop is for a hook (OnMail, OnRcpt, OnData) to return: the server closes the
+// connection at once without a reply, keeping nothing, like a provider that crashed or a
+// network that broke mid-session.
 var ErrDrop = errors.New("smtptest: drop the connection")
 
-// ErrAcceptThenDrop, returned by an OnData hook, keeps the message and answers 250, then
-// closes the connection, unanswered, as soon as the client sends its next command (RSET,
-// MAIL or QUIT): the message was delivered and only the rest of the session failed.
+// ErrAcceptThenDrop is for an OnData hook to return: the server keeps the message and
+// answers 250, then closes the connection, unanswered, as soon as the client sends its
+// next command (RSET, MAIL or QUIT). The message was delivered; only the rest of the
+// session failed.
 var ErrAcceptThenDrop = errors.New("smtptest: accept the data, then drop the connection")
 
-// ErrKeepThenDrop, returned by an OnData hook, keeps the message, then closes the
-// connection before answering: the client cannot know that the message was delivered
-// (the one case where a retry may deliver it twice).
+// ErrKeepThenDrop is for an OnData hook to return: the server keeps the message, then
+// closes the connection before answering. The client cannot know that the message was
+// delivered: the one case where a retry may deliver it twice.
 var ErrKeepThenDrop = errors.New("smtptest: keep the data, then drop the connection unanswered")
 
 // SessionInfo tells a hook where a command arrived.

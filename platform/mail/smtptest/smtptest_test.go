@@ -152,7 +152,7 @@ func mustBeClosed(t *testing.T, c *rawClient, line string) {
 	if err := c.text.PrintfLine("%s", line); err != nil {
 		return // closed already
 	}
-	if code, msg, err := c.text.ReadResponse(0); err == nil || !(errors.Is(err, io.EOF) || isReset(err)) {
+	if code, msg, err := c.text.ReadResponse(0); err == nil || !errors.Is(err, io.EOF) && !isReset(err) {
 		t.Errorf("%s answered %d %s (%v), want the connection closed", line, code, msg, err)
 	}
 }
