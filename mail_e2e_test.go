@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -292,6 +293,35 @@ func TestMailAcceptedThenDroppedIsSentOnce(t *testing.T) {
 		if r := outboxRowOf(t, ts.DatabaseURL, to); !r.Sent || r.Attempts != 1 || r.LastError != "" {
 			t.Errorf("%s: outbox row %+v, want sent at the first attempt", to, r)
 		}
+	}
+}
+
+func TestMailLogTransportWhenSMTPHostIsEmpty(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverConfig{env: map[string]string{"RATE_LIMIT_PER_IP": "0"}, realMail: true, dispatch: mailDispatch})
+	registerAt(t, ts, "logged@example.com")
+	eventually(t, 5*time.Second, "the email is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, "logged@example.com").Sent })
+	logs := ts.logs.String()
+	var line string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "log transport") && strings.Contains(l, "logged@example.com") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no log transport line for logged@example.com in:\n%s", logs)
+	}
+	// The log is the mailbox: the code is there, and so is the email's Message-ID.
+	var e struct {
+		Text      string `json:"text"`
+		MessageID string `json:"message_id"`
+	}
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		t.Fatalf("log line %s: %v", line, err)
+	}
+	codeIn(t, mail.Message{Text: e.Text})
+	if len(e.MessageID) != 36 {
+		t.Errorf("log line message_id %q, want the outbox row's UUID", e.MessageID)
 	}
 }
 

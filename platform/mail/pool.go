@@ -76,14 +76,15 @@ func (p *pool) put(c *smtpConn, idleTimeout time.Duration, onIdle func()) bool {
 	return true
 }
 
-// remove takes c out of the idle connections; false if it is not there (in use again).
-// Its slot stays taken until closed.
-func (p *pool) remove(c *smtpConn) bool {
+// remove takes c out of the idle connections, and runs removed before it unlocks; false
+// if c is not there (in use again, or taken by shut). Its slot stays taken until closed.
+func (p *pool) remove(c *smtpConn, removed func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, ic := range p.idle {
 		if ic == c {
 			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			removed()
 			return true
 		}
 	}

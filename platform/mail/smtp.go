@@ -38,8 +38,9 @@ const (
 	DefaultMaxMessagesPerConnection = 100
 )
 
-// quitTimeout bounds the QUIT that closes a connection politely.
-const quitTimeout = 5 * time.Second
+// quitTimeout bounds the QUIT that closes a connection politely: one round trip, so a
+// second is ten times a slow provider's, and a shutdown is not held up by a dead server.
+const quitTimeout = time.Second
 
 // SMTPTransport sends emails to an SMTP server (SMTP_* configuration) with go-mail over a
 // small pool of connections that it keeps open and reuses: one email costs its four round
@@ -355,11 +356,16 @@ func (t *SMTPTransport) release(c *smtpConn, cause error) {
 
 // expire closes c if it is still idle when its idle timer fires.
 func (t *SMTPTransport) expire(c *smtpConn) {
-	if !t.pool.remove(c) {
-		return // taken for a send meanwhile
+	// Counted in background while the pool is locked, so that Close, which shuts the pool
+	// first, waits for this QUIT.
+	if !t.pool.remove(c, func() { t.background.Add(1) }) {
+		return // taken for a send meanwhile, or closed by Close
 	}
 	t.stats.closedIdle.Add(1)
-	t.background.Go(func() { t.quit(c, "idle") })
+	go func() {
+		defer t.background.Done()
+		t.quit(c, "idle")
+	}()
 }
 
 // quit ends c's session politely and frees its slot. The emails c carried were accepted
@@ -371,8 +377,9 @@ func (t *SMTPTransport) quit(c *smtpConn, reason string) {
 	if err != nil {
 		_ = c.client.Close()
 	}
+	open, _ := t.pool.counts()
 	log := t.logger.With(slog.Int64("conn", c.id), slog.String("reason", reason),
-		slog.Int("messages", c.messages), slog.Duration("open_for", time.Since(c.opened)))
+		slog.Int("messages", c.messages), slog.Duration("open_for", time.Since(c.opened)), slog.Int("open", open-1))
 	if err != nil {
 		log.Warn("SMTP connection closed; QUIT failed (its emails were accepted before and count as sent)", slog.Any("error", err))
 		return
@@ -447,7 +454,8 @@ func (t *SMTPTransport) dial(ctx context.Context) (*smtpConn, error) {
 	}
 	t.stats.opened.Add(1)
 	c := &smtpConn{id: t.nextConnID.Add(1), client: sc, conn: nc, opened: time.Now()}
-	t.logger.Debug("SMTP connection opened", slog.Int64("conn", c.id))
+	open, _ := t.pool.counts()
+	t.logger.Debug("SMTP connection opened", slog.Int64("conn", c.id), slog.Int("open", open))
 	return c, nil
 }
 
