@@ -41,6 +41,10 @@ DROP INDEX outbox_emails_due_idx;
 CREATE INDEX outbox_emails_due_idx ON outbox_emails (available_at)
     WHERE sent_at IS NULL AND dropped_at IS NULL;
 
+ALTER TABLE outbox_emails
+    DROP CONSTRAINT outbox_emails_erased_check,
+    DROP CONSTRAINT outbox_emails_outcome_check;
+
 -- The earlier schema knows no failed state: a failed email becomes a dropped one (never
 -- sent, never retried). Erased bodies stay erased.
 UPDATE outbox_emails
@@ -48,8 +52,6 @@ SET dropped_at = failed_at
 WHERE failed_at IS NOT NULL;
 
 ALTER TABLE outbox_emails
-    DROP CONSTRAINT outbox_emails_erased_check,
-    DROP CONSTRAINT outbox_emails_outcome_check,
     ADD CONSTRAINT outbox_emails_outcome_check CHECK (sent_at IS NULL OR dropped_at IS NULL),
     DROP COLUMN failed_at,
     DROP COLUMN message_id;
