@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,8 +30,8 @@ const mailPassword = "correct horse battery"
 
 // mailDispatch shortens the dispatcher's delays so failures and retries take
 // milliseconds, not seconds.
+// Concurrency is left to the SMTP pool (SMTP_MAX_CONNECTIONS).
 var mailDispatch = outbox.Options{
-	Concurrency:   4,
 	SendTimeout:   2 * time.Second,
 	MinBackoff:    100 * time.Millisecond,
 	MaxBackoff:    500 * time.Millisecond,
@@ -95,7 +96,10 @@ type outboxRow struct {
 	LastError string
 	Sent      bool
 	Dropped   bool
+	Failed    bool
 	Leased    bool
+	// Row is the whole row as JSON, to look for what it must no longer hold.
+	Row string
 }
 
 func outboxRowOf(t *testing.T, databaseURL, to string) outboxRow {
@@ -108,8 +112,9 @@ func outboxRowOf(t *testing.T, databaseURL, to string) outboxRow {
 	defer conn.Close(ctx)
 	var r outboxRow
 	err = conn.QueryRow(ctx, `
-		SELECT attempts, coalesce(last_error, ''), sent_at IS NOT NULL, dropped_at IS NOT NULL, lease_token IS NOT NULL
-		FROM outbox_emails WHERE recipient = $1`, to).Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Leased)
+		SELECT attempts, coalesce(last_error, ''), sent_at IS NOT NULL, dropped_at IS NOT NULL, failed_at IS NOT NULL,
+		       lease_token IS NOT NULL, row_to_json(o)::text
+		FROM outbox_emails AS o WHERE recipient = $1`, to).Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Failed, &r.Leased, &r.Row)
 	if err != nil {
 		t.Fatalf("outbox row of %s: %v", to, err)
 	}
@@ -141,8 +146,13 @@ func TestMailActivationEmailOverSMTP(t *testing.T) {
 	code := parseReceived(t, got, "alice@example.com")
 	activateWith(t, ts, "alice@example.com", code)
 
-	if r := outboxRowOf(t, ts.DatabaseURL, "alice@example.com"); !r.Sent || r.Attempts != 1 {
+	r := outboxRowOf(t, ts.DatabaseURL, "alice@example.com")
+	if !r.Sent || r.Attempts != 1 {
 		t.Errorf("outbox row %+v, want sent at the first attempt", r)
+	}
+	// Once sent, the row keeps its metadata but nothing of the email's bodies.
+	if strings.Contains(r.Row, code) || !strings.Contains(r.Row, `"text_body":""`) || !strings.Contains(r.Row, `"html_body":""`) {
+		t.Errorf("the sent email's outbox row still holds its bodies or its code %s: %s", code, r.Row)
 	}
 	// With SMTP configured, nothing of the email (code included) reaches the log.
 	logs := ts.logs.String()
@@ -186,17 +196,24 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 	smtpServer := smtptest.Start(t, smtptest.Options{})
 	var (
 		mu         sync.Mutex
-		rejectedAt []time.Time
+		rejected   int
+		deferredAt []time.Time
 	)
 	smtpServer.OnData(func(to []string) error {
+		mu.Lock()
+		defer mu.Unlock()
 		switch to[0] {
 		case "reject@example.com":
-			mu.Lock()
-			rejectedAt = append(rejectedAt, time.Now())
-			mu.Unlock()
+			rejected++
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
+		case "later@example.com":
+			if deferredAt = append(deferredAt, time.Now()); len(deferredAt) <= 3 {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+			}
 		case "hang@example.com":
+			mu.Unlock()
 			<-smtpServer.Released() // never answers while the test runs
+			mu.Lock()
 		}
 		return nil
 	})
@@ -204,6 +221,7 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 
 	registerAt(t, ts, "hang@example.com")
 	registerAt(t, ts, "reject@example.com")
+	registerAt(t, ts, "later@example.com")
 	eventually(t, 5*time.Second, "the hanging send is under way", func() bool { return outboxRowOf(t, ts.DatabaseURL, "hang@example.com").Leased })
 	for i := range 3 {
 		to := fmt.Sprintf("ok%d@example.com", i)
@@ -215,16 +233,26 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 		t.Errorf("hung email %+v: want still in its first attempt while the others were delivered", r)
 	}
 
-	// The rejected email is retried with growing delays, each failure recorded.
-	eventually(t, 10*time.Second, "three rejected attempts", func() bool {
-		r := outboxRowOf(t, ts.DatabaseURL, "reject@example.com")
-		return r.Attempts >= 3 && !r.Leased
+	// A permanent refusal (550) is tried once and recorded failed, its bodies erased.
+	eventually(t, 5*time.Second, "the rejected email is recorded failed", func() bool {
+		return outboxRowOf(t, ts.DatabaseURL, "reject@example.com").Failed
 	})
-	if r := outboxRowOf(t, ts.DatabaseURL, "reject@example.com"); r.Sent || !strings.Contains(r.LastError, "550") {
-		t.Errorf("rejected email %+v, want unsent with the 550 reply recorded", r)
+	if r := outboxRowOf(t, ts.DatabaseURL, "reject@example.com"); r.Sent || r.Attempts != 1 || !strings.Contains(r.LastError, "550") ||
+		!strings.Contains(r.Row, `"text_body":""`) {
+		t.Errorf("rejected email %+v, want failed after one attempt with the 550 reply recorded, bodies erased", r)
+	}
+
+	// A temporary refusal (451) is retried with growing delays, then delivered.
+	got := smtpServer.WaitFor(t, "later@example.com", 10*time.Second)
+	parseReceived(t, got, "later@example.com")
+	if r := outboxRowOf(t, ts.DatabaseURL, "later@example.com"); r.Attempts != 4 {
+		t.Errorf("deferred email %+v, want sent at the fourth attempt", r)
 	}
 	mu.Lock()
-	times := append([]time.Time(nil), rejectedAt...)
+	times := append([]time.Time(nil), deferredAt...)
+	if rejected != 1 {
+		t.Errorf("the rejected email reached DATA %d times, want once", rejected)
+	}
 	mu.Unlock()
 	for i := 1; i < len(times) && i < 3; i++ {
 		// Equal jitter: the delay after failed attempt i is at least MinBackoff*2^(i-1)/2.
@@ -239,6 +267,61 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 	})
 	if n := len(smtpServer.To("hang@example.com")) + len(smtpServer.To("reject@example.com")); n != 0 {
 		t.Errorf("the server accepted %d emails it rejected or hung on", n)
+	}
+}
+
+// Issue 8: a server that answers the data with 250 and then drops the connection (at the
+// next MAIL, or at QUIT) delivered the email: it is sent once, never again.
+func TestMailAcceptedThenDroppedIsSentOnce(t *testing.T) {
+	t.Parallel()
+	smtpServer := smtptest.Start(t, smtptest.Options{})
+	smtpServer.OnData(func([]string) error { return smtptest.ErrAcceptThenDrop })
+	ts := startMailServer(t, smtpServer.Port, map[string]string{"SMTP_MAX_CONNECTIONS": "1"}, "")
+	users := []string{"drop0@example.com", "drop1@example.com", "drop2@example.com"}
+	for _, to := range users {
+		registerAt(t, ts, to)
+		smtpServer.WaitFor(t, to, 5*time.Second)
+	}
+	for _, to := range users {
+		eventually(t, 5*time.Second, to+" is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, to).Sent })
+	}
+	ts.stop() // QUIT on the last connection, dropped too
+	for _, to := range users {
+		if got := len(smtpServer.To(to)); got != 1 {
+			t.Errorf("%s received %d emails, want exactly 1", to, got)
+		}
+		if r := outboxRowOf(t, ts.DatabaseURL, to); !r.Sent || r.Attempts != 1 || r.LastError != "" {
+			t.Errorf("%s: outbox row %+v, want sent at the first attempt", to, r)
+		}
+	}
+}
+
+func TestMailLogTransportWhenSMTPHostIsEmpty(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverConfig{env: map[string]string{"RATE_LIMIT_PER_IP": "0"}, realMail: true, dispatch: mailDispatch})
+	registerAt(t, ts, "logged@example.com")
+	eventually(t, 5*time.Second, "the email is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, "logged@example.com").Sent })
+	logs := ts.logs.String()
+	var line string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "log transport") && strings.Contains(l, "logged@example.com") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no log transport line for logged@example.com in:\n%s", logs)
+	}
+	// The log is the mailbox: the code is there, and so is the email's Message-ID.
+	var e struct {
+		Text      string `json:"text"`
+		MessageID string `json:"message_id"`
+	}
+	if err := json.Unmarshal([]byte(line), &e); err != nil {
+		t.Fatalf("log line %s: %v", line, err)
+	}
+	codeIn(t, mail.Message{Text: e.Text})
+	if len(e.MessageID) != 36 {
+		t.Errorf("log line message_id %q, want the outbox row's UUID", e.MessageID)
 	}
 }
 

@@ -174,6 +174,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 			return err
 		}
 	}
+	if c, ok := sender.(io.Closer); ok {
+		// The SMTP pool says QUIT on its open connections once the dispatcher has stopped
+		// (1 s at most).
+		defer func() { _ = c.Close() }()
+	}
 	sender = mx.Sender(sender)
 	if tr.Enabled() {
 		sender = tr.Sender(sender)
@@ -264,12 +269,13 @@ func newSender(cfg config.Config, logger *slog.Logger) (outbox.Sender, error) {
 	if cfg.SMTP.Host == "" {
 		return mail.NewLogTransport(logger, cfg.MailFrom), nil
 	}
-	smtp, err := mail.NewSMTPTransport(cfg.SMTP, cfg.MailFrom)
+	smtp, err := mail.NewSMTPTransport(cfg.SMTP, cfg.MailFrom, logger)
 	if err != nil {
 		return nil, fmt.Errorf("SMTP transport (SMTP_* or MAIL_FROM): %w", err)
 	}
 	logger.Info("emails are sent by SMTP", slog.String("smtp_host", cfg.SMTP.Host),
-		slog.Int("smtp_port", cfg.SMTP.Port), slog.String("smtp_tls", cfg.SMTP.TLS))
+		slog.Int("smtp_port", cfg.SMTP.Port), slog.String("smtp_tls", cfg.SMTP.TLS),
+		slog.Int("smtp_max_connections", smtp.MaxConcurrent()))
 	return smtp, nil
 }
 

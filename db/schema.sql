@@ -108,9 +108,12 @@ CREATE TABLE public.outbox_emails (
     last_error text,
     sent_at timestamp with time zone,
     dropped_at timestamp with time zone,
+    message_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    failed_at timestamp with time zone,
     trace_parent text,
     CONSTRAINT outbox_emails_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT outbox_emails_outcome_check CHECK (((sent_at IS NULL) OR (dropped_at IS NULL)))
+    CONSTRAINT outbox_emails_erased_check CHECK (((num_nonnulls(sent_at, dropped_at, failed_at) = 0) OR ((text_body = ''::text) AND (html_body = ''::text)))),
+    CONSTRAINT outbox_emails_outcome_check CHECK ((num_nonnulls(sent_at, dropped_at, failed_at) <= 1))
 );
 
 --
@@ -204,7 +207,7 @@ CREATE INDEX activation_ledger_occurred_at_idx ON public.activation_ledger USING
 -- Name: outbox_emails_due_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX outbox_emails_due_idx ON public.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL));
+CREATE INDEX outbox_emails_due_idx ON public.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
 
 --
 -- Name: activation_codes activation_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -227,4 +230,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261125000003'),
     ('20261126010000'),
     ('20261126010100'),
+    ('20261126030000'),
     ('20261126040000');

@@ -220,3 +220,18 @@ func TestLogValueMasksKeywordValueDatabaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestSMTPMaxConnections(t *testing.T) {
+	cfg, err := Load(env(nil))
+	if err != nil || cfg.SMTP.MaxConnections != DefaultSMTPMaxConnections {
+		t.Fatalf("default SMTP_MAX_CONNECTIONS = %d (%v), want %d", cfg.SMTP.MaxConnections, err, DefaultSMTPMaxConnections)
+	}
+	if cfg, err = Load(env(map[string]string{"SMTP_MAX_CONNECTIONS": "3"})); err != nil || cfg.SMTP.MaxConnections != 3 {
+		t.Fatalf("SMTP_MAX_CONNECTIONS=3 read as %d (%v)", cfg.SMTP.MaxConnections, err)
+	}
+	for _, bad := range []string{"0", "-1", "many", "1.5", "1001"} {
+		if _, err := Load(env(map[string]string{"SMTP_MAX_CONNECTIONS": bad})); err == nil || !strings.Contains(err.Error(), "SMTP_MAX_CONNECTIONS") {
+			t.Errorf("SMTP_MAX_CONNECTIONS=%q: got %v, want an error naming the variable", bad, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/textproto"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -31,7 +32,8 @@ var FailureClasses = []string{
 	FailureTimeout, FailureConnection, FailureRejectedTemporary, FailureRejectedPermanent, FailureOther,
 }
 
-// FailureClass sorts the error of a send into one of FailureClasses.
+// FailureClass sorts the error of a send into one of FailureClasses. Only a
+// *RejectedError is permanent: a 5xx about the session (AUTH, protocol) is "other".
 func FailureClass(err error) string {
 	var (
 		sendErr *gomail.SendError
@@ -40,13 +42,15 @@ func FailureClass(err error) string {
 		x509Err x509.UnknownAuthorityError
 		recErr  tls.RecordHeaderError
 		opErr   *net.OpError
+		reply   *textproto.Error
 	)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return FailureTimeout
-	case errors.As(err, &sendErr) && sendErr.ErrorCode() >= 500 && sendErr.ErrorCode() < 600:
+	case IsRejected(err):
 		return FailureRejectedPermanent
-	case errors.As(err, &sendErr) && sendErr.ErrorCode() >= 400 && sendErr.ErrorCode() < 500:
+	case errors.As(err, &sendErr) && sendErr.ErrorCode() >= 400 && sendErr.ErrorCode() < 500,
+		errors.As(err, &reply) && reply.Code >= 400 && reply.Code < 500:
 		return FailureRejectedTemporary
 	case errors.As(err, &opErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.As(err, &tlsErr), errors.As(err, &x509Err), errors.As(err, &recErr):

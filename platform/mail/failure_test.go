@@ -22,7 +22,7 @@ func TestFailureClassOfRealFailures(t *testing.T) {
 	}
 	hang := smtptest.Start(t, smtptest.Options{})
 	hang.OnData(func([]string) error { <-hang.Released(); return nil })
-	down, err := NewSMTPTransport(config.SMTP{Host: "127.0.0.1", Port: 1, TLS: "none"}, "a@example.com")
+	down, err := NewSMTPTransport(config.SMTP{Host: "127.0.0.1", Port: 1, TLS: "none", MaxConnections: 1}, "a@example.com", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

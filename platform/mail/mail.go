@@ -9,6 +9,10 @@ import (
 
 // Message is one rendered email. The sender address is the transport's.
 type Message struct {
+	// ID names the email for good: the SMTP transport sends it as the Message-ID
+	// <ID@domain of the sender>, the same on every attempt, so mail clients fold the copies
+	// that at-least-once delivery can send. Empty: a new random Message-ID per send.
+	ID      string
 	To      string
 	Subject string
 	Text    string
@@ -30,7 +34,7 @@ func NewLogTransport(logger *slog.Logger, from string) *LogTransport {
 // Send logs m.
 func (t *LogTransport) Send(ctx context.Context, m Message) error {
 	t.logger.InfoContext(ctx, "email (log transport: SMTP_HOST is empty)",
-		slog.String("from", t.from), slog.String("to", m.To),
+		slog.String("message_id", m.ID), slog.String("from", t.from), slog.String("to", m.To),
 		slog.String("subject", m.Subject), slog.String("text", m.Text))
 	return nil
 }

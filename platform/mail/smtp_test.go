@@ -27,7 +27,7 @@ func transportTo(t *testing.T, srv *smtptest.Server, tlsMode, username, password
 	t.Helper()
 	tr, err := NewSMTPTransport(config.SMTP{
 		Host: srv.Host, Port: srv.Port, Username: username, Password: password, TLS: tlsMode,
-	}, "Identity <no-reply@example.com>")
+	}, "Identity <no-reply@example.com>", nil)
 	if err != nil {
 		t.Fatalf("NewSMTPTransport: %v", err)
 	}
@@ -134,7 +134,7 @@ func TestSMTPTransportServerDown(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close() // nothing listens there now
-	tr, err := NewSMTPTransport(config.SMTP{Host: "127.0.0.1", Port: port, TLS: "none"}, "no-reply@example.com")
+	tr, err := NewSMTPTransport(config.SMTP{Host: "127.0.0.1", Port: port, TLS: "none"}, "no-reply@example.com", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +195,11 @@ func TestNewSMTPTransportRejectsBadConfiguration(t *testing.T) {
 		"unbalanced from": {good, "Identity <no-reply@localhost"},
 	}
 	for name, tt := range tests {
-		if _, err := NewSMTPTransport(tt.cfg, tt.from); err == nil {
+		if _, err := NewSMTPTransport(tt.cfg, tt.from, nil); err == nil {
 			t.Errorf("%s: NewSMTPTransport accepted %+v from %q", name, tt.cfg, tt.from)
 		}
 	}
-	if _, err := NewSMTPTransport(good, "Identity <no-reply@localhost>"); err != nil {
+	if _, err := NewSMTPTransport(good, "Identity <no-reply@localhost>", nil); err != nil {
 		t.Errorf("the default MAIL_FROM is refused: %v", err)
 	}
 }

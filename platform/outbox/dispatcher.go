@@ -18,15 +18,24 @@ import (
 	"github.com/acme/identity/platform/outbox/internal/sqlcgen"
 )
 
-// Sender delivers one email; the dispatcher retries it on error.
+// Sender delivers one email. An error that mail.IsRejected reports permanent ends the
+// email for good (failed); any other is retried with backoff.
 type Sender interface {
 	Send(ctx context.Context, m mail.Message) error
+}
+
+// concurrentSender is a Sender that sends a bounded number of emails at once (the SMTP
+// transport: one per pooled connection); the dispatcher sends that many at a time.
+type concurrentSender interface {
+	MaxConcurrent() int
 }
 
 // Options tune a Dispatcher. Zero fields take the defaults of DefaultOptions.
 type Options struct {
 	// Concurrency is how many emails are sent at once, so a provider that hangs on one
-	// email does not hold the others back.
+	// email does not hold the others back, and the rate grows with the connections. Zero:
+	// the sender's MaxConcurrent() when it has one (SMTP_MAX_CONNECTIONS), else
+	// DefaultOptions.Concurrency.
 	Concurrency int
 	// SendTimeout bounds one delivery attempt.
 	SendTimeout time.Duration
@@ -59,9 +68,11 @@ var DefaultOptions = Options{
 	QueryTimeout:  5 * time.Second,
 }
 
-// Stats counts what a dispatcher did since it started.
+// Stats counts what a dispatcher did since it started: emails Sent, failed attempts that
+// will be retried (Failed), emails Rejected for good by the server (recorded failed),
+// emails Dropped because their content expired, and emails Released unsent at shutdown.
 type Stats struct {
-	Sent, Failed, Dropped, Released int64
+	Sent, Failed, Dropped, Released, Rejected int64
 }
 
 // Dispatcher sends the emails of the outbox. Several dispatchers, in one process or in
@@ -74,14 +85,22 @@ type Dispatcher struct {
 	opts   Options
 	logger *slog.Logger
 
-	sent, failed, dropped, released atomic.Int64
+	sent, failed, dropped, released, rejected atomic.Int64
 	// freed is signalled when a send finishes and a slot is free again.
 	freed chan struct{}
+	// lastDrop is when the loop of Run last dropped expired emails.
+	lastDrop time.Time
 }
+
+// dropEvery is how often a busy dispatcher drops expired emails.
+const dropEvery = 100 * time.Millisecond
 
 // NewDispatcher returns a dispatcher of the emails queued in pool's database; ob's
 // in-process signal wakes it (ob may be nil).
 func NewDispatcher(pool *pgxpool.Pool, ob *Outbox, sender Sender, opts Options, logger *slog.Logger) *Dispatcher {
+	if cs, ok := sender.(concurrentSender); ok && opts.Concurrency <= 0 {
+		opts.Concurrency = cs.MaxConcurrent()
+	}
 	opts = opts.withDefaults()
 	if ob == nil {
 		ob = New()
@@ -127,7 +146,10 @@ func (o Options) withDefaults() Options {
 
 // Stats returns the dispatcher's counters.
 func (d *Dispatcher) Stats() Stats {
-	return Stats{Sent: d.sent.Load(), Failed: d.failed.Load(), Dropped: d.dropped.Load(), Released: d.released.Load()}
+	return Stats{
+		Sent: d.sent.Load(), Failed: d.failed.Load(), Dropped: d.dropped.Load(),
+		Released: d.released.Load(), Rejected: d.rejected.Load(),
+	}
 }
 
 // Run sends emails until ctx ends, then lets the sends under way finish (or hands their
@@ -215,13 +237,19 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.QueryTimeout)
 	defer cancel()
 	q := sqlcgen.New(d.pool)
-	dropped, err := q.DropExpiredEmails(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("drop expired emails: %w", err)
-	}
-	if len(dropped) > 0 {
-		d.dropped.Add(int64(len(dropped)))
-		d.logger.InfoContext(ctx, "dropped expired emails", slog.Any("ids", dropped))
+	// The claim skips expired emails by itself; dropping them (recording the outcome,
+	// erasing the bodies) can wait a moment, so a busy dispatcher does it once in a while,
+	// not before each claim.
+	if now := time.Now(); now.Sub(d.lastDrop) >= dropEvery {
+		dropped, err := q.DropExpiredEmails(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("drop expired emails: %w", err)
+		}
+		d.lastDrop = now
+		if len(dropped) > 0 {
+			d.dropped.Add(int64(len(dropped)))
+			d.logger.InfoContext(ctx, "dropped expired emails", slog.Any("ids", dropped))
+		}
 	}
 	token := uuid.New()
 	rows, err := q.ClaimDueEmails(ctx, sqlcgen.ClaimDueEmailsParams{
@@ -234,7 +262,9 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]claimedEmail, error) {
 	for i, r := range rows {
 		emails[i] = claimedEmail{
 			id: r.ID, token: token, attempt: int(r.Attempts),
-			msg:      mail.Message{To: r.Recipient, Subject: r.Subject, Text: r.TextBody, HTML: r.HtmlBody},
+			msg: mail.Message{
+				ID: r.MessageID.String(), To: r.Recipient, Subject: r.Subject, Text: r.TextBody, HTML: r.HtmlBody,
+			},
 			queuedBy: spanContext(r.TraceParent),
 		}
 	}
@@ -285,7 +315,8 @@ func (d *Dispatcher) deliver(ctx context.Context, e claimedEmail) {
 		n, err := q.MarkEmailSent(recordCtx, sqlcgen.MarkEmailSentParams{ID: e.id, LeaseToken: &e.token})
 		switch {
 		case err != nil:
-			// The lease will run out and the email be sent again: at least once.
+			// The lease will run out and the email be sent again: at least once, with the
+			// same Message-ID.
 			log.ErrorContext(recordCtx, "record sent email", slog.Any("error", err))
 		case n == 0:
 			// The send outlived the lease and the email was claimed again.
@@ -293,21 +324,34 @@ func (d *Dispatcher) deliver(ctx context.Context, e claimedEmail) {
 		default:
 			log.InfoContext(recordCtx, "email sent")
 		}
+	case mail.IsRejected(err):
+		// The server refused this email for good (a 5xx reply to MAIL, RCPT or the data):
+		// trying again would be refused again.
+		d.rejected.Add(1)
+		msg := err.Error()
+		if _, err := q.MarkEmailFailed(recordCtx, sqlcgen.MarkEmailFailedParams{
+			ID: e.id, LeaseToken: &e.token, LastError: &msg,
+		}); err != nil {
+			log.ErrorContext(recordCtx, "record rejected email", slog.Any("error", err))
+		}
+		log.WarnContext(recordCtx, "email rejected by the SMTP server; recorded failed, not retried", slog.Any("error", err))
 	case ctx.Err() != nil:
 		d.released.Add(1)
 		if _, err := q.ReleaseEmail(recordCtx, sqlcgen.ReleaseEmailParams{ID: e.id, LeaseToken: &e.token}); err != nil {
 			log.ErrorContext(recordCtx, "hand back email at shutdown", slog.Any("error", err))
 		}
 	default:
+		// A temporary failure (a 4xx reply, a timeout, a broken connection) or one of the
+		// session (TLS, AUTH: the operator's to fix): retried with backoff.
 		d.failed.Add(1)
 		retry := d.backoff(e.attempt)
 		msg := err.Error()
-		if _, err := q.MarkEmailFailed(recordCtx, sqlcgen.MarkEmailFailedParams{
+		if _, err := q.RetryEmailLater(recordCtx, sqlcgen.RetryEmailLaterParams{
 			ID: e.id, LeaseToken: &e.token, RetryInMs: retry.Milliseconds(), LastError: &msg,
 		}); err != nil {
 			log.ErrorContext(recordCtx, "record failed email", slog.Any("error", err))
 		}
-		log.WarnContext(recordCtx, "email not sent; will retry",
+		log.ErrorContext(recordCtx, "email not sent; will retry",
 			slog.Any("error", err), slog.Duration("retry_in", retry))
 	}
 }

@@ -99,19 +99,24 @@ type emailRow struct {
 	LastError *string
 	Sent      bool
 	Dropped   bool
+	Failed    bool
 	Leased    bool
+	// Erased: both bodies are empty.
+	Erased bool
 	// DueInMs is how long until it is next due (negative: due already).
-	DueInMs float64
+	DueInMs   float64
+	MessageID string
 }
 
 func rowOf(t *testing.T, pool *pgxpool.Pool, to string) emailRow {
 	t.Helper()
 	var r emailRow
 	err := pool.QueryRow(context.Background(), `
-		SELECT attempts, last_error, sent_at IS NOT NULL, dropped_at IS NOT NULL, lease_token IS NOT NULL,
-		       extract(epoch FROM available_at - clock_timestamp()) * 1000
+		SELECT attempts, last_error, sent_at IS NOT NULL, dropped_at IS NOT NULL, failed_at IS NOT NULL,
+		       lease_token IS NOT NULL, text_body = '' AND html_body = '',
+		       extract(epoch FROM available_at - clock_timestamp()) * 1000, message_id::text
 		FROM outbox_emails WHERE recipient = $1`, to).
-		Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Leased, &r.DueInMs)
+		Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Failed, &r.Leased, &r.Erased, &r.DueInMs, &r.MessageID)
 	if err != nil {
 		t.Fatalf("outbox row of %s: %v", to, err)
 	}
@@ -179,15 +184,17 @@ func TestDispatcherSendsAndMarksSent(t *testing.T) {
 	enqueue(t, pool, ob, "a@example.com", nil)
 	waitUntil(t, 5*time.Second, "the email is recorded as sent", func() bool { return rowOf(t, pool, "a@example.com").Sent })
 
-	want := mail.Message{To: "a@example.com", Subject: "subject a@example.com", Text: "text a@example.com", HTML: "<p>html a@example.com</p>"}
+	r := rowOf(t, pool, "a@example.com")
+	want := mail.Message{ID: r.MessageID, To: "a@example.com", Subject: "subject a@example.com", Text: "text a@example.com", HTML: "<p>html a@example.com</p>"}
 	sender.mu.Lock()
 	got := sender.sent
 	sender.mu.Unlock()
-	if len(got) != 1 || got[0] != want {
-		t.Fatalf("sent %+v, want exactly %+v", got, want)
+	if len(got) != 1 || got[0] != want || len(r.MessageID) != 36 {
+		t.Fatalf("sent %+v, want exactly %+v (the row's message_id as ID)", got, want)
 	}
-	if r := rowOf(t, pool, "a@example.com"); r.Attempts != 1 || r.Leased || r.LastError != nil {
-		t.Errorf("row after sending: %+v, want 1 attempt, no lease, no error", r)
+	// The bodies hold the code: erased by the statement that records the email sent.
+	if r.Attempts != 1 || r.Leased || r.LastError != nil || !r.Erased || r.Failed || r.Dropped {
+		t.Errorf("row after sending: %+v, want 1 attempt, no lease, no error, bodies erased", r)
 	}
 	if s := d.Stats(); s != (Stats{Sent: 1}) {
 		t.Errorf("stats %+v, want Sent 1 only", s)
@@ -232,8 +239,8 @@ func TestDispatcherRetriesFailedSendWithBackoff(t *testing.T) {
 	}
 	// While the second attempt runs, the row records the first failure.
 	r := rowOf(t, pool, "retry@example.com")
-	if r.LastError == nil || !strings.Contains(*r.LastError, "451 4.3.0 try again later") || r.Attempts != 2 || r.Sent {
-		t.Fatalf("row during attempt 2: %+v (last_error %v), want attempts 2, last_error of attempt 1, not sent", r, deref(r.LastError))
+	if r.LastError == nil || !strings.Contains(*r.LastError, "451 4.3.0 try again later") || r.Attempts != 2 || r.Sent || r.Erased {
+		t.Fatalf("row during attempt 2: %+v (last_error %v), want attempts 2, last_error of attempt 1, not sent, bodies kept", r, deref(r.LastError))
 	}
 	close(proceed)
 	waitUntil(t, 5*time.Second, "the third attempt succeeds", func() bool { return rowOf(t, pool, "retry@example.com").Sent })
@@ -304,8 +311,8 @@ func TestDispatcherDropsExpiredEmail(t *testing.T) {
 	if n := sender.attemptsTo("expired@example.com"); n != 0 {
 		t.Errorf("the expired email was handed to the sender %d times, want never", n)
 	}
-	if r := rowOf(t, pool, "expired@example.com"); r.Sent || r.Attempts != 0 {
-		t.Errorf("expired row %+v, want dropped, never attempted", r)
+	if r := rowOf(t, pool, "expired@example.com"); r.Sent || r.Attempts != 0 || !r.Erased {
+		t.Errorf("expired row %+v, want dropped, never attempted, bodies erased", r)
 	}
 	if s := d.Stats(); s.Dropped != 1 || s.Sent != 1 {
 		t.Errorf("stats %+v, want Dropped 1, Sent 1", s)
@@ -532,4 +539,146 @@ func deref(s *string) string {
 		return "<nil>"
 	}
 	return *s
+}
+
+func TestDispatcherKeepsMessageIDAcrossAttempts(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ob := New()
+	sender := &fakeSender{}
+	var (
+		mu  sync.Mutex
+		ids []string
+	)
+	first := true
+	sender.send = func(_ context.Context, m mail.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, m.ID)
+		if first {
+			first = false
+			return errors.New("451 4.4.2 connection dropped")
+		}
+		return nil
+	}
+	run(t, NewDispatcher(pool, ob, sender, fastOptions, testLogger(t)))
+	enqueue(t, pool, ob, "twice@example.com", nil)
+	enqueue(t, pool, ob, "other@example.com", nil)
+	waitUntil(t, 5*time.Second, "both emails are sent", func() bool { return countSent(t, pool) == 2 })
+
+	mu.Lock()
+	defer mu.Unlock()
+	byTo := map[string][]string{}
+	for i, m := range sender.attempts {
+		byTo[m.To] = append(byTo[m.To], ids[i])
+	}
+	for to, got := range byTo {
+		want := rowOf(t, pool, to).MessageID
+		for _, id := range got {
+			if id != want {
+				t.Errorf("%s attempts carried IDs %v, want %s every time", to, got, want)
+			}
+		}
+	}
+	if len(byTo["twice@example.com"])+len(byTo["other@example.com"]) != 3 || byTo["twice@example.com"][0] == byTo["other@example.com"][0] {
+		t.Errorf("attempts %v: want 3 attempts, and each email its own ID", byTo)
+	}
+}
+
+func TestDispatcherRecordsRejectedEmailFailedForGood(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	ob := New()
+	sender := &fakeSender{send: func(_ context.Context, m mail.Message) error {
+		if m.To == "gone@example.com" {
+			return fmt.Errorf("send: %w", &mail.RejectedError{Command: "RCPT", Code: 550, Reply: "5.1.1 mailbox unavailable"})
+		}
+		return nil
+	}}
+	d := NewDispatcher(pool, ob, sender, fastOptions, testLogger(t))
+	run(t, d)
+	enqueue(t, pool, ob, "gone@example.com", nil)
+	waitUntil(t, 5*time.Second, "the rejected email is recorded failed", func() bool { return rowOf(t, pool, "gone@example.com").Failed })
+	r := rowOf(t, pool, "gone@example.com")
+	if r.Attempts != 1 || r.Sent || r.Dropped || r.Leased || !r.Erased || r.LastError == nil || !strings.Contains(*r.LastError, "550 5.1.1 mailbox unavailable") {
+		t.Errorf("row %+v (last_error %s), want failed after 1 attempt with the reply, bodies erased", r, deref(r.LastError))
+	}
+	// Even once due, a failed email is never claimed again: make it due, then wait for a
+	// later email to go out (a claim that would have taken the failed one first).
+	if _, err := pool.Exec(context.Background(), `UPDATE outbox_emails SET available_at = now() - interval '1 hour' WHERE recipient = 'gone@example.com'`); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, pool, ob, "next@example.com", nil)
+	waitUntil(t, 5*time.Second, "a later email is sent", func() bool { return rowOf(t, pool, "next@example.com").Sent })
+	if n := sender.attemptsTo("gone@example.com"); n != 1 {
+		t.Errorf("the rejected email was tried %d times, want once", n)
+	}
+	if s := d.Stats(); s.Rejected != 1 || s.Failed != 0 || s.Sent != 1 {
+		t.Errorf("stats %+v, want 1 rejected, 1 sent, no failed attempt", s)
+	}
+}
+
+// boundedSender is a sender that sends at most n emails at once, like the SMTP pool, and
+// holds each until released.
+type boundedSender struct {
+	n       int
+	release chan struct{}
+
+	mu             sync.Mutex
+	inFlight, most int
+	sent           int
+}
+
+func (b *boundedSender) MaxConcurrent() int { return b.n }
+
+func (b *boundedSender) Send(ctx context.Context, _ mail.Message) error {
+	b.mu.Lock()
+	b.inFlight++
+	b.most = max(b.most, b.inFlight)
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.inFlight--
+		b.sent++
+		b.mu.Unlock()
+	}()
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *boundedSender) counts() (inFlight, most, sent int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inFlight, b.most, b.sent
+}
+
+func TestDispatcherSendsAsManyAtOnceAsTheSenderCan(t *testing.T) {
+	for _, n := range []int{3, 12} { // below and above the default of 8
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			pool := dbtest.NewPool(t)
+			ob := New()
+			sender := &boundedSender{n: n, release: make(chan struct{})}
+			opts := fastOptions
+			opts.Concurrency = 0 // the sender decides
+			d := NewDispatcher(pool, ob, sender, opts, testLogger(t))
+			for i := range 2 * n {
+				enqueue(t, pool, ob, fmt.Sprintf("c%02d@example.com", i), nil)
+			}
+			run(t, d)
+			waitUntil(t, 5*time.Second, fmt.Sprintf("%d sends are under way", n), func() bool {
+				inFlight, _, _ := sender.counts()
+				return inFlight == n
+			})
+			close(sender.release)
+			waitUntil(t, 5*time.Second, "every email is sent", func() bool { return countSent(t, pool) == 2*n })
+			if _, most, _ := sender.counts(); most != n {
+				t.Errorf("at most %d sends at once, want the sender's %d", most, n)
+			}
+		})
+	}
 }

@@ -1,4 +1,9 @@
 -- Queries on outbox_emails, for platform/outbox.
+--
+-- An email is unfinished until exactly one of sent_at, dropped_at and failed_at is set
+-- (outbox_emails_outcome_check). The statement that finishes it also erases its bodies,
+-- which hold the activation code (outbox_emails_erased_check); the row keeps the
+-- recipient, the times, the attempts, the outcome and the last error.
 
 -- name: InsertEmail :one
 -- Queues an email inside the transaction of the caller.
@@ -19,13 +24,16 @@ WITH expired AS (
     FROM outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
+      AND failed_at IS NULL
       AND expires_at <= now()
       AND available_at <= now()
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox_emails AS e
 SET dropped_at  = now(),
-    lease_token = NULL
+    lease_token = NULL,
+    text_body   = '',
+    html_body   = ''
 FROM expired
 WHERE e.id = expired.id
 RETURNING e.id;
@@ -40,6 +48,7 @@ WITH due AS (
     FROM outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
+      AND failed_at IS NULL
       AND available_at <= now()
       AND (expires_at IS NULL OR expires_at > now())
     ORDER BY available_at
@@ -52,18 +61,34 @@ SET available_at = now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond'
     lease_token  = @lease_token
 FROM due
 WHERE e.id = due.id
-RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent;
+RETURNING e.id, e.message_id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent;
 
 -- name: MarkEmailSent :execrows
+-- The SMTP server accepted the email: it is finished, and its bodies are erased.
 UPDATE outbox_emails
 SET sent_at     = now(),
     lease_token = NULL,
-    last_error  = NULL
+    last_error  = NULL,
+    text_body   = '',
+    html_body   = ''
 WHERE id = @id
   AND lease_token = @lease_token;
 
 -- name: MarkEmailFailed :execrows
--- Records a failed attempt and schedules the next one after retry_in_ms milliseconds.
+-- The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data): it is
+-- finished, never retried, with the reply in last_error, and its bodies are erased.
+UPDATE outbox_emails
+SET failed_at   = now(),
+    lease_token = NULL,
+    last_error  = @last_error,
+    text_body   = '',
+    html_body   = ''
+WHERE id = @id
+  AND lease_token = @lease_token;
+
+-- name: RetryEmailLater :execrows
+-- Records a failed attempt that may succeed later (a 4xx reply, a timeout, a broken
+-- connection, TLS or AUTH) and schedules the next one after retry_in_ms milliseconds.
 UPDATE outbox_emails
 SET available_at = now() + sqlc.arg(retry_in_ms)::bigint * interval '1 millisecond',
     lease_token  = NULL,
@@ -91,13 +116,15 @@ SELECT coalesce(
        )::bigint AS wait_ms
 FROM outbox_emails
 WHERE sent_at IS NULL
-  AND dropped_at IS NULL;
+  AND dropped_at IS NULL
+  AND failed_at IS NULL;
 
 -- name: OutboxBacklog :one
--- The unfinished emails (not sent, not dropped) and the age of the oldest in seconds (0
--- when there is none), for the metrics. Served by outbox_emails_due_idx.
+-- The unfinished emails (not sent, dropped or failed) and the age of the oldest in
+-- seconds (0 when there is none), for the metrics. Served by outbox_emails_due_idx.
 SELECT count(*)::bigint AS emails,
        coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds
 FROM outbox_emails
 WHERE sent_at IS NULL
-  AND dropped_at IS NULL;
+  AND dropped_at IS NULL
+  AND failed_at IS NULL;

@@ -1,6 +1,7 @@
 // Package smtptest runs a real SMTP server (emersion/go-smtp) inside a test process, to
-// test mail delivery end to end: it keeps what it receives, and a test can make it reject
-// or hang, like a misbehaving mail provider.
+// test mail delivery end to end: it keeps what it receives, counts the connections it
+// serves, can answer every command after a delay (a provider across a network), and a test
+// can make it reject, hang or drop the connection, like a misbehaving mail provider.
 package smtptest
 
 import (
@@ -21,6 +22,7 @@ import (
 	netmail "net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +39,35 @@ type Options struct {
 	TLS string
 	// Username and Password, when Username is set, make AUTH PLAIN required.
 	Username, Password string
+	// ReplyDelay holds every reply of the server (the greeting, and the TLS handshake's
+	// records too) back this long, as a network between client and server would: each
+	// command the client waits for costs one ReplyDelay, its round trip. Replies keep their
+	// order and the delay does not add up: a multi-line reply costs it once.
+	ReplyDelay time.Duration
+}
+
+// ErrDrop is for a hook (OnMail, OnRcpt, OnData) to return: the server closes the
+// connection at once without a reply, keeping nothing, like a provider that crashed or a
+// network that broke mid-session.
+var ErrDrop = errors.New("smtptest: drop the connection")
+
+// ErrAcceptThenDrop is for an OnData hook to return: the server keeps the message and
+// answers 250, then closes the connection, unanswered, as soon as the client sends its
+// next command (RSET, MAIL or QUIT). The message was delivered; only the rest of the
+// session failed.
+var ErrAcceptThenDrop = errors.New("smtptest: accept the data, then drop the connection")
+
+// ErrKeepThenDrop is for an OnData hook to return: the server keeps the message, then
+// closes the connection before answering. The client cannot know that the message was
+// delivered: the one case where a retry may deliver it twice.
+var ErrKeepThenDrop = errors.New("smtptest: keep the data, then drop the connection unanswered")
+
+// SessionInfo tells a hook where a command arrived.
+type SessionInfo struct {
+	// Conn numbers the connection: 1 for the first the server accepted.
+	Conn int
+	// Accepted counts the messages accepted on this connection before this command.
+	Accepted int
 }
 
 // Received is one email as the server got it.
@@ -47,6 +78,8 @@ type Received struct {
 	At   time.Time
 	// Authenticated is the username the client logged in with ("" without AUTH).
 	Authenticated string
+	// Conn is the connection that carried it (SessionInfo.Conn).
+	Conn int
 }
 
 // Server is a running SMTP server. Its methods are safe for concurrent use.
@@ -57,12 +90,20 @@ type Server struct {
 	// RootCAs trusts the server's certificate (TLS modes).
 	RootCAs *x509.CertPool
 
-	srv      *smtp.Server
-	released chan struct{}
+	srv        *smtp.Server
+	released   chan struct{}
+	replyDelay time.Duration
 
 	mu       sync.Mutex
 	received []Received
 	onData   func(to []string) error
+	onMail   func(SessionInfo) error
+	onRcpt   func(to string) error
+	// conns maps a client's address to its connection, for the sessions' hooks.
+	conns         map[string]*conn
+	replies       atomic.Int64 // replies written on plain-text connections
+	accepted      int          // connections accepted so far
+	open, maxOpen int          // connections open now, and at most at once
 }
 
 // Start starts a server and closes it when t's test ends.
@@ -81,9 +122,9 @@ func start(opts Options) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	s := &Server{released: make(chan struct{})}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		sess := &session{server: s}
+	s := &Server{released: make(chan struct{}), replyDelay: opts.ReplyDelay, conns: map[string]*conn{}}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		sess := &session{server: s, conn: s.connOf(c.Conn().RemoteAddr())}
 		if opts.Username != "" {
 			return &authSession{session: sess, username: opts.Username, password: opts.Password}, nil
 		}
@@ -94,10 +135,12 @@ func start(opts Options) (*Server, error) {
 	s.srv.WriteTimeout = 30 * time.Second
 	s.srv.ErrorLog = discardLogger{}
 
-	ln, err := net.Listen("tcp", addr)
+	tcpLn, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	// Connections are wrapped beneath TLS, so the delay and the drops act on the wire.
+	var ln net.Listener = &listener{Listener: tcpLn, server: s}
 	if opts.TLS == "starttls" || opts.TLS == "tls" {
 		cert, pool, err := selfSigned()
 		if err != nil {
@@ -112,7 +155,7 @@ func start(opts Options) (*Server, error) {
 			ln = tls.NewListener(ln, cfg)
 		}
 	}
-	tcp := ln.Addr().(*net.TCPAddr)
+	tcp := tcpLn.Addr().(*net.TCPAddr)
 	s.Host, s.Port = tcp.IP.String(), tcp.Port
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
@@ -135,12 +178,49 @@ func (s *Server) Close() {
 func (s *Server) Released() <-chan struct{} { return s.released }
 
 // OnData sets a hook run when a message's data arrives, before it is kept: an error is
-// the server's reply (an *smtp.SMTPError chooses the code, say 550); a hook that blocks
-// is a provider that hangs. nil accepts everything.
+// the server's reply (an *smtp.SMTPError chooses the code, say 550); ErrDrop,
+// ErrAcceptThenDrop and ErrKeepThenDrop drop the connection at different points; a hook
+// that blocks is a provider that hangs. nil accepts everything.
 func (s *Server) OnData(hook func(to []string) error) {
 	s.mu.Lock()
 	s.onData = hook
 	s.mu.Unlock()
+}
+
+// OnMail sets a hook run when a MAIL command arrives: an error is the server's reply (an
+// *smtp.SMTPError chooses the code, say 421 or 550), ErrDrop closes the connection. nil
+// accepts everything.
+func (s *Server) OnMail(hook func(SessionInfo) error) {
+	s.mu.Lock()
+	s.onMail = hook
+	s.mu.Unlock()
+}
+
+// OnRcpt sets a hook run when a RCPT command arrives: an error is the server's reply (say
+// 550 for an unknown mailbox), ErrDrop closes the connection. nil accepts everything.
+func (s *Server) OnRcpt(hook func(to string) error) {
+	s.mu.Lock()
+	s.onRcpt = hook
+	s.mu.Unlock()
+}
+
+// Connections returns how many connections the server has accepted so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// Replies returns how many replies the server has written on plain-text connections (TLS
+// hides them): each is one round trip of the client, so a test can count them.
+func (s *Server) Replies() int { return int(s.replies.Load()) }
+
+// OpenConnections returns how many connections are open now, and the most that were open
+// at once.
+func (s *Server) OpenConnections() (now, most int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open, s.maxOpen
 }
 
 // Received returns the emails accepted so far.
@@ -240,20 +320,54 @@ func Parse(data []byte) (Email, error) {
 
 type session struct {
 	server *Server
+	conn   *conn // nil only if the connection was not seen by the listener
 	from   string
 	to     []string
 	user   string
+}
+
+func (s *session) info() SessionInfo {
+	if s.conn == nil {
+		return SessionInfo{}
+	}
+	return SessionInfo{Conn: s.conn.id, Accepted: int(s.conn.accepted.Load())}
+}
+
+// fault turns a hook's error into the server's answer: ErrDrop closes the connection at
+// once (the reply then goes nowhere); any other error is the reply.
+func (s *session) fault(err error) error {
+	if errors.Is(err, ErrDrop) && s.conn != nil {
+		s.conn.abort()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 0}, Message: "dropped"}
+	}
+	return err
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	s.server.mu.Lock()
+	hook := s.server.onMail
+	s.server.mu.Unlock()
+	if hook != nil {
+		if err := hook(s.info()); err != nil {
+			return s.fault(err)
+		}
+	}
 	s.from = from
 	return nil
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.server.mu.Lock()
+	hook := s.server.onRcpt
+	s.server.mu.Unlock()
+	if hook != nil {
+		if err := hook(to); err != nil {
+			return s.fault(err)
+		}
+	}
 	s.to = append(s.to, to)
 	return nil
 }
@@ -266,16 +380,30 @@ func (s *session) Data(r io.Reader) error {
 	s.server.mu.Lock()
 	hook := s.server.onData
 	s.server.mu.Unlock()
+	var after error // ErrAcceptThenDrop or ErrKeepThenDrop: keep the message, then drop
 	if hook != nil {
-		if err := hook(s.to); err != nil {
-			return err
+		if err := hook(s.to); errors.Is(err, ErrAcceptThenDrop) || errors.Is(err, ErrKeepThenDrop) {
+			after = err
+		} else if err != nil {
+			return s.fault(err)
 		}
 	}
+	info := s.info()
 	s.server.mu.Lock()
 	s.server.received = append(s.server.received, Received{
-		From: s.from, To: append([]string(nil), s.to...), Data: data, At: time.Now(), Authenticated: s.user,
+		From: s.from, To: append([]string(nil), s.to...), Data: data, At: time.Now(),
+		Authenticated: s.user, Conn: info.Conn,
 	})
 	s.server.mu.Unlock()
+	if s.conn != nil {
+		s.conn.accepted.Add(1)
+	}
+	switch {
+	case errors.Is(after, ErrKeepThenDrop):
+		return s.fault(ErrDrop)
+	case errors.Is(after, ErrAcceptThenDrop) && s.conn != nil:
+		s.conn.dropOnNextCommand.Store(true)
+	}
 	return nil
 }
 

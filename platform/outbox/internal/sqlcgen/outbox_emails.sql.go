@@ -18,6 +18,7 @@ WITH due AS (
     FROM outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
+      AND failed_at IS NULL
       AND available_at <= now()
       AND (expires_at IS NULL OR expires_at > now())
     ORDER BY available_at
@@ -30,7 +31,7 @@ SET available_at = now() + $1::bigint * interval '1 millisecond',
     lease_token  = $2
 FROM due
 WHERE e.id = due.id
-RETURNING e.id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent
+RETURNING e.id, e.message_id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent
 `
 
 type ClaimDueEmailsParams struct {
@@ -41,6 +42,7 @@ type ClaimDueEmailsParams struct {
 
 type ClaimDueEmailsRow struct {
 	ID          int64
+	MessageID   uuid.UUID
 	Recipient   string
 	Subject     string
 	TextBody    string
@@ -64,6 +66,7 @@ func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) 
 		var i ClaimDueEmailsRow
 		if err := rows.Scan(
 			&i.ID,
+			&i.MessageID,
 			&i.Recipient,
 			&i.Subject,
 			&i.TextBody,
@@ -87,13 +90,16 @@ WITH expired AS (
     FROM outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
+      AND failed_at IS NULL
       AND expires_at <= now()
       AND available_at <= now()
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox_emails AS e
 SET dropped_at  = now(),
-    lease_token = NULL
+    lease_token = NULL,
+    text_body   = '',
+    html_body   = ''
 FROM expired
 WHERE e.id = expired.id
 RETURNING e.id
@@ -139,6 +145,11 @@ type InsertEmailParams struct {
 }
 
 // Queries on outbox_emails, for platform/outbox.
+//
+// An email is unfinished until exactly one of sent_at, dropped_at and failed_at is set
+// (outbox_emails_outcome_check). The statement that finishes it also erases its bodies,
+// which hold the activation code (outbox_emails_erased_check); the row keeps the
+// recipient, the times, the attempts, the outcome and the last error.
 // Queues an email inside the transaction of the caller.
 func (q *Queries) InsertEmail(ctx context.Context, arg InsertEmailParams) (int64, error) {
 	row := q.db.QueryRow(ctx, insertEmail,
@@ -156,28 +167,25 @@ func (q *Queries) InsertEmail(ctx context.Context, arg InsertEmailParams) (int64
 
 const markEmailFailed = `-- name: MarkEmailFailed :execrows
 UPDATE outbox_emails
-SET available_at = now() + $1::bigint * interval '1 millisecond',
-    lease_token  = NULL,
-    last_error   = $2
-WHERE id = $3
-  AND lease_token = $4
+SET failed_at   = now(),
+    lease_token = NULL,
+    last_error  = $1,
+    text_body   = '',
+    html_body   = ''
+WHERE id = $2
+  AND lease_token = $3
 `
 
 type MarkEmailFailedParams struct {
-	RetryInMs  int64
 	LastError  *string
 	ID         int64
 	LeaseToken *uuid.UUID
 }
 
-// Records a failed attempt and schedules the next one after retry_in_ms milliseconds.
+// The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data): it is
+// finished, never retried, with the reply in last_error, and its bodies are erased.
 func (q *Queries) MarkEmailFailed(ctx context.Context, arg MarkEmailFailedParams) (int64, error) {
-	result, err := q.db.Exec(ctx, markEmailFailed,
-		arg.RetryInMs,
-		arg.LastError,
-		arg.ID,
-		arg.LeaseToken,
-	)
+	result, err := q.db.Exec(ctx, markEmailFailed, arg.LastError, arg.ID, arg.LeaseToken)
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +196,9 @@ const markEmailSent = `-- name: MarkEmailSent :execrows
 UPDATE outbox_emails
 SET sent_at     = now(),
     lease_token = NULL,
-    last_error  = NULL
+    last_error  = NULL,
+    text_body   = '',
+    html_body   = ''
 WHERE id = $1
   AND lease_token = $2
 `
@@ -198,6 +208,7 @@ type MarkEmailSentParams struct {
 	LeaseToken *uuid.UUID
 }
 
+// The SMTP server accepted the email: it is finished, and its bodies are erased.
 func (q *Queries) MarkEmailSent(ctx context.Context, arg MarkEmailSentParams) (int64, error) {
 	result, err := q.db.Exec(ctx, markEmailSent, arg.ID, arg.LeaseToken)
 	if err != nil {
@@ -214,6 +225,7 @@ SELECT coalesce(
 FROM outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
+  AND failed_at IS NULL
 `
 
 // How long until the next unfinished email falls due, in milliseconds (0: one is due now;
@@ -242,6 +254,7 @@ SELECT count(*)::bigint AS emails,
 FROM outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
+  AND failed_at IS NULL
 `
 
 type OutboxBacklogRow struct {
@@ -249,8 +262,8 @@ type OutboxBacklogRow struct {
 	OldestAgeSeconds float64
 }
 
-// The unfinished emails (not sent, not dropped) and the age of the oldest in seconds (0
-// when there is none), for the metrics. Served by outbox_emails_due_idx.
+// The unfinished emails (not sent, dropped or failed) and the age of the oldest in
+// seconds (0 when there is none), for the metrics. Served by outbox_emails_due_idx.
 func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	row := q.db.QueryRow(ctx, outboxBacklog)
 	var i OutboxBacklogRow
@@ -276,6 +289,37 @@ type ReleaseEmailParams struct {
 // attempt as a failure.
 func (q *Queries) ReleaseEmail(ctx context.Context, arg ReleaseEmailParams) (int64, error) {
 	result, err := q.db.Exec(ctx, releaseEmail, arg.ID, arg.LeaseToken)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const retryEmailLater = `-- name: RetryEmailLater :execrows
+UPDATE outbox_emails
+SET available_at = now() + $1::bigint * interval '1 millisecond',
+    lease_token  = NULL,
+    last_error   = $2
+WHERE id = $3
+  AND lease_token = $4
+`
+
+type RetryEmailLaterParams struct {
+	RetryInMs  int64
+	LastError  *string
+	ID         int64
+	LeaseToken *uuid.UUID
+}
+
+// Records a failed attempt that may succeed later (a 4xx reply, a timeout, a broken
+// connection, TLS or AUTH) and schedules the next one after retry_in_ms milliseconds.
+func (q *Queries) RetryEmailLater(ctx context.Context, arg RetryEmailLaterParams) (int64, error) {
+	result, err := q.db.Exec(ctx, retryEmailLater,
+		arg.RetryInMs,
+		arg.LastError,
+		arg.ID,
+		arg.LeaseToken,
+	)
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,257 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/mail/smtptest"
+)
+
+// These tests run the dispatcher with the production SMTP transport against the real
+// PostgreSQL and a real SMTP server in the test process: what the server received is
+// compared with what the outbox recorded.
+
+// smtpSender returns the SMTP transport to srv over at most maxConns connections, from
+// no-reply@example.com, closed at the end of the test.
+func smtpSender(t *testing.T, srv *smtptest.Server, maxConns int) *mail.SMTPTransport {
+	t.Helper()
+	tr, err := mail.NewSMTPTransport(config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none", MaxConnections: maxConns},
+		"Identity <no-reply@example.com>", testLogger(t))
+	if err != nil {
+		t.Fatalf("SMTP transport: %v", err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
+// enqueueMany queues emails to r0000@example.com … in one transaction.
+func enqueueMany(t *testing.T, pool *pgxpool.Pool, ob *Outbox, n int) {
+	t.Helper()
+	ctx := context.Background()
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for i := range n {
+			to := fmt.Sprintf("r%04d@example.com", i)
+			if err := ob.Enqueue(ctx, tx, mail.Message{To: to, Subject: "code", Text: "code 1234 for " + to, HTML: "<p>1234</p>"}, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	ob.Committed(1)
+}
+
+// outboxState counts the outbox rows by outcome, and the finished rows that kept a body.
+type outboxState struct{ Sent, Failed, Dropped, Unfinished, FinishedWithBody int }
+
+func stateOf(t *testing.T, pool *pgxpool.Pool) outboxState {
+	t.Helper()
+	var s outboxState
+	err := pool.QueryRow(context.Background(), `
+		SELECT count(*) FILTER (WHERE sent_at IS NOT NULL),
+		       count(*) FILTER (WHERE failed_at IS NOT NULL),
+		       count(*) FILTER (WHERE dropped_at IS NOT NULL),
+		       count(*) FILTER (WHERE num_nonnulls(sent_at, dropped_at, failed_at) = 0),
+		       count(*) FILTER (WHERE num_nonnulls(sent_at, dropped_at, failed_at) = 1 AND (text_body <> '' OR html_body <> ''))
+		FROM outbox_emails`).Scan(&s.Sent, &s.Failed, &s.Dropped, &s.Unfinished, &s.FinishedWithBody)
+	if err != nil {
+		t.Fatalf("outbox state: %v", err)
+	}
+	return s
+}
+
+func messageIDOf(t *testing.T, r smtptest.Received) string {
+	t.Helper()
+	msg, err := netmail.ReadMessage(strings.NewReader(string(r.Data)))
+	if err != nil {
+		t.Fatalf("read message: %v", err)
+	}
+	return msg.Header.Get("Message-ID")
+}
+
+func TestDeliveryOfHundredsOfEmailsOverPooledConnections(t *testing.T) {
+	const emails, maxConns = 300, 4
+	tests := []struct {
+		name  string
+		setup func(srv *smtptest.Server)
+		// wantConnsAtMost bounds the connections the server saw in all.
+		wantConnsAtMost int
+	}{
+		{name: "steady", setup: func(*smtptest.Server) {}, wantConnsAtMost: maxConns},
+		{
+			name: "server closes connections mid-batch",
+			setup: func(srv *smtptest.Server) {
+				// Every connection dies at its 31st MAIL without an answer (a provider's
+				// limit per connection, or a network cut), and every 40th email is
+				// accepted, then its connection dropped at the next command.
+				srv.OnMail(func(s smtptest.SessionInfo) error {
+					if s.Accepted == 30 {
+						return smtptest.ErrDrop
+					}
+					return nil
+				})
+				var (
+					mu sync.Mutex
+					n  int
+				)
+				srv.OnData(func([]string) error {
+					mu.Lock()
+					defer mu.Unlock()
+					if n++; n%40 == 0 {
+						return smtptest.ErrAcceptThenDrop
+					}
+					return nil
+				})
+			},
+			wantConnsAtMost: emails,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pool := dbtest.NewPool(t)
+			srv := smtptest.Start(t, smtptest.Options{ReplyDelay: time.Millisecond})
+			tt.setup(srv)
+			sender := smtpSender(t, srv, maxConns)
+			ob := New()
+			enqueueMany(t, pool, ob, emails)
+			opts := fastOptions
+			opts.Concurrency = 0 // one send per pooled connection
+			d := NewDispatcher(pool, ob, sender, opts, testLogger(t))
+			run(t, d)
+			waitUntil(t, 60*time.Second, "every email is recorded sent", func() bool { return stateOf(t, pool).Sent == emails })
+
+			ids := map[string]string{} // recipient -> <message_id@example.com>
+			rows, err := pool.Query(context.Background(), `SELECT recipient, message_id::text FROM outbox_emails`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var to, id string
+				if err := rows.Scan(&to, &id); err != nil {
+					t.Fatal(err)
+				}
+				ids[to] = "<" + id + "@example.com>"
+			}
+			rows.Close()
+			for to, want := range ids {
+				got := srv.To(to)
+				if len(got) != 1 {
+					t.Errorf("%s received %d times, want exactly once", to, len(got))
+					continue
+				}
+				if id := messageIDOf(t, got[0]); id != want {
+					t.Errorf("%s: Message-ID %s, want %s", to, id, want)
+				}
+			}
+			if n := len(srv.Received()); n != emails {
+				t.Errorf("the server received %d emails, want %d", n, emails)
+			}
+			_, most := srv.OpenConnections()
+			if most > maxConns || srv.Connections() > tt.wantConnsAtMost {
+				t.Errorf("%d connections in all, %d at once; want at most %d at once and %d in all",
+					srv.Connections(), most, maxConns, tt.wantConnsAtMost)
+			}
+			if s := stateOf(t, pool); s.FinishedWithBody != 0 || s.Unfinished != 0 {
+				t.Errorf("outbox %+v: want every email finished, no body kept", s)
+			}
+			ps, ds := sender.Stats(), d.Stats()
+			t.Logf("%d connections (%d at once); pool %+v, %.1f emails per connection; dispatcher %+v",
+				srv.Connections(), most, ps, ps.MessagesPerConnection(), ds)
+			if ds.Sent != emails || ds.Failed != 0 {
+				t.Errorf("dispatcher stats %+v, want %d sent and no failed attempt (broken pooled connections are replaced on the spot)", ds, emails)
+			}
+		})
+	}
+}
+
+func TestDeliveryPermanentRefusalFailsForGoodTemporaryIsRetried(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := smtptest.Start(t, smtptest.Options{})
+	var (
+		mu    sync.Mutex
+		tries = map[string]int{}
+	)
+	srv.OnRcpt(func(to string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[to]++
+		switch {
+		case to == "gone@example.com":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "mailbox unavailable"}
+		case to == "busy@example.com" && tries[to] == 1:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+		return nil
+	})
+	ob := New()
+	d := NewDispatcher(pool, ob, smtpSender(t, srv, 2), fastOptions, testLogger(t))
+	run(t, d)
+	enqueue(t, pool, ob, "gone@example.com", nil)
+	enqueue(t, pool, ob, "busy@example.com", nil)
+	waitUntil(t, 10*time.Second, "the 550 is recorded failed and the 451 sent at its retry", func() bool {
+		return rowOf(t, pool, "gone@example.com").Failed && rowOf(t, pool, "busy@example.com").Sent
+	})
+	gone := rowOf(t, pool, "gone@example.com")
+	if gone.Attempts != 1 || !gone.Erased || gone.LastError == nil || !strings.Contains(*gone.LastError, "550") {
+		t.Errorf("rejected row %+v (last_error %s), want 1 attempt, the 550 recorded, bodies erased", gone, deref(gone.LastError))
+	}
+	if busy := rowOf(t, pool, "busy@example.com"); busy.Attempts != 2 || !busy.Erased || busy.LastError != nil {
+		t.Errorf("retried row %+v, want sent at attempt 2, bodies erased", busy)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if tries["gone@example.com"] != 1 || len(srv.To("gone@example.com")) != 0 || len(srv.To("busy@example.com")) != 1 {
+		t.Errorf("RCPT tries %v, want the 550 tried once", tries)
+	}
+	if s := d.Stats(); s.Rejected != 1 || s.Failed != 1 || s.Sent != 1 {
+		t.Errorf("stats %+v, want 1 rejected, 1 failed attempt, 1 sent", s)
+	}
+}
+
+// A reply to the data that never arrives is the one case where the email may be sent
+// twice (at least once, RFC 1047): the copies carry one Message-ID.
+func TestDeliveryLostReplyToDataResendsWithTheSameMessageID(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t)
+	srv := smtptest.Start(t, smtptest.Options{})
+	var once sync.Once
+	srv.OnData(func([]string) error {
+		err := error(nil)
+		once.Do(func() { err = smtptest.ErrKeepThenDrop })
+		return err
+	})
+	ob := New()
+	run(t, NewDispatcher(pool, ob, smtpSender(t, srv, 2), fastOptions, testLogger(t)))
+	enqueue(t, pool, ob, "lost@example.com", nil)
+	waitUntil(t, 10*time.Second, "the email is recorded sent", func() bool { return rowOf(t, pool, "lost@example.com").Sent })
+	got := srv.To("lost@example.com")
+	if len(got) != 2 {
+		t.Fatalf("the server holds %d copies, want 2 (the lost reply, then the retry)", len(got))
+	}
+	r := rowOf(t, pool, "lost@example.com")
+	want := "<" + r.MessageID + "@example.com>"
+	for _, c := range got {
+		if id := messageIDOf(t, c); id != want {
+			t.Errorf("copy with Message-ID %s, want %s on both", id, want)
+		}
+	}
+	if r.Attempts != 2 {
+		t.Errorf("row %+v, want sent at attempt 2", r)
+	}
+}
