@@ -210,6 +210,12 @@ CREATE INDEX activation_ledger_occurred_at_idx ON public.activation_ledger USING
 CREATE INDEX outbox_emails_due_idx ON public.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
 
 --
+-- Name: outbox_emails_finished_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_emails_finished_idx ON public.outbox_emails USING btree (COALESCE(sent_at, dropped_at, failed_at)) WHERE ((sent_at IS NOT NULL) OR (dropped_at IS NOT NULL) OR (failed_at IS NOT NULL));
+
+--
 -- Name: activation_codes activation_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -231,4 +237,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126010000'),
     ('20261126010100'),
     ('20261126030000'),
-    ('20261126040000');
+    ('20261126040000'),
+    ('20261126050000');

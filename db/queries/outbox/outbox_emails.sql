@@ -128,3 +128,20 @@ FROM outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL;
+
+-- name: DeleteFinishedEmails :execrows
+-- Retention: deletes up to @batch_size finished emails (sent, dropped or failed) that
+-- finished more than @retention_ms milliseconds ago (database clock). Their bodies were
+-- erased when they finished; what is left is their record. SKIP LOCKED: a row another
+-- replica is deleting is left to it. Served by outbox_emails_finished_idx (the first
+-- condition repeats its predicate, so the planner can prove the partial index applies).
+DELETE FROM outbox_emails
+WHERE id IN (
+    SELECT id
+    FROM outbox_emails
+    WHERE (sent_at IS NOT NULL OR dropped_at IS NOT NULL OR failed_at IS NOT NULL)
+      AND coalesce(sent_at, dropped_at, failed_at) < now() - sqlc.arg(retention_ms)::bigint * interval '1 millisecond'
+    ORDER BY coalesce(sent_at, dropped_at, failed_at)
+    LIMIT @batch_size
+    FOR UPDATE SKIP LOCKED
+);

@@ -84,6 +84,37 @@ func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) 
 	return items, nil
 }
 
+const deleteFinishedEmails = `-- name: DeleteFinishedEmails :execrows
+DELETE FROM outbox_emails
+WHERE id IN (
+    SELECT id
+    FROM outbox_emails
+    WHERE (sent_at IS NOT NULL OR dropped_at IS NOT NULL OR failed_at IS NOT NULL)
+      AND coalesce(sent_at, dropped_at, failed_at) < now() - $1::bigint * interval '1 millisecond'
+    ORDER BY coalesce(sent_at, dropped_at, failed_at)
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type DeleteFinishedEmailsParams struct {
+	RetentionMs int64
+	BatchSize   int32
+}
+
+// Retention: deletes up to @batch_size finished emails (sent, dropped or failed) that
+// finished more than @retention_ms milliseconds ago (database clock). Their bodies were
+// erased when they finished; what is left is their record. SKIP LOCKED: a row another
+// replica is deleting is left to it. Served by outbox_emails_finished_idx (the first
+// condition repeats its predicate, so the planner can prove the partial index applies).
+func (q *Queries) DeleteFinishedEmails(ctx context.Context, arg DeleteFinishedEmailsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteFinishedEmails, arg.RetentionMs, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const dropExpiredEmails = `-- name: DropExpiredEmails :many
 WITH expired AS (
     SELECT id

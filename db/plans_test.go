@@ -1,0 +1,114 @@
+package db_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/acme/identity/platform/database/dbtest"
+)
+
+// query returns the SQL of the sqlc query name in file, its parameters (@p and
+// sqlc.arg(p)) numbered $1, $2… in order of first use.
+func query(t *testing.T, file, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(raw), "-- name: ")
+	for _, b := range blocks[1:] {
+		if !strings.HasPrefix(b, name+" ") {
+			continue
+		}
+		var sql []string
+		for _, line := range strings.Split(b, "\n")[1:] {
+			if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+				sql = append(sql, line)
+			}
+		}
+		params := map[string]int{}
+		param := regexp.MustCompile(`sqlc\.arg\((\w+)\)|@(\w+)`)
+		return param.ReplaceAllStringFunc(strings.Join(sql, "\n"), func(m string) string {
+			sub := param.FindStringSubmatch(m)
+			p := sub[1] + sub[2]
+			if _, ok := params[p]; !ok {
+				params[p] = len(params) + 1
+			}
+			return fmt.Sprintf("$%d", params[p])
+		})
+	}
+	t.Fatalf("no query %s in %s", name, file)
+	return ""
+}
+
+// TestMaintenanceQueriesUseTheirIndexes: each query the retention worker runs in batches
+// (and the dispatcher's claim, and the ledger's read) finds its rows through the index
+// made for it, never by reading the whole table. The tables hold what they hold in
+// production, most rows recent or finished (20,000 accounts, nearly all active; 20,000
+// emails, nearly all sent recently; 20,000 ledger rows of the last day), and are analysed;
+// sequential scans are priced out besides, so a query that no index serves still plans a
+// Seq Scan and fails. The plans are logged (go test -v ./db).
+func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO accounts (email, password_hash, status, activated_at, created_at)
+		SELECT 'user' || i || '@example.com', 'h',
+		       CASE WHEN i % 100 = 0 THEN 'pending' ELSE 'active' END,
+		       CASE WHEN i % 100 = 0 THEN NULL ELSE now() END,
+		       now() - (i % 30) * interval '1 day'
+		FROM generate_series(1, 20000) AS i;
+		INSERT INTO activation_codes (account_id, code, issued_at, expires_at)
+		SELECT id, '1234', created_at, created_at + interval '1 minute' FROM accounts WHERE status = 'pending';
+		INSERT INTO outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, available_at)
+		SELECT 'user' || i || '@example.com', 's', '', '', now() - (i % 14) * interval '1 day',
+		       now() - (i % 14) * interval '1 day', now()
+		FROM generate_series(1, 20000) AS i;
+		INSERT INTO activation_ledger (email, kind, occurred_at)
+		SELECT 'user' || (i % 5000) || '@example.com', 'code_issued', now() - (i % 1440) * interval '1 minute'
+		FROM generate_series(1, 20000) AS i;
+		ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file, name string
+		args       []any
+		index      string
+	}{
+		{"queries/outbox/outbox_emails.sql", "DeleteFinishedEmails", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "outbox_emails_finished_idx"},
+		{"queries/identity/retention.sql", "DeleteStalePendingAccounts", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "activation_codes_issued_at_idx"},
+		{"queries/identity/retention.sql", "PruneActivationLedger", []any{int64(24 * 3600 * 1000), int64(500)}, "activation_ledger_occurred_at_idx"},
+		{"queries/outbox/outbox_emails.sql", "ClaimDueEmails", []any{int64(8), int64(30000), "00000000-0000-0000-0000-000000000000"}, "outbox_emails_due_idx"},
+		{"queries/identity/activation_ledger.sql", "LedgerOfEmail", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "activation_ledger_email_occurred_at_idx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Release()
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback(ctx) }()
+			if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+				t.Fatal(err)
+			}
+			var plan []map[string]any
+			if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+query(t, tc.file, tc.name), tc.args...).Scan(&plan); err != nil {
+				t.Fatalf("explain: %v", err)
+			}
+			out, _ := json.MarshalIndent(plan, "", " ")
+			t.Logf("%s:\n%s", tc.name, out)
+			if !strings.Contains(string(out), `"Index Name": "`+tc.index+`"`) || strings.Contains(string(out), `"Seq Scan"`) {
+				t.Fatalf("%s does not use %s alone:\n%s", tc.name, tc.index, out)
+			}
+		})
+	}
+}
