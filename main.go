@@ -89,10 +89,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-// constructors lists every bounded context of the binary: adding a module is adding its
-// New here.
-var constructors = []module.Constructor{
-	identity.New,
+// newModules builds every bounded context of the binary, in dependency order: a module
+// gets the platform and the public API of the modules it needs (typed by the interface
+// it declares). Adding a module is adding its New here; `make module` writes that line
+// above the marker.
+func newModules(p module.Platform) ([]module.Module, error) {
+	identityModule, err := identity.New(p)
+	if err != nil {
+		return nil, err
+	}
+	modules := []module.Module{identityModule}
+	// make module: new modules above this line.
+	return modules, nil
 }
 
 // serveOptions replace production parts in tests; zero values mean production.
@@ -160,13 +168,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
 	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger,
 		Metrics: mx, Tracer: tracer}
-	var modules []module.Module
-	for _, newModule := range constructors {
-		m, err := newModule(platform)
-		if err != nil {
-			return err
-		}
-		modules = append(modules, m)
+	modules, err := newModules(platform)
+	if err != nil {
+		return err
 	}
 
 	sender := opts.sender

@@ -1,7 +1,9 @@
 // Package identity is the public face of the identity bounded context: registration of
 // accounts by email and password, activation by an emailed 4-digit code. main builds it
-// with New (a module.Constructor) and wires it as a module.Module; other modules may import this package, never
-// its domain, app or adapter packages.
+// with New and wires it as a module.Module, and hands its API (Module.API: Basic
+// authentication for other modules' routes, AccountFrom, a lookup by id) to the modules
+// that need it. Other modules may import this package, never its domain, app or adapter
+// packages.
 package identity
 
 import (
@@ -27,18 +29,16 @@ import (
 // Module is the identity context, ready to be wired.
 type Module struct {
 	handlers *identityhttp.Handlers
+	api      *API
 	pool     *pgxpool.Pool
 }
 
-var (
-	_ module.Module      = (*Module)(nil)
-	_ module.Constructor = New
-)
+var _ module.Module = (*Module)(nil)
 
 // New builds the module on the platform p, reading its part of the configuration
 // (ACTIVATION_*, PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION), and adds its retention tasks
 // to the platform's maintenance runner.
-func New(p module.Platform) (module.Module, error) {
+func New(p module.Platform) (*Module, error) {
 	codes := domain.CodePolicy{
 		TTL:            p.Config.ActivationCodeTTL,
 		MaxAttempts:    p.Config.ActivationCodeMaxAttempts,
@@ -86,8 +86,12 @@ func New(p module.Platform) (module.Module, error) {
 	if p.Tracer != nil {
 		handlers = identityhttp.Traced(svc, p.Tracer)
 	}
-	return &Module{handlers: identityhttp.NewHandlers(handlers), pool: p.Pool}, nil
+	h := identityhttp.NewHandlers(handlers)
+	return &Module{handlers: h, api: &API{handlers: h, accounts: svc}, pool: p.Pool}, nil
 }
+
+// API is identity's public API, for the modules that need it.
+func (m *Module) API() *API { return m.api }
 
 // Name implements module.Module.
 func (m *Module) Name() string { return "identity" }

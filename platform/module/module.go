@@ -1,6 +1,7 @@
 // Package module is the contract between main and a bounded context (modules/*): what the
 // platform hands a module, and what a module must offer to be wired into the binary.
-// Adding a module is adding its constructor to the list in main.go.
+// Adding a module is adding a call to its New in main.go's newModules, which passes it
+// the platform and the public API of the modules it needs.
 package module
 
 import (
@@ -47,6 +48,3 @@ type Platform struct {
 	// Tracer starts the module's spans; nil: no spans (a no-op provider).
 	Tracer trace.TracerProvider
 }
-
-// Constructor builds a module on the platform; every module root exports one as New.
-type Constructor func(Platform) (Module, error)

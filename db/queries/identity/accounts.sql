@@ -15,6 +15,12 @@ SELECT id, email, password_hash, status, created_at, updated_at, activated_at
 FROM accounts
 WHERE email = @email;
 
+-- name: GetAccount :one
+-- Another module's lookup by id (identity's public API): no lock, the caller only reads.
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at
+FROM accounts
+WHERE id = @id;
+
 -- name: LockAccountByEmail :one
 -- Locks the account for the rest of the transaction and reads the database clock after
 -- the lock is granted, so every decision about time is made on one clock.

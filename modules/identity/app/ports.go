@@ -13,6 +13,9 @@ import (
 type Store interface {
 	// AccountByEmail reads an account without locking it; domain.ErrAccountNotFound if none.
 	AccountByEmail(ctx context.Context, email domain.Email) (domain.Account, error)
+	// AccountByID reads an account without locking it; domain.ErrAccountNotFound if none
+	// (an id that is not one of the store's is none).
+	AccountByID(ctx context.Context, id string) (domain.Account, error)
 	// Register creates a pending account with email and passwordHash and calls decide with
 	// created true; when the email exists it locks that account and calls decide with
 	// created false. Concurrent calls for one email are serialised.

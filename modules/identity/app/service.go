@@ -89,6 +89,16 @@ func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (
 	return acc, nil
 }
 
+// Account returns the account id, for other modules (identity's public API);
+// domain.ErrAccountNotFound if there is none.
+func (s *Service) Account(ctx context.Context, id string) (domain.Account, error) {
+	acc, err := s.store.AccountByID(ctx, id)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("account %s: %w", id, err)
+	}
+	return acc, nil
+}
+
 // Activate activates the authenticated account with code. A wrong code is counted and
 // returned as *domain.InvalidCodeError.
 func (s *Service) Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error) {

@@ -41,6 +41,15 @@ func (s *fakeStore) AccountByEmail(_ context.Context, email domain.Email) (domai
 	return domain.Account{}, domain.ErrAccountNotFound
 }
 
+func (s *fakeStore) AccountByID(_ context.Context, id string) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[id]; ok {
+		return a, nil
+	}
+	return domain.Account{}, domain.ErrAccountNotFound
+}
+
 func (s *fakeStore) Register(_ context.Context, email domain.Email, hash string,
 	decide func(*domain.Account, time.Time, bool) error,
 ) (domain.Account, error) {

@@ -41,9 +41,9 @@ func NewHandlers(svc Service) *Handlers {
 func (h *Handlers) Register(api *echo.Group) {
 	mapErrors := httpserver.MapErrors(mapError)
 	api.POST("/users", h.register, mapErrors)
-	api.GET("/users/me", h.me, mapErrors, h.authenticate)
-	api.POST("/users/me/activation", h.activate, mapErrors, h.authenticate)
-	api.POST("/users/me/activation-code", h.resend, mapErrors, h.authenticate)
+	api.GET("/users/me", h.me, mapErrors, h.Authenticate)
+	api.POST("/users/me/activation", h.activate, mapErrors, h.Authenticate)
+	api.POST("/users/me/activation-code", h.resend, mapErrors, h.Authenticate)
 }
 
 // userResponse is a user as the API renders it.
@@ -145,9 +145,12 @@ func (h *Handlers) me(c echo.Context) error {
 
 const principalKey = "identity.principal"
 
-// authenticate checks HTTP Basic credentials before anything else about the request. A
-// missing or malformed header still costs a password hash, so every 401 takes alike.
-func (h *Handlers) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+// Authenticate is the middleware that checks HTTP Basic credentials before anything else
+// about the request and makes the account the request's principal (Principal). A missing
+// or malformed header still costs a password hash, so every 401 takes alike. Its own
+// errors leave it as problems (401 with WWW-Authenticate, 503), so it serves the routes of
+// other modules too, whose error tables know nothing of identity's errors.
+func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		email, password, ok := c.Request().BasicAuth()
 		if !ok {
@@ -155,12 +158,19 @@ func (h *Handlers) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		acc, err := h.svc.Authenticate(c.Request().Context(), email, password)
 		if err != nil {
+			if p := mapError(err); p != nil {
+				p.Cause = err
+				return p
+			}
 			return err
 		}
 		c.Set(principalKey, acc)
 		return next(c)
 	}
 }
+
+// Principal is the account Authenticate let in; the zero Account outside it.
+func Principal(c echo.Context) domain.Account { return principal(c) }
 
 func principal(c echo.Context) domain.Account {
 	acc, _ := c.Get(principalKey).(domain.Account)

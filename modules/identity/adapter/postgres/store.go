@@ -56,6 +56,19 @@ func (s *Store) AccountByEmail(ctx context.Context, email domain.Email) (domain.
 	return toAccount(row), nil
 }
 
+// AccountByID implements app.Store. An id that is not a UUID is no account.
+func (s *Store) AccountByID(ctx context.Context, id string) (domain.Account, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("get account %q: %w", id, domain.ErrAccountNotFound)
+	}
+	row, err := sqlcgen.New(s.pool).GetAccount(ctx, uid)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("get account %s: %w", id, mapErr(err))
+	}
+	return toAccount(row), nil
+}
+
 // Register implements app.Store. The insert lets the unique constraint decide: ON
 // CONFLICT waits for a concurrent registration of the same email, and then the existing
 // row is locked instead.

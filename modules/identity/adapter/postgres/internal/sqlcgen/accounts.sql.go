@@ -12,6 +12,28 @@ import (
 	"github.com/google/uuid"
 )
 
+const getAccount = `-- name: GetAccount :one
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at
+FROM accounts
+WHERE id = $1
+`
+
+// Another module's lookup by id (identity's public API): no lock, the caller only reads.
+func (q *Queries) GetAccount(ctx context.Context, id uuid.UUID) (Account, error) {
+	row := q.db.QueryRow(ctx, getAccount, id)
+	var i Account
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.Status,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.ActivatedAt,
+	)
+	return i, err
+}
+
 const getAccountByEmail = `-- name: GetAccountByEmail :one
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at
 FROM accounts

@@ -1,0 +1,86 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	identityhttp "github.com/acme/identity/modules/identity/adapter/http"
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// Account is an account as other modules see it: no password hash, no code.
+type Account struct {
+	ID          string
+	Email       string
+	Active      bool
+	CreatedAt   time.Time
+	ActivatedAt *time.Time // nil while the account is pending
+}
+
+// ErrAccountNotFound is what API.Account returns for an id that names no account.
+var ErrAccountNotFound = errors.New("identity: account not found")
+
+// API is identity's public API for other modules; main hands it (Module.API) to the
+// modules that need it. A consumer declares the small interface it uses of it, such as
+//
+//	type Identity interface {
+//		Authenticate(next echo.HandlerFunc) echo.HandlerFunc
+//		Account(ctx context.Context, id string) (identity.Account, error)
+//	}
+type API struct {
+	handlers *identityhttp.Handlers
+	accounts accountReader
+}
+
+// accountReader is the lookup API.Account needs of identity's use cases.
+type accountReader interface {
+	Account(ctx context.Context, id string) (domain.Account, error)
+}
+
+// Authenticate is an echo middleware for another module's route: it checks HTTP Basic
+// credentials exactly as identity's own routes do (same 401 with WWW-Authenticate, in the
+// same time whatever failed; 503 when the database or the hasher cannot answer), and puts
+// the account in the request's context, where AccountFrom reads it. Mount it after the
+// module's error middleware: route(path, handler, mapErrors, api.Authenticate).
+func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return a.handlers.Authenticate(func(c echo.Context) error {
+		acc := toAccount(identityhttp.Principal(c))
+		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), accountKey{}, acc)))
+		return next(c)
+	})
+}
+
+// Account returns the account id; ErrAccountNotFound when there is none (an id that is
+// not one of identity's included), database.ErrUnavailable when the database is lost.
+func (a *API) Account(ctx context.Context, id string) (Account, error) {
+	acc, err := a.accounts.Account(ctx, id)
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		return Account{}, ErrAccountNotFound
+	}
+	if err != nil {
+		return Account{}, err
+	}
+	return toAccount(acc), nil
+}
+
+type accountKey struct{}
+
+// AccountFrom returns the account Authenticate put in ctx (a request's context), and
+// false outside an authenticated request.
+func AccountFrom(ctx context.Context) (Account, bool) {
+	acc, ok := ctx.Value(accountKey{}).(Account)
+	return acc, ok
+}
+
+func toAccount(a domain.Account) Account {
+	return Account{
+		ID:          a.ID,
+		Email:       string(a.Email),
+		Active:      a.Status == domain.StatusActive,
+		CreatedAt:   a.CreatedAt,
+		ActivatedAt: a.ActivatedAt,
+	}
+}

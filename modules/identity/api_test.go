@@ -1,0 +1,119 @@
+package identity_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/acme/identity/modules/identity"
+	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/httpserver"
+	"github.com/acme/identity/platform/module"
+	"github.com/acme/identity/platform/outbox"
+)
+
+// TestAPI drives identity's public API as another module uses it: a route of its own
+// behind API.Authenticate, and the lookup by id, on the real database.
+func TestAPI(t *testing.T) {
+	env := map[string]string{"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1"}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool := dbtest.NewPool(t)
+	m, err := identity.New(module.Platform{Config: cfg, Pool: pool, Outbox: outbox.New(), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpserver.New(httpserver.Options{}, logger)
+	m.RegisterRoutes(srv.API())
+	// The route of a consumer: its handler reads the account the middleware put in the
+	// request's context.
+	srv.API().GET("/probe", func(c echo.Context) error {
+		acc, ok := identity.AccountFrom(c.Request().Context())
+		if !ok {
+			return errors.New("no account in the context")
+		}
+		return c.JSON(http.StatusOK, map[string]any{"id": acc.ID, "email": acc.Email, "active": acc.Active})
+	}, m.API().Authenticate)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+
+	res, err := http.Post(ts.URL+"/v1/users", "application/json",
+		strings.NewReader(`{"email": "Alice@Example.com", "password": "correct horse"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var user struct{ ID string }
+	if err := json.NewDecoder(res.Body).Decode(&user); err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d, %v", res.StatusCode, err)
+	}
+	_ = res.Body.Close()
+
+	probe := func(t *testing.T, email, password string) (int, http.Header, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/probe", nil)
+		if email != "" {
+			req.SetBasicAuth(email, password)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = res.Body.Close() }()
+		var body map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, res.Header, body
+	}
+
+	t.Run("the right password reaches the handler with the account", func(t *testing.T) {
+		status, _, body := probe(t, "alice@example.com", "correct horse")
+		want := map[string]any{"id": user.ID, "email": "alice@example.com", "active": false}
+		if status != http.StatusOK || body["id"] != want["id"] || body["email"] != want["email"] || body["active"] != want["active"] {
+			t.Fatalf("got %d %v, want 200 %v", status, body, want)
+		}
+	})
+	for name, creds := range map[string][2]string{
+		"wrong password": {"alice@example.com", "wrong horse"},
+		"unknown email":  {"bob@example.com", "correct horse"},
+		"no credentials": {"", ""},
+	} {
+		t.Run(name+" is identity's 401", func(t *testing.T) {
+			status, header, body := probe(t, creds[0], creds[1])
+			if status != http.StatusUnauthorized || body["code"] != httpserver.CodeUnauthorized ||
+				header.Get("WWW-Authenticate") != `Basic realm="identity"` ||
+				header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("got %d %v %v, want 401 unauthorized with WWW-Authenticate", status, header, body)
+			}
+		})
+	}
+
+	t.Run("lookup by id", func(t *testing.T) {
+		acc, err := m.API().Account(context.Background(), user.ID)
+		if err != nil || acc.ID != user.ID || acc.Email != "alice@example.com" || acc.Active || acc.ActivatedAt != nil {
+			t.Fatalf("Account(%s) = %+v, %v", user.ID, acc, err)
+		}
+		for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid", ""} {
+			if _, err := m.API().Account(context.Background(), id); !errors.Is(err, identity.ErrAccountNotFound) {
+				t.Errorf("Account(%q): %v, want ErrAccountNotFound", id, err)
+			}
+		}
+	})
+	t.Run("no account outside an authenticated request", func(t *testing.T) {
+		if acc, ok := identity.AccountFrom(context.Background()); ok {
+			t.Fatalf("AccountFrom(background) = %+v, true", acc)
+		}
+	})
+}
