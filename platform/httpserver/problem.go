@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -16,8 +17,10 @@ type Problem struct {
 	Code   string `json:"code"`
 	// Errors lists the invalid fields of a validation_failed problem.
 	Errors []FieldError `json:"errors,omitempty"`
-	// AttemptsRemaining is set on invalid_code problems.
-	AttemptsRemaining *int `json:"attempts_remaining,omitempty"`
+	// Extensions are the members a module adds to its problems (RFC 9457 §3.2), such as
+	// identity's attempts_remaining: rendered next to the standard members, which they
+	// can never replace. Set them with With.
+	Extensions map[string]any `json:"-"`
 
 	// RetryAfter, when positive, is sent as the Retry-After header (whole seconds, >= 1).
 	RetryAfter time.Duration `json:"-"`
@@ -45,6 +48,48 @@ func NewProblem(status int, code, detail string) *Problem {
 		Detail: detail,
 		Code:   code,
 	}
+}
+
+// With sets the extension member name to value and returns p. The names of the standard
+// members (type, title, status, detail, code, errors) are refused: a module cannot change
+// what every problem means.
+func (p *Problem) With(name string, value any) *Problem {
+	if standardMembers[name] {
+		panic(fmt.Sprintf("httpserver: problem extension %q is a standard member", name))
+	}
+	if p.Extensions == nil {
+		p.Extensions = map[string]any{}
+	}
+	p.Extensions[name] = value
+	return p
+}
+
+var standardMembers = map[string]bool{"type": true, "title": true, "status": true, "detail": true, "code": true, "errors": true}
+
+// MarshalJSON renders the standard members, then the extensions.
+func (p *Problem) MarshalJSON() ([]byte, error) {
+	type standard Problem // without the method: no recursion
+	doc, err := json.Marshal((*standard)(p))
+	if err != nil || len(p.Extensions) == 0 {
+		return doc, err
+	}
+	members := make(map[string]json.RawMessage, len(p.Extensions))
+	for name, value := range p.Extensions {
+		if standardMembers[name] {
+			continue
+		}
+		raw, err := json.Marshal(value)
+		if err != nil {
+			return nil, fmt.Errorf("problem extension %s: %w", name, err)
+		}
+		members[name] = raw
+	}
+	ext, err := json.Marshal(members) // sorted by name: a stable document
+	if err != nil || len(members) == 0 {
+		return doc, err
+	}
+	// doc is {...} and ext is {...}: join them into one object.
+	return append(append(doc[:len(doc)-1:len(doc)-1], ','), ext[1:]...), nil
 }
 
 func (p *Problem) Error() string {

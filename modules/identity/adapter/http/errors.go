@@ -18,6 +18,10 @@ const (
 	codeCodeExpired     = "code_expired"
 )
 
+// extAttemptsRemaining is identity's extension member of invalid_code problems: the wrong
+// guesses the code still accepts.
+const extAttemptsRemaining = "attempts_remaining"
+
 // mapError is the one table from the identity context's errors to problems. It matches
 // with errors.Is/As, so wrapped errors map too; anything else is left to the platform's
 // error handler (503 for an unreachable database, a logged 500 otherwise).
@@ -62,10 +66,8 @@ func mapError(err error) *httpserver.Problem {
 		return httpserver.NewProblem(http.StatusBadRequest, codeCodeExpired,
 			"The activation code has expired; request a new code.")
 	case errors.As(err, &invalid):
-		p := httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode, "The activation code is wrong.")
-		remaining := invalid.AttemptsRemaining
-		p.AttemptsRemaining = &remaining
-		return p
+		return httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode, "The activation code is wrong.").
+			With(extAttemptsRemaining, invalid.AttemptsRemaining)
 	case errors.As(err, &retryLater):
 		p := httpserver.NewProblem(http.StatusTooManyRequests, httpserver.CodeRateLimited,
 			"A code was issued to this account moments ago; wait before asking for another.")

@@ -39,7 +39,7 @@ func TestMapErrorTable(t *testing.T) {
 			}
 		}
 	}
-	if p := mapError(wrap(&domain.InvalidCodeError{AttemptsRemaining: 2})); p.AttemptsRemaining == nil || *p.AttemptsRemaining != 2 {
+	if p := mapError(wrap(&domain.InvalidCodeError{AttemptsRemaining: 2})); p.Extensions[extAttemptsRemaining] != 2 {
 		t.Errorf("invalid_code problem does not carry attempts_remaining 2: %+v", p)
 	}
 	if p := mapError(domain.ErrUnauthorized); p.Header.Get("WWW-Authenticate") != `Basic realm="identity"` {
