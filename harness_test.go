@@ -90,7 +90,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, logger, ln, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server})
+		done <- serve(ctx, cfg, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server})
 	}()
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	var once sync.Once

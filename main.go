@@ -80,11 +80,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		logger.InfoContext(ctx, "database is up to date", slog.String("database_url", config.MaskURL(cfg.DatabaseURL)))
 		return nil
 	case "serve":
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		listen := func() (net.Listener, error) {
+			ln, err := net.Listen("tcp", cfg.HTTPAddr)
+			if err != nil {
+				return nil, fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+			}
+			return ln, nil
 		}
-		return serve(ctx, cfg, logger, ln, serveOptions{})
+		return serve(ctx, cfg, logger, listen, serveOptions{})
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
@@ -113,9 +116,10 @@ type serveOptions struct {
 	server func(*httpserver.Server)
 }
 
-// serve wires the platform and the modules and runs them until ctx ends.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.Listener, opts serveOptions) error {
-	logger.InfoContext(ctx, "starting", slog.Any("config", cfg), slog.String("addr", ln.Addr().String()))
+// serve wires the platform and the modules and runs them until ctx ends. It listens once
+// the modules are built: a module's bad variable stops the program before it serves.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen func() (net.Listener, error), opts serveOptions) error {
+	logger.InfoContext(ctx, "starting", slog.Any("config", cfg))
 	tr, err := tracing.New(ctx, cfg.Tracing)
 	if err != nil {
 		return err
@@ -166,12 +170,17 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	ob := outbox.New()
 	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
 	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
-	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger,
+	platform := module.Platform{Env: cfg.Modules, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger,
 		Metrics: mx, Tracer: tracer}
 	modules, err := newModules(platform)
 	if err != nil {
 		return err
 	}
+	ln, err := listen()
+	if err != nil {
+		return err
+	}
+	logger.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()))
 
 	sender := opts.sender
 	if sender == nil {

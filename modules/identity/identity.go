@@ -20,7 +20,6 @@ import (
 	identityhttp "github.com/acme/identity/modules/identity/adapter/http"
 	"github.com/acme/identity/modules/identity/adapter/postgres"
 	"github.com/acme/identity/modules/identity/app"
-	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/admission"
 	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/module"
@@ -35,17 +34,15 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
-// New builds the module on the platform p, reading its part of the configuration
-// (ACTIVATION_*, PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION), and adds its retention tasks
+// New builds the module on the platform p, reading its own variables (LoadSettings:
+// ACTIVATION_*, PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION), and adds its retention tasks
 // to the platform's maintenance runner.
 func New(p module.Platform) (*Module, error) {
-	codes := domain.CodePolicy{
-		TTL:            p.Config.ActivationCodeTTL,
-		MaxAttempts:    p.Config.ActivationCodeMaxAttempts,
-		ResendInterval: p.Config.ActivationCodeResendInterval,
-		GuessesPerDay:  p.Config.ActivationGuessesPerDay,
-		CodesPerDay:    p.Config.ActivationCodesPerDay,
+	settings, err := LoadSettings(p.Env)
+	if err != nil {
+		return nil, err
 	}
+	codes := settings.Codes
 	composer, err := email.NewComposer()
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -55,7 +52,7 @@ func New(p module.Platform) (*Module, error) {
 	if tracer == nil {
 		tracer = noop.NewTracerProvider()
 	}
-	ph := p.Config.PasswordHash
+	ph := settings.PasswordHash
 	var observeWait admission.Observer
 	hashOpts := []argon2id.Option{argon2id.WithTracerProvider(tracer)}
 	if p.Metrics != nil {
@@ -76,7 +73,7 @@ func New(p module.Platform) (*Module, error) {
 	}
 	if p.Maintenance != nil {
 		p.Maintenance.Add(maintenance.Task{Name: "identity.activation_ledger", Batch: postgres.PruneActivationLedger})
-		if retention := p.Config.PendingAccountRetention; retention > 0 {
+		if retention := settings.PendingAccountRetention; retention > 0 {
 			p.Maintenance.Add(maintenance.Task{
 				Name: "identity.pending_accounts", Batch: postgres.DeleteStalePendingAccounts(retention),
 			})

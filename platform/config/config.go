@@ -1,4 +1,5 @@
-// Package config reads the service's configuration from the environment, once, at start.
+// Package config reads the platform's configuration from the environment, once, at start,
+// and offers modules the same reading of their own variables (ModuleEnv, Settings).
 // Every variable has a default that works for local development; a value that does not
 // parse stops the program with a message naming the variable.
 package config
@@ -11,7 +12,6 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Config is the whole configuration. It is passed down by value; nothing else reads the
-// environment.
+// Config is the platform's configuration. It is passed down by value; nothing else reads
+// the environment but the modules, each its own variables through Modules.
 type Config struct {
 	DatabaseURL string
 	// DatabaseMaxConns is the PostgreSQL pool size.
@@ -33,17 +33,6 @@ type Config struct {
 	SMTP     SMTP
 	MailFrom string
 
-	ActivationCodeTTL            time.Duration
-	ActivationCodeMaxAttempts    int
-	ActivationCodeResendInterval time.Duration
-	// ActivationGuessesPerDay is the wrong codes one email address may send in any 24 h.
-	ActivationGuessesPerDay int
-	// ActivationCodesPerDay is the codes issued to one email address in any 24 h.
-	ActivationCodesPerDay int
-
-	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
-	// 0 keeps them.
-	PendingAccountRetention time.Duration
 	// OutboxRetention: finished outbox emails older than this are deleted.
 	OutboxRetention time.Duration
 	// MaintenanceInterval is how often the retention work runs.
@@ -53,12 +42,14 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
 
-	PasswordHash PasswordHash
-
 	LogLevel  slog.Level
 	LogFormat string
 
 	Tracing Tracing
+
+	// Modules is the environment without the platform's variables, from which each module
+	// reads its own (ModuleEnv.Settings).
+	Modules ModuleEnv
 }
 
 // Tracing says whether spans are exported, from OpenTelemetry's standard variables. The
@@ -99,17 +90,6 @@ type SMTP struct {
 // registrations a second a replica's password hashing allows (README.md, Choices).
 const DefaultSMTPMaxConnections = 25
 
-// PasswordHash holds the argon2id parameters and the bound on hashes run at once.
-type PasswordHash struct {
-	MemoryKiB   uint32
-	Iterations  uint32
-	Parallelism uint8
-	// Concurrency is how many hashes and verifications run at once.
-	Concurrency int
-	// QueueTimeout is the longest wait for a hashing slot.
-	QueueTimeout time.Duration
-}
-
 // Load reads the configuration through getenv (os.Getenv in production). It reports every
 // bad variable at once.
 func Load(getenv func(string) string) (Config, error) {
@@ -127,28 +107,15 @@ func Load(getenv func(string) string) (Config, error) {
 			TLS:            p.oneOf("SMTP_TLS", "starttls", "none", "starttls", "tls"),
 			MaxConnections: p.intRange("SMTP_MAX_CONNECTIONS", DefaultSMTPMaxConnections, 1, 1000),
 		},
-		MailFrom:                     p.str("MAIL_FROM", "Identity <no-reply@localhost>"),
-		ActivationCodeTTL:            p.duration("ACTIVATION_CODE_TTL", 60*time.Second),
-		ActivationCodeMaxAttempts:    p.intRange("ACTIVATION_CODE_MAX_ATTEMPTS", 5, 1, 1000),
-		ActivationCodeResendInterval: p.duration("ACTIVATION_CODE_RESEND_INTERVAL", 30*time.Second),
-		ActivationGuessesPerDay:      p.intRange("ACTIVATION_GUESSES_PER_DAY", 20, 1, 100000),
-		ActivationCodesPerDay:        p.intRange("ACTIVATION_CODES_PER_DAY", 10, 1, 100000),
-		PendingAccountRetention:      p.durationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
-		OutboxRetention:              p.duration("OUTBOX_RETENTION", 168*time.Hour),
-		MaintenanceInterval:          p.duration("MAINTENANCE_INTERVAL", time.Minute),
-		RateLimitPerIP:               p.float("RATE_LIMIT_PER_IP", 20),
-		TrustedProxies:               p.cidrs("TRUSTED_PROXIES"),
-		PasswordHash: PasswordHash{
-			MemoryKiB:   uint32(p.intRange("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)), //nolint:gosec // intRange bounds it
-			Iterations:  uint32(p.intRange("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),       //nolint:gosec // intRange bounds it
-			Parallelism: uint8(p.intRange("PASSWORD_HASH_PARALLELISM", 1, 1, 255)),       //nolint:gosec // intRange bounds it
-			// GOMAXPROCS: the CPUs this process may use (it follows the cgroup's CPU limit).
-			Concurrency:  p.intRange("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
-			QueueTimeout: p.duration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second),
-		},
-		LogLevel:  p.level("LOG_LEVEL", slog.LevelInfo),
-		LogFormat: p.oneOf("LOG_FORMAT", "json", "json", "text"),
-		Tracing:   p.tracing(),
+		MailFrom:            p.str("MAIL_FROM", "Identity <no-reply@localhost>"),
+		OutboxRetention:     p.duration("OUTBOX_RETENTION", 168*time.Hour),
+		MaintenanceInterval: p.duration("MAINTENANCE_INTERVAL", time.Minute),
+		RateLimitPerIP:      p.float("RATE_LIMIT_PER_IP", 20),
+		TrustedProxies:      p.cidrs("TRUSTED_PROXIES"),
+		LogLevel:            p.level("LOG_LEVEL", slog.LevelInfo),
+		LogFormat:           p.oneOf("LOG_FORMAT", "json", "json", "text"),
+		Tracing:             p.tracing(),
+		Modules:             NewModuleEnv(getenv),
 	}
 	if _, err := pgconn.ParseConfig(cfg.DatabaseURL); err != nil {
 		// pgconn's message may quote the string, password included: say only what is wrong.
@@ -156,9 +123,6 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
 		p.fail("MAIL_FROM", fmt.Sprintf("must be an address such as Identity <no-reply@example.com>, got %q", cfg.MailFrom))
-	}
-	if cfg.PasswordHash.MemoryKiB < 8*uint32(cfg.PasswordHash.Parallelism) {
-		p.fail("PASSWORD_HASH_MEMORY_KIB", "must be at least 8 KiB per unit of PASSWORD_HASH_PARALLELISM")
 	}
 	return cfg, errors.Join(p.errs...)
 }
@@ -181,21 +145,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("smtp_tls", c.SMTP.TLS),
 		slog.Int("smtp_max_connections", c.SMTP.MaxConnections),
 		slog.String("mail_from", c.MailFrom),
-		slog.Duration("activation_code_ttl", c.ActivationCodeTTL),
-		slog.Int("activation_code_max_attempts", c.ActivationCodeMaxAttempts),
-		slog.Duration("activation_code_resend_interval", c.ActivationCodeResendInterval),
-		slog.Int("activation_guesses_per_day", c.ActivationGuessesPerDay),
-		slog.Int("activation_codes_per_day", c.ActivationCodesPerDay),
-		slog.Duration("pending_account_retention", c.PendingAccountRetention),
 		slog.Duration("outbox_retention", c.OutboxRetention),
 		slog.Duration("maintenance_interval", c.MaintenanceInterval),
 		slog.Float64("rate_limit_per_ip", c.RateLimitPerIP),
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
-		slog.Any("password_hash_memory_kib", c.PasswordHash.MemoryKiB),
-		slog.Any("password_hash_iterations", c.PasswordHash.Iterations),
-		slog.Any("password_hash_parallelism", c.PasswordHash.Parallelism),
-		slog.Int("password_hash_concurrency", c.PasswordHash.Concurrency),
-		slog.Duration("password_hash_queue_timeout", c.PasswordHash.QueueTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.Bool("tracing", c.Tracing.Enabled),

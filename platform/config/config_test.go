@@ -2,7 +2,6 @@ package config
 
 import (
 	"log/slog"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,8 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.DatabaseURL != "postgres://postgres@localhost:5432/identity?sslmode=disable" || cfg.HTTPAddr != ":8080" ||
 		cfg.SMTP.Host != "" || cfg.SMTP.Port != 587 || cfg.SMTP.TLS != "starttls" || cfg.MailFrom != "Identity <no-reply@localhost>" ||
-		cfg.ActivationCodeTTL != time.Minute || cfg.ActivationCodeMaxAttempts != 5 || cfg.ActivationCodeResendInterval != 30*time.Second ||
 		cfg.RateLimitPerIP != 20 || cfg.TrustedProxies != nil ||
-		cfg.ActivationGuessesPerDay != 20 || cfg.ActivationCodesPerDay != 10 ||
-		cfg.PendingAccountRetention != 168*time.Hour || cfg.OutboxRetention != 168*time.Hour || cfg.MaintenanceInterval != time.Minute ||
-		cfg.PasswordHash != (PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
-			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second}) ||
+		cfg.OutboxRetention != 168*time.Hour || cfg.MaintenanceInterval != time.Minute ||
 		cfg.LogLevel != slog.LevelInfo || cfg.LogFormat != "json" {
 		t.Fatalf("defaults = %+v", cfg)
 	}
@@ -30,44 +25,32 @@ func TestDefaults(t *testing.T) {
 
 func TestValuesAreRead(t *testing.T) {
 	cfg, err := Load(env(map[string]string{
-		"SMTP_HOST": "mail", "SMTP_PORT": "1025", "SMTP_TLS": "none", "ACTIVATION_CODE_TTL": "90s",
+		"SMTP_HOST": "mail", "SMTP_PORT": "1025", "SMTP_TLS": "none",
 		"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1/32", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "RATE_LIMIT_PER_IP": "0",
-		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
-		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms",
-		"PENDING_ACCOUNT_RETENTION": "0", "OUTBOX_RETENTION": "24h", "MAINTENANCE_INTERVAL": "10s",
+		"OUTBOX_RETENTION": "24h", "MAINTENANCE_INTERVAL": "10s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SMTP.Host != "mail" || cfg.SMTP.Port != 1025 || cfg.SMTP.TLS != "none" || cfg.ActivationCodeTTL != 90*time.Second ||
+	if cfg.SMTP.Host != "mail" || cfg.SMTP.Port != 1025 || cfg.SMTP.TLS != "none" ||
 		len(cfg.TrustedProxies) != 2 || cfg.TrustedProxies[1].String() != "192.168.1.1/32" ||
 		cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "text" || cfg.RateLimitPerIP != 0 ||
-		cfg.ActivationGuessesPerDay != 3 || cfg.ActivationCodesPerDay != 4 ||
-		cfg.PasswordHash.Concurrency != 7 || cfg.PasswordHash.QueueTimeout != 250*time.Millisecond ||
-		cfg.PendingAccountRetention != 0 || cfg.OutboxRetention != 24*time.Hour || cfg.MaintenanceInterval != 10*time.Second {
+		cfg.OutboxRetention != 24*time.Hour || cfg.MaintenanceInterval != 10*time.Second {
 		t.Fatalf("config = %+v", cfg)
 	}
 }
 
 func TestBadValuesFailNamingTheVariable(t *testing.T) {
 	bad := map[string]string{
-		"ACTIVATION_CODE_TTL":          "soon",
-		"ACTIVATION_CODE_MAX_ATTEMPTS": "0",
-		"SMTP_PORT":                    "70000",
-		"SMTP_TLS":                     "maybe",
-		"TRUSTED_PROXIES":              "10.0.0.0/8,not-a-cidr",
-		"PASSWORD_HASH_ITERATIONS":     "two",
-		"LOG_LEVEL":                    "loud",
-		"LOG_FORMAT":                   "xml",
-		"RATE_LIMIT_PER_IP":            "-1",
-		"MAIL_FROM":                    "not an address",
-		"ACTIVATION_GUESSES_PER_DAY":   "0",
-		"ACTIVATION_CODES_PER_DAY":     "many",
-		"PASSWORD_HASH_CONCURRENCY":    "0",
-		"PASSWORD_HASH_QUEUE_TIMEOUT":  "1",
-		"PENDING_ACCOUNT_RETENTION":    "-1h",
-		"OUTBOX_RETENTION":             "0",
-		"MAINTENANCE_INTERVAL":         "often",
+		"SMTP_PORT":            "70000",
+		"SMTP_TLS":             "maybe",
+		"TRUSTED_PROXIES":      "10.0.0.0/8,not-a-cidr",
+		"LOG_LEVEL":            "loud",
+		"LOG_FORMAT":           "xml",
+		"RATE_LIMIT_PER_IP":    "-1",
+		"MAIL_FROM":            "not an address",
+		"OUTBOX_RETENTION":     "0",
+		"MAINTENANCE_INTERVAL": "often",
 	}
 	for name, value := range bad {
 		_, err := Load(env(map[string]string{name: value}))
@@ -137,8 +120,7 @@ func TestNonFiniteAndNegativeNumbersAreRefused(t *testing.T) {
 		{"RATE_LIMIT_PER_IP", "1e999"}, {"RATE_LIMIT_PER_IP", "-0.5"},
 		{"DATABASE_MAX_CONNS", "-1"}, {"DATABASE_MAX_CONNS", "0"}, {"DATABASE_MAX_CONNS", "NaN"},
 		{"DATABASE_TIMEOUT", "-5s"}, {"DATABASE_TIMEOUT", "0s"}, {"DATABASE_TIMEOUT", "NaN"}, {"DATABASE_TIMEOUT", "Inf"},
-		{"ACTIVATION_CODE_TTL", "-60s"}, {"ACTIVATION_CODE_MAX_ATTEMPTS", "-5"}, {"SMTP_PORT", "-587"},
-		{"PASSWORD_HASH_MEMORY_KIB", "-19456"}, {"ACTIVATION_CODE_RESEND_INTERVAL", "-1s"},
+		{"SMTP_PORT", "-587"}, {"OUTBOX_RETENTION", "-1h"},
 	} {
 		_, err := Load(env(map[string]string{tc.name: tc.value}))
 		if err == nil || !strings.Contains(err.Error(), tc.name) {

@@ -34,11 +34,11 @@ type Module interface {
 // Worker is a background loop.
 type Worker func(ctx context.Context) error
 
-// Platform is what the platform gives every module: the configuration (a module reads
-// its own part), the database pool, the email outbox, the housekeeping runner (a module
+// Platform is what the platform gives every module: the environment of its own variables
+// (never the platform's: no DATABASE_URL, no SMTP password), the database pool, the email outbox, the housekeeping runner (a module
 // adds its retention tasks), the logger, the metrics and the tracer provider.
 type Platform struct {
-	Config      config.Config
+	Env         config.ModuleEnv
 	Pool        *pgxpool.Pool
 	Outbox      *outbox.Outbox
 	Maintenance *maintenance.Runner

@@ -1,0 +1,62 @@
+package identity
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/config"
+)
+
+// Settings are identity's own variables (README.md's table): the activation codes, the
+// password hashing and the retention of pending accounts.
+type Settings struct {
+	Codes        domain.CodePolicy
+	PasswordHash PasswordHash
+	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
+	// 0 keeps them.
+	PendingAccountRetention time.Duration
+}
+
+// PasswordHash holds the argon2id parameters and the bound on hashes run at once.
+type PasswordHash struct {
+	MemoryKiB   uint32
+	Iterations  uint32
+	Parallelism uint8
+	// Concurrency is how many hashes and verifications run at once.
+	Concurrency int
+	// QueueTimeout is the longest wait for a hashing slot.
+	QueueTimeout time.Duration
+}
+
+// LoadSettings reads identity's variables from env, reporting every bad one at once,
+// each named.
+func LoadSettings(env config.ModuleEnv) (Settings, error) {
+	s := env.Settings()
+	set := Settings{
+		Codes: domain.CodePolicy{
+			TTL:            s.Duration("ACTIVATION_CODE_TTL", 60*time.Second),
+			MaxAttempts:    s.Int("ACTIVATION_CODE_MAX_ATTEMPTS", 5, 1, 1000),
+			ResendInterval: s.Duration("ACTIVATION_CODE_RESEND_INTERVAL", 30*time.Second),
+			GuessesPerDay:  s.Int("ACTIVATION_GUESSES_PER_DAY", 20, 1, 100000),
+			CodesPerDay:    s.Int("ACTIVATION_CODES_PER_DAY", 10, 1, 100000),
+		},
+		PasswordHash: PasswordHash{
+			MemoryKiB:   uint32(s.Int("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)), //nolint:gosec // Int bounds it
+			Iterations:  uint32(s.Int("PASSWORD_HASH_ITERATIONS", 2, 1, 100)),       //nolint:gosec // Int bounds it
+			Parallelism: uint8(s.Int("PASSWORD_HASH_PARALLELISM", 1, 1, 255)),       //nolint:gosec // Int bounds it
+			// GOMAXPROCS: the CPUs this process may use (it follows the cgroup's CPU limit).
+			Concurrency:  s.Int("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024),
+			QueueTimeout: s.Duration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second),
+		},
+		PendingAccountRetention: s.DurationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
+	}
+	if set.PasswordHash.MemoryKiB < 8*uint32(set.PasswordHash.Parallelism) {
+		s.Fail("PASSWORD_HASH_MEMORY_KIB", "must be at least 8 KiB per unit of PASSWORD_HASH_PARALLELISM")
+	}
+	if err := s.Err(); err != nil {
+		return Settings{}, fmt.Errorf("identity settings: %w", err)
+	}
+	return set, nil
+}

@@ -1,0 +1,82 @@
+package identity
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/config"
+)
+
+func moduleEnv(m map[string]string) config.ModuleEnv {
+	return config.NewModuleEnv(func(k string) string { return m[k] })
+}
+
+func TestSettingsDefaults(t *testing.T) {
+	s, err := LoadSettings(moduleEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{
+		Codes: domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 10},
+		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
+			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second},
+		PendingAccountRetention: 168 * time.Hour,
+	}
+	if s != want {
+		t.Fatalf("got %+v\nwant %+v", s, want)
+	}
+}
+
+func TestSettingsAreRead(t *testing.T) {
+	s, err := LoadSettings(moduleEnv(map[string]string{
+		"ACTIVATION_CODE_TTL": "90s", "ACTIVATION_CODE_MAX_ATTEMPTS": "3", "ACTIVATION_CODE_RESEND_INTERVAL": "10s",
+		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
+		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
+		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Settings{
+		Codes: domain.CodePolicy{TTL: 90 * time.Second, MaxAttempts: 3, ResendInterval: 10 * time.Second, GuessesPerDay: 3, CodesPerDay: 4},
+		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
+			Concurrency: 7, QueueTimeout: 250 * time.Millisecond},
+	}
+	if s != want {
+		t.Fatalf("got %+v\nwant %+v", s, want)
+	}
+}
+
+func TestBadSettingsFailNamingTheVariable(t *testing.T) {
+	bad := map[string]string{
+		"ACTIVATION_CODE_TTL":             "soon",
+		"ACTIVATION_CODE_MAX_ATTEMPTS":    "0",
+		"ACTIVATION_CODE_RESEND_INTERVAL": "-1s",
+		"ACTIVATION_GUESSES_PER_DAY":      "0",
+		"ACTIVATION_CODES_PER_DAY":        "many",
+		"PASSWORD_HASH_ITERATIONS":        "two",
+		"PASSWORD_HASH_CONCURRENCY":       "0",
+		"PASSWORD_HASH_QUEUE_TIMEOUT":     "1",
+		"PENDING_ACCOUNT_RETENTION":       "-1h",
+		"PASSWORD_HASH_PARALLELISM":       "300",
+	}
+	for name, value := range bad {
+		_, err := LoadSettings(moduleEnv(map[string]string{name: value}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: got %v, want an error naming %s", name, value, err, name)
+		}
+	}
+	_, err := LoadSettings(moduleEnv(bad))
+	for name := range bad {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("all bad at once: %v does not name %s", err, name)
+		}
+	}
+	_, err = LoadSettings(moduleEnv(map[string]string{"PASSWORD_HASH_MEMORY_KIB": "8", "PASSWORD_HASH_PARALLELISM": "2"}))
+	if err == nil || !strings.Contains(err.Error(), "PASSWORD_HASH_MEMORY_KIB") {
+		t.Errorf("8 KiB for parallelism 2: got %v", err)
+	}
+}
