@@ -115,13 +115,35 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) (err e
 			err = fmt.Errorf("rollback: %w", rbErr)
 		}
 	}()
-	if err := fn(tx); err != nil {
+	htx := &hookedTx{Tx: tx}
+	if err := fn(htx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", Classify(err))
 	}
+	for _, f := range htx.afterCommit {
+		f()
+	}
 	return nil
+}
+
+// AfterCommit has f called once tx, a transaction of InTx, has committed (never when it
+// rolls back). It reports false for a transaction InTx did not begin: then nothing will
+// call f.
+func AfterCommit(tx pgx.Tx, f func()) bool {
+	h, ok := tx.(*hookedTx)
+	if ok {
+		h.afterCommit = append(h.afterCommit, f)
+	}
+	return ok
+}
+
+// hookedTx is the transaction InTx hands its function: a pgx.Tx that remembers what to do
+// after the commit.
+type hookedTx struct {
+	pgx.Tx
+	afterCommit []func()
 }
 
 // Classify wraps err with ErrUnavailable when it says the database cannot be reached or

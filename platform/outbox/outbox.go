@@ -6,12 +6,14 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox/internal/sqlcgen"
 )
@@ -26,6 +28,34 @@ type Outbox struct {
 // New returns an outbox whose in-process signal wakes the dispatcher given the same outbox.
 func New() *Outbox {
 	return &Outbox{queued: make(chan struct{}, 1)}
+}
+
+// Email is one email to queue: the message, and when it stops being worth sending (nil:
+// never; after ExpiresAt it is dropped, not sent).
+type Email struct {
+	Message   mail.Message
+	ExpiresAt *time.Time
+}
+
+// Send is how a store queues emails, in one call inside the transaction that caused
+// them (tx, begun by database.InTx): each email is written to the outbox, PostgreSQL
+// notifies the dispatchers of every replica when tx commits, and this replica's
+// dispatcher is woken (Committed) once it has. Its errors are the outbox's own: wrapped
+// with what failed, and database.ErrUnavailable when the database is lost, so the store
+// passes them on as they are.
+func (o *Outbox) Send(ctx context.Context, tx pgx.Tx, emails ...Email) error {
+	if len(emails) == 0 {
+		return nil
+	}
+	if !database.AfterCommit(tx, func() { o.Committed(len(emails)) }) {
+		return errors.New("outbox: send inside a transaction of database.InTx")
+	}
+	for _, e := range emails {
+		if err := o.Enqueue(ctx, tx, e.Message, e.ExpiresAt); err != nil {
+			return database.Classify(err)
+		}
+	}
+	return nil
 }
 
 // Enqueue writes m to the outbox within tx, and asks PostgreSQL to notify the dispatchers

@@ -18,12 +18,14 @@ import (
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/outbox"
 )
 
-// Outbox queues emails inside a transaction and is told when it committed.
+// Outbox queues emails in one call inside a transaction of database.InTx, and wakes its
+// dispatcher once the transaction committed (outbox.Outbox satisfies it). Its errors need
+// no translation.
 type Outbox interface {
-	Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expiresAt *time.Time) error
-	Committed(n int)
+	Send(ctx context.Context, tx pgx.Tx, emails ...outbox.Email) error
 }
 
 // Composer renders the email of an issued code.
@@ -149,9 +151,6 @@ func (s *Store) apply(ctx context.Context,
 	if err != nil {
 		return domain.Account{}, err
 	}
-	if len(out.Issued()) > 0 {
-		s.outbox.Committed(len(out.Issued()))
-	}
 	return out, nil
 }
 
@@ -215,15 +214,17 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 	if err := s.saveLedger(ctx, q, acc); err != nil {
 		return err
 	}
+	emails := make([]outbox.Email, 0, len(acc.Issued()))
 	for _, ev := range acc.Issued() {
 		msg, err := s.composer.Activation(ev, s.ttl)
 		if err != nil {
 			return fmt.Errorf("compose activation email: %w", err)
 		}
 		expires := ev.ExpiresAt
-		if err := s.outbox.Enqueue(ctx, tx, msg, &expires); err != nil {
-			return fmt.Errorf("queue activation email: %w", mapErr(err))
-		}
+		emails = append(emails, outbox.Email{Message: msg, ExpiresAt: &expires})
+	}
+	if err := s.outbox.Send(ctx, tx, emails...); err != nil {
+		return fmt.Errorf("queue activation email: %w", err)
 	}
 	return nil
 }
