@@ -24,7 +24,7 @@ import (
 // passed: the injected clock of these tests is the data, not a sleep.
 func (ts *testServer) ageLedger(t *testing.T, email string, d time.Duration) {
 	t.Helper()
-	ts.exec(t, `UPDATE activation_ledger SET occurred_at = occurred_at - $2::bigint * interval '1 millisecond'
+	ts.exec(t, `UPDATE identity.activation_ledger SET occurred_at = occurred_at - $2::bigint * interval '1 millisecond'
 	            WHERE email = $1`, email, d.Milliseconds())
 }
 
@@ -127,7 +127,7 @@ func TestGuessBudgetPerAddress(t *testing.T) {
 	wantProblem(t, ts.activate(t, owner, code), http.StatusTooManyRequests, "too_many_attempts")
 	ts.ageLedger(t, email, 24*time.Hour)
 	wantUser(t, ts.activate(t, owner, code), email, "active")
-	if n := ts.count(t, `SELECT count(*) FROM activation_ledger WHERE email = $1 AND kind = 'wrong_code'`, email); n != 7 {
+	if n := ts.count(t, `SELECT count(*) FROM identity.activation_ledger WHERE email = $1 AND kind = 'wrong_code'`, email); n != 7 {
 		t.Fatalf("%d wrong codes in the ledger, want 7", n)
 	}
 }
@@ -152,7 +152,7 @@ func TestCodeBudgetPerAddress(t *testing.T) {
 		}
 	}
 	wantStatus(t, ts.me(t, c), http.StatusOK) // the refused registration changed nothing
-	if n := ts.count(t, `SELECT count(*) FROM outbox_emails WHERE recipient = $1`, email); n != 3 {
+	if n := ts.count(t, `SELECT count(*) FROM platform.outbox_emails WHERE recipient = $1`, email); n != 3 {
 		t.Fatalf("%d emails queued, want 3", n)
 	}
 	ts.ageLedger(t, email, 24*time.Hour)
@@ -261,13 +261,13 @@ func TestFloodOfRegistrations(t *testing.T) {
 		t.Fatalf("statuses %v: want only 201 and 503, and some 201", statuses)
 	}
 	t.Logf("statuses %v; heap idle %d MiB, peak %d MiB", statuses, idle>>20, peak.Load()>>20)
-	if n := ts.count(t, `SELECT count(*) FROM accounts`); n != len(created) {
+	if n := ts.count(t, `SELECT count(*) FROM identity.accounts`); n != len(created) {
 		t.Fatalf("%d accounts for %d answers 201", n, len(created))
 	}
-	if n := ts.count(t, `SELECT count(DISTINCT recipient) FROM outbox_emails WHERE recipient = ANY($1)`, created); n != len(created) {
+	if n := ts.count(t, `SELECT count(DISTINCT recipient) FROM platform.outbox_emails WHERE recipient = ANY($1)`, created); n != len(created) {
 		t.Fatalf("%d of %d created accounts have an email queued", n, len(created))
 	}
-	if n := ts.count(t, `SELECT count(*) FROM outbox_emails`); n != len(created) {
+	if n := ts.count(t, `SELECT count(*) FROM platform.outbox_emails`); n != len(created) {
 		t.Fatalf("%d emails queued for %d accounts: want exactly one each", n, len(created))
 	}
 	// At most `concurrency` hashes hold their 19 MiB at once. The collector lets the heap

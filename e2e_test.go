@@ -58,9 +58,9 @@ func (ts *testServer) ageCode(t *testing.T, email string, d time.Duration) {
 	}
 	defer conn.Close(context.Background())
 	tag, err := conn.Exec(context.Background(), `
-		UPDATE activation_codes SET issued_at = issued_at - $2::bigint * interval '1 millisecond',
+		UPDATE identity.activation_codes SET issued_at = issued_at - $2::bigint * interval '1 millisecond',
 		                            expires_at = expires_at - $2::bigint * interval '1 millisecond'
-		WHERE account_id = (SELECT id FROM accounts WHERE email = $1)`, email, d.Milliseconds())
+		WHERE account_id = (SELECT id FROM identity.accounts WHERE email = $1)`, email, d.Milliseconds())
 	if err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("age code of %s: %v (%d rows)", email, err, tag.RowsAffected())
 	}
@@ -423,7 +423,7 @@ func TestHostileInput(t *testing.T) {
 	c, _ := ts.registered(t, "alice@example.com")
 	tenKB := strings.Repeat("x", 10*1024)
 	bodies := []string{
-		`{"email":"'; DROP TABLE accounts; --","password":"long enough pass"}`,
+		`{"email":"'; DROP TABLE identity.accounts; --","password":"long enough pass"}`,
 		`{"email":"a@example.com' OR '1'='1","password":"long enough pass"}`,
 		`{"email":"` + tenKB + `@example.com","password":"` + tenKB + `"}`,
 		`{"email":"` + tenKB + `","password":"long enough pass"}`,

@@ -114,7 +114,7 @@ func outboxRowOf(t *testing.T, databaseURL, to string) outboxRow {
 	err = conn.QueryRow(ctx, `
 		SELECT attempts, coalesce(last_error, ''), sent_at IS NOT NULL, dropped_at IS NOT NULL, failed_at IS NOT NULL,
 		       lease_token IS NOT NULL, row_to_json(o)::text
-		FROM outbox_emails AS o WHERE recipient = $1`, to).Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Failed, &r.Leased, &r.Row)
+		FROM platform.outbox_emails AS o WHERE recipient = $1`, to).Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Failed, &r.Leased, &r.Row)
 	if err != nil {
 		t.Fatalf("outbox row of %s: %v", to, err)
 	}
@@ -402,7 +402,7 @@ func TestMailThreeReplicasSendEachEmailOnce(t *testing.T) {
 		}
 		defer conn.Close(ctx)
 		var sent int
-		return conn.QueryRow(ctx, `SELECT count(*) FROM outbox_emails WHERE sent_at IS NOT NULL`).Scan(&sent) == nil && sent == users
+		return conn.QueryRow(ctx, `SELECT count(*) FROM platform.outbox_emails WHERE sent_at IS NOT NULL`).Scan(&sent) == nil && sent == users
 	})
 	if n := len(smtpServer.Received()); n != users {
 		t.Errorf("the SMTP server received %d emails, want %d", n, users)

@@ -22,7 +22,7 @@ func TestPendingAccountsAreDeletedAfterTheirRetention(t *testing.T) {
 	ts.ageCode(t, stale.email, 61*time.Minute)
 
 	eventually(t, 5*time.Second, "the stale pending account is deleted", func() bool {
-		return ts.count(t, `SELECT count(*) FROM accounts WHERE email = $1`, stale.email) == 0
+		return ts.count(t, `SELECT count(*) FROM identity.accounts WHERE email = $1`, stale.email) == 0
 	})
 	wantProblem(t, ts.me(t, stale), http.StatusUnauthorized, "unauthorized")
 	wantUser(t, ts.me(t, fresh), fresh.email, "pending")

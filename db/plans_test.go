@@ -57,19 +57,19 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
 	if _, err := pool.Exec(ctx, `
-		INSERT INTO accounts (email, password_hash, status, activated_at, created_at)
+		INSERT INTO identity.accounts (email, password_hash, status, activated_at, created_at)
 		SELECT 'user' || i || '@example.com', 'h',
 		       CASE WHEN i % 100 = 0 THEN 'pending' ELSE 'active' END,
 		       CASE WHEN i % 100 = 0 THEN NULL ELSE now() END,
 		       now() - (i % 30) * interval '1 day'
 		FROM generate_series(1, 20000) AS i;
-		INSERT INTO activation_codes (account_id, code, issued_at, expires_at)
-		SELECT id, '1234', created_at, created_at + interval '1 minute' FROM accounts WHERE status = 'pending';
-		INSERT INTO outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, available_at)
+		INSERT INTO identity.activation_codes (account_id, code, issued_at, expires_at)
+		SELECT id, '1234', created_at, created_at + interval '1 minute' FROM identity.accounts WHERE status = 'pending';
+		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, available_at)
 		SELECT 'user' || i || '@example.com', 's', '', '', now() - (i % 14) * interval '1 day',
 		       now() - (i % 14) * interval '1 day', now()
 		FROM generate_series(1, 20000) AS i;
-		INSERT INTO activation_ledger (email, kind, occurred_at)
+		INSERT INTO identity.activation_ledger (email, kind, occurred_at)
 		SELECT 'user' || (i % 5000) || '@example.com', 'code_issued', now() - (i % 1440) * interval '1 minute'
 		FROM generate_series(1, 20000) AS i;
 		ANALYZE`); err != nil {

@@ -9,15 +9,39 @@ SET xmloption = content;
 SET client_min_messages = warning;
 SET row_security = off;
 
+--
+-- Name: identity; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA identity;
+
+--
+-- Name: SCHEMA identity; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA identity IS 'The identity module (modules/identity): accounts, their activation codes, the per-address budgets.';
+
+--
+-- Name: platform; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA platform;
+
+--
+-- Name: SCHEMA platform; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA platform IS 'What the platform (platform/) keeps for every module: the email outbox.';
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
 
 --
--- Name: accounts; Type: TABLE; Schema: public; Owner: -
+-- Name: accounts; Type: TABLE; Schema: identity; Owner: -
 --
 
-CREATE TABLE public.accounts (
+CREATE TABLE identity.accounts (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     email text NOT NULL,
     password_hash text NOT NULL,
@@ -32,16 +56,40 @@ CREATE TABLE public.accounts (
 );
 
 --
--- Name: TABLE accounts; Type: COMMENT; Schema: public; Owner: -
+-- Name: TABLE accounts; Type: COMMENT; Schema: identity; Owner: -
 --
 
-COMMENT ON TABLE public.accounts IS 'Registered users; pending until the emailed activation code is confirmed.';
+COMMENT ON TABLE identity.accounts IS 'Registered users; pending until the emailed activation code is confirmed. Other modules refer to an account by its id (no foreign key across schemas).';
 
 --
--- Name: activation_codes; Type: TABLE; Schema: public; Owner: -
+-- Name: COLUMN accounts.email; Type: COMMENT; Schema: identity; Owner: -
 --
 
-CREATE TABLE public.activation_codes (
+COMMENT ON COLUMN identity.accounts.email IS 'Lower-cased address, unique (accounts_email_key): the constraint decides concurrent registrations.';
+
+--
+-- Name: COLUMN accounts.password_hash; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.accounts.password_hash IS 'argon2id hash in PHC form (parameters included); never the password.';
+
+--
+-- Name: COLUMN accounts.status; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.accounts.status IS 'pending until activated, then active; activated_at is set exactly when active.';
+
+--
+-- Name: COLUMN accounts.created_at; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.accounts.created_at IS 'When the account was registered, or taken over by a re-registration of its pending address.';
+
+--
+-- Name: activation_codes; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.activation_codes (
     account_id uuid NOT NULL,
     code text NOT NULL,
     issued_at timestamp with time zone NOT NULL,
@@ -53,16 +101,34 @@ CREATE TABLE public.activation_codes (
 );
 
 --
--- Name: TABLE activation_codes; Type: COMMENT; Schema: public; Owner: -
+-- Name: TABLE activation_codes; Type: COMMENT; Schema: identity; Owner: -
 --
 
-COMMENT ON TABLE public.activation_codes IS 'The one valid activation code of each pending account.';
+COMMENT ON TABLE identity.activation_codes IS 'The one valid activation code of each pending account; deleted on activation. Stored in clear: 10^4 values make a hash useless.';
 
 --
--- Name: activation_ledger; Type: TABLE; Schema: public; Owner: -
+-- Name: COLUMN activation_codes.code; Type: COMMENT; Schema: identity; Owner: -
 --
 
-CREATE TABLE public.activation_ledger (
+COMMENT ON COLUMN identity.activation_codes.code IS 'Four ASCII digits, drawn with a cryptographic random source.';
+
+--
+-- Name: COLUMN activation_codes.expires_at; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.activation_codes.expires_at IS 'issued_at + ACTIVATION_CODE_TTL, judged on the database clock.';
+
+--
+-- Name: COLUMN activation_codes.failed_attempts; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.activation_codes.failed_attempts IS 'Wrong guesses against this code; at ACTIVATION_CODE_MAX_ATTEMPTS the code is locked.';
+
+--
+-- Name: activation_ledger; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.activation_ledger (
     id bigint NOT NULL,
     email text NOT NULL,
     kind text NOT NULL,
@@ -72,17 +138,23 @@ CREATE TABLE public.activation_ledger (
 );
 
 --
--- Name: TABLE activation_ledger; Type: COMMENT; Schema: public; Owner: -
+-- Name: TABLE activation_ledger; Type: COMMENT; Schema: identity; Owner: -
 --
 
-COMMENT ON TABLE public.activation_ledger IS 'Codes issued to and wrong codes sent for each email address, for the 24 h budgets.';
+COMMENT ON TABLE identity.activation_ledger IS 'Codes issued to and wrong codes sent for each email address, for the 24 h budgets; kept by address, so a re-registration does not reset them. Pruned after 24 h.';
 
 --
--- Name: activation_ledger_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+-- Name: COLUMN activation_ledger.kind; Type: COMMENT; Schema: identity; Owner: -
 --
 
-ALTER TABLE public.activation_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.activation_ledger_id_seq
+COMMENT ON COLUMN identity.activation_ledger.kind IS 'code_issued (ACTIVATION_CODES_PER_DAY) or wrong_code (ACTIVATION_GUESSES_PER_DAY).';
+
+--
+-- Name: activation_ledger_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.activation_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.activation_ledger_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -91,10 +163,10 @@ ALTER TABLE public.activation_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 );
 
 --
--- Name: outbox_emails; Type: TABLE; Schema: public; Owner: -
+-- Name: outbox_emails; Type: TABLE; Schema: platform; Owner: -
 --
 
-CREATE TABLE public.outbox_emails (
+CREATE TABLE platform.outbox_emails (
     id bigint NOT NULL,
     recipient text NOT NULL,
     subject text NOT NULL,
@@ -117,17 +189,77 @@ CREATE TABLE public.outbox_emails (
 );
 
 --
--- Name: TABLE outbox_emails; Type: COMMENT; Schema: public; Owner: -
+-- Name: TABLE outbox_emails; Type: COMMENT; Schema: platform; Owner: -
 --
 
-COMMENT ON TABLE public.outbox_emails IS 'Transactional outbox of emails; see platform/outbox.';
+COMMENT ON TABLE platform.outbox_emails IS 'Transactional outbox of emails (platform/outbox): written in the transaction that caused the email, sent by the dispatcher of any replica. Finished rows are deleted after OUTBOX_RETENTION.';
 
 --
--- Name: outbox_emails_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+-- Name: COLUMN outbox_emails.text_body; Type: COMMENT; Schema: platform; Owner: -
 --
 
-ALTER TABLE public.outbox_emails ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.outbox_emails_id_seq
+COMMENT ON COLUMN platform.outbox_emails.text_body IS 'Rendered text part; erased (empty) once the email is sent, dropped or failed, as it may hold a code.';
+
+--
+-- Name: COLUMN outbox_emails.html_body; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.html_body IS 'Rendered HTML part; erased like text_body.';
+
+--
+-- Name: COLUMN outbox_emails.expires_at; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.expires_at IS 'After it, an unsent email is dropped, not sent (its code is no longer valid); NULL: never.';
+
+--
+-- Name: COLUMN outbox_emails.available_at; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.available_at IS 'When the email may next be claimed: now for a new one, later after a failed attempt (backoff) or while a claim''s lease runs.';
+
+--
+-- Name: COLUMN outbox_emails.lease_token; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.lease_token IS 'Token of the dispatcher that claimed the email; only it may record the outcome.';
+
+--
+-- Name: COLUMN outbox_emails.sent_at; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.sent_at IS 'The SMTP server accepted the data. At most one of sent_at, dropped_at, failed_at is set.';
+
+--
+-- Name: COLUMN outbox_emails.dropped_at; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.dropped_at IS 'Given up: expired before it could be sent.';
+
+--
+-- Name: COLUMN outbox_emails.message_id; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.message_id IS 'The Message-ID of every attempt to send this email (<uuid@MAIL_FROM domain>).';
+
+--
+-- Name: COLUMN outbox_emails.failed_at; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.failed_at IS 'Refused for good by a permanent (5xx) reply; last_error keeps the reply.';
+
+--
+-- Name: COLUMN outbox_emails.trace_parent; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON COLUMN platform.outbox_emails.trace_parent IS 'W3C traceparent of the request that queued the email; the delivery span links to it.';
+
+--
+-- Name: outbox_emails_id_seq; Type: SEQUENCE; Schema: platform; Owner: -
+--
+
+ALTER TABLE platform.outbox_emails ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME platform.outbox_emails_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -144,38 +276,38 @@ CREATE TABLE public.schema_migrations (
 );
 
 --
--- Name: accounts accounts_email_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: accounts accounts_email_key; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
-ALTER TABLE ONLY public.accounts
+ALTER TABLE ONLY identity.accounts
     ADD CONSTRAINT accounts_email_key UNIQUE (email);
 
 --
--- Name: accounts accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: accounts accounts_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
-ALTER TABLE ONLY public.accounts
+ALTER TABLE ONLY identity.accounts
     ADD CONSTRAINT accounts_pkey PRIMARY KEY (id);
 
 --
--- Name: activation_codes activation_codes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: activation_codes activation_codes_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
-ALTER TABLE ONLY public.activation_codes
+ALTER TABLE ONLY identity.activation_codes
     ADD CONSTRAINT activation_codes_pkey PRIMARY KEY (account_id);
 
 --
--- Name: activation_ledger activation_ledger_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: activation_ledger activation_ledger_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
-ALTER TABLE ONLY public.activation_ledger
+ALTER TABLE ONLY identity.activation_ledger
     ADD CONSTRAINT activation_ledger_pkey PRIMARY KEY (id);
 
 --
--- Name: outbox_emails outbox_emails_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: outbox_emails outbox_emails_pkey; Type: CONSTRAINT; Schema: platform; Owner: -
 --
 
-ALTER TABLE ONLY public.outbox_emails
+ALTER TABLE ONLY platform.outbox_emails
     ADD CONSTRAINT outbox_emails_pkey PRIMARY KEY (id);
 
 --
@@ -186,41 +318,41 @@ ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 --
--- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX activation_codes_issued_at_idx ON public.activation_codes USING btree (issued_at);
+CREATE INDEX activation_codes_issued_at_idx ON identity.activation_codes USING btree (issued_at);
 
 --
--- Name: activation_ledger_email_occurred_at_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: activation_ledger_email_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX activation_ledger_email_occurred_at_idx ON public.activation_ledger USING btree (email, occurred_at);
+CREATE INDEX activation_ledger_email_occurred_at_idx ON identity.activation_ledger USING btree (email, occurred_at);
 
 --
--- Name: activation_ledger_occurred_at_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: activation_ledger_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX activation_ledger_occurred_at_idx ON public.activation_ledger USING btree (occurred_at);
+CREATE INDEX activation_ledger_occurred_at_idx ON identity.activation_ledger USING btree (occurred_at);
 
 --
--- Name: outbox_emails_due_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: outbox_emails_due_idx; Type: INDEX; Schema: platform; Owner: -
 --
 
-CREATE INDEX outbox_emails_due_idx ON public.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
+CREATE INDEX outbox_emails_due_idx ON platform.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
 
 --
--- Name: outbox_emails_finished_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: outbox_emails_finished_idx; Type: INDEX; Schema: platform; Owner: -
 --
 
-CREATE INDEX outbox_emails_finished_idx ON public.outbox_emails USING btree (COALESCE(sent_at, dropped_at, failed_at)) WHERE ((sent_at IS NOT NULL) OR (dropped_at IS NOT NULL) OR (failed_at IS NOT NULL));
+CREATE INDEX outbox_emails_finished_idx ON platform.outbox_emails USING btree (COALESCE(sent_at, dropped_at, failed_at)) WHERE ((sent_at IS NOT NULL) OR (dropped_at IS NOT NULL) OR (failed_at IS NOT NULL));
 
 --
--- Name: activation_codes activation_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+-- Name: activation_codes activation_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
 --
 
-ALTER TABLE ONLY public.activation_codes
-    ADD CONSTRAINT activation_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES public.accounts(id) ON DELETE CASCADE;
+ALTER TABLE ONLY identity.activation_codes
+    ADD CONSTRAINT activation_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
 -- PostgreSQL database dump complete
@@ -238,4 +370,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126010100'),
     ('20261126030000'),
     ('20261126040000'),
-    ('20261126050000');
+    ('20261126050000'),
+    ('20261126070000');

@@ -67,7 +67,7 @@ func stateOf(t *testing.T, pool *pgxpool.Pool) outboxState {
 		       count(*) FILTER (WHERE dropped_at IS NOT NULL),
 		       count(*) FILTER (WHERE num_nonnulls(sent_at, dropped_at, failed_at) = 0),
 		       count(*) FILTER (WHERE num_nonnulls(sent_at, dropped_at, failed_at) = 1 AND (text_body <> '' OR html_body <> ''))
-		FROM outbox_emails`).Scan(&s.Sent, &s.Failed, &s.Dropped, &s.Unfinished, &s.FinishedWithBody)
+		FROM platform.outbox_emails`).Scan(&s.Sent, &s.Failed, &s.Dropped, &s.Unfinished, &s.FinishedWithBody)
 	if err != nil {
 		t.Fatalf("outbox state: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestDeliveryOfHundredsOfEmailsOverPooledConnections(t *testing.T) {
 			waitUntil(t, 60*time.Second, "every email is recorded sent", func() bool { return stateOf(t, pool).Sent == emails })
 
 			ids := map[string]string{} // recipient -> <message_id@example.com>
-			rows, err := pool.Query(context.Background(), `SELECT recipient, message_id::text FROM outbox_emails`)
+			rows, err := pool.Query(context.Background(), `SELECT recipient, message_id::text FROM platform.outbox_emails`)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -115,7 +115,7 @@ func rowOf(t *testing.T, pool *pgxpool.Pool, to string) emailRow {
 		SELECT attempts, last_error, sent_at IS NOT NULL, dropped_at IS NOT NULL, failed_at IS NOT NULL,
 		       lease_token IS NOT NULL, text_body = '' AND html_body = '',
 		       extract(epoch FROM available_at - clock_timestamp()) * 1000, message_id::text
-		FROM outbox_emails WHERE recipient = $1`, to).
+		FROM platform.outbox_emails WHERE recipient = $1`, to).
 		Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Failed, &r.Leased, &r.Erased, &r.DueInMs, &r.MessageID)
 	if err != nil {
 		t.Fatalf("outbox row of %s: %v", to, err)
@@ -126,7 +126,7 @@ func rowOf(t *testing.T, pool *pgxpool.Pool, to string) emailRow {
 func countSent(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
 	var n int
-	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox_emails WHERE sent_at IS NOT NULL`).Scan(&n); err != nil {
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM platform.outbox_emails WHERE sent_at IS NOT NULL`).Scan(&n); err != nil {
 		t.Fatalf("count sent emails: %v", err)
 	}
 	return n
@@ -605,7 +605,7 @@ func TestDispatcherRecordsRejectedEmailFailedForGood(t *testing.T) {
 	}
 	// Even once due, a failed email is never claimed again: make it due, then wait for a
 	// later email to go out (a claim that would have taken the failed one first).
-	if _, err := pool.Exec(context.Background(), `UPDATE outbox_emails SET available_at = now() - interval '1 hour' WHERE recipient = 'gone@example.com'`); err != nil {
+	if _, err := pool.Exec(context.Background(), `UPDATE platform.outbox_emails SET available_at = now() - interval '1 hour' WHERE recipient = 'gone@example.com'`); err != nil {
 		t.Fatal(err)
 	}
 	enqueue(t, pool, ob, "next@example.com", nil)

@@ -17,7 +17,7 @@ func TestDeleteFinishedEmails(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
 	if _, err := pool.Exec(ctx, `
-		INSERT INTO outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, dropped_at, failed_at)
+		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, dropped_at, failed_at)
 		VALUES ('old-sent@x.example', 's', '', '', now() - interval '9 days', now() - interval '8 days', NULL, NULL),
 		       ('old-dropped@x.example', 's', '', '', now() - interval '9 days', NULL, now() - interval '8 days', NULL),
 		       ('old-failed@x.example', 's', '', '', now() - interval '9 days', NULL, NULL, now() - interval '8 days'),
@@ -45,7 +45,7 @@ func TestDeleteFinishedEmails(t *testing.T) {
 			break
 		}
 	}
-	rows, err := pool.Query(ctx, "SELECT recipient FROM outbox_emails ORDER BY recipient")
+	rows, err := pool.Query(ctx, "SELECT recipient FROM platform.outbox_emails ORDER BY recipient")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestSend(t *testing.T) {
 	}
 	count := func() int {
 		var n int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM outbox_emails").Scan(&n); err != nil {
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM platform.outbox_emails").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

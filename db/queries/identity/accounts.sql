@@ -4,7 +4,7 @@
 -- Creates a pending account unless the email is taken. ON CONFLICT waits for a concurrent
 -- insert of the same email to commit or roll back, then returns no row if it committed:
 -- the constraint decides, never a "check, then insert".
-INSERT INTO accounts (email, password_hash)
+INSERT INTO identity.accounts (email, password_hash)
 VALUES (@email, @password_hash)
 ON CONFLICT ON CONSTRAINT accounts_email_key DO NOTHING
 RETURNING id, email, password_hash, status, created_at, updated_at, activated_at;
@@ -12,13 +12,13 @@ RETURNING id, email, password_hash, status, created_at, updated_at, activated_at
 -- name: GetAccountByEmail :one
 -- Authentication: no lock, the caller only reads.
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at
-FROM accounts
+FROM identity.accounts
 WHERE email = @email;
 
 -- name: GetAccount :one
 -- Another module's lookup by id (identity's public API): no lock, the caller only reads.
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at
-FROM accounts
+FROM identity.accounts
 WHERE id = @id;
 
 -- name: LockAccountByEmail :one
@@ -26,7 +26,7 @@ WHERE id = @id;
 -- the lock is granted, so every decision about time is made on one clock.
 SELECT sqlc.embed(accounts),
        clock_timestamp()::timestamptz AS db_now
-FROM accounts
+FROM identity.accounts AS accounts
 WHERE email = @email
 FOR UPDATE;
 
@@ -34,12 +34,12 @@ FOR UPDATE;
 -- Same as LockAccountByEmail, by primary key.
 SELECT sqlc.embed(accounts),
        clock_timestamp()::timestamptz AS db_now
-FROM accounts
+FROM identity.accounts AS accounts
 WHERE id = @id
 FOR UPDATE;
 
 -- name: UpdateAccount :exec
-UPDATE accounts
+UPDATE identity.accounts
 SET password_hash = @password_hash,
     status        = @status,
     created_at    = @created_at,

@@ -3,12 +3,12 @@
 
 -- name: GetActivationCode :one
 SELECT account_id, code, issued_at, expires_at, failed_attempts
-FROM activation_codes
+FROM identity.activation_codes
 WHERE account_id = @account_id;
 
 -- name: UpsertActivationCode :exec
 -- Issuing a code replaces the previous one: only the latest code counts.
-INSERT INTO activation_codes (account_id, code, issued_at, expires_at, failed_attempts)
+INSERT INTO identity.activation_codes (account_id, code, issued_at, expires_at, failed_attempts)
 VALUES (@account_id, @code, @issued_at, @expires_at, @failed_attempts)
 ON CONFLICT ON CONSTRAINT activation_codes_pkey DO UPDATE
 SET code            = excluded.code,
@@ -17,5 +17,5 @@ SET code            = excluded.code,
     failed_attempts = excluded.failed_attempts;
 
 -- name: DeleteActivationCode :exec
-DELETE FROM activation_codes
+DELETE FROM identity.activation_codes
 WHERE account_id = @account_id;

@@ -6,17 +6,17 @@
 -- What the address spent since @since (the start of the 24 h window), newest first. The
 -- budgets bound the rows: a refused code or guess is not recorded.
 SELECT kind, occurred_at
-FROM activation_ledger
+FROM identity.activation_ledger
 WHERE email = @email
   AND occurred_at > @since
 ORDER BY occurred_at DESC;
 
 -- name: AppendLedger :exec
-INSERT INTO activation_ledger (email, kind, occurred_at)
+INSERT INTO identity.activation_ledger (email, kind, occurred_at)
 VALUES (@email, @kind, @occurred_at);
 
 -- name: PruneLedgerOfEmail :exec
 -- Forgets what left the window, whenever the address spends again.
-DELETE FROM activation_ledger
+DELETE FROM identity.activation_ledger
 WHERE email = @email
   AND occurred_at <= @since;

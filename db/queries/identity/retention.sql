@@ -7,11 +7,11 @@
 -- CASCADE); their address's ledger stays, so the daily budgets survive. SKIP LOCKED: an
 -- account being registered, activated or re-registered right now is left for the next
 -- round. Served by activation_codes_issued_at_idx.
-DELETE FROM accounts
+DELETE FROM identity.accounts
 WHERE id IN (
     SELECT a.id
-    FROM activation_codes AS c
-    JOIN accounts AS a ON a.id = c.account_id
+    FROM identity.activation_codes AS c
+    JOIN identity.accounts AS a ON a.id = c.account_id
     WHERE c.issued_at < now() - sqlc.arg(retention_ms)::bigint * interval '1 millisecond'
       AND a.status = 'pending'
     ORDER BY c.issued_at
@@ -22,10 +22,10 @@ WHERE id IN (
 -- name: PruneActivationLedger :execrows
 -- Deletes up to @batch_size ledger rows older than the budgets' window of @window_ms
 -- milliseconds: they count for nothing any more. Served by activation_ledger_occurred_at_idx.
-DELETE FROM activation_ledger
+DELETE FROM identity.activation_ledger
 WHERE id IN (
     SELECT id
-    FROM activation_ledger
+    FROM identity.activation_ledger
     WHERE occurred_at < now() - sqlc.arg(window_ms)::bigint * interval '1 millisecond'
     ORDER BY occurred_at
     LIMIT @batch_size

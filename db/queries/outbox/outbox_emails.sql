@@ -7,7 +7,7 @@
 
 -- name: InsertEmail :one
 -- Queues an email inside the transaction of the caller.
-INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
+INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
 VALUES (@recipient, @subject, @text_body, @html_body, @expires_at, @trace_parent)
 RETURNING id;
 
@@ -21,7 +21,7 @@ SELECT pg_notify('outbox_emails', '');
 -- replicas dropping at once neither wait for nor deadlock on each other.
 WITH expired AS (
     SELECT id
-    FROM outbox_emails
+    FROM platform.outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
       AND failed_at IS NULL
@@ -29,7 +29,7 @@ WITH expired AS (
       AND available_at <= now()
     FOR UPDATE SKIP LOCKED
 )
-UPDATE outbox_emails AS e
+UPDATE platform.outbox_emails AS e
 SET dropped_at  = now(),
     lease_token = NULL,
     text_body   = '',
@@ -45,7 +45,7 @@ RETURNING e.id;
 -- its claims to be taken again once the lease ends.
 WITH due AS (
     SELECT id
-    FROM outbox_emails
+    FROM platform.outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
       AND failed_at IS NULL
@@ -55,7 +55,7 @@ WITH due AS (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 )
-UPDATE outbox_emails AS e
+UPDATE platform.outbox_emails AS e
 SET available_at = now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond',
     attempts     = e.attempts + 1,
     lease_token  = @lease_token
@@ -65,7 +65,7 @@ RETURNING e.id, e.message_id, e.recipient, e.subject, e.text_body, e.html_body, 
 
 -- name: MarkEmailSent :execrows
 -- The SMTP server accepted the email: it is finished, and its bodies are erased.
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET sent_at     = now(),
     lease_token = NULL,
     last_error  = NULL,
@@ -77,7 +77,7 @@ WHERE id = @id
 -- name: MarkEmailFailed :execrows
 -- The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data): it is
 -- finished, never retried, with the reply in last_error, and its bodies are erased.
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET failed_at   = now(),
     lease_token = NULL,
     last_error  = @last_error,
@@ -89,7 +89,7 @@ WHERE id = @id
 -- name: RetryEmailLater :execrows
 -- Records a failed attempt that may succeed later (a 4xx reply, a timeout, a broken
 -- connection, TLS or AUTH) and schedules the next one after retry_in_ms milliseconds.
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET available_at = now() + sqlc.arg(retry_in_ms)::bigint * interval '1 millisecond',
     lease_token  = NULL,
     last_error   = @last_error
@@ -99,7 +99,7 @@ WHERE id = @id
 -- name: ReleaseEmail :execrows
 -- Hands a claimed but unsent email back at shutdown, due at once, without counting the
 -- attempt as a failure.
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET available_at = now(),
     attempts     = greatest(attempts - 1, 0),
     lease_token  = NULL
@@ -114,7 +114,7 @@ SELECT coalesce(
            greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000)),
            -1
        )::bigint AS wait_ms
-FROM outbox_emails
+FROM platform.outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL;
@@ -124,7 +124,7 @@ WHERE sent_at IS NULL
 -- seconds (0 when there is none), for the metrics. Served by outbox_emails_due_idx.
 SELECT count(*)::bigint AS emails,
        coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds
-FROM outbox_emails
+FROM platform.outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL;
@@ -135,10 +135,10 @@ WHERE sent_at IS NULL
 -- erased when they finished; what is left is their record. SKIP LOCKED: a row another
 -- replica is deleting is left to it. Served by outbox_emails_finished_idx (the first
 -- condition repeats its predicate, so the planner can prove the partial index applies).
-DELETE FROM outbox_emails
+DELETE FROM platform.outbox_emails
 WHERE id IN (
     SELECT id
-    FROM outbox_emails
+    FROM platform.outbox_emails
     WHERE (sent_at IS NOT NULL OR dropped_at IS NOT NULL OR failed_at IS NOT NULL)
       AND coalesce(sent_at, dropped_at, failed_at) < now() - sqlc.arg(retention_ms)::bigint * interval '1 millisecond'
     ORDER BY coalesce(sent_at, dropped_at, failed_at)

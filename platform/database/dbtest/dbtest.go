@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"testing"
@@ -36,6 +37,13 @@ func ServerURL() string {
 // dropped (with its connections) when t's tests end.
 func NewURL(t testing.TB) string {
 	t.Helper()
+	return NewURLMigratedBy(t, db.Migrations, db.MigrationsDir)
+}
+
+// NewURLMigratedBy is NewURL with the migrations in dir of files: an earlier set, to test
+// that a new migration keeps the data of a database migrated by the previous release.
+func NewURLMigratedBy(t testing.TB, files fs.FS, dir string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -50,7 +58,7 @@ func NewURL(t testing.TB) string {
 	u.Path = "/" + name
 	target := u.String()
 
-	if err := database.Migrate(ctx, target, db.Migrations, db.MigrationsDir, io.Discard); err != nil {
+	if err := database.Migrate(ctx, target, files, dir, io.Discard); err != nil {
 		t.Fatalf("create test database %s on %s (is PostgreSQL running? see README): %v",
 			name, ServerURL(), err)
 	}

@@ -45,12 +45,12 @@ func TestDeleteStalePendingAccounts(t *testing.T) {
 	}
 	// Three pending accounts whose code is 8 days old, one fresh, and one activated long
 	// ago (it has no code any more: activation deletes it).
-	exec(t, pool, `UPDATE activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'
-	               WHERE account_id IN (SELECT id FROM accounts WHERE email LIKE 'old%' OR email = 'active@example.com')`)
-	exec(t, pool, `DELETE FROM activation_codes WHERE account_id = (SELECT id FROM accounts WHERE email = 'active@example.com')`)
-	exec(t, pool, `UPDATE accounts SET status = 'active', activated_at = now() - interval '8 days', created_at = now() - interval '9 days'
+	exec(t, pool, `UPDATE identity.activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'
+	               WHERE account_id IN (SELECT id FROM identity.accounts WHERE email LIKE 'old%' OR email = 'active@example.com')`)
+	exec(t, pool, `DELETE FROM identity.activation_codes WHERE account_id = (SELECT id FROM identity.accounts WHERE email = 'active@example.com')`)
+	exec(t, pool, `UPDATE identity.accounts SET status = 'active', activated_at = now() - interval '8 days', created_at = now() - interval '9 days'
 	               WHERE email = 'active@example.com'`)
-	ledgerBefore := count(t, pool, "SELECT count(*) FROM activation_ledger")
+	ledgerBefore := count(t, pool, "SELECT count(*) FROM identity.activation_ledger")
 
 	del := postgres.DeleteStalePendingAccounts(7 * 24 * time.Hour)
 	if n := batch(t, pool, 2, del); n != 2 {
@@ -62,16 +62,16 @@ func TestDeleteStalePendingAccounts(t *testing.T) {
 	if n := batch(t, pool, 2, del); n != 0 {
 		t.Fatalf("third batch deleted %d, want 0", n)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM accounts WHERE email LIKE 'old%'"); n != 0 {
+	if n := count(t, pool, "SELECT count(*) FROM identity.accounts WHERE email LIKE 'old%'"); n != 0 {
 		t.Fatalf("%d stale pending accounts left", n)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM accounts WHERE email IN ('fresh@example.com', 'active@example.com')"); n != 2 {
+	if n := count(t, pool, "SELECT count(*) FROM identity.accounts WHERE email IN ('fresh@example.com', 'active@example.com')"); n != 2 {
 		t.Fatalf("%d of the fresh and the active account left, want both", n)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM activation_codes c LEFT JOIN accounts a ON a.id = c.account_id WHERE a.id IS NULL"); n != 0 {
+	if n := count(t, pool, "SELECT count(*) FROM identity.activation_codes c LEFT JOIN identity.accounts a ON a.id = c.account_id WHERE a.id IS NULL"); n != 0 {
 		t.Fatalf("%d codes of deleted accounts left", n)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM activation_ledger"); n != ledgerBefore {
+	if n := count(t, pool, "SELECT count(*) FROM identity.activation_ledger"); n != ledgerBefore {
 		t.Fatalf("the ledger went from %d to %d rows: the budgets must outlive the account", ledgerBefore, n)
 	}
 
@@ -92,7 +92,7 @@ func TestDeleteStalePendingAccountsSkipsLockedAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec(t, pool, `UPDATE activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'`)
+	exec(t, pool, `UPDATE identity.activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'`)
 	// A request holds the account (as an activation does): the retention batch neither
 	// waits for it nor deletes it.
 	_, err = store.Update(ctx, acc.ID, func(*domain.Account, time.Time) error {
@@ -118,7 +118,7 @@ func TestDeleteStalePendingAccountsSkipsLockedAccounts(t *testing.T) {
 
 func TestPruneActivationLedger(t *testing.T) {
 	_, pool := newStore(t)
-	exec(t, pool, `INSERT INTO activation_ledger (email, kind, occurred_at)
+	exec(t, pool, `INSERT INTO identity.activation_ledger (email, kind, occurred_at)
 	               SELECT 'a@example.com', 'wrong_code', now() - i * interval '1 hour' FROM generate_series(0, 47) AS i`)
 	total := int64(0)
 	for {
@@ -129,8 +129,8 @@ func TestPruneActivationLedger(t *testing.T) {
 		}
 	}
 	// 0..23 hours old stay (24 rows); 24..47 hours old (24 rows) leave.
-	if total != 24 || count(t, pool, "SELECT count(*) FROM activation_ledger") != 24 ||
-		count(t, pool, "SELECT count(*) FROM activation_ledger WHERE occurred_at < now() - interval '24 hours'") != 0 {
-		t.Fatalf("pruned %d, left %d", total, count(t, pool, "SELECT count(*) FROM activation_ledger"))
+	if total != 24 || count(t, pool, "SELECT count(*) FROM identity.activation_ledger") != 24 ||
+		count(t, pool, "SELECT count(*) FROM identity.activation_ledger WHERE occurred_at < now() - interval '24 hours'") != 0 {
+		t.Fatalf("pruned %d, left %d", total, count(t, pool, "SELECT count(*) FROM identity.activation_ledger"))
 	}
 }

@@ -100,7 +100,7 @@ func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash s
 			if err != nil {
 				return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", mapErr(err))
 			}
-			acc, err := s.load(ctx, q, locked.Account, locked.DbNow)
+			acc, err := s.load(ctx, q, locked.IdentityAccount, locked.DbNow)
 			return acc, locked.DbNow, err
 		}
 	}, func(acc *domain.Account, now time.Time) error {
@@ -119,7 +119,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(acc *domain.A
 		if err != nil {
 			return domain.Account{}, time.Time{}, fmt.Errorf("lock account: %w", mapErr(err))
 		}
-		acc, err := s.load(ctx, q, locked.Account, locked.DbNow)
+		acc, err := s.load(ctx, q, locked.IdentityAccount, locked.DbNow)
 		return acc, locked.DbNow, err
 	}, change)
 }
@@ -162,7 +162,7 @@ const (
 
 // load adds the account's latest activation code and its address's ledger to the locked
 // row; now is the database clock under the lock.
-func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Account, now time.Time) (domain.Account, error) {
+func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.IdentityAccount, now time.Time) (domain.Account, error) {
 	acc := toAccount(row)
 	entries, err := q.LedgerOfEmail(ctx, sqlcgen.LedgerOfEmailParams{Email: row.Email, Since: now.Add(-domain.BudgetWindow)})
 	if err != nil {
@@ -262,7 +262,7 @@ func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.
 	return nil
 }
 
-func toAccount(r sqlcgen.Account) domain.Account {
+func toAccount(r sqlcgen.IdentityAccount) domain.Account {
 	return domain.Account{
 		ID:           r.ID.String(),
 		Email:        domain.Email(r.Email),

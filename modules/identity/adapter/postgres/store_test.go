@@ -64,10 +64,10 @@ func TestRegisterWritesAccountCodeAndEmailTogether(t *testing.T) {
 	if d := dbNow.Sub(acc.Code.IssuedAt); d < 0 || d > 5*time.Second {
 		t.Fatalf("code issued at %v, database now %v: the code must be timed by the database clock", acc.Code.IssuedAt, dbNow)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM activation_codes WHERE account_id = $1 AND code = $2", acc.ID, acc.Code.Value); n != 1 {
+	if n := count(t, pool, "SELECT count(*) FROM identity.activation_codes WHERE account_id = $1 AND code = $2", acc.ID, acc.Code.Value); n != 1 {
 		t.Fatalf("activation code rows = %d, want 1", n)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM outbox_emails WHERE recipient = 'alice@example.com' AND text_body LIKE '%' || $1 || '%' AND expires_at = $2",
+	if n := count(t, pool, "SELECT count(*) FROM platform.outbox_emails WHERE recipient = 'alice@example.com' AND text_body LIKE '%' || $1 || '%' AND expires_at = $2",
 		acc.Code.Value, acc.Code.ExpiresAt); n != 1 {
 		t.Fatalf("outbox emails with the code = %d, want 1", n)
 	}
@@ -94,7 +94,7 @@ func TestRefusedRegistrationLeavesNothing(t *testing.T) {
 	if !errors.Is(err, refused) {
 		t.Fatalf("got %v, want the closure's error", err)
 	}
-	for _, table := range []string{"accounts", "activation_codes", "outbox_emails"} {
+	for _, table := range []string{"identity.accounts", "identity.activation_codes", "platform.outbox_emails"} {
 		if n := count(t, pool, "SELECT count(*) FROM "+table); n != 0 {
 			t.Errorf("%s has %d rows after a refused registration: half-written", table, n)
 		}
@@ -139,10 +139,10 @@ func TestConcurrentRegistrationsOfOneEmailCreateOne(t *testing.T) {
 	if created != 1 || retries != n-1 {
 		t.Fatalf("created %d, refused %d; want 1 and %d", created, retries, n-1)
 	}
-	if got := count(t, pool, "SELECT count(*) FROM accounts"); got != 1 {
+	if got := count(t, pool, "SELECT count(*) FROM identity.accounts"); got != 1 {
 		t.Fatalf("accounts = %d, want 1", got)
 	}
-	if got := count(t, pool, "SELECT count(*) FROM outbox_emails"); got != 1 {
+	if got := count(t, pool, "SELECT count(*) FROM platform.outbox_emails"); got != 1 {
 		t.Fatalf("emails = %d, want 1", got)
 	}
 }
@@ -164,7 +164,7 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, pool, "SELECT failed_attempts FROM activation_codes WHERE account_id = $1", acc.ID); n != 1 {
+	if n := count(t, pool, "SELECT failed_attempts FROM identity.activation_codes WHERE account_id = $1", acc.ID); n != 1 {
 		t.Fatalf("failed_attempts = %d, want 1", n)
 	}
 
@@ -176,7 +176,7 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	if !errors.Is(err, domain.ErrUnauthorized) {
 		t.Fatalf("got %v", err)
 	}
-	if n := count(t, pool, "SELECT failed_attempts FROM activation_codes WHERE account_id = $1", acc.ID); n != 1 {
+	if n := count(t, pool, "SELECT failed_attempts FROM identity.activation_codes WHERE account_id = $1", acc.ID); n != 1 {
 		t.Fatalf("failed_attempts = %d after a refused change, want 1", n)
 	}
 
@@ -186,10 +186,10 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	if err != nil || activated.Status != domain.StatusActive || activated.ActivatedAt == nil {
 		t.Fatalf("activate: %+v, %v", activated, err)
 	}
-	if n := count(t, pool, "SELECT count(*) FROM accounts WHERE id = $1 AND status = 'active' AND activated_at IS NOT NULL", acc.ID); n != 1 {
+	if n := count(t, pool, "SELECT count(*) FROM identity.accounts WHERE id = $1 AND status = 'active' AND activated_at IS NOT NULL", acc.ID); n != 1 {
 		t.Fatal("the account is not active in the database")
 	}
-	if n := count(t, pool, "SELECT count(*) FROM activation_codes WHERE account_id = $1", acc.ID); n != 0 {
+	if n := count(t, pool, "SELECT count(*) FROM identity.activation_codes WHERE account_id = $1", acc.ID); n != 0 {
 		t.Fatal("the used code is still stored")
 	}
 

@@ -15,7 +15,7 @@ import (
 const claimDueEmails = `-- name: ClaimDueEmails :many
 WITH due AS (
     SELECT id
-    FROM outbox_emails
+    FROM platform.outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
       AND failed_at IS NULL
@@ -25,7 +25,7 @@ WITH due AS (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
-UPDATE outbox_emails AS e
+UPDATE platform.outbox_emails AS e
 SET available_at = now() + $1::bigint * interval '1 millisecond',
     attempts     = e.attempts + 1,
     lease_token  = $2
@@ -85,10 +85,10 @@ func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) 
 }
 
 const deleteFinishedEmails = `-- name: DeleteFinishedEmails :execrows
-DELETE FROM outbox_emails
+DELETE FROM platform.outbox_emails
 WHERE id IN (
     SELECT id
-    FROM outbox_emails
+    FROM platform.outbox_emails
     WHERE (sent_at IS NOT NULL OR dropped_at IS NOT NULL OR failed_at IS NOT NULL)
       AND coalesce(sent_at, dropped_at, failed_at) < now() - $1::bigint * interval '1 millisecond'
     ORDER BY coalesce(sent_at, dropped_at, failed_at)
@@ -118,7 +118,7 @@ func (q *Queries) DeleteFinishedEmails(ctx context.Context, arg DeleteFinishedEm
 const dropExpiredEmails = `-- name: DropExpiredEmails :many
 WITH expired AS (
     SELECT id
-    FROM outbox_emails
+    FROM platform.outbox_emails
     WHERE sent_at IS NULL
       AND dropped_at IS NULL
       AND failed_at IS NULL
@@ -126,7 +126,7 @@ WITH expired AS (
       AND available_at <= now()
     FOR UPDATE SKIP LOCKED
 )
-UPDATE outbox_emails AS e
+UPDATE platform.outbox_emails AS e
 SET dropped_at  = now(),
     lease_token = NULL,
     text_body   = '',
@@ -161,7 +161,7 @@ func (q *Queries) DropExpiredEmails(ctx context.Context) ([]int64, error) {
 
 const insertEmail = `-- name: InsertEmail :one
 
-INSERT INTO outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
+INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
 VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id
 `
@@ -197,7 +197,7 @@ func (q *Queries) InsertEmail(ctx context.Context, arg InsertEmailParams) (int64
 }
 
 const markEmailFailed = `-- name: MarkEmailFailed :execrows
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET failed_at   = now(),
     lease_token = NULL,
     last_error  = $1,
@@ -224,7 +224,7 @@ func (q *Queries) MarkEmailFailed(ctx context.Context, arg MarkEmailFailedParams
 }
 
 const markEmailSent = `-- name: MarkEmailSent :execrows
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET sent_at     = now(),
     lease_token = NULL,
     last_error  = NULL,
@@ -253,7 +253,7 @@ SELECT coalesce(
            greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000)),
            -1
        )::bigint AS wait_ms
-FROM outbox_emails
+FROM platform.outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL
@@ -282,7 +282,7 @@ func (q *Queries) NotifyEmailQueued(ctx context.Context) error {
 const outboxBacklog = `-- name: OutboxBacklog :one
 SELECT count(*)::bigint AS emails,
        coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds
-FROM outbox_emails
+FROM platform.outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL
@@ -303,7 +303,7 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 }
 
 const releaseEmail = `-- name: ReleaseEmail :execrows
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET available_at = now(),
     attempts     = greatest(attempts - 1, 0),
     lease_token  = NULL
@@ -327,7 +327,7 @@ func (q *Queries) ReleaseEmail(ctx context.Context, arg ReleaseEmailParams) (int
 }
 
 const retryEmailLater = `-- name: RetryEmailLater :execrows
-UPDATE outbox_emails
+UPDATE platform.outbox_emails
 SET available_at = now() + $1::bigint * interval '1 millisecond',
     lease_token  = NULL,
     last_error   = $2

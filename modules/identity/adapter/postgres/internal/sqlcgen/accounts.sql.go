@@ -14,14 +14,14 @@ import (
 
 const getAccount = `-- name: GetAccount :one
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at
-FROM accounts
+FROM identity.accounts
 WHERE id = $1
 `
 
 // Another module's lookup by id (identity's public API): no lock, the caller only reads.
-func (q *Queries) GetAccount(ctx context.Context, id uuid.UUID) (Account, error) {
+func (q *Queries) GetAccount(ctx context.Context, id uuid.UUID) (IdentityAccount, error) {
 	row := q.db.QueryRow(ctx, getAccount, id)
-	var i Account
+	var i IdentityAccount
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -36,14 +36,14 @@ func (q *Queries) GetAccount(ctx context.Context, id uuid.UUID) (Account, error)
 
 const getAccountByEmail = `-- name: GetAccountByEmail :one
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at
-FROM accounts
+FROM identity.accounts
 WHERE email = $1
 `
 
 // Authentication: no lock, the caller only reads.
-func (q *Queries) GetAccountByEmail(ctx context.Context, email string) (Account, error) {
+func (q *Queries) GetAccountByEmail(ctx context.Context, email string) (IdentityAccount, error) {
 	row := q.db.QueryRow(ctx, getAccountByEmail, email)
-	var i Account
+	var i IdentityAccount
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -58,7 +58,7 @@ func (q *Queries) GetAccountByEmail(ctx context.Context, email string) (Account,
 
 const insertAccount = `-- name: InsertAccount :one
 
-INSERT INTO accounts (email, password_hash)
+INSERT INTO identity.accounts (email, password_hash)
 VALUES ($1, $2)
 ON CONFLICT ON CONSTRAINT accounts_email_key DO NOTHING
 RETURNING id, email, password_hash, status, created_at, updated_at, activated_at
@@ -73,9 +73,9 @@ type InsertAccountParams struct {
 // Creates a pending account unless the email is taken. ON CONFLICT waits for a concurrent
 // insert of the same email to commit or roll back, then returns no row if it committed:
 // the constraint decides, never a "check, then insert".
-func (q *Queries) InsertAccount(ctx context.Context, arg InsertAccountParams) (Account, error) {
+func (q *Queries) InsertAccount(ctx context.Context, arg InsertAccountParams) (IdentityAccount, error) {
 	row := q.db.QueryRow(ctx, insertAccount, arg.Email, arg.PasswordHash)
-	var i Account
+	var i IdentityAccount
 	err := row.Scan(
 		&i.ID,
 		&i.Email,
@@ -91,14 +91,14 @@ func (q *Queries) InsertAccount(ctx context.Context, arg InsertAccountParams) (A
 const lockAccount = `-- name: LockAccount :one
 SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at,
        clock_timestamp()::timestamptz AS db_now
-FROM accounts
+FROM identity.accounts AS accounts
 WHERE id = $1
 FOR UPDATE
 `
 
 type LockAccountRow struct {
-	Account Account
-	DbNow   time.Time
+	IdentityAccount IdentityAccount
+	DbNow           time.Time
 }
 
 // Same as LockAccountByEmail, by primary key.
@@ -106,13 +106,13 @@ func (q *Queries) LockAccount(ctx context.Context, id uuid.UUID) (LockAccountRow
 	row := q.db.QueryRow(ctx, lockAccount, id)
 	var i LockAccountRow
 	err := row.Scan(
-		&i.Account.ID,
-		&i.Account.Email,
-		&i.Account.PasswordHash,
-		&i.Account.Status,
-		&i.Account.CreatedAt,
-		&i.Account.UpdatedAt,
-		&i.Account.ActivatedAt,
+		&i.IdentityAccount.ID,
+		&i.IdentityAccount.Email,
+		&i.IdentityAccount.PasswordHash,
+		&i.IdentityAccount.Status,
+		&i.IdentityAccount.CreatedAt,
+		&i.IdentityAccount.UpdatedAt,
+		&i.IdentityAccount.ActivatedAt,
 		&i.DbNow,
 	)
 	return i, err
@@ -121,14 +121,14 @@ func (q *Queries) LockAccount(ctx context.Context, id uuid.UUID) (LockAccountRow
 const lockAccountByEmail = `-- name: LockAccountByEmail :one
 SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at,
        clock_timestamp()::timestamptz AS db_now
-FROM accounts
+FROM identity.accounts AS accounts
 WHERE email = $1
 FOR UPDATE
 `
 
 type LockAccountByEmailRow struct {
-	Account Account
-	DbNow   time.Time
+	IdentityAccount IdentityAccount
+	DbNow           time.Time
 }
 
 // Locks the account for the rest of the transaction and reads the database clock after
@@ -137,20 +137,20 @@ func (q *Queries) LockAccountByEmail(ctx context.Context, email string) (LockAcc
 	row := q.db.QueryRow(ctx, lockAccountByEmail, email)
 	var i LockAccountByEmailRow
 	err := row.Scan(
-		&i.Account.ID,
-		&i.Account.Email,
-		&i.Account.PasswordHash,
-		&i.Account.Status,
-		&i.Account.CreatedAt,
-		&i.Account.UpdatedAt,
-		&i.Account.ActivatedAt,
+		&i.IdentityAccount.ID,
+		&i.IdentityAccount.Email,
+		&i.IdentityAccount.PasswordHash,
+		&i.IdentityAccount.Status,
+		&i.IdentityAccount.CreatedAt,
+		&i.IdentityAccount.UpdatedAt,
+		&i.IdentityAccount.ActivatedAt,
 		&i.DbNow,
 	)
 	return i, err
 }
 
 const updateAccount = `-- name: UpdateAccount :exec
-UPDATE accounts
+UPDATE identity.accounts
 SET password_hash = $1,
     status        = $2,
     created_at    = $3,

@@ -13,7 +13,7 @@ import (
 )
 
 const deleteActivationCode = `-- name: DeleteActivationCode :exec
-DELETE FROM activation_codes
+DELETE FROM identity.activation_codes
 WHERE account_id = $1
 `
 
@@ -25,15 +25,15 @@ func (q *Queries) DeleteActivationCode(ctx context.Context, accountID uuid.UUID)
 const getActivationCode = `-- name: GetActivationCode :one
 
 SELECT account_id, code, issued_at, expires_at, failed_attempts
-FROM activation_codes
+FROM identity.activation_codes
 WHERE account_id = $1
 `
 
 // Queries on activation_codes, for modules/identity/adapter/postgres.
 // Always run while the owning account row is locked (LockAccount*).
-func (q *Queries) GetActivationCode(ctx context.Context, accountID uuid.UUID) (ActivationCode, error) {
+func (q *Queries) GetActivationCode(ctx context.Context, accountID uuid.UUID) (IdentityActivationCode, error) {
 	row := q.db.QueryRow(ctx, getActivationCode, accountID)
-	var i ActivationCode
+	var i IdentityActivationCode
 	err := row.Scan(
 		&i.AccountID,
 		&i.Code,
@@ -45,7 +45,7 @@ func (q *Queries) GetActivationCode(ctx context.Context, accountID uuid.UUID) (A
 }
 
 const upsertActivationCode = `-- name: UpsertActivationCode :exec
-INSERT INTO activation_codes (account_id, code, issued_at, expires_at, failed_attempts)
+INSERT INTO identity.activation_codes (account_id, code, issued_at, expires_at, failed_attempts)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT ON CONSTRAINT activation_codes_pkey DO UPDATE
 SET code            = excluded.code,

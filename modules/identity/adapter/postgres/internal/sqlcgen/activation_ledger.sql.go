@@ -11,7 +11,7 @@ import (
 )
 
 const appendLedger = `-- name: AppendLedger :exec
-INSERT INTO activation_ledger (email, kind, occurred_at)
+INSERT INTO identity.activation_ledger (email, kind, occurred_at)
 VALUES ($1, $2, $3)
 `
 
@@ -29,7 +29,7 @@ func (q *Queries) AppendLedger(ctx context.Context, arg AppendLedgerParams) erro
 const ledgerOfEmail = `-- name: LedgerOfEmail :many
 
 SELECT kind, occurred_at
-FROM activation_ledger
+FROM identity.activation_ledger
 WHERE email = $1
   AND occurred_at > $2
 ORDER BY occurred_at DESC
@@ -71,7 +71,7 @@ func (q *Queries) LedgerOfEmail(ctx context.Context, arg LedgerOfEmailParams) ([
 }
 
 const pruneLedgerOfEmail = `-- name: PruneLedgerOfEmail :exec
-DELETE FROM activation_ledger
+DELETE FROM identity.activation_ledger
 WHERE email = $1
   AND occurred_at <= $2
 `

@@ -10,22 +10,29 @@ import (
 	"github.com/google/uuid"
 )
 
-// Registered users; pending until the emailed activation code is confirmed.
-type Account struct {
-	ID           uuid.UUID
-	Email        string
+// Registered users; pending until the emailed activation code is confirmed. Other modules refer to an account by its id (no foreign key across schemas).
+type IdentityAccount struct {
+	ID uuid.UUID
+	// Lower-cased address, unique (accounts_email_key): the constraint decides concurrent registrations.
+	Email string
+	// argon2id hash in PHC form (parameters included); never the password.
 	PasswordHash string
-	Status       string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	ActivatedAt  *time.Time
+	// pending until activated, then active; activated_at is set exactly when active.
+	Status string
+	// When the account was registered, or taken over by a re-registration of its pending address.
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ActivatedAt *time.Time
 }
 
-// The one valid activation code of each pending account.
-type ActivationCode struct {
-	AccountID      uuid.UUID
-	Code           string
-	IssuedAt       time.Time
-	ExpiresAt      time.Time
+// The one valid activation code of each pending account; deleted on activation. Stored in clear: 10^4 values make a hash useless.
+type IdentityActivationCode struct {
+	AccountID uuid.UUID
+	// Four ASCII digits, drawn with a cryptographic random source.
+	Code     string
+	IssuedAt time.Time
+	// issued_at + ACTIVATION_CODE_TTL, judged on the database clock.
+	ExpiresAt time.Time
+	// Wrong guesses against this code; at ACTIVATION_CODE_MAX_ATTEMPTS the code is locked.
 	FailedAttempts int32
 }

@@ -11,11 +11,11 @@ import (
 
 const deleteStalePendingAccounts = `-- name: DeleteStalePendingAccounts :execrows
 
-DELETE FROM accounts
+DELETE FROM identity.accounts
 WHERE id IN (
     SELECT a.id
-    FROM activation_codes AS c
-    JOIN accounts AS a ON a.id = c.account_id
+    FROM identity.activation_codes AS c
+    JOIN identity.accounts AS a ON a.id = c.account_id
     WHERE c.issued_at < now() - $1::bigint * interval '1 millisecond'
       AND a.status = 'pending'
     ORDER BY c.issued_at
@@ -45,10 +45,10 @@ func (q *Queries) DeleteStalePendingAccounts(ctx context.Context, arg DeleteStal
 }
 
 const pruneActivationLedger = `-- name: PruneActivationLedger :execrows
-DELETE FROM activation_ledger
+DELETE FROM identity.activation_ledger
 WHERE id IN (
     SELECT id
-    FROM activation_ledger
+    FROM identity.activation_ledger
     WHERE occurred_at < now() - $1::bigint * interval '1 millisecond'
     ORDER BY occurred_at
     LIMIT $2
