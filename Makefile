@@ -91,3 +91,27 @@ check-schema: ## fail when db/schema.sql differs from what the migrations produc
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(MAKE) --no-print-directory schema SCHEMA_OUT="$$tmp/schema.sql" >/dev/null && \
 	{ diff -u db/schema.sql "$$tmp/schema.sql" || { echo "db/schema.sql is stale: run make schema and commit" >&2; exit 1; }; }
+
+.PHONY: module
+module: ## scaffold a new module: make module NAME=payment (then make generate schema are run for it)
+	@test -n "$(NAME)" || { echo "usage: make module NAME=payment" >&2; exit 1; }
+	$(GO) run ./scaffold -name $(NAME)
+	$(GO) tool sqlc generate
+	@$(MAKE) --no-print-directory schema
+
+# check-scaffold proves the scaffold: it copies the repository (its tracked and new files)
+# to a scratch directory, scaffolds SCAFFOLD_NAME there, and runs what CI runs on a new
+# module: build, vet, the architecture test, the schema guardrail and the migrations'
+# tests, sqlc compile and vet, and the new module's own tests.
+SCAFFOLD_NAME ?= payment
+
+.PHONY: check-scaffold
+check-scaffold: ## scaffold a module into a scratch copy of the repository and check it there
+	@scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$scratch" && \
+	cd "$$scratch" && \
+	$(MAKE) --no-print-directory module NAME=$(SCAFFOLD_NAME) && \
+	$(GO) build ./... && $(GO) vet ./... && \
+	$(GO) test -count=1 ./platform/architecture/ ./db/ ./modules/$(SCAFFOLD_NAME)/... && \
+	$(MAKE) --no-print-directory sqlc-check && \
+	echo "check-scaffold: modules/$(SCAFFOLD_NAME) builds and passes the guardrails"

@@ -48,7 +48,7 @@ type accountReader interface {
 func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return a.handlers.Authenticate(func(c echo.Context) error {
 		acc := toAccount(identityhttp.Principal(c))
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), accountKey{}, acc)))
+		c.SetRequest(c.Request().WithContext(ContextWithAccount(c.Request().Context(), acc)))
 		return next(c)
 	})
 }
@@ -73,6 +73,12 @@ type accountKey struct{}
 func AccountFrom(ctx context.Context) (Account, bool) {
 	acc, ok := ctx.Value(accountKey{}).(Account)
 	return acc, ok
+}
+
+// ContextWithAccount returns ctx carrying acc as Authenticate would: for the tests of a
+// module that consumes identity, whose fake of Authenticate lets an account in.
+func ContextWithAccount(ctx context.Context, acc Account) context.Context {
+	return context.WithValue(ctx, accountKey{}, acc)
 }
 
 func toAccount(a domain.Account) Account {
