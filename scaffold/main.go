@@ -101,8 +101,11 @@ func modulePath(goMod []byte) string {
 // when that is later (migrations apply in name order).
 func nextMigration(now time.Time) (string, error) {
 	files, err := filepath.Glob("db/migrations/*.sql")
-	if err != nil || len(files) == 0 {
-		return "", fmt.Errorf("no migrations in db/migrations (%v)", err)
+	if err != nil {
+		return "", fmt.Errorf("list db/migrations: %w", err)
+	}
+	if len(files) == 0 {
+		return "", errors.New("no migrations in db/migrations")
 	}
 	slices.Sort(files)
 	last, err := time.Parse("20060102150405", filepath.Base(files[len(files)-1])[:14])
@@ -143,7 +146,9 @@ func writeTemplates(m module) error {
 				return fmt.Errorf("%s: %w", dst, err)
 			}
 		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		// The templates are this program's own (embedded); dst is a path under the
+		// working directory, the repository.
+		if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil { //nolint:gosec // see above
 			return err
 		}
 		if _, err := os.Stat(dst); err == nil {

@@ -35,6 +35,6 @@ func TestProblemExtensions(t *testing.T) {
 				t.Fatal("With(\"status\") did not panic")
 			}
 		}()
-		NewProblem(http.StatusBadRequest, "x", "").With("status", 200)
+		_ = NewProblem(http.StatusBadRequest, "x", "").With("status", 200)
 	})
 }
