@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/identity/platform/httpserver"
 )
 
 // End-to-end tests of the contract's /v1 routes: the real server in-process on a fresh
@@ -88,8 +90,19 @@ func wantProblem(t *testing.T, res response, status int, code string) map[string
 		t.Fatalf("Content-Type %q, want application/problem+json", ct)
 	}
 	p := res.JSON(t)
-	if p["code"] != code || p["status"] != float64(status) || p["type"] == "" || p["title"] == "" {
-		t.Fatalf("problem = %v, want code %q and status %d", p, code, status)
+	// The whole document: a missing member is nil, which no comparison below accepts.
+	detail, _ := p["detail"].(string)
+	if p["code"] != code || p["status"] != float64(status) || p["type"] != httpserver.ProblemTypeBase+code ||
+		p["title"] != http.StatusText(status) || detail == "" {
+		t.Fatalf("problem = %v, want type %s, title %q, status %d, code %q and a detail",
+			p, httpserver.ProblemTypeBase+code, http.StatusText(status), status, code)
+	}
+	for member := range p {
+		switch member {
+		case "type", "title", "status", "detail", "code", "errors", "attempts_remaining":
+		default:
+			t.Fatalf("problem = %v: unknown member %q", p, member)
+		}
 	}
 	return p
 }

@@ -170,7 +170,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 	ob := outbox.New()
 	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
 	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
-	platform := module.Platform{Env: cfg.Modules, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger,
+	platform := module.Platform{Env: cfg.Modules, Pool: pool, Outbox: ob, Maintenance: housekeeping,
 		Metrics: mx, Tracer: tracer}
 	modules, err := newModules(platform)
 	if err != nil {

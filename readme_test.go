@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"regexp"
@@ -25,7 +23,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The modules read their variables as main builds them; the pool is never used.
-	p := module.Platform{Env: cfg.Modules, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	p := module.Platform{Env: cfg.Modules}
 	if _, err := newModules(p); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func TestAPI(t *testing.T) {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pool := dbtest.NewPool(t)
-	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outbox.New(), Logger: logger})
+	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outbox.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ package module
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -35,14 +34,14 @@ type Module interface {
 type Worker func(ctx context.Context) error
 
 // Platform is what the platform gives every module: the environment of its own variables
-// (never the platform's: no DATABASE_URL, no SMTP password), the database pool, the email outbox, the housekeeping runner (a module
-// adds its retention tasks), the logger, the metrics and the tracer provider.
+// (never the platform's: no DATABASE_URL, no SMTP password), the database pool, the email
+// outbox, the housekeeping runner (a module adds its retention tasks), the metrics and the
+// tracer provider.
 type Platform struct {
 	Env         config.ModuleEnv
 	Pool        *pgxpool.Pool
 	Outbox      *outbox.Outbox
 	Maintenance *maintenance.Runner
-	Logger      *slog.Logger
 	// Metrics registers the module's metrics; nil: none are kept.
 	Metrics *metrics.Metrics
 	// Tracer starts the module's spans; nil: no spans (a no-op provider).
