@@ -120,6 +120,8 @@ func toProblem(err error) *Problem {
 	return p
 }
 
+// fromHTTPError words the errors echo itself raises: no route (404), a wrong method (405),
+// a body over the limit (413); the others get a code named by their status.
 func fromHTTPError(he *echo.HTTPError) *Problem {
 	switch he.Code {
 	case http.StatusNotFound:
@@ -130,10 +132,6 @@ func fromHTTPError(he *echo.HTTPError) *Problem {
 		return NewProblem(he.Code, CodePayloadTooLarge, "The request body is larger than 64 KiB.")
 	case http.StatusUnsupportedMediaType:
 		return NewProblem(he.Code, CodeUnsupportedMediaType, "The request body must be application/json.")
-	case http.StatusUnauthorized:
-		return NewProblem(he.Code, CodeUnauthorized, "Authentication is required.")
-	case http.StatusTooManyRequests:
-		return NewProblem(he.Code, CodeRateLimited, "Too many requests.")
 	case http.StatusBadRequest:
 		return NewProblem(he.Code, CodeMalformedJSON, "The request could not be read.")
 	}
