@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -26,7 +27,7 @@ func ParseEmail(raw string) (Email, string) {
 	case s == "":
 		return "", "is required"
 	case utf8.RuneCountInString(s) > MaxEmailLength:
-		return "", "must be at most 254 characters"
+		return "", fmt.Sprintf("must be at most %d characters", MaxEmailLength)
 	case strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
 		// Printable ASCII only: what every SMTP server delivers (no SMTPUTF8 needed);
 		// international domains are accepted in their xn-- form.
@@ -92,9 +93,9 @@ func CheckPassword(password string, email Email) string {
 	case !utf8.ValidString(password):
 		return "must be valid UTF-8"
 	case n < MinPasswordLength:
-		return "must be at least 8 characters"
+		return fmt.Sprintf("must be at least %d characters", MinPasswordLength)
 	case n > MaxPasswordLength:
-		return "must be at most 128 characters"
+		return fmt.Sprintf("must be at most %d characters", MaxPasswordLength)
 	case strings.IndexFunc(password, unicode.IsControl) >= 0:
 		return "must not contain control characters"
 	case email != "" && strings.EqualFold(strings.TrimSpace(password), string(email)):

@@ -5,8 +5,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -64,9 +62,12 @@ func toUserResponse(a domain.Account) userResponse {
 	return u
 }
 
+// registerRequest has no validator tags: its one validation path is the domain's
+// (domain.ParseRegistration, through the use case), where the limits and their messages
+// are written once; the use case's *domain.ValidationError is a 422 listing every field.
 type registerRequest struct {
-	Email    string `json:"email" validate:"required,max=254"`
-	Password string `json:"password" validate:"required,min=8,max=128"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
 }
 
 func (h *Handlers) register(c echo.Context) error {
@@ -74,34 +75,12 @@ func (h *Handlers) register(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	if fields := h.checkRegistration(req); len(fields) > 0 {
-		return httpserver.ValidationProblem(fields)
-	}
 	acc, err := h.svc.Register(c.Request().Context(), req.Email, req.Password)
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/users/me")
 	return c.JSON(http.StatusCreated, toUserResponse(acc))
-}
-
-// checkRegistration collects every field error at once, in the order of the fields: the
-// tags' shape rules first, then the domain's meaning rules for the fields whose shape
-// passed.
-func (h *Handlers) checkRegistration(req registerRequest) []httpserver.FieldError {
-	req.Email = strings.TrimSpace(req.Email)
-	fields := h.validate.Check(req)
-	_, err := domain.ParseRegistration(req.Email, req.Password)
-	if verr, ok := err.(*domain.ValidationError); ok { //nolint:errorlint // ParseRegistration returns it unwrapped
-		for _, f := range verr.Fields {
-			if !hasField(fields, f.Field) {
-				fields = append(fields, httpserver.FieldError{Field: f.Field, Message: f.Message})
-			}
-		}
-	}
-	order := map[string]int{"email": 0, "password": 1}
-	slices.SortStableFunc(fields, func(a, b httpserver.FieldError) int { return order[a.Field] - order[b.Field] })
-	return fields
 }
 
 type activateRequest struct {
@@ -175,13 +154,4 @@ func Principal(c echo.Context) domain.Account { return principal(c) }
 func principal(c echo.Context) domain.Account {
 	acc, _ := c.Get(principalKey).(domain.Account)
 	return acc
-}
-
-func hasField(fields []httpserver.FieldError, name string) bool {
-	for _, f := range fields {
-		if f.Field == name {
-			return true
-		}
-	}
-	return false
 }
