@@ -1,0 +1,14 @@
+package app_test
+
+import (
+	"testing"
+
+	"github.com/acme/identity/modules/identity/app"
+	"github.com/acme/identity/modules/identity/app/storetest"
+)
+
+// TestFakeStoreKeepsTheStoreContract: the fake the use cases are tested with behaves as
+// the PostgreSQL store does (adapter/postgres runs the same suite).
+func TestFakeStoreKeepsTheStoreContract(t *testing.T) {
+	storetest.Run(t, func(*testing.T) app.Store { return app.NewFakeStore() })
+}
