@@ -73,8 +73,8 @@ func Run(t *testing.T, newStore func(t *testing.T) app.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sawCreated = true
-		second, err := s.Register(ctx, "bob@example.com", "hash-2", func(acc *domain.Account, now time.Time, created bool) error {
+		sawCreated := true
+		second, err := s.Register(ctx, "bob@example.com", "hash-2", func(acc *domain.Account, _ time.Time, created bool) error {
 			sawCreated = created
 			if acc.ID != first.ID || acc.PasswordHash != "hash-1" || acc.Code == nil {
 				t.Errorf("decide got %+v, want the account %s as saved", acc, first.ID)
