@@ -51,6 +51,10 @@ type Options struct {
 	// ShutdownGrace is how long sends under way may finish once Run's context ends;
 	// then they are cancelled and their emails handed back to the queue.
 	ShutdownGrace time.Duration
+	// AbandonAfter is how long Run then waits for the cancelled sends before it returns
+	// without them (a sender that ignores its context): their emails keep their leases,
+	// which run out, and another replica sends them.
+	AbandonAfter time.Duration
 	// QueryTimeout bounds each of the dispatcher's database calls (DATABASE_TIMEOUT), so
 	// a slow or black-holed database never holds the loop.
 	QueryTimeout time.Duration
@@ -65,6 +69,7 @@ var DefaultOptions = Options{
 	MaxBackoff:    30 * time.Second,
 	PollInterval:  2 * time.Second,
 	ShutdownGrace: 5 * time.Second,
+	AbandonAfter:  2 * time.Second,
 	QueryTimeout:  5 * time.Second,
 }
 
@@ -134,6 +139,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ShutdownGrace > 0 {
 		d.ShutdownGrace = o.ShutdownGrace
+	}
+	if o.AbandonAfter > 0 {
+		d.AbandonAfter = o.AbandonAfter
 	}
 	if o.QueryTimeout > 0 {
 		d.QueryTimeout = o.QueryTimeout
@@ -208,7 +216,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// email keeps its lease, which runs out, and another replica sends it then.
 		select {
 		case <-done:
-		case <-time.After(abandonAfter):
+		case <-time.After(d.opts.AbandonAfter):
 			d.logger.ErrorContext(context.WithoutCancel(ctx), "sends still under way after cancellation; abandoning them",
 				slog.Int("in_flight", len(slots)))
 		}
@@ -217,8 +225,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// abandonAfter is how long Run waits, at shutdown, for sends it has cancelled.
-const abandonAfter = 2 * time.Second
 
 func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration, notified <-chan struct{}) {
 	t := time.NewTimer(wait)

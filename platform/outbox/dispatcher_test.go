@@ -453,15 +453,16 @@ func TestDispatcherShutdownAbandonsSenderIgnoringContext(t *testing.T) {
 	}}
 	opts := fastOptions
 	opts.ShutdownGrace = 100 * time.Millisecond
+	opts.AbandonAfter = 100 * time.Millisecond
 	enqueue(t, pool, ob, "stuck@example.com", nil)
 	d := NewDispatcher(pool, ob, sender, opts, slog.New(slog.DiscardHandler))
 	stop := run(t, d)
 	<-started
 	begin := time.Now()
 	stop()
-	if took := time.Since(begin); took > opts.ShutdownGrace+abandonAfter+time.Second {
+	if took := time.Since(begin); took > opts.ShutdownGrace+opts.AbandonAfter+time.Second {
 		t.Errorf("Run took %v to return with a sender that ignores cancellation, want at most %v",
-			took, opts.ShutdownGrace+abandonAfter)
+			took, opts.ShutdownGrace+opts.AbandonAfter)
 	}
 	if r := rowOf(t, pool, "stuck@example.com"); r.Sent || !r.Leased {
 		t.Errorf("row %+v: the abandoned email keeps its lease, so another replica sends it later", r)
