@@ -225,7 +225,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-
 func (d *Dispatcher) sleep(ctx context.Context, wait time.Duration, notified <-chan struct{}) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
