@@ -342,10 +342,22 @@ CREATE INDEX activation_ledger_occurred_at_idx ON identity.activation_ledger USI
 CREATE INDEX outbox_emails_due_idx ON platform.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
 
 --
+-- Name: INDEX outbox_emails_due_idx; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON INDEX platform.outbox_emails_due_idx IS 'The unfinished emails by when they are due: ClaimDueEmails, DropExpiredEmails, MillisUntilNextEmailDue and OutboxBacklog read it; finished rows leave it, so it stays small.';
+
+--
 -- Name: outbox_emails_finished_idx; Type: INDEX; Schema: platform; Owner: -
 --
 
 CREATE INDEX outbox_emails_finished_idx ON platform.outbox_emails USING btree (COALESCE(sent_at, dropped_at, failed_at)) WHERE ((sent_at IS NOT NULL) OR (dropped_at IS NOT NULL) OR (failed_at IS NOT NULL));
+
+--
+-- Name: INDEX outbox_emails_finished_idx; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON INDEX platform.outbox_emails_finished_idx IS 'The finished emails by when they finished: DeleteFinishedEmails (OUTBOX_RETENTION).';
 
 --
 -- Name: activation_codes activation_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -

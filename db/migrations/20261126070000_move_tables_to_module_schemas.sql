@@ -42,6 +42,8 @@ COMMENT ON COLUMN platform.outbox_emails.sent_at IS 'The SMTP server accepted th
 COMMENT ON COLUMN platform.outbox_emails.dropped_at IS 'Given up: expired before it could be sent.';
 COMMENT ON COLUMN platform.outbox_emails.failed_at IS 'Refused for good by a permanent (5xx) reply; last_error keeps the reply.';
 COMMENT ON COLUMN platform.outbox_emails.trace_parent IS 'W3C traceparent of the request that queued the email; the delivery span links to it.';
+COMMENT ON INDEX platform.outbox_emails_due_idx IS 'The unfinished emails by when they are due: ClaimDueEmails, DropExpiredEmails, MillisUntilNextEmailDue and OutboxBacklog read it; finished rows leave it, so it stays small.';
+COMMENT ON INDEX platform.outbox_emails_finished_idx IS 'The finished emails by when they finished: DeleteFinishedEmails (OUTBOX_RETENTION).';
 
 -- migrate:down
 
@@ -67,6 +69,8 @@ COMMENT ON COLUMN platform.outbox_emails.sent_at IS NULL;
 COMMENT ON COLUMN platform.outbox_emails.dropped_at IS NULL;
 COMMENT ON COLUMN platform.outbox_emails.failed_at IS NULL;
 COMMENT ON COLUMN platform.outbox_emails.trace_parent IS NULL;
+COMMENT ON INDEX platform.outbox_emails_due_idx IS NULL;
+COMMENT ON INDEX platform.outbox_emails_finished_idx IS NULL;
 
 ALTER TABLE platform.outbox_emails SET SCHEMA public;
 ALTER TABLE identity.activation_ledger SET SCHEMA public;
