@@ -96,13 +96,13 @@ check-schema: ## fail when db/schema.sql differs from what the migrations produc
 module: ## scaffold a new module: make module NAME=payment (then make generate schema are run for it)
 	@test -n "$(NAME)" || { echo "usage: make module NAME=payment" >&2; exit 1; }
 	$(GO) run ./scaffold -name $(NAME)
-	$(GO) tool sqlc generate
-	@$(MAKE) --no-print-directory schema
+	@$(MAKE) --no-print-directory generate schema
 
 # check-scaffold proves the scaffold: it copies the repository (its tracked and new files)
 # to a scratch directory, scaffolds SCAFFOLD_NAME there, and runs what CI runs on a new
 # module: build, vet, the architecture test, the schema guardrail and the migrations'
-# tests, sqlc compile and vet, and the new module's own tests.
+# tests, the new module's own tests, the OpenAPI document's tests (its route is
+# documented), the README's configuration table, and sqlc compile and vet.
 SCAFFOLD_NAME ?= payment
 
 .PHONY: check-scaffold
@@ -113,5 +113,6 @@ check-scaffold: ## scaffold a module into a scratch copy of the repository and c
 	$(MAKE) --no-print-directory module NAME=$(SCAFFOLD_NAME) && \
 	$(GO) build ./... && $(GO) vet ./... && \
 	$(GO) test -count=1 ./platform/architecture/ ./db/ ./modules/$(SCAFFOLD_NAME)/... && \
+	$(GO) test -count=1 -run 'OpenAPI|Routes|README' . && \
 	$(MAKE) --no-print-directory sqlc-check && \
 	echo "check-scaffold: modules/$(SCAFFOLD_NAME) builds and passes the guardrails"

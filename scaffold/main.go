@@ -6,7 +6,8 @@
 // with one route behind identity's authentication, adapter/postgres with one sqlc query,
 // and their tests), db/migrations/<timestamp>_create_<name>_schema.sql (the module's
 // schema and first table), db/queries/<name>/, its block in sqlc.yaml and its line in
-// main.go. `make module` then runs sqlc and rewrites db/schema.sql. Run it at the root of
+// main.go, and its route in api/openapi.yaml. `make module` then runs `make generate`
+// (sqlc, the API client) and rewrites db/schema.sql. Run it at the root of
 // the repository.
 package main
 
@@ -29,6 +30,11 @@ import (
 
 //go:embed all:templates
 var templates embed.FS
+
+// openAPIPath is the module's route in api/openapi.yaml.
+//
+//go:embed openapi.yaml.tmpl
+var openAPIPath string
 
 // module is what the templates are executed with.
 type module struct {
@@ -83,9 +89,36 @@ func run(name string, now time.Time) error {
 	if err := wireMain(m); err != nil {
 		return err
 	}
+	if err := documentRoute(m); err != nil {
+		return err
+	}
 	fmt.Printf("scaffold: wrote modules/%s, db/migrations/%s_create_%s_schema.sql, db/queries/%s/, its sqlc.yaml block and its line in main.go\n",
 		name, m.Migration, name, name)
 	return nil
+}
+
+// documentRoute adds the module's route to api/openapi.yaml, at the end of its paths: the
+// root package's tests hold the routes served and the document's operations equal.
+func documentRoute(m module) error {
+	raw, err := os.ReadFile("api/openapi.yaml")
+	if err != nil {
+		return err
+	}
+	tmpl, err := template.New("openapi").Delims("[[", "]]").Parse(openAPIPath)
+	if err != nil {
+		return err
+	}
+	var path bytes.Buffer
+	if err := tmpl.Execute(&path, m); err != nil {
+		return err
+	}
+	s := string(raw)
+	at := strings.Index(s, "\ncomponents:\n")
+	if at < 0 {
+		return errors.New("api/openapi.yaml: no top-level components: to add the path before")
+	}
+	s = s[:at+1] + path.String() + s[at+1:]
+	return os.WriteFile("api/openapi.yaml", []byte(s), 0o644) //nolint:gosec // a source file
 }
 
 func modulePath(goMod []byte) string {
