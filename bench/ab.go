@@ -85,17 +85,11 @@ func runAB(ctx context.Context, o Options, variants []Variant, bin string, db *D
 				EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
 			}
 			for si, spec := range specs {
-				lim, err := MeasureHashLimit(ctx, hash, o.Limit)
+				r, err := runner.RunBracketed(ctx, spec, o.Limit)
 				if err != nil {
 					_ = srv.Stop()
 					return results, err
 				}
-				r, err := runner.Run(ctx, spec)
-				if err != nil {
-					_ = srv.Stop()
-					return results, err
-				}
-				r.Limit = lim
 				results[vi*len(specs)+si].Runs = append(results[vi*len(specs)+si].Runs, r)
 				fmt.Fprintf(stdout, "bench: round %d, %s, %s: %s\n", round+1, v.Name, spec.Name, OneLine(r))
 			}

@@ -105,3 +105,13 @@ func MedianLimit(ls []HashLimit) HashLimit {
 	slices.SortFunc(s, func(a, b HashLimit) int { return cmp.Compare(a.PerSecond(), b.PerSecond()) })
 	return s[len(s)/2]
 }
+
+// Plus sums two measurements: the limit around a step is the one before it plus the one
+// after it.
+func (h HashLimit) Plus(o HashLimit) HashLimit {
+	h.Hashes += o.Hashes
+	h.Elapsed += o.Elapsed
+	h.CPU += o.CPU
+	h.MinorFaults += o.MinorFaults
+	return h
+}

@@ -142,6 +142,26 @@ func newRecorder(from, to time.Time) *recorder {
 
 func (r *recorder) inWindow(t time.Time) bool { return !t.Before(r.windowFrom) && t.Before(r.windowTo) }
 
+// RunBracketed runs one step between two measurements of the hash-bound limit, each of
+// d: on a shared machine the CPU the run gets changes from one minute to the next, and
+// the step's ratios are fair only against a limit measured under the same load.
+func (rn *Runner) RunBracketed(ctx context.Context, spec StepSpec, d time.Duration) (StepResult, error) {
+	before, err := MeasureHashLimit(ctx, rn.Hash, d)
+	if err != nil {
+		return StepResult{}, err
+	}
+	r, err := rn.Run(ctx, spec)
+	if err != nil {
+		return r, err
+	}
+	after, err := MeasureHashLimit(ctx, rn.Hash, d)
+	if err != nil {
+		return r, err
+	}
+	r.Limit = before.Plus(after)
+	return r, nil
+}
+
 // Run runs one step and measures it.
 func (rn *Runner) Run(ctx context.Context, spec StepSpec) (StepResult, error) {
 	client := newClient(spec.Conns)

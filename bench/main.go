@@ -92,7 +92,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Step, "step", step, "measured duration of each register-only and full-flow step (BENCH_STEP)")
 	fs.DurationVar(&o.Flood, "flood", flood, "measured duration of the flood (BENCH_FLOOD)")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "unmeasured load before each step (default: a tenth of the step, 1s to 3s)")
-	fs.DurationVar(&o.Limit, "limit", 3*time.Second, "how long to measure the hash-bound limit, before each step")
+	fs.DurationVar(&o.Limit, "limit", 2*time.Second, "how long to measure the hash-bound limit, before and after each step")
 	conns := fs.String("conns", "1,4,16,64", "concurrencies of the register-only and full-flow steps")
 	fs.IntVar(&o.FloodConns, "flood-conns", 256, "connections of the flood (0: no flood)")
 	hashes := fs.String("hash", "production,cheapest", "hash settings to run: production, cheapest")
@@ -333,18 +333,10 @@ func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *D
 	for _, spec := range specs {
 		fmt.Fprintf(stdout, "bench: %s hash: %s, %d connections, %s (+%s warm-up), load average %s\n",
 			hash.Name, spec.Workload, spec.Conns, spec.Duration, spec.Warmup, LoadAverage())
-		// The limit is measured just before each step: on a shared machine the CPU the
-		// run gets changes from one minute to the next, and a ratio is only fair between
-		// figures measured under the same load.
-		lim, err := MeasureHashLimit(ctx, hash, o.Limit)
-		if err != nil {
-			return steps, err
-		}
-		r, err := runner.Run(ctx, spec)
+		r, err := runner.RunBracketed(ctx, spec, o.Limit)
 		if err != nil {
 			return steps, fmt.Errorf("step %s: %w", spec.Name, err)
 		}
-		r.Limit = lim
 		steps = append(steps, r)
 		fmt.Fprintf(stdout, "bench:   %s\n", OneLine(r))
 	}

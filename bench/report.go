@@ -110,7 +110,7 @@ func Report(res Results) string {
 func writeSetting(b *strings.Builder, s SettingResults) {
 	l := s.Limit
 	fmt.Fprintf(b, "\n## %s hash: argon2id %s\n\n", s.Hash.Name, s.Hash)
-	fmt.Fprintf(b, "Hash-bound limit, measured in this run before each step (the median): %.1f hashes/s in %d goroutines, %.3f ms CPU per hash, %.1f minor faults per hash. "+
+	fmt.Fprintf(b, "Hash-bound limit, measured in this run around each step (the median): %.1f hashes/s in %d goroutines, %.3f ms CPU per hash, %.1f minor faults per hash. "+
 		"Limit: %.1f registrations/s, %.1f full flows/s (3 hashes each).\n\n",
 		l.PerSecond(), l.Goroutines, ms(l.CPUPerHash()), PerUnit(float64(l.MinorFaults), l.Hashes), l.PerSecond(), l.PerSecond()/3)
 
@@ -122,7 +122,7 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 			r.Spec.Workload, r.Spec.Conns, d.Rate, d.Limit, d.OfLimit, routeRates(r), ms(d.CPUPerUnit), ms(d.UserPerUnit), ms(d.SysPerUnit),
 			ms(d.HashCPUPerUnit), d.Efficiency, d.FaultsPerUnit, r.Server.PeakRSSKiB/1024, ms(d.PGCPUPerUnit), d.OtherCores)
 	}
-	b.WriteString("\nUnits: registrations answered 201 (register, flood) or whole flows (flow). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before the step (hashes/s ÷ hashes per unit). " +
+	b.WriteString("\nUnits: registrations answered 201 (register, flood) or whole flows (flow). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before and just after the step (hashes/s ÷ hashes per unit). " +
 		"Hash CPU per unit: what the unit's hashes cost that plain program; efficiency: hash CPU ÷ server CPU per unit. " +
 		"Other load: CPU used by everything but the server, its PostgreSQL backends and the load generator, in cores (colleagues' work on a shared machine).\n")
 	if flood, base, ok := floodAndBase(s.Steps); ok {
