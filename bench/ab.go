@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,7 +75,7 @@ func runAB(ctx context.Context, o Options, variants []Variant, bin string, db *D
 		for vi, v := range variants {
 			srv, err := StartServer(ctx, ServerConfig{
 				Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
-				LogPath: filepath.Join(o.Out, fmt.Sprintf("server-ab-%s-%d.log", v.Name, round)), Env: append(o.ServerEnv, v.Env...),
+				LogPath: filepath.Join(o.Out, "logs", fmt.Sprintf("server-ab-%s-%d.log", v.Name, round)), Env: slices.Concat(o.ServerEnv, v.Env),
 			})
 			if err != nil {
 				return results, err
@@ -91,7 +92,7 @@ func runAB(ctx context.Context, o Options, variants []Variant, bin string, db *D
 					return results, err
 				}
 				results[vi*len(specs)+si].Runs = append(results[vi*len(specs)+si].Runs, r)
-				fmt.Fprintf(stdout, "bench: round %d, %s, %s: %s\n", round+1, v.Name, spec.Name, OneLine(r))
+				say(stdout, "bench: round %d, %s, %s: %s\n", round+1, v.Name, spec.Name, OneLine(r))
 			}
 			if err := srv.Stop(); err != nil {
 				return results, fmt.Errorf("stop server: %w", err)

@@ -48,6 +48,7 @@ type Options struct {
 	// AB, when set, compares server variants instead of the full run; Rounds interleaves them.
 	AB     []Variant
 	Rounds int
+	Render string
 }
 
 // The two hash settings of issue 13: the OWASP baseline the service ships with, and the
@@ -62,11 +63,11 @@ func main() {
 	defer stop()
 	opts, err := parseFlags(os.Args[1:])
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
+		say(os.Stderr, "bench: %v\n", err)
 		os.Exit(2)
 	}
 	if err := run(ctx, opts, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
+		say(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
@@ -97,7 +98,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.FloodConns, "flood-conns", 256, "connections of the flood (0: no flood)")
 	hashes := fs.String("hash", "production,cheapest", "hash settings to run: production, cheapest")
 	workloads := fs.String("workloads", "register,flow", "workloads of the concurrency steps: register, flow")
-	fs.StringVar(&o.Out, "out", envOr("BENCH_OUT", "bench/out"), "directory for report.md, results.json, chart.svg and the server logs (BENCH_OUT)")
+	fs.StringVar(&o.Out, "out", envOr("BENCH_OUT", "bench/out"), "directory for report.md, results.json, chart.svg and logs/ with the server logs (BENCH_OUT)")
 	fs.StringVar(&o.Repo, "repo", ".", "the repository to build")
 	fs.StringVar(&o.AdminURL, "database-url", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"a database on the PostgreSQL server to use, for CREATE/DROP DATABASE (BENCH_DATABASE_URL)")
@@ -106,6 +107,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.Label, "label", "", "a label printed with the report (what this run is)")
 	ab := fs.String("ab", "", "compare server variants, interleaved, with the first -hash setting: \"before=GOGC=100;after=\" (writes ab.md)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "rounds of an -ab comparison")
+	fs.StringVar(&o.Render, "render", "", "render report.md and chart.svg into -out from an earlier results.json, and measure nothing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -173,19 +175,22 @@ type SettingResults struct {
 }
 
 func run(ctx context.Context, o Options, stdout io.Writer) error {
+	if o.Render != "" {
+		return render(o.Render, o.Out)
+	}
 	started := time.Now()
-	if err := os.MkdirAll(o.Out, 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Join(o.Out, "logs"), 0o750); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	machine := DescribeMachine(ctx, o.Repo, o.AdminURL)
-	fmt.Fprintf(stdout, "bench: %s, commit %s, load average %s\n", machine.CPU, machine.Commit, machine.LoadBefore)
+	say(stdout, "bench: %s, commit %s, load average %s\n", machine.CPU, machine.Commit, machine.LoadBefore)
 
 	tmp, err := os.MkdirTemp("", "identity-bench-")
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)
 	}
-	defer os.RemoveAll(tmp)
-	fmt.Fprintln(stdout, "bench: building the service")
+	defer func() { _ = os.RemoveAll(tmp) }()
+	say(stdout, "bench: building the service\n")
 	bin, err := Build(ctx, o.Repo, tmp)
 	if err != nil {
 		return err
@@ -203,7 +208,7 @@ func run(ctx context.Context, o Options, stdout io.Writer) error {
 		dropCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := db.Drop(dropCtx); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
+			say(os.Stderr, "bench: %v\n", err)
 		}
 	}()
 	if err := Migrate(ctx, bin, db.URL); err != nil {
@@ -225,8 +230,8 @@ func run(ctx context.Context, o Options, stdout io.Writer) error {
 		report := fmt.Sprintf("# A/B: %s\n\n- machine: %s, %d CPUs; commit %s; %s hash (%s)\n- load average before: %s; after: %s\n- %d rounds, steps of %s after %s of warm-up\n\n",
 			o.Label, machine.CPU, machine.CPUs, machine.Commit, o.Hashes[0], hashSettings[o.Hashes[0]], machine.LoadBefore, LoadAverage(), o.Rounds, o.Step, o.Warmup) +
 			ABReport(results, o.AB)
-		fmt.Fprintln(stdout)
-		fmt.Fprint(stdout, report)
+		say(stdout, "\n")
+		say(stdout, "%s", report)
 		if werr := os.WriteFile(filepath.Join(o.Out, "ab.md"), []byte(report), 0o600); werr != nil && err == nil {
 			err = fmt.Errorf("write ab.md: %w", werr)
 		}
@@ -245,25 +250,50 @@ func run(ctx context.Context, o Options, stdout io.Writer) error {
 	res.Elapsed = time.Since(started)
 	res.LoadAfter = LoadAverage()
 
-	report := Report(res)
-	fmt.Fprintln(stdout)
-	fmt.Fprint(stdout, report)
-	raw, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode results: %w", err)
+	say(stdout, "\n")
+	say(stdout, "%s", Report(res))
+	if err := write(res, o.Out, true); err != nil {
+		return err
 	}
+	say(stdout, "\nbench: wrote report.md, results.json, chart.svg and logs/ to %s\n", o.Out)
+	return nil
+}
+
+// write writes report.md, chart.svg and, with withJSON, results.json into dir.
+func write(res Results, dir string, withJSON bool) error {
 	files := map[string][]byte{
-		"report.md":    []byte(report),
-		"results.json": raw,
-		"chart.svg":    []byte(Chart(res)),
+		"report.md": []byte(Report(res)),
+		"chart.svg": []byte(Chart(res)),
+	}
+	if withJSON {
+		raw, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encode results: %w", err)
+		}
+		files["results.json"] = raw
 	}
 	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(o.Out, name), data, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	fmt.Fprintf(stdout, "\nbench: wrote report.md, results.json, chart.svg and the server logs to %s\n", o.Out)
 	return nil
+}
+
+// render rewrites the report and the chart of an earlier run.
+func render(resultsPath, dir string) error {
+	raw, err := os.ReadFile(resultsPath) //nolint:gosec // a path the user gave on the command line
+	if err != nil {
+		return fmt.Errorf("read results: %w", err)
+	}
+	var res Results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return fmt.Errorf("decode %s: %w", resultsPath, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	return write(res, dir, false)
 }
 
 // runSetting measures the hash-bound limit, then runs every step against a server with
@@ -272,13 +302,13 @@ func runSetting(ctx context.Context, o Options, hash HashParams, bin string, db 
 	backends *Backends, runID string, stdout io.Writer,
 ) (SettingResults, error) {
 	sr := SettingResults{Hash: hash}
-	fmt.Fprintf(stdout, "bench: %s hash (%s): measuring the hash-bound limit for %s\n", hash.Name, hash, o.Limit)
+	say(stdout, "bench: %s hash (%s): measuring the hash-bound limit for %s\n", hash.Name, hash, o.Limit)
 	limit, err := MeasureHashLimit(ctx, hash, o.Limit)
 	if err != nil {
 		return sr, err
 	}
 	sr.Limit = limit
-	fmt.Fprintf(stdout, "bench:   %.1f hashes/s in %d goroutines, %.2f ms CPU per hash\n",
+	say(stdout, "bench:   %.1f hashes/s in %d goroutines, %.2f ms CPU per hash\n",
 		limit.PerSecond(), limit.Goroutines, ms(limit.CPUPerHash()))
 
 	steps, err := runSteps(ctx, o, hash, bin, db, mailbox, backends, runID, stdout)
@@ -295,7 +325,7 @@ func runSetting(ctx context.Context, o Options, hash HashParams, bin string, db 
 			return sr, err
 		}
 		sr.RoundTrips = &rt
-		fmt.Fprintf(stdout, "bench:   SQL round trips: %.1f per registration, %.1f per full flow\n", rt.PerRegistration, rt.PerFlow)
+		say(stdout, "bench:   SQL round trips: %.1f per registration, %.1f per full flow\n", rt.PerRegistration, rt.PerFlow)
 	}
 	return sr, nil
 }
@@ -306,14 +336,14 @@ func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *D
 ) ([]StepResult, error) {
 	srv, err := StartServer(ctx, ServerConfig{
 		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
-		LogPath: filepath.Join(o.Out, "server-"+hash.Name+".log"), Env: o.ServerEnv,
+		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+".log"), Env: o.ServerEnv,
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err := srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: stop server:", err)
+			say(os.Stderr, "bench: stop server: %v\n", err)
 		}
 	}()
 	runner := &Runner{
@@ -331,14 +361,14 @@ func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *D
 	}
 	var steps []StepResult
 	for _, spec := range specs {
-		fmt.Fprintf(stdout, "bench: %s hash: %s, %d connections, %s (+%s warm-up), load average %s\n",
+		say(stdout, "bench: %s hash: %s, %d connections, %s (+%s warm-up), load average %s\n",
 			hash.Name, spec.Workload, spec.Conns, spec.Duration, spec.Warmup, LoadAverage())
 		r, err := runner.RunBracketed(ctx, spec, o.Limit)
 		if err != nil {
 			return steps, fmt.Errorf("step %s: %w", spec.Name, err)
 		}
 		steps = append(steps, r)
-		fmt.Fprintf(stdout, "bench:   %s\n", OneLine(r))
+		say(stdout, "bench:   %s\n", OneLine(r))
 	}
 	return steps, nil
 }
@@ -376,12 +406,12 @@ func DescribeMachine(ctx context.Context, repo, adminURL string) Machine {
 }
 
 func gitCommit(ctx context.Context, repo string) string {
-	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--short=12", "HEAD").Output()
+	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--short=12", "HEAD").Output() //nolint:gosec // the repository the user named
 	if err != nil {
 		return "unknown"
 	}
 	commit := strings.TrimSpace(string(out))
-	status, err := exec.CommandContext(ctx, "git", "-C", repo, "status", "--porcelain", "--untracked-files=no").Output()
+	status, err := exec.CommandContext(ctx, "git", "-C", repo, "status", "--porcelain", "--untracked-files=no").Output() //nolint:gosec // the repository the user named
 	if err == nil && len(strings.TrimSpace(string(status))) > 0 {
 		commit += " (with uncommitted changes)"
 	}
@@ -396,4 +426,9 @@ func postgresVersion(ctx context.Context, adminURL string) string {
 		return "unknown"
 	}
 	return v
+}
+
+// say prints progress; a failed write to the terminal is not worth stopping a run for.
+func say(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }

@@ -41,7 +41,7 @@ func CountRoundTrips(ctx context.Context, o Options, hash HashParams, bin string
 	u.Host = proxy.Addr()
 	srv, err := StartServer(ctx, ServerConfig{
 		Bin: bin, DatabaseURL: u.String(), SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
-		LogPath: filepath.Join(o.Out, "server-"+hash.Name+"-roundtrips.log"), Env: o.ServerEnv,
+		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+"-roundtrips.log"), Env: o.ServerEnv,
 	})
 	if err != nil {
 		return RoundTrips{}, err
@@ -51,7 +51,19 @@ func CountRoundTrips(ctx context.Context, o Options, hash HashParams, bin string
 		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Hash: hash,
 		Prefix: "b" + runID + "-" + hash.Name[:1] + "rt", EmailTimeout: 15 * time.Second,
 	}
-	// Let the server settle (first poll of the dispatcher, pool connections).
+	// Let the server settle (first poll of the dispatcher, pool connections) and send or
+	// drop what earlier steps left in the outbox: those emails are not these units' work.
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n, err := queryString(ctx, db.URL, "SELECT count(*)::text FROM outbox_emails WHERE sent_at IS NULL AND dropped_at IS NULL")
+		if err != nil {
+			return RoundTrips{}, fmt.Errorf("outbox backlog: %w", err)
+		}
+		if n == "0" {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	time.Sleep(500 * time.Millisecond)
 
 	measure := func(step string, one func(c *conn, n int)) (float64, []StatementCount, error) {

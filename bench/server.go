@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,7 +32,7 @@ func (p HashParams) String() string {
 // path.
 func Build(ctx context.Context, repo, dir string) (string, error) {
 	bin := filepath.Join(dir, "identity")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, ".") //nolint:gosec // builds into this tool's own temporary directory
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -141,7 +140,7 @@ func StartServer(ctx context.Context, c ServerConfig) (*Server, error) {
 		select {
 		case err := <-s.done:
 			_ = logFile.Close()
-			return nil, fmt.Errorf("server exited at start (%v); see %s", err, c.LogPath)
+			return nil, fmt.Errorf("server exited at start (%w); see %s", err, c.LogPath)
 		default:
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.BaseURL+"/readyz", nil)
@@ -171,8 +170,7 @@ func (s *Server) Stop() error {
 		return err
 	case <-time.After(15 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.done
-		return errors.New("server did not stop within 15s after SIGTERM; killed")
+		return fmt.Errorf("server did not stop within 15s after SIGTERM; killed: %w", <-s.done)
 	}
 }
 

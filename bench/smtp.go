@@ -118,8 +118,8 @@ type Tally struct {
 	Lost       int
 	Duplicated int // receipts beyond the first, plus emails to strangers
 	// Delivery is the time from the 201 to the SMTP receipt, of the emails whose 201
-	// came inside the measured window.
-	Delivery Latencies
+	// came inside the measured window (summarised in StepResult.DeliverySummary).
+	Delivery Latencies `json:"-"`
 }
 
 // Tally counts the addresses in addresses and forgets them. Only 201s inside [from, to)
@@ -134,8 +134,8 @@ func (m *Mailbox) Tally(addresses []string, from, to time.Time) Tally {
 			continue
 		}
 		t.Expected++
-		switch {
-		case e.receipts == 0:
+		switch e.receipts {
+		case 0:
 			t.Lost++
 		default:
 			t.Delivered++
