@@ -8,10 +8,9 @@ import (
 )
 
 // gcSettings size Go's garbage collector for a process whose allocations are dominated
-// by argon2id: every hash allocates its whole memory (19 MiB by default) afresh, and at
-// the runtime's defaults (GOGC=100) the heap goal swings with the number of hashes in
-// flight when a cycle starts, so the runtime returns memory to the kernel between cycles
-// and the next hash faults it back in, zeroed, page by page (docs/benchmarks.md).
+// by argon2id: every hash allocates its whole memory (19 MiB by default) afresh, so at
+// the runtime's defaults (GOGC=100) a cycle runs about once per hash, and the heap goal
+// swings with the number of hashes in flight when it starts (docs/benchmarks.md).
 type gcSettings struct {
 	// Percent is the GOGC percentage.
 	Percent int
@@ -32,10 +31,9 @@ const (
 // gcSettingsFor derives the settings from the password hash configuration:
 //
 //   - GOGC lets the heap grow, from the base heap alone, by the memory of every hash
-//     that may run at once plus one more before the next cycle: the hashes of one
-//     cycle reuse the memory the previous cycle freed instead of faulting it in again,
-//     and the collector runs once per several hashes instead of about every hash.
-//     Never below the runtime's default of 100.
+//     that may run at once plus one more before the next cycle: the collector runs
+//     once per several hashes instead of about every hash. Never below the runtime's
+//     default of 100, never above 1000.
 //   - GOMEMLIMIT caps what that growth may reach, at twice the process's base footprint
 //     plus every slot's hash memory: 204 MiB with the defaults (2 slots of 19 MiB).
 func gcSettingsFor(ph config.PasswordHash) gcSettings {
