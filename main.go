@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return fmt.Errorf("listen on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
+		tuneGC(cfg, getenv, logger)
 		return serve(ctx, cfg, logger, ln, serveOptions{})
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)

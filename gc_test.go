@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/acme/identity/platform/config"
+)
+
+func TestGCSettingsGrowWithTheHashMemory(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ph   config.PasswordHash
+		want gcSettings
+	}{
+		// 2 slots of 19 MiB: the heap may grow by 3 hashes (57 MiB) over a 16 MiB base.
+		{"defaults on 2 CPUs", config.PasswordHash{MemoryKiB: 19456, Concurrency: 2}, gcSettings{Percent: 356, Limit: 204 * mib}},
+		{"8 slots", config.PasswordHash{MemoryKiB: 19456, Concurrency: 8}, gcSettings{Percent: 1000, Limit: 2 * (64 + 152) * mib}},
+		// A tiny hash leaves the runtime's default percentage.
+		{"cheapest hash", config.PasswordHash{MemoryKiB: 8, Concurrency: 2}, gcSettings{Percent: 100, Limit: 2 * (64*mib + 16*1024)}},
+	} {
+		if got := gcSettingsFor(c.ph); got != c.want {
+			t.Errorf("%s: gcSettingsFor = %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestTuneGCLeavesTheOperatorsSettings(t *testing.T) {
+	var log bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	tuneGC(config.Config{}, func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1GiB"
+		}
+		return ""
+	}, logger)
+	if !strings.Contains(log.String(), "left to GOGC and GOMEMLIMIT") {
+		t.Fatalf("with GOMEMLIMIT set, tuneGC did not leave the settings alone: %s", log.String())
+	}
+}
