@@ -34,14 +34,16 @@ const (
 //     that may run at once plus one more before the next cycle: the collector runs
 //     once per several hashes instead of about every hash. Never below the runtime's
 //     default of 100, never above 1000.
-//   - GOMEMLIMIT caps what that growth may reach, at twice the process's base footprint
-//     plus every slot's hash memory: 204 MiB with the defaults (2 slots of 19 MiB).
+//   - GOMEMLIMIT caps what that growth may reach: the process's base footprint, twice
+//     every slot's hash memory (the live hashes and as much garbage) and one more hash:
+//     159 MiB with the defaults (2 slots of 19 MiB), so that the process stays well under
+//     256 MiB of RSS under a flood (the runtime, stacks and buffers come on top).
 func gcSettingsFor(ph config.PasswordHash) gcSettings {
 	perHash := int64(ph.MemoryKiB) * 1024
 	slots := int64(max(ph.Concurrency, 1))
 	hashes := slots * perHash
 	percent := min(max(100*(hashes+perHash)/gcBaseLive, 100), 1000)
-	return gcSettings{Percent: int(percent), Limit: 2 * (gcBaseFootprint + hashes)}
+	return gcSettings{Percent: int(percent), Limit: gcBaseFootprint + 2*hashes + perHash}
 }
 
 // tuneGC applies gcSettingsFor unless the operator set GOGC or GOMEMLIMIT, which the

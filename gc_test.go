@@ -16,10 +16,10 @@ func TestGCSettingsGrowWithTheHashMemory(t *testing.T) {
 		want gcSettings
 	}{
 		// 2 slots of 19 MiB: the heap may grow by 3 hashes (57 MiB) over a 16 MiB base.
-		{"defaults on 2 CPUs", config.PasswordHash{MemoryKiB: 19456, Concurrency: 2}, gcSettings{Percent: 356, Limit: 204 * mib}},
-		{"8 slots", config.PasswordHash{MemoryKiB: 19456, Concurrency: 8}, gcSettings{Percent: 1000, Limit: 2 * (64 + 152) * mib}},
+		{"defaults on 2 CPUs", config.PasswordHash{MemoryKiB: 19456, Concurrency: 2}, gcSettings{Percent: 356, Limit: 159 * mib}},
+		{"8 slots", config.PasswordHash{MemoryKiB: 19456, Concurrency: 8}, gcSettings{Percent: 1000, Limit: (64 + 2*152 + 19) * mib}},
 		// A tiny hash leaves the runtime's default percentage.
-		{"cheapest hash", config.PasswordHash{MemoryKiB: 8, Concurrency: 2}, gcSettings{Percent: 100, Limit: 2 * (64*mib + 16*1024)}},
+		{"cheapest hash", config.PasswordHash{MemoryKiB: 8, Concurrency: 2}, gcSettings{Percent: 100, Limit: 64*mib + 2*16*1024 + 8*1024}},
 	} {
 		if got := gcSettingsFor(c.ph); got != c.want {
 			t.Errorf("%s: gcSettingsFor = %+v, want %+v", c.name, got, c.want)
