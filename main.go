@@ -159,6 +159,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, ln net.L
 	ob := outbox.New()
 	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
 	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
+	mx.Maintenance(housekeeping.Removed)
 	platform := module.Platform{Config: cfg, Pool: pool, Outbox: ob, Maintenance: housekeeping, Logger: logger,
 		Metrics: mx, Tracer: tracer}
 	var modules []module.Module
