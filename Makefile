@@ -28,6 +28,18 @@ run: migrate ## migrate, then serve on :8080 against the local PostgreSQL; email
 test: ## run every test (needs the local PostgreSQL; each package makes its own database)
 	$(GO) test -race -count=1 ./...
 
+# The benchmark of docs/benchmarks.md (issue 13): builds the binary, runs it on a fresh
+# database of the local PostgreSQL with an SMTP server in the load generator, prints the
+# figures and writes report.md, results.json, chart.svg and the server logs to BENCH_OUT.
+# About 15 minutes; never part of `make test`. BENCH_STEP=3s BENCH_FLOOD=3s for a smoke run.
+BENCH_STEP  ?= 20s
+BENCH_FLOOD ?= 15s
+BENCH_OUT   ?= bench/out
+
+.PHONY: bench
+bench: ## measure throughput, latency and cost against the hash-bound limit (BENCH_STEP, BENCH_FLOOD, BENCH_OUT)
+	$(GO) run ./bench -step $(BENCH_STEP) -flood $(BENCH_FLOOD) -out $(BENCH_OUT) $(BENCH_FLAGS)
+
 # The fuzz targets: package and target. Their seed corpora are committed under each
 # package's testdata/fuzz, and plain `go test` replays them; `make fuzz` explores further.
 FUZZ_TARGETS := ./platform/httpserver:FuzzBindJSON ./modules/identity/domain:FuzzParseEmail \

@@ -87,6 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			}
 			return ln, nil
 		}
+		tuneGC(cfg, getenv, logger)
 		return serve(ctx, cfg, logger, listen, serveOptions{})
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
@@ -170,6 +171,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 	ob := outbox.New()
 	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
 	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
+	mx.Maintenance(housekeeping.Removed)
 	platform := module.Platform{Env: cfg.Modules, Pool: pool, Outbox: ob, Maintenance: housekeeping,
 		Metrics: mx, Tracer: tracer}
 	modules, err := newModules(platform)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,4 +29,14 @@ func TestPendingAccountsAreDeletedAfterTheirRetention(t *testing.T) {
 	wantUser(t, ts.me(t, fresh), fresh.email, "pending")
 	wantUser(t, ts.me(t, active), active.email, "active")
 	wantStatus(t, ts.register(t, stale.email, pw), http.StatusCreated)
+
+	metrics := string(ts.request(t, http.MethodGet, "/metrics", nil, "", "").Body)
+	for _, want := range []string{
+		`identity_maintenance_removed_rows_total{task="identity.pending_accounts"} 1`,
+		`identity_maintenance_removed_rows_total{task="outbox.finished_emails"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

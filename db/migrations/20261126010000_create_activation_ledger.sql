@@ -4,7 +4,8 @@
 -- one row per activation code issued to an address and per wrong code sent for it. Keyed by
 -- the email address, not by the account, so neither a re-registration of a pending account
 -- nor its deletion resets them. Read and written only while the address's account row is
--- locked; rows older than the 24 h window count for nothing and are pruned.
+-- locked; rows older than the 24 h window count for nothing and are deleted by the
+-- retention work.
 CREATE TABLE activation_ledger (
     id          bigint      GENERATED ALWAYS AS IDENTITY,
     -- The normalised (lower-cased) address, as in accounts.email.
@@ -20,7 +21,7 @@ CREATE TABLE activation_ledger (
     CONSTRAINT activation_ledger_kind_check CHECK (kind IN ('code_issued', 'wrong_code'))
 );
 
--- LedgerOfEmail and PruneLedgerOfEmail: one address's rows in time order.
+-- LedgerOfEmail: one address's rows in time order.
 CREATE INDEX activation_ledger_email_occurred_at_idx ON activation_ledger (email, occurred_at);
 
 COMMENT ON TABLE activation_ledger IS 'Codes issued to and wrong codes sent for each email address, for the 24 h budgets.';

@@ -59,6 +59,7 @@ func (r *Runner) Add(t Task) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tasks = append(r.tasks, t)
+	r.totals[t.Name] += 0 // every task reports, from the start
 }
 
 // Removed returns how many rows each task handled since the runner started.

@@ -124,3 +124,22 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPoolCanceled, float64(s.CanceledAcquireCount()))
 	counter(descPoolNew, float64(s.NewConnsCount()))
 }
+
+var descMaintenanceRemoved = prometheus.NewDesc(Namespace+"_maintenance_removed_rows_total",
+	"Rows the retention work of this replica deleted, by task (platform/maintenance).", []string{"task"}, nil)
+
+// Maintenance exports what the retention tasks removed (maintenance.Runner.Removed): one
+// series per task, a fixed set named by the code.
+func (m *Metrics) Maintenance(removed func() map[string]int64) {
+	m.reg.MustRegister(maintenanceCollector(removed))
+}
+
+type maintenanceCollector func() map[string]int64
+
+func (c maintenanceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descMaintenanceRemoved }
+
+func (c maintenanceCollector) Collect(ch chan<- prometheus.Metric) {
+	for task, n := range c() {
+		ch <- prometheus.MustNewConstMetric(descMaintenanceRemoved, prometheus.CounterValue, float64(n), task)
+	}
+}

@@ -14,9 +14,3 @@ ORDER BY occurred_at DESC;
 -- name: AppendLedger :exec
 INSERT INTO identity.activation_ledger (email, kind, occurred_at)
 VALUES (@email, @kind, @occurred_at);
-
--- name: PruneLedgerOfEmail :exec
--- Forgets what left the window, whenever the address spends again.
-DELETE FROM identity.activation_ledger
-WHERE email = @email
-  AND occurred_at <= @since;

@@ -87,7 +87,7 @@ func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash s
 				// A new account, but perhaps not a new address: a deleted pending account
 				// leaves its ledger behind.
 				created = true
-				acc, err := s.load(ctx, q, row, row.CreatedAt)
+				acc, err := s.loadLedger(ctx, q, toAccount(row), row.CreatedAt)
 				return acc, row.CreatedAt, err
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
@@ -139,10 +139,11 @@ func (s *Store) apply(ctx context.Context,
 		if err != nil {
 			return err
 		}
+		loaded := rowOf(acc)
 		if err := change(&acc, now); err != nil {
 			return err
 		}
-		if err := s.save(ctx, tx, q, &acc); err != nil {
+		if err := s.save(ctx, tx, q, &acc, loaded); err != nil {
 			return err
 		}
 		out = acc
@@ -163,18 +164,9 @@ const (
 // load adds the account's latest activation code and its address's ledger to the locked
 // row; now is the database clock under the lock.
 func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.IdentityAccount, now time.Time) (domain.Account, error) {
-	acc := toAccount(row)
-	entries, err := q.LedgerOfEmail(ctx, sqlcgen.LedgerOfEmailParams{Email: row.Email, Since: now.Add(-domain.BudgetWindow)})
+	acc, err := s.loadLedger(ctx, q, toAccount(row), now)
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("get activation ledger: %w", mapErr(err))
-	}
-	for _, e := range entries {
-		switch e.Kind {
-		case ledgerCodeIssued:
-			acc.Ledger.CodesIssued = append(acc.Ledger.CodesIssued, e.OccurredAt)
-		case ledgerWrongCode:
-			acc.Ledger.WrongGuesses = append(acc.Ledger.WrongGuesses, e.OccurredAt)
-		}
+		return domain.Account{}, err
 	}
 	code, err := q.GetActivationCode(ctx, row.ID)
 	switch {
@@ -189,17 +181,39 @@ func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Identi
 	return acc, nil
 }
 
+// loadLedger adds the address's ledger of the last 24 h to acc (a new account has no code
+// to read, but its address may have a ledger from a deleted one).
+func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.Account, now time.Time) (domain.Account, error) {
+	entries, err := q.LedgerOfEmail(ctx, sqlcgen.LedgerOfEmailParams{Email: string(acc.Email), Since: now.Add(-domain.BudgetWindow)})
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("get activation ledger: %w", mapErr(err))
+	}
+	for _, e := range entries {
+		switch e.Kind {
+		case ledgerCodeIssued:
+			acc.Ledger.CodesIssued = append(acc.Ledger.CodesIssued, e.OccurredAt)
+		case ledgerWrongCode:
+			acc.Ledger.WrongGuesses = append(acc.Ledger.WrongGuesses, e.OccurredAt)
+		}
+	}
+	return acc, nil
+}
+
 // save writes back what the domain changed, and queues one email per code issued.
-func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account) error {
+func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded accountRow) error {
 	id, err := uuid.Parse(acc.ID)
 	if err != nil {
 		return fmt.Errorf("account id %q: %w", acc.ID, err)
 	}
-	if err := q.UpdateAccount(ctx, sqlcgen.UpdateAccountParams{
-		ID: id, PasswordHash: acc.PasswordHash, Status: string(acc.Status),
-		CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt,
-	}); err != nil {
-		return fmt.Errorf("update account: %w", mapErr(err))
+	// Most changes (a new code, a wrong guess) touch the code, not the account: the
+	// account row is written only when one of its columns changed, a round trip saved.
+	if rowOf(*acc) != loaded {
+		if err := q.UpdateAccount(ctx, sqlcgen.UpdateAccountParams{
+			ID: id, PasswordHash: acc.PasswordHash, Status: string(acc.Status),
+			CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt,
+		}); err != nil {
+			return fmt.Errorf("update account: %w", mapErr(err))
+		}
 	}
 	if acc.Code == nil {
 		if err := q.DeleteActivationCode(ctx, id); err != nil {
@@ -229,13 +243,27 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 	return nil
 }
 
-// saveLedger appends what the address spent in this change to its ledger, and forgets
-// what left the window.
+// accountRow is what the accounts table holds of an account, comparable.
+type accountRow struct {
+	passwordHash string
+	status       domain.Status
+	createdAt    time.Time
+	activatedAt  time.Time // zero while pending
+}
+
+func rowOf(a domain.Account) accountRow {
+	r := accountRow{passwordHash: a.PasswordHash, status: a.Status, createdAt: a.CreatedAt}
+	if a.ActivatedAt != nil {
+		r.activatedAt = *a.ActivatedAt
+	}
+	return r
+}
+
+// saveLedger appends what the address spent in this change to its ledger. What left the
+// window is deleted by the retention task (PruneActivationLedger), not here.
 func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account) error {
 	email := string(acc.Email)
-	var latest time.Time
 	add := func(kind string, at time.Time) error {
-		latest = at
 		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Email: email, Kind: kind, OccurredAt: at}); err != nil {
 			return fmt.Errorf("append to activation ledger: %w", mapErr(err))
 		}
@@ -250,14 +278,6 @@ func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.
 		if err := add(ledgerWrongCode, at); err != nil {
 			return err
 		}
-	}
-	if latest.IsZero() {
-		return nil
-	}
-	if err := q.PruneLedgerOfEmail(ctx, sqlcgen.PruneLedgerOfEmailParams{
-		Email: email, Since: latest.Add(-domain.BudgetWindow),
-	}); err != nil {
-		return fmt.Errorf("prune activation ledger: %w", mapErr(err))
 	}
 	return nil
 }

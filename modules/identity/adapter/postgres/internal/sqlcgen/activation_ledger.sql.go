@@ -69,20 +69,3 @@ func (q *Queries) LedgerOfEmail(ctx context.Context, arg LedgerOfEmailParams) ([
 	}
 	return items, nil
 }
-
-const pruneLedgerOfEmail = `-- name: PruneLedgerOfEmail :exec
-DELETE FROM identity.activation_ledger
-WHERE email = $1
-  AND occurred_at <= $2
-`
-
-type PruneLedgerOfEmailParams struct {
-	Email string
-	Since time.Time
-}
-
-// Forgets what left the window, whenever the address spends again.
-func (q *Queries) PruneLedgerOfEmail(ctx context.Context, arg PruneLedgerOfEmailParams) error {
-	_, err := q.db.Exec(ctx, pruneLedgerOfEmail, arg.Email, arg.Since)
-	return err
-}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Derived are the figures of a step computed against its setting's hash-bound limit.
+type Derived struct {
+	Rate float64
+	// Limit is the hash-bound limit in units per second: hashes/s ÷ hashes per unit.
+	Limit float64
+	// OfLimit is Rate ÷ Limit.
+	OfLimit float64
+	// CPUPerUnit is the server's CPU (user+sys) per unit; User and System split it.
+	CPUPerUnit, UserPerUnit, SysPerUnit time.Duration
+	// HashCPUPerUnit is what the unit's hashes cost a plain program.
+	HashCPUPerUnit time.Duration
+	// Efficiency is HashCPUPerUnit ÷ CPUPerUnit.
+	Efficiency    float64
+	FaultsPerUnit float64
+	PGCPUPerUnit  time.Duration
+	// MachineBusy is the share of all CPUs busy in the window (every process).
+	MachineBusy float64
+	// OtherCores is the CPU of everything but the server, its PostgreSQL backends and
+	// this tool, in cores: colleagues' work on a shared machine.
+	OtherCores float64
+	// Errors counts unexpected responses, responses missing, emails lost or doubled
+	// and flows that gave up on their email.
+	Errors int
+}
+
+// Derive computes the figures of r against the hash-bound limit measured before it.
+func Derive(r StepResult) Derived {
+	limit := r.Limit
+	d := Derived{Rate: r.Rate()}
+	hashes := r.Spec.Workload.HashesPerUnit()
+	d.Limit = limit.PerSecond() / float64(hashes)
+	d.OfLimit = Ratio(d.Rate, d.Limit)
+	if r.Units > 0 {
+		n := time.Duration(r.Units)
+		d.CPUPerUnit = (r.Server.User + r.Server.System) / n
+		d.UserPerUnit = r.Server.User / n
+		d.SysPerUnit = r.Server.System / n
+		d.PGCPUPerUnit = r.PGCPU / n
+	}
+	d.HashCPUPerUnit = limit.CPUPerHash() * time.Duration(hashes)
+	d.Efficiency = Ratio(float64(d.HashCPUPerUnit), float64(d.CPUPerUnit))
+	d.FaultsPerUnit = PerUnit(float64(r.Server.MinorFaults+r.Server.MajorFaults), r.Units)
+	d.MachineBusy = Ratio(float64(r.Machine.Busy), float64(r.Machine.Total))
+	other := r.Machine.Busy - r.Server.User - r.Server.System - r.PGCPU - r.BenchCPU
+	d.OtherCores = max(0, other.Seconds()/r.Window.Seconds())
+	for _, byStatus := range r.Unexpected {
+		for _, n := range byStatus {
+			d.Errors += n
+		}
+	}
+	d.Errors += r.TransportErrors + r.Mail.Lost + r.Mail.Duplicated + r.EmailTimeouts
+	return d
+}
+
+// OneLine is the progress line of a finished step.
+func OneLine(r StepResult) string {
+	d := Derive(r)
+	main := routeRegister
+	if r.Spec.Workload == FullFlow {
+		main = routeFlow
+	}
+	unit := unitName(r.Spec.Workload)
+	return fmt.Sprintf("%.1f %s/s (%.2f of the limit %.1f/s), server CPU %.2f ms per %s (hash %.2f ms: efficiency %.2f), %.0f page faults per %s, %s p99 %.0f ms, errors %d, emails lost %d duplicated %d, peak RSS %d MiB, other load %.2f cores",
+		d.Rate, unit, d.OfLimit, d.Limit, ms(d.CPUPerUnit), unit, ms(d.HashCPUPerUnit), d.Efficiency, d.FaultsPerUnit, unit,
+		main, ms(r.Latency[main].P99), d.Errors, r.Mail.Lost, r.Mail.Duplicated, r.Server.PeakRSSKiB/1024, d.OtherCores)
+}
+
+func unitName(w Workload) string {
+	if w == FullFlow {
+		return "flow"
+	}
+	return "registration"
+}
+
+// Report renders the results as Markdown.
+func Report(res Results) string {
+	var b strings.Builder
+	m := res.Machine
+	title := "identity benchmark"
+	if res.Label != "" {
+		title += ": " + res.Label
+	}
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	fmt.Fprintf(&b, "- machine: %s, %d CPUs (GOMAXPROCS %d), %d MiB, Linux %s\n", m.CPU, m.CPUs, m.GOMAXPROCS, m.MemoryMiB, m.Kernel)
+	fmt.Fprintf(&b, "- software: %s, PostgreSQL %s; load generator, PostgreSQL and SMTP server on the same machine\n", m.Go, m.PostgreSQL)
+	fmt.Fprintf(&b, "- commit %s; started %s; took %s\n", m.Commit, res.Started.UTC().Format(time.RFC3339), res.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s\n", m.LoadBefore, res.LoadAfter)
+	o := res.Options
+	fmt.Fprintf(&b, "- steps: %s measured after %s of warm-up each; flood %d connections for %s; closed loop (each connection sends its next request when the last one answered)\n",
+		o.Step, o.Warmup, o.FloodConns, o.Flood)
+	if len(o.ServerEnv) > 0 {
+		fmt.Fprintf(&b, "- server environment added: `%s`\n", strings.Join(o.ServerEnv, " "))
+	}
+	b.WriteString("- server: RATE_LIMIT_PER_IP=0, every other variable at its default\n")
+	for _, s := range res.Settings {
+		writeSetting(&b, s)
+	}
+	return b.String()
+}
+
+func writeSetting(b *strings.Builder, s SettingResults) {
+	l := s.Limit
+	fmt.Fprintf(b, "\n## %s hash: argon2id %s\n\n", s.Hash.Name, s.Hash)
+	fmt.Fprintf(b, "Hash-bound limit, measured in this run around each step (the median): %.1f hashes/s in %d goroutines, %.3f ms CPU per hash, %.1f minor faults per hash. "+
+		"Limit: %.1f registrations/s, %.1f full flows/s (3 hashes each).\n\n",
+		l.PerSecond(), l.Goroutines, ms(l.CPUPerHash()), PerUnit(float64(l.MinorFaults), l.Hashes), l.PerSecond(), l.PerSecond()/3)
+
+	b.WriteString("| step | conns | units/s | limit | ÷ limit | requests/s by route | server CPU per unit (user + sys) | hash CPU per unit | efficiency | page faults per unit | peak RSS | PostgreSQL CPU per unit | other load (cores) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range s.Steps {
+		d := Derive(r)
+		fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %.2f | %s | %.2f ms (%.2f + %.2f) | %.2f ms | %.2f | %.0f | %d MiB | %.2f ms | %.2f |\n",
+			r.Spec.Workload, r.Spec.Conns, d.Rate, d.Limit, d.OfLimit, routeRates(r), ms(d.CPUPerUnit), ms(d.UserPerUnit), ms(d.SysPerUnit),
+			ms(d.HashCPUPerUnit), d.Efficiency, d.FaultsPerUnit, r.Server.PeakRSSKiB/1024, ms(d.PGCPUPerUnit), d.OtherCores)
+	}
+	b.WriteString("\nUnits: registrations answered 201 (register, flood) or whole flows (flow). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before and just after the step (hashes/s ÷ hashes per unit). " +
+		"Hash CPU per unit: what the unit's hashes cost that plain program; efficiency: hash CPU ÷ server CPU per unit. " +
+		"Other load: CPU used by everything but the server, its PostgreSQL backends and the load generator, in cores (colleagues' work on a shared machine).\n")
+	if flood, base, ok := floodAndBase(s.Steps); ok {
+		fmt.Fprintf(b, "Flood goodput: %.1f registrations/s = %.2f × register-only at %d connections (%.1f/s).\n",
+			flood.Rate(), Ratio(flood.Rate(), base.Rate()), base.Spec.Conns, base.Rate())
+	}
+
+	b.WriteString("\nLatency in ms (requests completed in the measured window; email: 201 → SMTP receipt):\n\n")
+	b.WriteString("| step | conns | route | n | p50 | p95 | p99 | max |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range s.Steps {
+		for _, route := range []string{routeRegister, routeActivate, routeMe, routeFlow} {
+			if l, ok := r.Latency[route]; ok {
+				fmt.Fprintf(b, "| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f |\n", r.Spec.Workload, r.Spec.Conns, route, l.N, ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
+			}
+		}
+		if e := r.DeliverySummary; e.N > 0 {
+			fmt.Fprintf(b, "| %s | %d | email delivery | %d | %.1f | %.1f | %.1f | %.1f |\n", r.Spec.Workload, r.Spec.Conns, e.N, ms(e.P50), ms(e.P95), ms(e.P99), ms(e.Max))
+		}
+	}
+
+	b.WriteString("\nResponses and emails (the whole step, warm-up and drain included):\n\n")
+	b.WriteString("| step | conns | responses by status | errors | no response | 429/503 without Retry-After | emails expected | lost | duplicated | flows without email |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range s.Steps {
+		d := Derive(r)
+		fmt.Fprintf(b, "| %s | %d | %s | %d | %d | %d | %d | %d | %d | %d |\n", r.Spec.Workload, r.Spec.Conns, statusCounts(r.Status),
+			d.Errors, r.TransportErrors, r.MissingRetryAfter, r.Mail.Expected, r.Mail.Lost, r.Mail.Duplicated, r.EmailTimeouts)
+	}
+	if rt := s.RoundTrips; rt != nil {
+		fmt.Fprintf(b, "\nSQL round trips (%d registrations, then %d full flows, one at a time through a counting proxy; the dispatch of their emails included): "+
+			"**%.1f per registration, %.1f per full flow**.\n\n", rt.N, rt.N, rt.PerRegistration, rt.PerFlow)
+		b.WriteString("| statement | per registration | per full flow |\n|---|---:|---:|\n")
+		flow := map[string]float64{}
+		for _, c := range rt.Flow {
+			flow[c.Statement] = c.PerUnit
+		}
+		seen := map[string]bool{}
+		for _, c := range rt.Registration {
+			seen[c.Statement] = true
+			fmt.Fprintf(b, "| `%s` | %.2f | %.2f |\n", c.Statement, c.PerUnit, flow[c.Statement])
+		}
+		for _, c := range rt.Flow {
+			if !seen[c.Statement] {
+				fmt.Fprintf(b, "| `%s` | 0 | %.2f |\n", c.Statement, c.PerUnit)
+			}
+		}
+	}
+}
+
+// floodAndBase finds the flood and the register-only step it is compared with: 4
+// connections when there is one, else the fastest register-only step.
+func floodAndBase(steps []StepResult) (flood, base StepResult, ok bool) {
+	var haveFlood, haveBase bool
+	for _, r := range steps {
+		switch r.Spec.Workload {
+		case Flood:
+			flood, haveFlood = r, true
+		case RegisterOnly:
+			better := r.Spec.Conns == 4 || base.Spec.Conns != 4 && r.Rate() > base.Rate()
+			if !haveBase || better {
+				base, haveBase = r, true
+			}
+		}
+	}
+	return flood, base, haveFlood && haveBase
+}
+
+func routeRates(r StepResult) string {
+	var parts []string
+	for _, route := range []string{routeRegister, routeActivate, routeMe} {
+		if n, ok := r.Requests[route]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f", shortRoute(route), float64(n)/r.Window.Seconds()))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func shortRoute(route string) string {
+	switch route {
+	case routeRegister:
+		return "register"
+	case routeActivate:
+		return "activate"
+	case routeMe:
+		return "me"
+	}
+	return route
+}
+
+func statusCounts(m map[string]map[int]int) string {
+	var parts []string
+	for _, route := range []string{routeRegister, routeActivate, routeMe} {
+		byStatus := m[route]
+		var statuses []int
+		for s := range byStatus {
+			statuses = append(statuses, s)
+		}
+		slices.Sort(statuses)
+		for _, s := range statuses {
+			parts = append(parts, fmt.Sprintf("%s %d×%d", shortRoute(route), s, byStatus[s]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
