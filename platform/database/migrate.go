@@ -42,7 +42,7 @@ func Migrate(ctx context.Context, databaseURL string, files fs.FS, dir string, l
 		return errors.New("parse DATABASE_URL: not a URL (details withheld: they could hold the password)")
 	}
 	u = withoutPgxSettings(u)
-	mate := dbmate.New(u)
+	mate := dbmate.New(forLibPQ(u))
 	mate.AutoDumpSchema = false
 	mate.FS = files
 	mate.MigrationsDir = []string{dir}
@@ -81,6 +81,18 @@ func Migrate(ctx context.Context, databaseURL string, files fs.FS, dir string, l
 // other driver (dbmate's lib/pq) would send them to the server as run-time parameters,
 // which PostgreSQL and PgBouncer refuse.
 var pgxSettings = []string{"default_query_exec_mode", "statement_cache_capacity", "description_cache_capacity"}
+
+// forLibPQ returns u for dbmate's driver, lib/pq, in its single round-trip mode: by
+// default lib/pq runs a query with arguments outside a transaction in two round trips on
+// the unnamed statement, and a transaction-mode pooler may pass the second to another
+// server connection ("unnamed prepared statement does not exist").
+func forLibPQ(u *url.URL) *url.URL {
+	out := *u
+	q := out.Query()
+	q.Set("binary_parameters", "yes")
+	out.RawQuery = q.Encode()
+	return &out
+}
 
 // withoutPgxSettings returns u without the parameters only pgx understands.
 func withoutPgxSettings(u *url.URL) *url.URL {
