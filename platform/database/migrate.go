@@ -67,12 +67,22 @@ func Migrate(ctx context.Context, databaseURL string, files fs.FS, dir string, l
 	}
 	// Rolling back ends the transaction, and so releases the lock, whatever happened.
 	defer func() { _ = lock.Rollback(context.WithoutCancel(ctx)) }()
+	// The lock's transaction sits idle while dbmate works: a server-wide
+	// idle_in_transaction_session_timeout must not end it (and the lock) midway.
+	if _, err := lock.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = 0"); err != nil {
+		return fmt.Errorf("take migration lock: %w", Classify(err))
+	}
 	if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
 		return fmt.Errorf("take migration lock: %w", Classify(err))
 	}
 
 	if err := mate.Migrate(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	// Ending the transaction releases the lock; failing to means the lock was lost
+	// midway (the connection cut), so another replica may have migrated at once.
+	if err := lock.Commit(ctx); err != nil {
+		return fmt.Errorf("migration lock lost while migrating: %w", Classify(err))
 	}
 	return nil
 }
