@@ -124,7 +124,8 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 			"MAIL_FROM": "Identity <no-reply@identity.test>",
 		}
 		if i == 0 {
-			e["DATABASE_DIRECT_URL"] = direct // LISTEN here; the others only have the pooler
+			// LISTEN here; the others only have the pooler.
+			e["DATABASE_DIRECT_URL"] = direct + "&application_name=identity-direct"
 		}
 		sc := serverConfig{env: e, databaseURL: pooled, realMail: true, dispatch: dispatch}
 		if i == 0 {
@@ -132,6 +133,13 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 		}
 		replicas[i] = startServer(t, sc)
 	}
+
+	eventually(t, 10*time.Second, "replica 0 listens on its direct connection", func() bool {
+		var n int
+		queryDirect(t, direct, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'identity-direct' AND query = 'LISTEN outbox_emails'`, &n)
+		return n == 1
+	})
 
 	const users = 60
 	emailOf := func(i int) string { return fmt.Sprintf("bouncer%03d@example.com", i) }
