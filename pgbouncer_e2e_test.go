@@ -61,9 +61,9 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 	bouncer := startPgBouncer(t, bin)
 	dbName := emptyDatabase(t)
 	direct := withDatabase(t, dbtest.ServerURL(), dbName)
-	// The exec mode PgBouncer's transaction mode needs: no named prepared statement, every
-	// round trip complete in itself (README, "Behind PgBouncer").
-	pooled := withDatabase(t, bouncer.url, dbName) + "&default_query_exec_mode=cache_describe"
+	// Through PgBouncer, with no named prepared statement: the pool's default exec mode
+	// (database.DefaultQueryExecMode); replica 0 names it in the URL as the README shows.
+	pooled := withDatabase(t, bouncer.url, dbName)
 
 	// Two replicas migrate the empty database at once, through the pooler only.
 	env := func(k string) string {
@@ -129,6 +129,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 		}
 		sc := serverConfig{env: e, databaseURL: pooled, realMail: true, dispatch: dispatch}
 		if i == 0 {
+			sc.databaseURL = pooled + "&default_query_exec_mode=cache_describe"
 			sc.tracer = tp
 		}
 		replicas[i] = startServer(t, sc)
