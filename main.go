@@ -74,10 +74,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	switch cmd {
 	case "migrate":
 		w := &lineLogger{logger: logger}
-		if err := database.Migrate(ctx, cfg.DatabaseURL, db.Migrations, db.MigrationsDir, w); err != nil {
+		// DATABASE_DIRECT_URL when set: past any pooler (Migrate works through one too).
+		if err := database.Migrate(ctx, cfg.SessionURL(), db.Migrations, db.MigrationsDir, w); err != nil {
 			return err
 		}
-		logger.InfoContext(ctx, "database is up to date", slog.String("database_url", config.MaskURL(cfg.DatabaseURL)))
+		logger.InfoContext(ctx, "database is up to date", slog.String("database_url", config.MaskURL(cfg.SessionURL())))
 		return nil
 	case "serve":
 		listen := func() (net.Listener, error) {
@@ -202,6 +203,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 	dispatch := opts.dispatch
 	if dispatch.QueryTimeout == 0 {
 		dispatch.QueryTimeout = cfg.DatabaseTimeout
+	}
+	if dispatch.ListenURL == "" {
+		// Empty: LISTEN on a pool connection; behind a transaction-mode pooler it hears
+		// nothing and polling (PollInterval) carries delivery.
+		dispatch.ListenURL = cfg.DatabaseDirectURL
 	}
 	dispatcher := outbox.NewDispatcher(pool, ob, sender, dispatch, logger)
 	mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats, Backlog: dispatcher.Backlog})

@@ -23,6 +23,10 @@ import (
 // the environment but the modules, each its own variables through Modules.
 type Config struct {
 	DatabaseURL string
+	// DatabaseDirectURL, when set, is a connection straight to PostgreSQL (not through a
+	// transaction-mode pooler such as PgBouncer) for what needs a session of its own:
+	// migrations and the outbox's LISTEN. Empty: DATABASE_URL serves for both.
+	DatabaseDirectURL string
 	// DatabaseMaxConns is the PostgreSQL pool size.
 	DatabaseMaxConns int
 	// DatabaseTimeout bounds the database work of one request, counted from its first
@@ -95,10 +99,11 @@ const DefaultSMTPMaxConnections = 25
 func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	cfg := Config{
-		DatabaseURL:      p.str("DATABASE_URL", "postgres://postgres@localhost:5432/identity?sslmode=disable"),
-		DatabaseMaxConns: p.intRange("DATABASE_MAX_CONNS", 10, 1, 1000),
-		DatabaseTimeout:  p.duration("DATABASE_TIMEOUT", 5*time.Second),
-		HTTPAddr:         p.str("HTTP_ADDR", ":8080"),
+		DatabaseURL:       p.str("DATABASE_URL", "postgres://postgres@localhost:5432/identity?sslmode=disable"),
+		DatabaseDirectURL: p.str("DATABASE_DIRECT_URL", ""),
+		DatabaseMaxConns:  p.intRange("DATABASE_MAX_CONNS", 10, 1, 1000),
+		DatabaseTimeout:   p.duration("DATABASE_TIMEOUT", 5*time.Second),
+		HTTPAddr:          p.str("HTTP_ADDR", ":8080"),
 		SMTP: SMTP{
 			Host:           p.str("SMTP_HOST", ""),
 			Port:           p.intRange("SMTP_PORT", 587, 1, 65535),
@@ -121,10 +126,22 @@ func Load(getenv func(string) string) (Config, error) {
 		// pgconn's message may quote the string, password included: say only what is wrong.
 		p.fail("DATABASE_URL", "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
 	}
+	if _, err := pgconn.ParseConfig(cfg.DatabaseDirectURL); cfg.DatabaseDirectURL != "" && err != nil {
+		p.fail("DATABASE_DIRECT_URL", "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
+	}
 	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
 		p.fail("MAIL_FROM", fmt.Sprintf("must be an address such as Identity <no-reply@example.com>, got %q", cfg.MailFrom))
 	}
 	return cfg, errors.Join(p.errs...)
+}
+
+// SessionURL is the connection string for what needs a session of its own (migrations,
+// LISTEN): DATABASE_DIRECT_URL when set, else DATABASE_URL.
+func (c Config) SessionURL() string {
+	if c.DatabaseDirectURL != "" {
+		return c.DatabaseDirectURL
+	}
+	return c.DatabaseURL
 }
 
 // LogValue renders the configuration for the log with its secrets masked.
@@ -135,6 +152,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("database_url", MaskURL(c.DatabaseURL)),
+		slog.String("database_direct_url", MaskURL(c.DatabaseDirectURL)),
 		slog.Int("database_max_conns", c.DatabaseMaxConns),
 		slog.Duration("database_timeout", c.DatabaseTimeout),
 		slog.String("http_addr", c.HTTPAddr),

@@ -217,3 +217,33 @@ func TestSMTPMaxConnections(t *testing.T) {
 		}
 	}
 }
+
+func TestDatabaseDirectURL(t *testing.T) {
+	cfg, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DatabaseDirectURL != "" || cfg.SessionURL() != cfg.DatabaseURL {
+		t.Fatalf("unset DATABASE_DIRECT_URL: %q, session URL %q; want empty and DATABASE_URL", cfg.DatabaseDirectURL, cfg.SessionURL())
+	}
+	direct := "postgres://app:hunter2@db:5432/identity?sslmode=disable"
+	cfg, err = Load(env(map[string]string{
+		"DATABASE_URL":        "postgres://app:hunter2@pgbouncer:6432/identity?sslmode=disable&default_query_exec_mode=cache_describe",
+		"DATABASE_DIRECT_URL": direct,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionURL() != direct {
+		t.Fatalf("session URL %q, want DATABASE_DIRECT_URL %q", cfg.SessionURL(), direct)
+	}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("config", slog.Any("config", cfg))
+	if out := b.String(); strings.Contains(out, "hunter2") || !strings.Contains(out, `database_direct_url="postgres://app:xxxxx@db:5432`) {
+		t.Fatalf("direct URL not logged masked: %s", out)
+	}
+	_, err = Load(env(map[string]string{"DATABASE_DIRECT_URL": "postgres://app:S3cretPW@db:notaport/identity"}))
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_DIRECT_URL") || strings.Contains(err.Error(), "S3cretPW") {
+		t.Fatalf("bad DATABASE_DIRECT_URL: got %v, want an error naming it without the password", err)
+	}
+}

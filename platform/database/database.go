@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,6 +43,15 @@ const (
 	DefaultTimeout  = 5 * time.Second
 )
 
+// DefaultQueryExecMode is how the pool sends queries unless the connection string sets
+// default_query_exec_mode: it keeps no state on the server (no named prepared statement),
+// and sends each statement complete in one round trip once its description is cached for
+// the connection, so it works through a transaction-mode pooler such as PgBouncer 1.18.
+// pgx's own default, cache_statement, does not: the next transaction may run on a server
+// connection that never saw the statement. It costs PostgreSQL a parse and plan of each
+// statement on every execution.
+const DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+
 // Open returns a pool for url. It does not connect: the service starts while the database
 // is down and the pool connects when it comes back. Every wait for one of its connections
 // is bounded: by the caller's budget (WithBudget), else by opts.Timeout.
@@ -62,6 +72,9 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 		// A black-holed database must not hold a connection attempt for the OS's TCP
 		// timeout (nor pool.Close, which waits for connections being made).
 		cfg.ConnConfig.ConnectTimeout = opts.Timeout
+	}
+	if !strings.Contains(url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = DefaultQueryExecMode
 	}
 	cfg.MaxConns = int32(min(opts.MaxConns, math.MaxInt32)) //nolint:gosec // bounded just before
 	cfg.HealthCheckPeriod = 15 * time.Second

@@ -17,7 +17,9 @@ import (
 
 // TestMigrateCreatesTheDatabaseOnceUnderConcurrency starts five migrations of a database
 // that does not exist yet at the same moment, as replicas starting together would: the
-// database is created once, every migration applied once, and all five succeed.
+// database is created once, every migration applied once, and all five succeed. Some
+// carry parameters only pgx reads (a pooler's exec mode, the pool size), which must not
+// reach dbmate's driver or the server.
 func TestMigrateCreatesTheDatabaseOnceUnderConcurrency(t *testing.T) {
 	ctx := context.Background()
 	target := dbtest.NewURL(t) // created, migrated and dropped by dbtest; drop it now to start empty
@@ -38,7 +40,11 @@ func TestMigrateCreatesTheDatabaseOnceUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = database.Migrate(ctx, target, db.Migrations, db.MigrationsDir, io.Discard)
+			u := target
+			if i%2 == 1 {
+				u += "&default_query_exec_mode=cache_describe&pool_max_conns=3"
+			}
+			errs[i] = database.Migrate(ctx, u, db.Migrations, db.MigrationsDir, io.Discard)
 		}()
 	}
 	wg.Wait()

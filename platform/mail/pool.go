@@ -20,6 +20,7 @@ type pool struct {
 
 	mu     sync.Mutex
 	open   int         // slots taken
+	most   int         // the most slots ever taken at once
 	idle   []*smtpConn // the most recently used last
 	isShut bool
 	change chan struct{} // closed and replaced when a slot or an idle connection frees up
@@ -47,6 +48,7 @@ func (p *pool) get(ctx context.Context) (*smtpConn, error) {
 		}
 		if p.open < p.max {
 			p.open++
+			p.most = max(p.most, p.open)
 			p.mu.Unlock()
 			return nil, nil
 		}
@@ -110,11 +112,11 @@ func (p *pool) shut() []*smtpConn {
 	return idle
 }
 
-// counts returns the slots taken and the idle connections.
-func (p *pool) counts() (open, idle int) {
+// counts returns the slots taken, the idle connections and the most slots taken at once.
+func (p *pool) counts() (open, idle, most int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.open, len(p.idle)
+	return p.open, len(p.idle), p.most
 }
 
 // signal wakes the waiters of get; p.mu is held.
@@ -126,8 +128,8 @@ func (p *pool) signal() {
 // PoolStats counts what an SMTPTransport's connections did since it was made.
 type PoolStats struct {
 	// Open is the connections open now (opening, sending, idle or closing); Idle those
-	// waiting for an email.
-	Open, Idle int
+	// waiting for an email; MostOpen the most ever open at once.
+	Open, Idle, MostOpen int
 	// Opened counts the connections opened; OpenFailures the attempts that failed
 	// (connection, greeting, STARTTLS, AUTH).
 	Opened, OpenFailures int64
@@ -158,9 +160,9 @@ type counters struct {
 
 // Stats returns the pool's counters, for logs and metrics.
 func (t *SMTPTransport) Stats() PoolStats {
-	open, idle := t.pool.counts()
+	open, idle, most := t.pool.counts()
 	return PoolStats{
-		Open: open, Idle: idle,
+		Open: open, Idle: idle, MostOpen: most,
 		Opened: t.stats.opened.Load(), OpenFailures: t.stats.openFailures.Load(), Reconnects: t.stats.reconnects.Load(),
 		ClosedIdle: t.stats.closedIdle.Load(), ClosedAtLimit: t.stats.closedAtLimit.Load(), ClosedOnError: t.stats.closedOnError.Load(),
 		Sent: t.stats.sent.Load(), Rejected: t.stats.rejected.Load(), Failed: t.stats.failed.Load(),

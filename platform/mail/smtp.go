@@ -377,7 +377,7 @@ func (t *SMTPTransport) quit(c *smtpConn, reason string) {
 	if err != nil {
 		_ = c.client.Close()
 	}
-	open, _ := t.pool.counts()
+	open, _, _ := t.pool.counts()
 	log := t.logger.With(slog.Int64("conn", c.id), slog.String("reason", reason),
 		slog.Int("messages", c.messages), slog.Duration("open_for", time.Since(c.opened)), slog.Int("open", open-1))
 	if err != nil {
@@ -454,7 +454,7 @@ func (t *SMTPTransport) dial(ctx context.Context) (*smtpConn, error) {
 	}
 	t.stats.opened.Add(1)
 	c := &smtpConn{id: t.nextConnID.Add(1), client: sc, conn: nc, opened: time.Now()}
-	open, _ := t.pool.counts()
+	open, _, _ := t.pool.counts()
 	t.logger.Debug("SMTP connection opened", slog.Int64("conn", c.id), slog.Int("open", open))
 	return c, nil
 }

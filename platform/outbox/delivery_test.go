@@ -161,10 +161,15 @@ func TestDeliveryOfHundredsOfEmailsOverPooledConnections(t *testing.T) {
 			if n := len(srv.Received()); n != emails {
 				t.Errorf("the server received %d emails, want %d", n, emails)
 			}
+			// The pool's own count is exact. The server's lags when a connection closes: it
+			// learns of a close only as it reads the end of the stream, and the client may
+			// have opened the next connection by then; so it is held to the bound only
+			// where no connection closes mid-run.
 			_, most := srv.OpenConnections()
-			if most > maxConns || srv.Connections() > tt.wantConnsAtMost {
-				t.Errorf("%d connections in all, %d at once; want at most %d at once and %d in all",
-					srv.Connections(), most, maxConns, tt.wantConnsAtMost)
+			if ps := sender.Stats(); ps.MostOpen > maxConns || srv.Connections() > tt.wantConnsAtMost ||
+				(tt.wantConnsAtMost == maxConns && most > maxConns) {
+				t.Errorf("%d connections in all, %d at once (the pool counted %d); want at most %d at once and %d in all",
+					srv.Connections(), most, ps.MostOpen, maxConns, tt.wantConnsAtMost)
 			}
 			if s := stateOf(t, pool); s.FinishedWithBody != 0 || s.Unfinished != 0 {
 				t.Errorf("outbox %+v: want every email finished, no body kept", s)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
@@ -58,6 +59,11 @@ type Options struct {
 	// QueryTimeout bounds each of the dispatcher's database calls (DATABASE_TIMEOUT), so
 	// a slow or black-holed database never holds the loop.
 	QueryTimeout time.Duration
+	// ListenURL, when set, is where the dispatcher LISTENs, on a connection of its own:
+	// straight to PostgreSQL (DATABASE_DIRECT_URL) when the pool goes through a
+	// transaction-mode pooler, where LISTEN holds for one transaction only. Empty: on a
+	// connection taken from the pool.
+	ListenURL string
 }
 
 // DefaultOptions are the production settings.
@@ -146,6 +152,7 @@ func (o Options) withDefaults() Options {
 	if o.QueryTimeout > 0 {
 		d.QueryTimeout = o.QueryTimeout
 	}
+	d.ListenURL = o.ListenURL
 	if d.Lease <= d.SendTimeout {
 		d.Lease = d.SendTimeout + 5*time.Second
 	}
@@ -403,12 +410,10 @@ func (d *Dispatcher) listen(ctx context.Context, notified chan<- struct{}) {
 }
 
 func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}, listening *bool) error {
-	conn, err := d.pool.Acquire(ctx)
+	pc, err := d.listenConn(ctx)
 	if err != nil {
-		return fmt.Errorf("acquire: %w", err)
+		return err
 	}
-	// The connection carries LISTEN state: it never goes back to the pool.
-	pc := conn.Hijack()
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.QueryTimeout)
 		defer cancel()
@@ -431,6 +436,31 @@ func (d *Dispatcher) listenOnce(ctx context.Context, notified chan<- struct{}, l
 		}
 		signal(notified)
 	}
+}
+
+// listenConn returns a connection of its own for LISTEN: to ListenURL when set, else one
+// taken out of the pool (it carries LISTEN state: it never goes back).
+func (d *Dispatcher) listenConn(ctx context.Context) (*pgx.Conn, error) {
+	if d.opts.ListenURL == "" {
+		conn, err := d.pool.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("acquire: %w", err)
+		}
+		return conn.Hijack(), nil
+	}
+	cfg, err := pgx.ParseConfig(d.opts.ListenURL)
+	if err != nil {
+		// pgconn's message may quote the connection string, password included.
+		return nil, errors.New("parse the LISTEN connection string (DATABASE_DIRECT_URL): details withheld")
+	}
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > d.opts.QueryTimeout {
+		cfg.ConnectTimeout = d.opts.QueryTimeout
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to listen: %w", err)
+	}
+	return conn, nil
 }
 
 func signal(ch chan<- struct{}) {

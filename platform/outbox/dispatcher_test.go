@@ -492,6 +492,33 @@ func TestDispatcherWakesOnNotifyFromAnotherProcess(t *testing.T) {
 	t.Logf("sent %v after the commit of another replica", time.Since(begin))
 }
 
+// TestDispatcherListensOnListenURL: with ListenURL set (DATABASE_DIRECT_URL, the pool
+// going through a transaction-mode pooler), LISTEN runs on a connection of its own to that
+// URL, not on one of the pool, and a NOTIFY still wakes the dispatcher.
+func TestDispatcherListensOnListenURL(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	pool, err := pgxpool.New(context.Background(), url+"&application_name=outbox-pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	sender := &fakeSender{}
+	opts := fastOptions
+	opts.PollInterval = time.Minute // only LISTEN/NOTIFY can wake it in time
+	opts.ListenURL = url + "&application_name=outbox-direct"
+	d := NewDispatcher(pool, New(), sender, opts, testLogger(t))
+	run(t, d)
+	waitUntil(t, 5*time.Second, "the dispatcher listens on the direct connection", func() bool {
+		var app string
+		err := pool.QueryRow(context.Background(), `SELECT application_name FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN outbox_emails'`).Scan(&app)
+		return err == nil && app == "outbox-direct"
+	})
+	time.Sleep(100 * time.Millisecond) // the dispatcher has done its first claim and sleeps
+	enqueue(t, pool, New(), "direct@example.com", nil)
+	waitUntil(t, 3*time.Second, "the email queued elsewhere is sent", func() bool { return sender.sentTo("direct@example.com") == 1 })
+}
+
 func TestDispatchersShareOutboxWithoutDuplicates(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewURL(t)

@@ -130,12 +130,14 @@ func (c *conn) abort() {
 func (c *conn) close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
-		err = c.Conn.Close()
+		// Counted closed before the client can see it closed, so that a reconnection
+		// the close provokes is never counted beside it.
 		s := c.server
 		s.mu.Lock()
 		s.open--
 		delete(s.conns, c.Conn.RemoteAddr().String())
 		s.mu.Unlock()
+		err = c.Conn.Close()
 	})
 	return err
 }
