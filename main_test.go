@@ -73,7 +73,10 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 	}})
 	done := make(chan response, 1)
 	go func() { done <- ts.register(t, "alice@example.com", pw) }()
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, 10*time.Second, "the registration is hashing", func() bool {
+		return strings.Contains(string(ts.request(t, http.MethodGet, "/metrics", nil, "", "").Body),
+			"identity_password_hash_slots_in_use 1")
+	})
 	ts.stop()
 	select {
 	case res := <-done:

@@ -148,6 +148,14 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 // called at cleanup).
 func run(t *testing.T, d *Dispatcher) (stop func()) {
 	t.Helper()
+	_, stop = runContext(t, d)
+	return stop
+}
+
+// runContext is run, and also returns the context Run got: it is done as soon as stop
+// has begun the shutdown.
+func runContext(t *testing.T, d *Dispatcher) (ctx context.Context, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -166,7 +174,7 @@ func run(t *testing.T, d *Dispatcher) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return ctx, stop
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -423,11 +431,11 @@ func TestDispatcherShutdownLetsSendFinishWithinGrace(t *testing.T) {
 	}}
 	enqueue(t, pool, ob, "slow@example.com", nil)
 	d := NewDispatcher(pool, ob, sender, fastOptions, testLogger(t))
-	stop := run(t, d)
+	runCtx, stop := runContext(t, d)
 	<-started
 	stopped := make(chan struct{})
 	go func() { stop(); close(stopped) }()
-	time.Sleep(50 * time.Millisecond) // let the shutdown begin while the send is under way
+	<-runCtx.Done() // the shutdown has begun while the send is under way
 	close(finish)
 	<-stopped
 	if r := rowOf(t, pool, "slow@example.com"); !r.Sent {
