@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,7 +124,7 @@ func TestErrorHandler(t *testing.T) {
 // for a hashing slot or the database); the handler fails with the cancelled context's
 // error. The access log says 499, and nothing is logged as an error.
 func TestClientThatHangsUpIsNotAServerError(t *testing.T) {
-	var logs syncBuffer
+	var logs syncWriter
 	s := New(Options{}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	entered := make(chan struct{})
 	s.API().GET("/slow", func(c echo.Context) error {
@@ -167,22 +166,4 @@ func TestClientThatHangsUpIsNotAServerError(t *testing.T) {
 	if strings.Contains(logs.String(), `"level":"ERROR"`) || strings.Contains(logs.String(), `"status":500`) {
 		t.Fatalf("a client hanging up was logged as a server error:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger used by the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
