@@ -718,3 +718,30 @@ func TestDispatcherSendsAsManyAtOnceAsTheSenderCan(t *testing.T) {
 		})
 	}
 }
+
+// TestUntilNextDue: an empty outbox lets the dispatcher sleep its whole poll interval (it
+// once read "due now", and the dispatcher polled an empty outbox every 10 ms); an email
+// due later sets the sleep to its due time; one due now to the shortest sleep.
+func TestUntilNextDue(t *testing.T) {
+	pool := dbtest.NewPool(t)
+	opts := fastOptions
+	opts.PollInterval = time.Minute
+	d := NewDispatcher(pool, New(), &fakeSender{}, opts, testLogger(t))
+	ctx := context.Background()
+	if got := d.untilNextDue(ctx); got != time.Minute {
+		t.Fatalf("empty outbox: sleep %v, want the poll interval", got)
+	}
+	enqueue(t, pool, New(), "later@example.com", nil)
+	if _, err := pool.Exec(ctx, `UPDATE platform.outbox_emails SET available_at = now() + interval '20 seconds'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.untilNextDue(ctx); got < 15*time.Second || got > 20*time.Second {
+		t.Fatalf("an email due in 20 s: sleep %v", got)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE platform.outbox_emails SET available_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.untilNextDue(ctx); got != minWait {
+		t.Fatalf("an email due now: sleep %v, want %v", got, minWait)
+	}
+}

@@ -249,10 +249,10 @@ func (q *Queries) MarkEmailSent(ctx context.Context, arg MarkEmailSentParams) (i
 }
 
 const millisUntilNextEmailDue = `-- name: MillisUntilNextEmailDue :one
-SELECT coalesce(
-           greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000)),
-           -1
-       )::bigint AS wait_ms
+SELECT CASE
+           WHEN min(available_at) IS NULL THEN -1
+           ELSE greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000))
+       END::bigint AS wait_ms
 FROM platform.outbox_emails
 WHERE sent_at IS NULL
   AND dropped_at IS NULL
@@ -262,6 +262,8 @@ WHERE sent_at IS NULL
 // How long until the next unfinished email falls due, in milliseconds (0: one is due now;
 // -1: none is waiting). The dispatcher sleeps that long, so a retry or an expired lease is
 // taken on time. Served by outbox_emails_due_idx.
+// (GREATEST ignores NULLs: the empty case is tested first, or it would read "due now" and
+// the dispatcher would poll an empty outbox every 10 ms.)
 func (q *Queries) MillisUntilNextEmailDue(ctx context.Context) (int64, error) {
 	row := q.db.QueryRow(ctx, millisUntilNextEmailDue)
 	var wait_ms int64
