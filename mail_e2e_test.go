@@ -413,3 +413,26 @@ func TestMailThreeReplicasSendEachEmailOnce(t *testing.T) {
 			len(latencies), latencies[0], latencies[len(latencies)/2], latencies[len(latencies)*95/100], latencies[len(latencies)-1])
 	}
 }
+
+// TestMailConcurrencyFollowsSMTPMaxConnections: the dispatcher sends as many emails at
+// once as SMTP_MAX_CONNECTIONS, through the metrics wrapper that hides the transport
+// (it once fell back to 8). A provider 50 ms away and 30 registrations at once make
+// every connection busy.
+func TestMailConcurrencyFollowsSMTPMaxConnections(t *testing.T) {
+	t.Parallel()
+	smtpServer := smtptest.Start(t, smtptest.Options{ReplyDelay: 50 * time.Millisecond})
+	ts := startMailServer(t, smtpServer.Port, map[string]string{"SMTP_MAX_CONNECTIONS": "12"}, "")
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wantStatus(t, ts.register(t, fmt.Sprintf("user%02d@example.com", i), mailPassword), http.StatusCreated)
+		}()
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, "30 emails arrive", func() bool { return len(smtpServer.Received()) == 30 })
+	if _, most := smtpServer.OpenConnections(); most <= 8 || most > 12 {
+		t.Fatalf("at most %d connections open at once, want more than the old 8 and at most 12", most)
+	}
+}

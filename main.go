@@ -196,11 +196,15 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 		// (1 s at most).
 		defer func() { _ = c.Close() }()
 	}
+	dispatch := opts.dispatch
+	if dispatch.Concurrency == 0 {
+		// Read before the wrappers below, which hide it: one send per SMTP connection.
+		dispatch.Concurrency = outbox.SenderConcurrency(sender)
+	}
 	sender = mx.Sender(sender)
 	if tr.Enabled() {
 		sender = tr.Sender(sender)
 	}
-	dispatch := opts.dispatch
 	if dispatch.QueryTimeout == 0 {
 		dispatch.QueryTimeout = cfg.DatabaseTimeout
 	}

@@ -31,6 +31,16 @@ type concurrentSender interface {
 	MaxConcurrent() int
 }
 
+// SenderConcurrency is how many emails sender sends at once when it says so
+// (MaxConcurrent), else 0. A caller that wraps the sender (metrics, tracing) reads it
+// before wrapping and passes it as Options.Concurrency: the wrapper hides the method.
+func SenderConcurrency(sender Sender) int {
+	if cs, ok := sender.(concurrentSender); ok {
+		return cs.MaxConcurrent()
+	}
+	return 0
+}
+
 // Options tune a Dispatcher. Zero fields take the defaults of DefaultOptions.
 type Options struct {
 	// Concurrency is how many emails are sent at once, so a provider that hangs on one
@@ -109,8 +119,8 @@ const dropEvery = 100 * time.Millisecond
 // NewDispatcher returns a dispatcher of the emails queued in pool's database; ob's
 // in-process signal wakes it (ob may be nil).
 func NewDispatcher(pool *pgxpool.Pool, ob *Outbox, sender Sender, opts Options, logger *slog.Logger) *Dispatcher {
-	if cs, ok := sender.(concurrentSender); ok && opts.Concurrency <= 0 {
-		opts.Concurrency = cs.MaxConcurrent()
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = SenderConcurrency(sender)
 	}
 	opts = opts.withDefaults()
 	if ob == nil {
