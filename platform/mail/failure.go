@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-
-	gomail "github.com/wneessen/go-mail"
 )
 
 // Failure classes of a send, a small fixed set for metrics labels and logs.
@@ -36,7 +34,6 @@ var FailureClasses = []string{
 // *RejectedError is permanent: a 5xx about the session (AUTH, protocol) is "other".
 func FailureClass(err error) string {
 	var (
-		sendErr *gomail.SendError
 		netErr  net.Error
 		tlsErr  *tls.CertificateVerificationError
 		x509Err x509.UnknownAuthorityError
@@ -49,8 +46,7 @@ func FailureClass(err error) string {
 		return FailureTimeout
 	case IsRejected(err):
 		return FailureRejectedPermanent
-	case errors.As(err, &sendErr) && sendErr.ErrorCode() >= 400 && sendErr.ErrorCode() < 500,
-		errors.As(err, &reply) && reply.Code >= 400 && reply.Code < 500:
+	case errors.As(err, &reply) && reply.Code >= 400 && reply.Code < 500:
 		return FailureRejectedTemporary
 	case errors.As(err, &opErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.As(err, &tlsErr), errors.As(err, &x509Err), errors.As(err, &recErr):

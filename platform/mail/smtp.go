@@ -160,7 +160,7 @@ func (t *SMTPTransport) Send(ctx context.Context, m Message) error {
 			t.release(c, nil)
 			return nil
 		case refused:
-			t.release(c, nil)
+			t.release(c, err)
 			if IsRejected(err) {
 				t.stats.rejected.Add(1)
 				return err
@@ -227,7 +227,6 @@ type smtpConn struct {
 	client   *smtp.Client
 	conn     net.Conn
 	opened   time.Time
-	lastUsed time.Time
 	messages int
 	// reused: taken from the pool, not opened for this email.
 	reused bool
@@ -307,7 +306,6 @@ func (t *SMTPTransport) deliver(ctx context.Context, c *smtpConn, data []byte, f
 		c.unusable = true
 		return unknown, fmt.Errorf("await the reply to the data: %w", err)
 	}
-	c.lastUsed = time.Now()
 	return accepted, nil
 }
 
