@@ -150,6 +150,18 @@ func TestClassifyEveryWayOfLosingTheDatabase(t *testing.T) {
 	if _, err := pool.Exec(cctx, "SELECT 1"); err == nil || errors.Is(database.Classify(err), database.ErrUnavailable) {
 		t.Errorf("a cancelled caller: %v, want an error not marked unavailable", err)
 	}
+	// A statement on a live connection whose context was cancelled meanwhile: pgconn
+	// calls it a timeout, and it is still the caller's going, not the database's.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txCtx, cancelTx := context.WithCancel(ctx)
+	cancelTx()
+	if _, err := tx.Exec(txCtx, "SELECT 1"); err == nil || errors.Is(database.Classify(err), database.ErrUnavailable) {
+		t.Errorf("a statement of a cancelled caller in a transaction: %v, want an error not marked unavailable", err)
+	}
+	_ = tx.Rollback(ctx)
 	if err := database.Classify(pgx.ErrNoRows); errors.Is(err, database.ErrUnavailable) {
 		t.Error("no rows marked unavailable")
 	}
