@@ -24,12 +24,11 @@ type Gate struct {
 	slots   chan struct{}
 	timeout time.Duration
 	observe Observer
-	now     func() time.Time
 }
 
 // NewGate returns a gate of n slots (at least 1) whose callers wait at most timeout.
 func NewGate(n int, timeout time.Duration, observe Observer) *Gate {
-	return &Gate{slots: make(chan struct{}, max(n, 1)), timeout: timeout, observe: observe, now: time.Now}
+	return &Gate{slots: make(chan struct{}, max(n, 1)), timeout: timeout, observe: observe}
 }
 
 // Do runs fn in a slot. It returns ErrBusy (wrapped) when no slot freed up within the
@@ -39,7 +38,7 @@ func (g *Gate) Do(ctx context.Context, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	start := g.now()
+	start := time.Now()
 	timer := time.NewTimer(g.timeout)
 	defer timer.Stop()
 	select {
@@ -67,6 +66,6 @@ func (g *Gate) InUse() int { return len(g.slots) }
 
 func (g *Gate) report(start time.Time, admitted bool) {
 	if g.observe != nil {
-		g.observe(g.now().Sub(start), admitted)
+		g.observe(time.Since(start), admitted)
 	}
 }

@@ -21,16 +21,7 @@ type Ledger struct {
 // BudgetWindow may spend one more under limit: zero when it may now, else until the
 // limit-th newest instant leaves the window. A limit of 0 or less is no limit.
 func budgetWait(spent []time.Time, limit int, now time.Time) time.Duration {
-	if limit <= 0 {
-		return 0
-	}
-	inWindow := 0
-	for _, at := range spent {
-		if now.Sub(at) < BudgetWindow {
-			inWindow++
-		}
-	}
-	if inWindow < limit {
+	if budgetLeft(spent, limit, now) > 0 {
 		return 0
 	}
 	// The newest `limit` instants are all in the window; once the oldest of them leaves
