@@ -122,12 +122,19 @@ func Load(getenv func(string) string) (Config, error) {
 		Tracing:             p.tracing(),
 		Modules:             NewModuleEnv(getenv),
 	}
-	if _, err := pgconn.ParseConfig(cfg.DatabaseURL); err != nil {
-		// pgconn's message may quote the string, password included: say only what is wrong.
-		p.fail("DATABASE_URL", "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
-	}
-	if _, err := pgconn.ParseConfig(cfg.DatabaseDirectURL); cfg.DatabaseDirectURL != "" && err != nil {
-		p.fail("DATABASE_DIRECT_URL", "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
+	for _, v := range []struct{ name, url string }{
+		{"DATABASE_URL", cfg.DatabaseURL}, {"DATABASE_DIRECT_URL", cfg.DatabaseDirectURL},
+	} {
+		name, url := v.name, v.url
+		// An empty DATABASE_DIRECT_URL is unset; ParseConfig("") would read the PG*
+		// variables and ~/.pgpass for nothing.
+		if url == "" {
+			continue
+		}
+		if _, err := pgconn.ParseConfig(url); err != nil {
+			// pgconn's message may quote the string, password included: say only what is wrong.
+			p.fail(name, "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
+		}
 	}
 	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
 		p.fail("MAIL_FROM", fmt.Sprintf("must be an address such as Identity <no-reply@example.com>, got %q", cfg.MailFrom))
