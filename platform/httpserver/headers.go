@@ -55,6 +55,15 @@ func headerSize(r *http.Request) int {
 	return n + 2
 }
 
+// APIPrefix is the path of the versioned API group every module mounts its routes on.
+const APIPrefix = "/v1"
+
+// onAPI reports whether the request is for the API group (APIPrefix and below).
+func onAPI(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return p == APIPrefix || strings.HasPrefix(p, APIPrefix+"/")
+}
+
 // securityHeaders sets what every response carries: X-Content-Type-Options: nosniff, so a
 // browser never reads a JSON body as something else, and, on the API, Cache-Control:
 // no-store, so no cache keeps a user (or a problem) meant for one caller. They are set
@@ -64,7 +73,7 @@ func securityHeaders() echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
 			h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-			if p := c.Request().URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+			if onAPI(c) {
 				h.Set(echo.HeaderCacheControl, "no-store")
 			}
 			return next(c)

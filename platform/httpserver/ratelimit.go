@@ -4,7 +4,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -91,12 +90,11 @@ func clientKey(ip string) string {
 }
 
 // rateLimit answers 429 rate_limited with Retry-After to a client over its rate on the
-// routes under prefix; other routes (health, metrics) are not limited.
-func rateLimit(l *ipLimiter, prefix string) echo.MiddlewareFunc {
+// API (APIPrefix); other routes (health, metrics) are not limited.
+func rateLimit(l *ipLimiter) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			path := c.Request().URL.Path
-			if path != prefix && !strings.HasPrefix(path, prefix+"/") {
+			if !onAPI(c) {
 				return next(c)
 			}
 			if ok, wait := l.allow(clientKey(c.RealIP())); !ok {

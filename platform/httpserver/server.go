@@ -85,7 +85,7 @@ func New(opts Options, logger *slog.Logger) *Server {
 		databaseBudget(opts.DatabaseTimeout),
 	)
 	if opts.RateLimitPerIP > 0 {
-		e.Use(rateLimit(newIPLimiter(opts.RateLimitPerIP, time.Now), "/v1"))
+		e.Use(rateLimit(newIPLimiter(opts.RateLimitPerIP, time.Now)))
 	}
 
 	probe := []string{http.MethodGet, http.MethodHead} // some probes send HEAD
@@ -114,7 +114,7 @@ func New(opts Options, logger *slog.Logger) *Server {
 		e.GET("/metrics", echo.WrapHandler(opts.Metrics))
 	}
 
-	s := &Server{echo: e, api: e.Group("/v1"), logger: logger, tracker: t,
+	s := &Server{echo: e, api: e.Group(APIPrefix), logger: logger, tracker: t,
 		drainTimeout: DrainTimeout, cutGrace: CutGrace}
 	if opts.DrainTimeout > 0 {
 		s.drainTimeout = opts.DrainTimeout
