@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
 	"github.com/acme/identity/modules/identity/adapter/email"
@@ -48,13 +47,14 @@ func New(p module.Platform) (*Module, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	store := postgres.NewStore(p.Pool, p.Outbox, composer, codes.TTL)
-	tracer := p.Tracer
-	if tracer == nil {
-		tracer = noop.NewTracerProvider()
-	}
 	ph := settings.PasswordHash
-	var observeWait admission.Observer
-	hashOpts := []argon2id.Option{argon2id.WithTracerProvider(tracer)}
+	var (
+		observeWait admission.Observer
+		hashOpts    []argon2id.Option // by default no spans (argon2id's no-op tracer)
+	)
+	if p.Tracer != nil {
+		hashOpts = append(hashOpts, argon2id.WithTracerProvider(p.Tracer))
+	}
 	if p.Metrics != nil {
 		hashOpts = append(hashOpts, argon2id.WithObserver(p.Metrics.ObservePasswordHash))
 		observeWait = p.Metrics.ObserveHashSlotWait

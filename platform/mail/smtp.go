@@ -257,15 +257,7 @@ const (
 // deliver runs one mail transaction on c: RSET if the previous one failed, then MAIL, RCPT,
 // DATA and the data, and nothing else, so an email costs four round trips.
 func (t *SMTPTransport) deliver(ctx context.Context, c *smtpConn, data []byte, from string, rcpts []string) (out outcome, err error) {
-	timeout := t.Timeout
-	if timeout <= 0 {
-		timeout = DefaultSMTPTimeout
-	}
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := c.conn.SetDeadline(deadline); err != nil {
+	if err := c.conn.SetDeadline(t.phaseDeadline(ctx)); err != nil {
 		return broken, fmt.Errorf("set deadline: %w", err)
 	}
 	// Deadlines bound a server that stops answering; cancellation closes the connection.
@@ -469,15 +461,23 @@ func contextErr(ctx context.Context) error {
 	return nil
 }
 
-// client builds a go-mail client for one connection; onConn sees the connection it opens.
-func (t *SMTPTransport) client(ctx context.Context, onConn func(net.Conn)) (*gomail.Client, error) {
+// phaseDeadline is when an SMTP phase (opening a connection, one email) must be over:
+// Timeout (DefaultSMTPTimeout when unset) from now, or ctx's deadline when earlier.
+func (t *SMTPTransport) phaseDeadline(ctx context.Context) time.Time {
 	timeout := t.Timeout
 	if timeout <= 0 {
 		timeout = DefaultSMTPTimeout
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = max(min(timeout, time.Until(deadline)), time.Millisecond)
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
+	return deadline
+}
+
+// client builds a go-mail client for one connection; onConn sees the connection it opens.
+func (t *SMTPTransport) client(ctx context.Context, onConn func(net.Conn)) (*gomail.Client, error) {
+	timeout := max(time.Until(t.phaseDeadline(ctx)), time.Millisecond)
 	tlsConfig := t.tlsConfig
 	if tlsConfig == nil {
 		tlsConfig = &tls.Config{ServerName: t.host, MinVersion: tls.VersionTLS12}
