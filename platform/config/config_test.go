@@ -171,6 +171,7 @@ func TestMaskURL(t *testing.T) {
 		{"host=db password='S3cretPW", "(unparsable)"},
 		{"S3cretPW", "(unparsable)"},
 		{"postgres://app:S3cretPW@db:5432/%zz", "(unparsable)"},
+		{"postgres://app@db/identity?pass%zzword=S3cretPW", "(unparsable)"},
 	} {
 		got := MaskURL(tc.in)
 		if got != tc.want {
