@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -95,22 +96,8 @@ func hex4(body []byte, at int) (rune, bool) {
 	if at+4 > len(body) {
 		return 0, false
 	}
-	var r rune
-	for _, c := range body[at : at+4] {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(d)
-	}
-	return r, true
+	n, err := strconv.ParseUint(string(body[at:at+4]), 16, 16)
+	return rune(n), err == nil
 }
 
 func requireJSON(r *http.Request) error {
