@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,11 +81,12 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 	// too: the caller stops waiting for it at its own deadline, but the ping would hold its
 	// connection (a slot of the pool) for up to a minute.
 	cfg.PingTimeout = opts.Timeout
-	cfg.ConnConfig.Tracer = boundTracer{acquireTimeout: opts.Timeout}
+	var tracer pgx.QueryTracer = boundTracer{acquireTimeout: opts.Timeout}
 	if opts.QueryTracer != nil {
 		// multitracer passes each event to both, pool acquisitions included.
-		cfg.ConnConfig.Tracer = multitracer.New(boundTracer{acquireTimeout: opts.Timeout}, opts.QueryTracer)
+		tracer = multitracer.New(tracer, opts.QueryTracer)
 	}
+	cfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
@@ -180,13 +180,15 @@ func unreachable(err error) bool {
 		pgErr      *pgconn.PgError
 	)
 	switch {
+	case errors.Is(err, context.Canceled):
+		// Also when pgconn reports it as a timeout (a statement on a live connection
+		// whose context was already cancelled).
+		return false
 	case errors.As(err, &pgErr):
 		return unavailableCode(pgErr.Code)
-	case errors.As(err, &connectErr), errors.As(err, &netErr),
+	case errors.As(err, &connectErr), errors.As(err, &netErr), // syscall.Errno (resets, refusals, broken pipes) is a net.Error
 		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, puddle.ErrClosedPool),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
 		return true
 	}
