@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -74,8 +75,9 @@ func maskURLForm(raw string) (string, bool) {
 			b.WriteByte('&')
 		}
 		rawKey, _, found := strings.Cut(pair, "=")
-		key, ok := percentDecode(rawKey)
-		if !ok {
+		// As pgconn reads the query (url.ParseQuery): %XX escapes and '+' for a space.
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
 			return "", false
 		}
 		if found && secretKeys[strings.TrimSpace(key)] {
@@ -85,37 +87,6 @@ func maskURLForm(raw string) (string, bool) {
 		b.WriteString(pair)
 	}
 	return b.String(), true
-}
-
-// percentDecode decodes %XX escapes (a malformed one fails).
-func percentDecode(s string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return "", false
-		}
-		b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-		i += 2
-	}
-	return b.String(), true
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }
 
 // maskKeywordValueForm masks the values of the secret keys of libpq's key=value form as
