@@ -224,21 +224,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 		TrustedProxies:  cfg.TrustedProxies,
 		RateLimitPerIP:  cfg.RateLimitPerIP,
 		DatabaseTimeout: cfg.DatabaseTimeout,
-		Ready: func(ctx context.Context) error {
-			if err := pool.Ping(ctx); err != nil {
-				return err
-			}
-			for _, m := range modules {
-				if err := m.Ready(ctx); err != nil {
-					return fmt.Errorf("module %s: %w", m.Name(), err)
-				}
-			}
-			return nil
-		},
+		Ready:           pool.Ping,
 	}, logger)
 	for _, m := range modules {
 		m.RegisterRoutes(srv.API())
-		workers = append(workers, m.Workers()...)
 	}
 	if opts.server != nil {
 		opts.server(srv)

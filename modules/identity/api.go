@@ -46,11 +46,7 @@ type accountReader interface {
 // the account in the request's context, where AccountFrom reads it. Mount it after the
 // module's error middleware: route(path, handler, mapErrors, api.Authenticate).
 func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return a.handlers.Authenticate(func(c echo.Context) error {
-		acc := toAccount(identityhttp.Principal(c))
-		c.SetRequest(c.Request().WithContext(ContextWithAccount(c.Request().Context(), acc)))
-		return next(c)
-	})
+	return a.handlers.Authenticate(next)
 }
 
 // Account returns the account id; ErrAccountNotFound when there is none (an id that is
@@ -66,19 +62,25 @@ func (a *API) Account(ctx context.Context, id string) (Account, error) {
 	return toAccount(acc), nil
 }
 
-type accountKey struct{}
-
 // AccountFrom returns the account Authenticate put in ctx (a request's context), and
 // false outside an authenticated request.
 func AccountFrom(ctx context.Context) (Account, bool) {
-	acc, ok := ctx.Value(accountKey{}).(Account)
-	return acc, ok
+	acc, ok := identityhttp.PrincipalFrom(ctx)
+	if !ok {
+		return Account{}, false
+	}
+	return toAccount(acc), true
 }
 
 // ContextWithAccount returns ctx carrying acc as Authenticate would: for the tests of a
 // module that consumes identity, whose fake of Authenticate lets an account in.
 func ContextWithAccount(ctx context.Context, acc Account) context.Context {
-	return context.WithValue(ctx, accountKey{}, acc)
+	status := domain.StatusPending
+	if acc.Active {
+		status = domain.StatusActive
+	}
+	return identityhttp.WithPrincipal(ctx, domain.Account{ID: acc.ID, Email: domain.Email(acc.Email), Status: status,
+		CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt})
 }
 
 func toAccount(a domain.Account) Account {

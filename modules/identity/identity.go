@@ -7,11 +7,9 @@
 package identity
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
@@ -28,7 +26,6 @@ import (
 type Module struct {
 	handlers *identityhttp.Handlers
 	api      *API
-	pool     *pgxpool.Pool
 }
 
 var _ module.Module = (*Module)(nil)
@@ -42,18 +39,20 @@ func New(p module.Platform) (*Module, error) {
 		return nil, err
 	}
 	codes := settings.Codes
-	composer, err := email.NewComposer()
+	notifier, err := email.NewNotifier(p.Outbox)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	store := postgres.NewStore(p.Pool, p.Outbox, composer, codes.TTL)
+	store := postgres.NewStore(p.Pool, notifier)
 	ph := settings.PasswordHash
 	var (
 		observeWait admission.Observer
 		hashOpts    []argon2id.Option // by default no spans (argon2id's no-op tracer)
+		appOpts     []app.Option
 	)
 	if p.Tracer != nil {
 		hashOpts = append(hashOpts, argon2id.WithTracerProvider(p.Tracer))
+		appOpts = append(appOpts, app.WithTracerProvider(p.Tracer))
 	}
 	if p.Metrics != nil {
 		hashOpts = append(hashOpts, argon2id.WithObserver(p.Metrics.ObservePasswordHash))
@@ -67,7 +66,7 @@ func New(p module.Platform) (*Module, error) {
 		argon2id.Params{MemoryKiB: ph.MemoryKiB, Iterations: ph.Iterations, Parallelism: ph.Parallelism},
 		gate, hashOpts...,
 	)
-	svc, err := app.NewService(store, hasher, codes, rand.Reader)
+	svc, err := app.NewService(store, hasher, codes, rand.Reader, appOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
@@ -79,12 +78,8 @@ func New(p module.Platform) (*Module, error) {
 			})
 		}
 	}
-	var handlers identityhttp.Service = svc
-	if p.Tracer != nil {
-		handlers = identityhttp.Traced(svc, p.Tracer)
-	}
-	h := identityhttp.NewHandlers(handlers)
-	return &Module{handlers: h, api: &API{handlers: h, accounts: svc}, pool: p.Pool}, nil
+	h := identityhttp.NewHandlers(svc)
+	return &Module{handlers: h, api: &API{handlers: h, accounts: svc}}, nil
 }
 
 // API is identity's public API, for the modules that need it.
@@ -95,10 +90,3 @@ func (m *Module) Name() string { return "identity" }
 
 // RegisterRoutes implements module.Module: the /v1/users routes.
 func (m *Module) RegisterRoutes(api *echo.Group) { m.handlers.Register(api) }
-
-// Workers implements module.Module: identity has none (its emails go through the
-// platform's outbox dispatcher).
-func (m *Module) Workers() []module.Worker { return nil }
-
-// Ready implements module.Module: identity is ready when its database answers.
-func (m *Module) Ready(ctx context.Context) error { return m.pool.Ping(ctx) }

@@ -23,14 +23,14 @@ type Module interface {
 	Name() string
 	// RegisterRoutes mounts the module's routes on the versioned API group (/v1).
 	RegisterRoutes(api *echo.Group)
-	// Workers returns the background loops the module needs; each runs until ctx ends
-	// and then returns (nil on a clean stop).
-	Workers() []Worker
-	// Ready reports whether the module can serve; /readyz fails while any module is not.
-	Ready(ctx context.Context) error
 }
 
-// Worker is a background loop.
+// A module that needs a background loop or a readiness check of its own adds them to
+// Module when the first one does: today every module's work is the platform's (the outbox
+// dispatcher, the maintenance runner) and readiness is the database's (/readyz pings it).
+
+// Worker is a background loop: it runs until ctx ends and then returns (nil on a clean
+// stop).
 type Worker func(ctx context.Context) error
 
 // Platform is what the platform gives every module: the environment of its own variables

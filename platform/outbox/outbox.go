@@ -37,13 +37,13 @@ type Email struct {
 	ExpiresAt *time.Time
 }
 
-// Send is how a store queues emails, in one call inside the transaction that caused
+// Queue is how a store queues emails, in one call inside the transaction that caused
 // them (tx, begun by database.InTx): each email is written to the outbox, PostgreSQL
 // notifies the dispatchers of every replica when tx commits, and this replica's
 // dispatcher is woken (Committed) once it has. Its errors are the outbox's own: wrapped
 // with what failed, and database.ErrUnavailable when the database is lost, so the store
 // passes them on as they are.
-func (o *Outbox) Send(ctx context.Context, tx pgx.Tx, emails ...Email) error {
+func (o *Outbox) Queue(ctx context.Context, tx pgx.Tx, emails ...Email) error {
 	if len(emails) == 0 {
 		return nil
 	}

@@ -35,7 +35,7 @@ func TestSend(t *testing.T) {
 	t.Run("a rolled back transaction queues nothing and wakes nobody", func(t *testing.T) {
 		boom := errors.New("the store changed its mind")
 		err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
-			if err := ob.Send(ctx, tx, emails...); err != nil {
+			if err := ob.Queue(ctx, tx, emails...); err != nil {
 				return err
 			}
 			return boom
@@ -46,7 +46,7 @@ func TestSend(t *testing.T) {
 	})
 	t.Run("a committed one queues every email, then wakes the dispatcher", func(t *testing.T) {
 		err := database.InTx(ctx, pool, func(tx pgx.Tx) error {
-			if err := ob.Send(ctx, tx, emails...); err != nil {
+			if err := ob.Queue(ctx, tx, emails...); err != nil {
 				return err
 			}
 			if ob.Queued() != 0 || len(ob.queued) != 0 {
@@ -59,7 +59,7 @@ func TestSend(t *testing.T) {
 		}
 	})
 	t.Run("outside database.InTx it refuses", func(t *testing.T) {
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return ob.Send(ctx, tx, emails...) })
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return ob.Queue(ctx, tx, emails...) })
 		if err == nil {
 			t.Fatal("Send in a transaction InTx did not begin: no error")
 		}
@@ -69,7 +69,7 @@ func TestSend(t *testing.T) {
 			if _, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())"); err == nil {
 				t.Log("terminated its own backend without an error")
 			}
-			return ob.Send(ctx, tx, emails...)
+			return ob.Queue(ctx, tx, emails...)
 		})
 		if !errors.Is(err, database.ErrUnavailable) {
 			t.Fatalf("got %v, want database.ErrUnavailable", err)

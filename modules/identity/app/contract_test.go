@@ -10,5 +10,8 @@ import (
 // TestFakeStoreKeepsTheStoreContract: the fake the use cases are tested with behaves as
 // the PostgreSQL store does (adapter/postgres runs the same suite).
 func TestFakeStoreKeepsTheStoreContract(t *testing.T) {
-	storetest.Run(t, func(*testing.T) app.Store { return app.NewFakeStore() })
+	storetest.Run(t, func(*testing.T) storetest.Subject {
+		store, emailed, del := app.NewFakeStore()
+		return storetest.Subject{Store: store, Emailed: emailed, Delete: del}
+	})
 }

@@ -9,36 +9,77 @@ import (
 	"io"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/acme/identity/modules/identity/domain"
 )
 
-// Service runs the identity use cases.
+// Service runs the identity use cases. Each use case is one method and one span
+// ("identity.Register", ...) whose children are its SQL queries and password hashes.
 type Service struct {
 	store  Store
 	hasher PasswordHasher
 	policy domain.CodePolicy
 	random io.Reader
+	tracer trace.Tracer
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithTracerProvider makes the use cases' spans with tp (by default none are made).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Service) { s.tracer = tp.Tracer("github.com/acme/identity/modules/identity") }
+}
+
 // NewService returns the use cases over store and hasher. random must be a cryptographic
 // source (crypto/rand.Reader).
-func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, random io.Reader) (*Service, error) {
+func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, random io.Reader, opts ...Option) (*Service, error) {
 	dummy, err := hasher.Hash(context.Background(), "not a password of anyone: a timing decoy")
 	if err != nil {
 		return nil, fmt.Errorf("hash timing decoy: %w", err)
 	}
-	return &Service{store: store, hasher: hasher, policy: policy, random: random, dummyHash: dummy}, nil
+	s := &Service{store: store, hasher: hasher, policy: policy, random: random, dummyHash: dummy,
+		tracer: noop.NewTracerProvider().Tracer("")}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
-// Policy returns the activation code policy in force.
-func (s *Service) Policy() domain.CodePolicy { return s.policy }
+// span starts the span of one use case; end it with endSpan.
+func (s *Service) span(ctx context.Context, useCase string) (context.Context, trace.Span) {
+	return s.tracer.Start(ctx, "identity."+useCase)
+}
+
+// endSpan ends span with the account the use case dealt with and its outcome: a refusal
+// (a 4xx: wrong code, budget spent) is recorded as an event, any other error marks the
+// span as failed.
+func endSpan(span trace.Span, accountID string, err error) {
+	defer span.End()
+	if accountID != "" {
+		span.SetAttributes(attribute.String("identity.account_id", accountID))
+	}
+	if err == nil {
+		return
+	}
+	span.RecordError(err)
+	if !domain.IsRefusal(err) {
+		span.SetStatus(codes.Error, "use case failed")
+	}
+}
 
 // Register creates a pending account and queues its activation email, or takes over a
 // pending account with the same email. It fails with *domain.ValidationError,
 // domain.ErrEmailTaken or *domain.RetryLaterError.
-func (s *Service) Register(ctx context.Context, rawEmail, password string) (domain.Account, error) {
+func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
+	ctx, span := s.span(ctx, "Register")
+	defer func() { endSpan(span, acc.ID, err) }()
 	email, err := domain.ParseRegistration(rawEmail, password)
 	if err != nil {
 		return domain.Account{}, err
@@ -48,7 +89,7 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (doma
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("register: %w", err)
 	}
-	acc, err := s.store.Register(ctx, email, hash, func(acc *domain.Account, now time.Time, created bool) error {
+	acc, err = s.store.Register(ctx, email, hash, func(acc *domain.Account, now time.Time, created bool) error {
 		if created {
 			return acc.IssueCode(now, s.policy, s.random)
 		}
@@ -62,9 +103,11 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (doma
 
 // Authenticate returns the account of email when password is its password, and
 // domain.ErrUnauthorized otherwise, taking about the same time either way.
-func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (domain.Account, error) {
+func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
+	ctx, span := s.span(ctx, "Authenticate")
+	defer func() { endSpan(span, acc.ID, err) }()
 	email, msg := domain.ParseEmail(rawEmail)
-	acc, err := domain.Account{}, domain.ErrAccountNotFound
+	err = domain.ErrAccountNotFound
 	if msg == "" {
 		acc, err = s.store.AccountByEmail(ctx, email)
 	}
@@ -101,14 +144,16 @@ func (s *Service) Account(ctx context.Context, id string) (domain.Account, error
 
 // Activate activates the authenticated account with code. A wrong code is counted and
 // returned as *domain.InvalidCodeError.
-func (s *Service) Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error) {
+func (s *Service) Activate(ctx context.Context, who domain.Account, code string) (acc domain.Account, err error) {
+	ctx, span := s.span(ctx, "Activate")
+	defer func() { endSpan(span, who.ID, err) }()
 	if !domain.ValidCodeFormat(code) {
 		var verr domain.ValidationError
 		verr.Add("code", "must be exactly 4 digits")
 		return domain.Account{}, &verr
 	}
 	var outcome error
-	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+	acc, err = s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
 		}
@@ -128,8 +173,18 @@ func (s *Service) Activate(ctx context.Context, who domain.Account, code string)
 	return acc, nil
 }
 
+// CodeSent is what a caller learns of a code it had issued: never the code itself.
+type CodeSent struct {
+	// ExpiresAt is when the code expires.
+	ExpiresAt time.Time
+	// ResendAfter is when the next code may be asked for.
+	ResendAfter time.Time
+}
+
 // Resend issues a new activation code to the authenticated account and queues its email.
-func (s *Service) Resend(ctx context.Context, who domain.Account) (domain.Account, error) {
+func (s *Service) Resend(ctx context.Context, who domain.Account) (sent CodeSent, err error) {
+	ctx, span := s.span(ctx, "Resend")
+	defer func() { endSpan(span, who.ID, err) }()
 	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
@@ -137,9 +192,9 @@ func (s *Service) Resend(ctx context.Context, who domain.Account) (domain.Accoun
 		return acc.IssueCode(now, s.policy, s.random)
 	})
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("resend code to account %s: %w", who.ID, err)
+		return CodeSent{}, fmt.Errorf("resend code to account %s: %w", who.ID, err)
 	}
-	return acc, nil
+	return CodeSent{ExpiresAt: acc.Code.ExpiresAt, ResendAfter: acc.ResendAfter(s.policy)}, nil
 }
 
 // sameCredentials refuses a change when the account was taken over by a new registration

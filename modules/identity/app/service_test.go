@@ -85,14 +85,16 @@ func (s *fakeStore) apply(a domain.Account, change func(*domain.Account, time.Ti
 	if err := change(&a, s.now); err != nil {
 		return domain.Account{}, err
 	}
-	for _, ev := range a.Issued() {
-		l.CodesIssued = append([]time.Time{ev.IssuedAt}, l.CodesIssued...)
-	}
-	for _, at := range a.WrongGuesses() {
-		l.WrongGuesses = append([]time.Time{at}, l.WrongGuesses...)
+	for _, e := range a.Events() {
+		switch e := e.(type) {
+		case domain.CodeIssued:
+			l.CodesIssued = append([]time.Time{e.IssuedAt}, l.CodesIssued...)
+			s.emails = append(s.emails, e)
+		case domain.WrongCode:
+			l.WrongGuesses = append([]time.Time{e.At}, l.WrongGuesses...)
+		}
 	}
 	s.ledgers[a.Email] = l
-	s.emails = append(s.emails, a.Issued()...)
 	// Saved without the issued events, as a store would load it back.
 	saved := domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
 		CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: a.Code}
@@ -190,7 +192,7 @@ func TestRegister(t *testing.T) {
 	}
 
 	var retry *domain.RetryLaterError
-	if _, err := svc.Register(ctx, "alice@example.com", "another secret"); !errors.As(err, &retry) {
+	if _, err := svc.Register(ctx, "alice@example.com", "another secret"); !asRetry(err, &retry, domain.ReasonResendInterval) {
 		t.Fatalf("re-register inside resend interval: got %v, want RetryLaterError", err)
 	}
 	store.advance(policy.ResendInterval)
@@ -321,16 +323,19 @@ func TestResend(t *testing.T) {
 		t.Fatal(err)
 	}
 	var retry *domain.RetryLaterError
-	if _, err := svc.Resend(ctx, who); !errors.As(err, &retry) || retry.RetryAfter != policy.ResendInterval {
+	if _, err := svc.Resend(ctx, who); !asRetry(err, &retry, domain.ReasonResendInterval) || retry.RetryAfter != policy.ResendInterval {
 		t.Fatalf("resend at once: got %v, want RetryLaterError of %s", err, policy.ResendInterval)
 	}
 	store.advance(policy.ResendInterval)
-	acc, err := svc.Resend(ctx, who)
+	sent, err := svc.Resend(ctx, who)
 	if err != nil {
 		t.Fatalf("resend: %v", err)
 	}
-	if want := store.now.Add(policy.ResendInterval); !acc.ResendAfter(policy).Equal(want) {
-		t.Fatalf("resend after = %v, want %v", acc.ResendAfter(policy), want)
+	if want := store.now.Add(policy.ResendInterval); !sent.ResendAfter.Equal(want) {
+		t.Fatalf("resend after = %v, want %v", sent.ResendAfter, want)
+	}
+	if want := store.now.Add(policy.TTL); !sent.ExpiresAt.Equal(want) {
+		t.Fatalf("expires at = %v, want %v", sent.ExpiresAt, want)
 	}
 	if len(store.emails) != 2 {
 		t.Fatalf("emails = %d, want 2", len(store.emails))
@@ -393,8 +398,8 @@ func TestGuessBudgetOutlivesResendsAndReregistrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var spent *domain.GuessBudgetError
-	if _, err := svc.Activate(ctx, who, store.lastCode(t, email)); !errors.As(err, &spent) {
+	var spent *domain.RetryLaterError
+	if _, err := svc.Activate(ctx, who, store.lastCode(t, email)); !asRetry(err, &spent, domain.ReasonGuessBudget) {
 		t.Fatalf("the right code after %d wrong ones: got %v, want GuessBudgetError", wrong, err)
 	}
 	// The first wrong guess was at start: the budget frees up 24 h after it.
@@ -441,11 +446,11 @@ func TestCodeBudgetCountsRegistrationsAndResends(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.advance(p.ResendInterval)
-	var budget *domain.CodeBudgetError
-	if _, err := svc.Resend(ctx, who); !errors.As(err, &budget) {
+	var budget *domain.RetryLaterError
+	if _, err := svc.Resend(ctx, who); !asRetry(err, &budget, domain.ReasonCodeBudget) {
 		t.Fatalf("4th code by resend: got %v, want CodeBudgetError", err)
 	}
-	if _, err := svc.Register(ctx, email, "franks password"); !errors.As(err, &budget) {
+	if _, err := svc.Register(ctx, email, "franks password"); !asRetry(err, &budget, domain.ReasonCodeBudget) {
 		t.Fatalf("4th code by re-registration: got %v, want CodeBudgetError", err)
 	}
 	if len(store.emails) != 3 {
@@ -469,4 +474,9 @@ func TestASaturatedHasherFailsKnownAndUnknownEmailsAlike(t *testing.T) {
 	if _, err := svc.Register(ctx, "hank@example.com", "hanks password"); !errors.Is(err, busy) {
 		t.Errorf("Register with the hasher saturated: got %v, want the hasher's error", err)
 	}
+}
+
+// asRetry is errors.As for a *domain.RetryLaterError of reason.
+func asRetry(err error, target **domain.RetryLaterError, reason domain.Reason) bool {
+	return errors.As(err, target) && (*target).Reason == reason
 }

@@ -15,15 +15,6 @@ const (
 	StatusActive  Status = "active"
 )
 
-// CodeIssued is the event of a new activation code: it must be emailed to Email, and it
-// counts against the address's daily code budget.
-type CodeIssued struct {
-	Email     Email
-	Code      string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-}
-
 // Account is the aggregate of the identity context: a registration and its latest code.
 // Change it only through its methods, inside the store's update transaction.
 type Account struct {
@@ -39,17 +30,14 @@ type Account struct {
 	// Ledger is what the account's address spent of its daily budgets.
 	Ledger Ledger
 
-	issued       []CodeIssued
-	wrongGuesses []time.Time
+	events []Event
 }
 
-// Issued returns the codes issued since the account was loaded, to be emailed by the
-// store in the same transaction that saves the account.
-func (a *Account) Issued() []CodeIssued { return a.issued }
+// Events returns what happened to the account since it was loaded, in order, for the
+// store to save (ledger entries, emails) in the transaction that saves the account.
+func (a *Account) Events() []Event { return a.events }
 
-// WrongGuesses returns the instants of the wrong codes sent since the account was loaded,
-// to be added to the address's ledger by the store in the same transaction.
-func (a *Account) WrongGuesses() []time.Time { return a.wrongGuesses }
+func (a *Account) record(e Event) { a.events = append(a.events, e) }
 
 // IssueCode issues a new code, voiding every earlier one, unless the account is active,
 // its previous code is younger than the policy's resend interval, or its address has had
@@ -88,7 +76,7 @@ func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 		return ErrAlreadyActive
 	}
 	if wait := budgetWait(a.Ledger.WrongGuesses, p.GuessesPerDay, now); wait > 0 {
-		return &GuessBudgetError{RetryAfter: wait}
+		return retryLater(ReasonGuessBudget, wait, p.GuessesPerDay)
 	}
 	c := a.Code
 	switch {
@@ -96,13 +84,15 @@ func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 		return ErrCodeExpired
 	case c.FailedAttempts >= p.MaxAttempts:
 		_, wait := a.issueWait(now, p)
-		return &CodeLockedError{RetryAfter: max(wait, time.Second)}
+		// At least a second: a locked code is refused until a new one is issued, which
+		// even with no wait left takes a request.
+		return retryLater(ReasonCodeLocked, max(wait, time.Second), p.MaxAttempts)
 	case !now.Before(c.ExpiresAt):
 		return ErrCodeExpired
 	case !c.matches(guess):
 		c.FailedAttempts++
 		a.Ledger.WrongGuesses = append([]time.Time{now}, a.Ledger.WrongGuesses...)
-		a.wrongGuesses = append(a.wrongGuesses, now)
+		a.record(WrongCode{Purpose: PurposeActivation, At: now})
 		return &InvalidCodeError{AttemptsRemaining: min(
 			max(p.MaxAttempts-c.FailedAttempts, 0),
 			budgetLeft(a.Ledger.WrongGuesses, p.GuessesPerDay, now),
@@ -132,9 +122,9 @@ func (a *Account) checkIssuable(now time.Time, p CodePolicy) error {
 	case wait <= 0:
 		return nil
 	case byBudget:
-		return &CodeBudgetError{RetryAfter: wait, Limit: p.CodesPerDay}
+		return retryLater(ReasonCodeBudget, wait, p.CodesPerDay)
 	default:
-		return &RetryLaterError{RetryAfter: wait}
+		return retryLater(ReasonResendInterval, wait, 0)
 	}
 }
 
@@ -159,6 +149,6 @@ func (a *Account) issue(now time.Time, p CodePolicy, random io.Reader) error {
 	}
 	a.Code = &ActivationCode{Value: value, IssuedAt: now, ExpiresAt: now.Add(p.TTL)}
 	a.Ledger.CodesIssued = append([]time.Time{now}, a.Ledger.CodesIssued...)
-	a.issued = append(a.issued, CodeIssued{Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: a.Code.ExpiresAt})
+	a.record(CodeIssued{Purpose: PurposeActivation, Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: a.Code.ExpiresAt})
 	return nil
 }

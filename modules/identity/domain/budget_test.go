@@ -48,7 +48,7 @@ func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
 			t.Fatalf("guess %d: %d attempts remaining, want %d", i, invalid.AttemptsRemaining, wantLeft)
 		}
 	}
-	if got := len(a.WrongGuesses()); got != 12 {
+	if got := len(wrongCodes(a)); got != 12 {
 		t.Fatalf("%d wrong guesses recorded for the store, want 12", got)
 	}
 
@@ -57,9 +57,9 @@ func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
 	if err := a.IssueCode(now, p, rand.Reader); err != nil {
 		t.Fatal(err)
 	}
-	var spent *GuessBudgetError
+	var spent *RetryLaterError
 	err := a.Activate(a.Code.Value, now, p)
-	if !errors.As(err, &spent) {
+	if !asRetry(err, &spent, ReasonGuessBudget) {
 		t.Fatalf("right code with the budget spent: got %v, want GuessBudgetError", err)
 	}
 	if want := t0.Add(BudgetWindow).Sub(now); spent.RetryAfter != want {
@@ -86,8 +86,8 @@ func TestGuessBudgetRetryAfterFollowsTheOldestCountedGuess(t *testing.T) {
 	// first leaves the window.
 	a := &Account{Status: StatusPending, Code: &ActivationCode{Value: "1234", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
 		Ledger: Ledger{WrongGuesses: []time.Time{t0.Add(-time.Hour), t0.Add(-2 * time.Hour), t0.Add(-23 * time.Hour)}}}
-	var spent *GuessBudgetError
-	if err := a.Activate("0000", t0, p); !errors.As(err, &spent) || spent.RetryAfter != time.Hour {
+	var spent *RetryLaterError
+	if err := a.Activate("0000", t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != time.Hour {
 		t.Fatalf("got %v, want GuessBudgetError retry in 1h", err)
 	}
 	// An instant exactly 24 h old is out of the window ("any 24 hours" is half-open).
@@ -96,7 +96,7 @@ func TestGuessBudgetRetryAfterFollowsTheOldestCountedGuess(t *testing.T) {
 	if err := a.Activate("0000", t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
 		t.Fatalf("with one guess out of the window: got %v, want InvalidCodeError with 0 remaining", err)
 	}
-	if err := a.Activate("1234", t0, p); !errors.As(err, &spent) || spent.RetryAfter != 22*time.Hour {
+	if err := a.Activate("1234", t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != 22*time.Hour {
 		t.Fatalf("after the last allowed guess: got %v, want GuessBudgetError retry in 22h", err)
 	}
 }
@@ -119,15 +119,15 @@ func TestCodeBudget(t *testing.T) {
 	// Three codes in a minute: the fourth waits until the first is 24 h old, whether it is
 	// a resend or a re-registration, and nothing changes meanwhile.
 	now = now.Add(p.ResendInterval)
-	var budget *CodeBudgetError
-	if err := a.IssueCode(now, p, rand.Reader); !errors.As(err, &budget) || budget.RetryAfter != t0.Add(BudgetWindow).Sub(now) {
+	var budget *RetryLaterError
+	if err := a.IssueCode(now, p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) || budget.RetryAfter != t0.Add(BudgetWindow).Sub(now) {
 		t.Fatalf("4th code by resend: got %v, want CodeBudgetError until t0+24h", err)
 	}
-	if err := a.Reregister("h3", now, p, rand.Reader); !errors.As(err, &budget) {
+	if err := a.Reregister("h3", now, p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) {
 		t.Fatalf("4th code by re-registration: got %v, want CodeBudgetError", err)
 	}
-	if a.PasswordHash != "h2" || len(a.Issued()) != 3 {
-		t.Fatalf("a refused code changed the account: hash %q, %d issued", a.PasswordHash, len(a.Issued()))
+	if a.PasswordHash != "h2" || len(issued(a)) != 3 {
+		t.Fatalf("a refused code changed the account: hash %q, %d issued", a.PasswordHash, len(issued(a)))
 	}
 	if err := a.IssueCode(t0.Add(BudgetWindow), p, rand.Reader); err != nil {
 		t.Fatalf("once the first code left the window: %v", err)
@@ -137,11 +137,11 @@ func TestCodeBudget(t *testing.T) {
 	b := &Account{Status: StatusPending, Code: &ActivationCode{IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)},
 		Ledger: Ledger{CodesIssued: []time.Time{t0, t0.Add(-time.Hour), t0.Add(-2 * time.Hour)}}}
 	var retry *RetryLaterError
-	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !errors.As(err, &budget) || budget.RetryAfter != 22*time.Hour-time.Second {
+	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) || budget.RetryAfter != 22*time.Hour-time.Second {
 		t.Fatalf("budget wait longer than resend wait: got %v", err)
 	}
 	b.Ledger.CodesIssued = []time.Time{t0, t0.Add(-time.Hour), t0.Add(-BudgetWindow + 10*time.Second)}
-	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !errors.As(err, &retry) || retry.RetryAfter != 29*time.Second {
+	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !asRetry(err, &retry, ReasonResendInterval) || retry.RetryAfter != 29*time.Second {
 		t.Fatalf("resend wait longer than budget wait: got %v, want RetryLaterError of 29s", err)
 	}
 }

@@ -9,18 +9,31 @@ import (
 // Sentinel errors of the identity context. The HTTP adapter maps each to one problem code.
 var (
 	// ErrAccountNotFound: no account has this email or id.
-	ErrAccountNotFound = errors.New("account not found")
+	ErrAccountNotFound = refusal("account not found")
 	// ErrUnauthorized: the credentials do not match an account.
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized = refusal("unauthorized")
 	// ErrEmailTaken: an active account already has this email.
-	ErrEmailTaken = errors.New("email taken")
+	ErrEmailTaken = refusal("email taken")
 	// ErrAlreadyActive: the account is active; there is nothing to activate.
-	ErrAlreadyActive = errors.New("account already active")
+	ErrAlreadyActive = refusal("account already active")
 	// ErrCodeExpired: the latest code is past its expiry (or there is none).
-	ErrCodeExpired = errors.New("activation code expired")
-	// ErrTooManyAttempts: the latest code took its quota of wrong guesses.
-	ErrTooManyAttempts = errors.New("too many wrong activation codes")
+	ErrCodeExpired = refusal("activation code expired")
 )
+
+// sentinel is a refusal without data; each is compared by identity (errors.Is).
+type sentinel struct{ msg string }
+
+func (e *sentinel) Error() string { return e.msg }
+func (*sentinel) refused()        {}
+
+func refusal(msg string) error { return &sentinel{msg: msg} }
+
+// IsRefusal reports whether err (or an error it wraps) is the domain refusing what was
+// asked, an answer to give the caller (a 4xx), rather than a failure to do it.
+func IsRefusal(err error) bool {
+	var r interface{ refused() }
+	return errors.As(err, &r)
+}
 
 // InvalidCodeError is a wrong guess at the activation code. It has been counted.
 type InvalidCodeError struct {
@@ -32,52 +45,44 @@ func (e *InvalidCodeError) Error() string {
 	return fmt.Sprintf("invalid activation code (%d attempts remaining)", e.AttemptsRemaining)
 }
 
-// RetryLaterError refuses a new code because the previous one is too recent.
+func (*InvalidCodeError) refused() {}
+
+// Reason says which limit a RetryLaterError hit.
+type Reason string
+
+// The limits that make a caller wait.
+const (
+	// ReasonResendInterval: the account's previous code is younger than the resend
+	// interval (CodePolicy.ResendInterval).
+	ReasonResendInterval Reason = "resend_interval"
+	// ReasonCodeBudget: the mailbox received its codes for the day (CodePolicy.CodesPerDay).
+	ReasonCodeBudget Reason = "code_budget"
+	// ReasonGuessBudget: the mailbox took its wrong codes for the day
+	// (CodePolicy.GuessesPerDay), whatever code they were made against.
+	ReasonGuessBudget Reason = "guess_budget"
+	// ReasonCodeLocked: the latest code took its quota of wrong guesses
+	// (CodePolicy.MaxAttempts); the wait is until a new code may be issued.
+	ReasonCodeLocked Reason = "code_locked"
+)
+
+// RetryLaterError refuses a request that a limit holds back: the caller may try again
+// after RetryAfter. It is the one error for "try later"; Reason says which limit.
 type RetryLaterError struct {
+	Reason Reason
 	// RetryAfter is how long the caller must wait.
 	RetryAfter time.Duration
-}
-
-func (e *RetryLaterError) Error() string {
-	return fmt.Sprintf("a new code can be issued in %s", e.RetryAfter)
-}
-
-// CodeLockedError refuses an activation because the latest code took its quota of wrong
-// guesses (CodePolicy.MaxAttempts). It matches ErrTooManyAttempts.
-type CodeLockedError struct {
-	// RetryAfter is how long until a new code may be issued (at least a second).
-	RetryAfter time.Duration
-}
-
-func (e *CodeLockedError) Error() string {
-	return fmt.Sprintf("%v; a new code can be issued in %s", ErrTooManyAttempts, e.RetryAfter)
-}
-
-// Is makes errors.Is(err, ErrTooManyAttempts) hold.
-func (e *CodeLockedError) Is(target error) bool { return target == ErrTooManyAttempts }
-
-// GuessBudgetError refuses an activation because the address took its wrong guesses for
-// the day (CodePolicy.GuessesPerDay), whatever code they were made against.
-type GuessBudgetError struct {
-	// RetryAfter is how long until the oldest counted guess leaves the window.
-	RetryAfter time.Duration
-}
-
-func (e *GuessBudgetError) Error() string {
-	return fmt.Sprintf("too many wrong activation codes for this address; retry in %s", e.RetryAfter)
-}
-
-// CodeBudgetError refuses a new code because the address received its codes for the day
-// (CodePolicy.CodesPerDay).
-type CodeBudgetError struct {
-	// RetryAfter is how long until the oldest counted code leaves the window.
-	RetryAfter time.Duration
-	// Limit is the number of codes an address may receive in the window.
+	// Limit is the limit's number, where it has one (codes or guesses in the window).
 	Limit int
 }
 
-func (e *CodeBudgetError) Error() string {
-	return fmt.Sprintf("%d codes were issued to this address in 24 h; retry in %s", e.Limit, e.RetryAfter)
+func (e *RetryLaterError) Error() string {
+	return fmt.Sprintf("retry in %s (%s)", e.RetryAfter, e.Reason)
+}
+
+func (*RetryLaterError) refused() {}
+
+func retryLater(reason Reason, wait time.Duration, limit int) error {
+	return &RetryLaterError{Reason: reason, RetryAfter: wait, Limit: limit}
 }
 
 // FieldError is one invalid input field.
@@ -90,6 +95,8 @@ type FieldError struct {
 type ValidationError struct {
 	Fields []FieldError
 }
+
+func (*ValidationError) refused() {}
 
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("validation failed on %d field(s)", len(e.Fields))

@@ -1,68 +1,128 @@
-// Package email renders the identity context's emails from templates, once per email,
-// into the rendered message the outbox stores and sends.
+// Package email turns the identity context's events into the emails they cause: each
+// kind of email is a pair of templates and one case of Notifier.compose, rendered once
+// per email and queued in the outbox inside the transaction of the change that caused it.
 package email
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	htmltemplate "html/template"
 	texttemplate "text/template"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/outbox"
 )
 
 //go:embed templates
 var templates embed.FS
 
-// Composer renders activation emails.
-type Composer struct {
-	text *texttemplate.Template
-	html *htmltemplate.Template
+// Queue writes emails to the outbox inside tx (outbox.Outbox satisfies it).
+type Queue interface {
+	Queue(ctx context.Context, tx pgx.Tx, emails ...outbox.Email) error
 }
 
-// NewComposer parses the embedded templates.
-func NewComposer() (*Composer, error) {
-	text, err := texttemplate.ParseFS(templates, "templates/activation.txt.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("parse text template: %w", err)
-	}
-	html, err := htmltemplate.ParseFS(templates, "templates/activation.html.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("parse html template: %w", err)
-	}
-	return &Composer{text: text, html: html}, nil
+// kind is one kind of email: its subject and its text and HTML templates.
+type kind struct {
+	subject string
+	text    *texttemplate.Template
+	html    *htmltemplate.Template
 }
 
-// activationData is what the activation templates see.
-type activationData struct {
+// Notifier queues the emails of the identity context's events. It is the store's port
+// for events (postgres.Events).
+type Notifier struct {
+	queue      Queue
+	activation kind
+}
+
+// ActivationSubject is the subject of every activation email.
+const ActivationSubject = "Your activation code"
+
+// NewNotifier parses the embedded templates; the emails go to queue.
+func NewNotifier(queue Queue) (*Notifier, error) {
+	activation, err := parseKind("activation", ActivationSubject)
+	if err != nil {
+		return nil, err
+	}
+	return &Notifier{queue: queue, activation: activation}, nil
+}
+
+func parseKind(name, subject string) (kind, error) {
+	text, err := texttemplate.ParseFS(templates, "templates/"+name+".txt.tmpl")
+	if err != nil {
+		return kind{}, fmt.Errorf("parse %s text template: %w", name, err)
+	}
+	html, err := htmltemplate.ParseFS(templates, "templates/"+name+".html.tmpl")
+	if err != nil {
+		return kind{}, fmt.Errorf("parse %s html template: %w", name, err)
+	}
+	return kind{subject: subject, text: text, html: html}, nil
+}
+
+// Publish queues, within tx, the email of every event that causes one.
+func (n *Notifier) Publish(ctx context.Context, tx pgx.Tx, events []domain.Event) error {
+	var emails []outbox.Email
+	for _, e := range events {
+		email, ok, err := n.compose(e)
+		if err != nil {
+			return err
+		}
+		if ok {
+			emails = append(emails, email)
+		}
+	}
+	if err := n.queue.Queue(ctx, tx, emails...); err != nil {
+		return fmt.Errorf("queue emails: %w", err)
+	}
+	return nil
+}
+
+// compose is the one table from events to emails: false for an event that sends none.
+func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
+	switch e := e.(type) {
+	case domain.CodeIssued:
+		if e.Purpose != domain.PurposeActivation {
+			return outbox.Email{}, false, fmt.Errorf("compose email: no template for a %s code", e.Purpose)
+		}
+		expires := e.ExpiresAt
+		msg, err := n.activation.render(e.Email, codeData(e))
+		return outbox.Email{Message: msg, ExpiresAt: &expires}, err == nil, err
+	}
+	return outbox.Email{}, false, nil
+}
+
+// codeEmail is what the templates of a code's email see.
+type codeEmail struct {
 	Email     string
 	Code      string
 	ExpiresAt string
 	TTL       string
 }
 
-// ActivationSubject is the subject of every activation email.
-const ActivationSubject = "Your activation code"
+func codeData(e domain.CodeIssued) codeEmail {
+	return codeEmail{
+		Email:     string(e.Email),
+		Code:      e.Code,
+		ExpiresAt: e.ExpiresAt.UTC().Format("15:04:05 MST on 2 January 2006"),
+		TTL:       humanDuration(e.ExpiresAt.Sub(e.IssuedAt)),
+	}
+}
 
-// Activation renders the email that carries the code of ev.
-func (c *Composer) Activation(ev domain.CodeIssued, ttl time.Duration) (mail.Message, error) {
-	data := activationData{
-		Email:     string(ev.Email),
-		Code:      ev.Code,
-		ExpiresAt: ev.ExpiresAt.UTC().Format("15:04:05 MST on 2 January 2006"),
-		TTL:       humanDuration(ttl),
-	}
+func (k kind) render(to domain.Email, data any) (mail.Message, error) {
 	var text, html bytes.Buffer
-	if err := c.text.Execute(&text, data); err != nil {
-		return mail.Message{}, fmt.Errorf("render activation text: %w", err)
+	if err := k.text.Execute(&text, data); err != nil {
+		return mail.Message{}, fmt.Errorf("render %q text: %w", k.subject, err)
 	}
-	if err := c.html.Execute(&html, data); err != nil {
-		return mail.Message{}, fmt.Errorf("render activation html: %w", err)
+	if err := k.html.Execute(&html, data); err != nil {
+		return mail.Message{}, fmt.Errorf("render %q html: %w", k.subject, err)
 	}
-	return mail.Message{To: string(ev.Email), Subject: ActivationSubject, Text: text.String(), HTML: html.String()}, nil
+	return mail.Message{To: string(to), Subject: k.subject, Text: text.String(), HTML: html.String()}, nil
 }
 
 // humanDuration writes a code lifetime in words: "1 minute", "90 seconds", "1.5s".

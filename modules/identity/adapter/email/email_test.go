@@ -9,17 +9,22 @@ import (
 )
 
 func TestActivationEmail(t *testing.T) {
-	c, err := NewComposer()
+	n, err := NewNotifier(nil)
 	if err != nil {
-		t.Fatalf("NewComposer: %v", err)
+		t.Fatalf("NewNotifier: %v", err)
 	}
 	expires := time.Date(2026, 11, 25, 14, 30, 5, 0, time.FixedZone("CET", 3600))
 	// An address with HTML metacharacters (quoted local parts allow them) shows that
 	// the HTML part escapes what it interpolates.
 	addr := domain.Email(`"<b>bob&co</b>"@example.com`)
-	msg, err := c.Activation(domain.CodeIssued{Email: addr, Code: "0427", ExpiresAt: expires}, 60*time.Second)
-	if err != nil {
-		t.Fatalf("Activation: %v", err)
+	email, ok, err := n.compose(domain.CodeIssued{Purpose: domain.PurposeActivation, Email: addr, Code: "0427",
+		IssuedAt: expires.Add(-60 * time.Second), ExpiresAt: expires})
+	if err != nil || !ok {
+		t.Fatalf("compose: %v, %v", ok, err)
+	}
+	msg := email.Message
+	if email.ExpiresAt == nil || !email.ExpiresAt.Equal(expires) {
+		t.Errorf("email expires at %v, want with its code at %v", email.ExpiresAt, expires)
 	}
 
 	if msg.To != string(addr) || msg.Subject != ActivationSubject {

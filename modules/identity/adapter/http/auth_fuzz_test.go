@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/httpserver"
 )
@@ -36,11 +37,9 @@ func (s *authService) Activate(context.Context, domain.Account, string) (domain.
 	return domain.Account{}, domain.ErrUnauthorized
 }
 
-func (s *authService) Resend(context.Context, domain.Account) (domain.Account, error) {
-	return domain.Account{}, domain.ErrUnauthorized
+func (s *authService) Resend(context.Context, domain.Account) (app.CodeSent, error) {
+	return app.CodeSent{}, domain.ErrUnauthorized
 }
-
-func (s *authService) Policy() domain.CodePolicy { return domain.CodePolicy{} }
 
 // FuzzBasicAuth: whatever Authorization header a client sends to an authenticated route,
 // the answer is the user (only for the right credentials) or the one 401 of the contract

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/httpserver"
@@ -22,17 +23,26 @@ const (
 // guesses the code still accepts.
 const extAttemptsRemaining = "attempts_remaining"
 
-// mapError is the one table from the identity context's errors to problems. It matches
+// retryProblems is the problem code and detail of each limit a caller must wait for.
+var retryProblems = map[domain.Reason]struct{ code, detail string }{
+	domain.ReasonResendInterval: {httpserver.CodeRateLimited,
+		"A code was issued to this account moments ago; wait before asking for another."},
+	domain.ReasonCodeBudget: {httpserver.CodeRateLimited,
+		"This address received %d codes in 24 hours; retry after the time in Retry-After."},
+	domain.ReasonGuessBudget: {codeTooManyAttempts,
+		"This address took too many wrong codes in 24 hours; retry after the time in Retry-After with a new code."},
+	domain.ReasonCodeLocked: {codeTooManyAttempts,
+		"The code took too many wrong guesses; request a new code (possible after the time in Retry-After)."},
+}
+
+// problemFor is the one table from the identity context's errors to problems. It matches
 // with errors.Is/As, so wrapped errors map too; anything else is left to the platform's
 // error handler (503 for an unreachable database, a logged 500 otherwise).
-func mapError(err error) *httpserver.Problem {
+func problemFor(err error) *httpserver.Problem {
 	var (
-		invalid     *domain.InvalidCodeError
-		retryLater  *domain.RetryLaterError
-		guessBudget *domain.GuessBudgetError
-		codeLocked  *domain.CodeLockedError
-		codeBudget  *domain.CodeBudgetError
-		verr        *domain.ValidationError
+		invalid *domain.InvalidCodeError
+		retry   *domain.RetryLaterError
+		verr    *domain.ValidationError
 	)
 	switch {
 	case errors.Is(err, domain.ErrUnauthorized), errors.Is(err, domain.ErrAccountNotFound):
@@ -44,35 +54,24 @@ func mapError(err error) *httpserver.Problem {
 		return httpserver.NewProblem(http.StatusConflict, codeEmailTaken, "An active account already uses this email.")
 	case errors.Is(err, domain.ErrAlreadyActive):
 		return httpserver.NewProblem(http.StatusConflict, codeAlreadyActive, "The account is already active.")
-	case errors.As(err, &guessBudget):
-		p := httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
-			"This address took too many wrong codes in 24 hours; retry after the time in Retry-After with a new code.")
-		p.RetryAfter = guessBudget.RetryAfter
+	case errors.As(err, &retry):
+		rp, ok := retryProblems[retry.Reason]
+		if !ok {
+			return nil // a reason without a problem is a bug: the platform logs a 500
+		}
+		detail := rp.detail
+		if strings.Contains(detail, "%d") {
+			detail = fmt.Sprintf(detail, retry.Limit)
+		}
+		p := httpserver.NewProblem(http.StatusTooManyRequests, rp.code, detail)
+		p.RetryAfter = retry.RetryAfter
 		return p
-	case errors.As(err, &codeBudget):
-		p := httpserver.NewProblem(http.StatusTooManyRequests, httpserver.CodeRateLimited,
-			fmt.Sprintf("This address received %d codes in 24 hours; retry after the time in Retry-After.", codeBudget.Limit))
-		p.RetryAfter = codeBudget.RetryAfter
-		return p
-	case errors.As(err, &codeLocked):
-		p := httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
-			"The code took too many wrong guesses; request a new code (possible after the time in Retry-After).")
-		p.RetryAfter = codeLocked.RetryAfter
-		return p
-	case errors.Is(err, domain.ErrTooManyAttempts):
-		return httpserver.NewProblem(http.StatusTooManyRequests, codeTooManyAttempts,
-			"The code took too many wrong guesses; request a new code.")
 	case errors.Is(err, domain.ErrCodeExpired):
 		return httpserver.NewProblem(http.StatusBadRequest, codeCodeExpired,
 			"The activation code has expired; request a new code.")
 	case errors.As(err, &invalid):
 		return httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode, "The activation code is wrong.").
 			With(extAttemptsRemaining, invalid.AttemptsRemaining)
-	case errors.As(err, &retryLater):
-		p := httpserver.NewProblem(http.StatusTooManyRequests, httpserver.CodeRateLimited,
-			"A code was issued to this account moments ago; wait before asking for another.")
-		p.RetryAfter = retryLater.RetryAfter
-		return p
 	case errors.As(err, &verr):
 		fields := make([]httpserver.FieldError, len(verr.Fields))
 		for i, f := range verr.Fields {

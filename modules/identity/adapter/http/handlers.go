@@ -9,35 +9,35 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/httpserver"
 )
 
-// Service is what the handlers need of the use cases (app.Service satisfies it).
+// Service is what the handlers need of the use cases (app.Service satisfies it): one
+// method a use case, returning what its handler renders.
 type Service interface {
 	Register(ctx context.Context, email, password string) (domain.Account, error)
 	Authenticate(ctx context.Context, email, password string) (domain.Account, error)
 	Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error)
-	Resend(ctx context.Context, who domain.Account) (domain.Account, error)
-	Policy() domain.CodePolicy
+	Resend(ctx context.Context, who domain.Account) (app.CodeSent, error)
 }
 
 // Handlers serves the identity routes.
 type Handlers struct {
-	svc      Service
-	validate *httpserver.Validator
+	svc Service
 }
 
 // NewHandlers returns the handlers over svc.
 func NewHandlers(svc Service) *Handlers {
-	return &Handlers{svc: svc, validate: httpserver.NewValidator()}
+	return &Handlers{svc: svc}
 }
 
-// Register mounts the routes on api (/v1). Every error they return goes through mapError.
+// Register mounts the routes on api (/v1). Every error they return goes through problemFor.
 // Middleware is attached per route, not per group: an echo group with middleware answers
 // every method of its paths, which would turn a 405 into a 404.
 func (h *Handlers) Register(api *echo.Group) {
-	mapErrors := httpserver.MapErrors(mapError)
+	mapErrors := httpserver.MapErrors(problemFor)
 	api.POST("/users", h.register, mapErrors)
 	api.GET("/users/me", h.me, mapErrors, h.Authenticate)
 	api.POST("/users/me/activation", h.activate, mapErrors, h.Authenticate)
@@ -62,9 +62,10 @@ func toUserResponse(a domain.Account) userResponse {
 	return u
 }
 
-// registerRequest has no validator tags: its one validation path is the domain's
-// (domain.ParseRegistration, through the use case), where the limits and their messages
-// are written once; the use case's *domain.ValidationError is a 422 listing every field.
+// The requests have no validator tags: their one validation path is the domain's
+// (domain.ParseRegistration, domain.ValidCodeFormat, through the use case), where the
+// limits and their messages are written once; the use case's *domain.ValidationError is a
+// 422 listing every field.
 type registerRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -84,16 +85,13 @@ func (h *Handlers) register(c echo.Context) error {
 }
 
 type activateRequest struct {
-	Code string `json:"code" validate:"required"`
+	Code string `json:"code"`
 }
 
 func (h *Handlers) activate(c echo.Context) error {
 	var req activateRequest
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
-	}
-	if fields := h.validate.Check(req); len(fields) > 0 {
-		return httpserver.ValidationProblem(fields)
 	}
 	acc, err := h.svc.Activate(c.Request().Context(), principal(c), req.Code)
 	if err != nil {
@@ -108,27 +106,24 @@ type resendResponse struct {
 }
 
 func (h *Handlers) resend(c echo.Context) error {
-	acc, err := h.svc.Resend(c.Request().Context(), principal(c))
+	sent, err := h.svc.Resend(c.Request().Context(), principal(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, resendResponse{
-		ExpiresAt:   acc.Code.ExpiresAt.UTC(),
-		ResendAfter: acc.ResendAfter(h.svc.Policy()).UTC(),
-	})
+	return c.JSON(http.StatusAccepted, resendResponse{ExpiresAt: sent.ExpiresAt.UTC(), ResendAfter: sent.ResendAfter.UTC()})
 }
 
 func (h *Handlers) me(c echo.Context) error {
 	return c.JSON(http.StatusOK, toUserResponse(principal(c)))
 }
 
-const principalKey = "identity.principal"
-
 // Authenticate is the middleware that checks HTTP Basic credentials before anything else
-// about the request and makes the account the request's principal (Principal). A missing
-// or malformed header still costs a password hash, so every 401 takes alike. Its own
-// errors leave it as problems (401 with WWW-Authenticate, 503), so it serves the routes of
-// other modules too, whose error tables know nothing of identity's errors.
+// about the request and makes the account the request's principal: it is kept in the
+// request's context (PrincipalFrom), the one place identity's handlers and other modules'
+// read it. A missing or malformed header still costs a password hash, so every 401 takes
+// alike. Its own errors leave it as problems (401 with WWW-Authenticate, 503), so it
+// serves the routes of other modules too, whose error tables know nothing of identity's
+// errors.
 func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		email, password, ok := c.Request().BasicAuth()
@@ -137,21 +132,31 @@ func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		acc, err := h.svc.Authenticate(c.Request().Context(), email, password)
 		if err != nil {
-			if p := mapError(err); p != nil {
+			if p := problemFor(err); p != nil {
 				p.Cause = err
 				return p
 			}
 			return err
 		}
-		c.Set(principalKey, acc)
+		c.SetRequest(c.Request().WithContext(WithPrincipal(c.Request().Context(), acc)))
 		return next(c)
 	}
 }
 
-// Principal is the account Authenticate let in; the zero Account outside it.
-func Principal(c echo.Context) domain.Account { return principal(c) }
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying acc as the request's principal.
+func WithPrincipal(ctx context.Context, acc domain.Account) context.Context {
+	return context.WithValue(ctx, principalKey{}, acc)
+}
+
+// PrincipalFrom returns the account Authenticate let in, and false outside it.
+func PrincipalFrom(ctx context.Context) (domain.Account, bool) {
+	acc, ok := ctx.Value(principalKey{}).(domain.Account)
+	return acc, ok
+}
 
 func principal(c echo.Context) domain.Account {
-	acc, _ := c.Get(principalKey).(domain.Account)
+	acc, _ := PrincipalFrom(c.Request().Context())
 	return acc
 }

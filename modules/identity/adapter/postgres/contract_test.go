@@ -1,14 +1,53 @@
 package postgres_test
 
 import (
+	"context"
+	"regexp"
 	"testing"
 
-	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/app/storetest"
+	"github.com/acme/identity/modules/identity/domain"
 )
 
+// codeLine is the line of an activation email's text that holds the code alone.
+var codeLine = regexp.MustCompile(`(?m)^([0-9]{4})$`)
+
 // TestStoreKeepsTheStoreContract runs the app.Store contract, which the fake of the use
-// cases' tests keeps too, against the PostgreSQL store.
+// cases' tests keeps too, against the PostgreSQL store, reading its emails from the outbox.
 func TestStoreKeepsTheStoreContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) app.Store { s, _ := newStore(t); return s })
+	storetest.Run(t, func(t *testing.T) storetest.Subject {
+		store, pool := newStore(t)
+		ctx := context.Background()
+		return storetest.Subject{
+			Store: store,
+			Emailed: func(t *testing.T, addr domain.Email) []string {
+				rows, err := pool.Query(ctx, "SELECT text_body FROM platform.outbox_emails WHERE recipient = $1 ORDER BY id", string(addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				var codes []string
+				for rows.Next() {
+					var text string
+					if err := rows.Scan(&text); err != nil {
+						t.Fatal(err)
+					}
+					m := codeLine.FindStringSubmatch(text)
+					if m == nil {
+						t.Fatalf("an email to %s without a code line:\n%s", addr, text)
+					}
+					codes = append(codes, m[1])
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return codes
+			},
+			Delete: func(t *testing.T, id string) {
+				if _, err := pool.Exec(ctx, "DELETE FROM identity.accounts WHERE id = $1", id); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
 }

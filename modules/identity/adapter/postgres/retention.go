@@ -20,7 +20,7 @@ func DeleteStalePendingAccounts(retention time.Duration) func(ctx context.Contex
 			RetentionMs: retention.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
 		})
 		if err != nil {
-			return 0, fmt.Errorf("delete stale pending accounts: %w", mapErr(err))
+			return 0, fmt.Errorf("delete stale pending accounts: %w", fromDriver(err))
 		}
 		return n, nil
 	}
@@ -33,7 +33,7 @@ func PruneActivationLedger(ctx context.Context, tx pgx.Tx, limit int) (int64, er
 		WindowMs: domain.BudgetWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prune activation ledger: %w", mapErr(err))
+		return 0, fmt.Errorf("prune activation ledger: %w", fromDriver(err))
 	}
 	return n, nil
 }

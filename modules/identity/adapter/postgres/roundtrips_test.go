@@ -60,11 +60,11 @@ func TestRoundTripsPerChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	composer, err := email.NewComposer()
+	notifier, err := email.NewNotifier(outbox.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := postgres.NewStore(pool, outbox.New(), composer, policy.TTL)
+	store := postgres.NewStore(pool, notifier)
 	if err := pool.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package postgres is the identity context's store on PostgreSQL: the sqlc queries of
-// db/queries/identity, row locks for every change, and the outbox email of every code
-// issued, written in the same transaction.
+// db/queries/identity, row locks for every change, and the events of every change handed
+// to one port (Events) inside the same transaction.
 package postgres
 
 import (
@@ -17,43 +17,33 @@ import (
 	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/database"
-	"github.com/acme/identity/platform/mail"
-	"github.com/acme/identity/platform/outbox"
 )
 
-// Outbox queues emails in one call inside a transaction of database.InTx, and wakes its
-// dispatcher once the transaction committed (outbox.Outbox satisfies it). Its errors need
-// no translation.
-type Outbox interface {
-	Send(ctx context.Context, tx pgx.Tx, emails ...outbox.Email) error
-}
-
-// Composer renders the email of an issued code.
-type Composer interface {
-	Activation(ev domain.CodeIssued, ttl time.Duration) (mail.Message, error)
+// Events is the one port that turns the events of a change into what they cause beyond
+// the store's own tables (the emails: adapter/email.Notifier), written within tx, a
+// transaction of database.InTx. Its errors need no translation.
+type Events interface {
+	Publish(ctx context.Context, tx pgx.Tx, events []domain.Event) error
 }
 
 // Store implements app.Store.
 type Store struct {
-	pool     *pgxpool.Pool
-	outbox   Outbox
-	composer Composer
-	ttl      time.Duration
+	pool   *pgxpool.Pool
+	events Events
 }
 
 var _ app.Store = (*Store)(nil)
 
-// NewStore returns a store over pool whose issued codes are emailed through outbox,
-// rendered by composer (ttl is the code lifetime the email states).
-func NewStore(pool *pgxpool.Pool, outbox Outbox, composer Composer, ttl time.Duration) *Store {
-	return &Store{pool: pool, outbox: outbox, composer: composer, ttl: ttl}
+// NewStore returns a store over pool that hands the events of every change to events.
+func NewStore(pool *pgxpool.Pool, events Events) *Store {
+	return &Store{pool: pool, events: events}
 }
 
 // AccountByEmail implements app.Store.
 func (s *Store) AccountByEmail(ctx context.Context, email domain.Email) (domain.Account, error) {
 	row, err := sqlcgen.New(s.pool).GetAccountByEmail(ctx, string(email))
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("get account by email: %w", mapErr(err))
+		return domain.Account{}, fmt.Errorf("get account by email: %w", fromDriver(err))
 	}
 	return toAccount(row), nil
 }
@@ -66,7 +56,7 @@ func (s *Store) AccountByID(ctx context.Context, id string) (domain.Account, err
 	}
 	row, err := sqlcgen.New(s.pool).GetAccount(ctx, uid)
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("get account %s: %w", id, mapErr(err))
+		return domain.Account{}, fmt.Errorf("get account %s: %w", id, fromDriver(err))
 	}
 	return toAccount(row), nil
 }
@@ -91,14 +81,14 @@ func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash s
 				return acc, row.CreatedAt, err
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
-				return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", mapErr(err))
+				return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", fromDriver(err))
 			}
 			locked, err := q.LockAccountByEmail(ctx, string(email))
 			if errors.Is(err, pgx.ErrNoRows) && attempt < 3 {
 				continue
 			}
 			if err != nil {
-				return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", mapErr(err))
+				return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", fromDriver(err))
 			}
 			acc, err := s.load(ctx, q, locked.IdentityAccount, locked.DbNow)
 			return acc, locked.DbNow, err
@@ -117,7 +107,7 @@ func (s *Store) Update(ctx context.Context, id string, change func(acc *domain.A
 	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
 		locked, err := q.LockAccount(ctx, uid)
 		if err != nil {
-			return domain.Account{}, time.Time{}, fmt.Errorf("lock account: %w", mapErr(err))
+			return domain.Account{}, time.Time{}, fmt.Errorf("lock account: %w", fromDriver(err))
 		}
 		acc, err := s.load(ctx, q, locked.IdentityAccount, locked.DbNow)
 		return acc, locked.DbNow, err
@@ -172,7 +162,7 @@ func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Identi
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
-		return domain.Account{}, fmt.Errorf("get activation code: %w", mapErr(err))
+		return domain.Account{}, fmt.Errorf("get activation code: %w", fromDriver(err))
 	default:
 		acc.Code = &domain.ActivationCode{
 			Value: code.Code, IssuedAt: code.IssuedAt, ExpiresAt: code.ExpiresAt, FailedAttempts: int(code.FailedAttempts),
@@ -186,7 +176,7 @@ func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Identi
 func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.Account, now time.Time) (domain.Account, error) {
 	entries, err := q.LedgerOfEmail(ctx, sqlcgen.LedgerOfEmailParams{Email: string(acc.Email), Since: now.Add(-domain.BudgetWindow)})
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("get activation ledger: %w", mapErr(err))
+		return domain.Account{}, fmt.Errorf("get activation ledger: %w", fromDriver(err))
 	}
 	for _, e := range entries {
 		switch e.Kind {
@@ -199,7 +189,8 @@ func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.A
 	return acc, nil
 }
 
-// save writes back what the domain changed, and queues one email per code issued.
+// save writes back what the domain changed, records its events in the ledger, and hands
+// them to the events port.
 func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded accountRow) error {
 	id, err := uuid.Parse(acc.ID)
 	if err != nil {
@@ -212,33 +203,24 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			ID: id, PasswordHash: acc.PasswordHash, Status: string(acc.Status),
 			CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt,
 		}); err != nil {
-			return fmt.Errorf("update account: %w", mapErr(err))
+			return fmt.Errorf("update account: %w", fromDriver(err))
 		}
 	}
 	if acc.Code == nil {
 		if err := q.DeleteActivationCode(ctx, id); err != nil {
-			return fmt.Errorf("delete activation code: %w", mapErr(err))
+			return fmt.Errorf("delete activation code: %w", fromDriver(err))
 		}
 	} else if err := q.UpsertActivationCode(ctx, sqlcgen.UpsertActivationCodeParams{
 		AccountID: id, Code: acc.Code.Value, IssuedAt: acc.Code.IssuedAt, ExpiresAt: acc.Code.ExpiresAt,
 		FailedAttempts: int32(acc.Code.FailedAttempts), //nolint:gosec // bounded by MaxAttempts
 	}); err != nil {
-		return fmt.Errorf("save activation code: %w", mapErr(err))
+		return fmt.Errorf("save activation code: %w", fromDriver(err))
 	}
 	if err := s.saveLedger(ctx, q, acc); err != nil {
 		return err
 	}
-	emails := make([]outbox.Email, 0, len(acc.Issued()))
-	for _, ev := range acc.Issued() {
-		msg, err := s.composer.Activation(ev, s.ttl)
-		if err != nil {
-			return fmt.Errorf("compose activation email: %w", err)
-		}
-		expires := ev.ExpiresAt
-		emails = append(emails, outbox.Email{Message: msg, ExpiresAt: &expires})
-	}
-	if err := s.outbox.Send(ctx, tx, emails...); err != nil {
-		return fmt.Errorf("queue activation email: %w", err)
+	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
+		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}
 	return nil
 }
@@ -265,17 +247,19 @@ func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.
 	email := string(acc.Email)
 	add := func(kind string, at time.Time) error {
 		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Email: email, Kind: kind, OccurredAt: at}); err != nil {
-			return fmt.Errorf("append to activation ledger: %w", mapErr(err))
+			return fmt.Errorf("append to activation ledger: %w", fromDriver(err))
 		}
 		return nil
 	}
-	for _, ev := range acc.Issued() {
-		if err := add(ledgerCodeIssued, ev.IssuedAt); err != nil {
-			return err
+	for _, e := range acc.Events() {
+		var err error
+		switch e := e.(type) {
+		case domain.CodeIssued:
+			err = add(ledgerCodeIssued, e.IssuedAt)
+		case domain.WrongCode:
+			err = add(ledgerWrongCode, e.At)
 		}
-	}
-	for _, at := range acc.WrongGuesses() {
-		if err := add(ledgerWrongCode, at); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -293,9 +277,9 @@ func toAccount(r sqlcgen.IdentityAccount) domain.Account {
 	}
 }
 
-// mapErr interprets every driver error in one place: no row is a missing account, an
+// fromDriver interprets every driver error in one place: no row is a missing account, an
 // unreachable database is database.ErrUnavailable; the rest passes through.
-func mapErr(err error) error {
+func fromDriver(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.ErrAccountNotFound
 	}

@@ -23,11 +23,11 @@ var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval:
 func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
 	pool := dbtest.NewPool(t)
-	composer, err := email.NewComposer()
+	notifier, err := email.NewNotifier(outbox.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return postgres.NewStore(pool, outbox.New(), composer, policy.TTL), pool
+	return postgres.NewStore(pool, notifier), pool
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
@@ -243,11 +243,11 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	composer, err := email.NewComposer()
+	notifier, err := email.NewNotifier(outbox.New())
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := postgres.NewStore(pool, outbox.New(), composer, time.Minute)
+	store := postgres.NewStore(pool, notifier)
 	if _, err := store.AccountByEmail(context.Background(), "a@example.com"); !errors.Is(err, database.ErrUnavailable) {
 		t.Fatalf("AccountByEmail on a closed port: got %v, want ErrUnavailable", err)
 	}

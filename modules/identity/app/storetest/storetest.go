@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +20,21 @@ import (
 var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 3, ResendInterval: 30 * time.Second,
 	GuessesPerDay: 20, CodesPerDay: 10}
 
-// Run runs the contract against the stores newStore makes, a fresh empty one per test.
-func Run(t *testing.T, newStore func(t *testing.T) app.Store) {
+// Subject is one store under test, and what the suite needs to see around it.
+type Subject struct {
+	Store app.Store
+	// Emailed returns the codes queued for email to addr, oldest first (read from the
+	// outbox, for a real store).
+	Emailed func(t *testing.T, addr domain.Email) []string
+	// Delete deletes the account id as the retention of stale pending accounts does.
+	Delete func(t *testing.T, id string)
+}
+
+// Run runs the contract against the subjects newSubject makes, a fresh empty store per
+// test.
+func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	ctx := context.Background()
+	newStore := func(t *testing.T) app.Store { return newSubject(t).Store }
 	issue := func(acc *domain.Account, now time.Time, created bool) error {
 		if !created {
 			return acc.Reregister("hash-2", now, policy, rand.Reader)
@@ -151,4 +165,151 @@ func Run(t *testing.T, newStore func(t *testing.T) app.Store) {
 			t.Errorf("after activation AccountByID = %+v, %v", got, err)
 		}
 	})
+
+	t.Run("concurrent registrations of one email make one account and one email", func(t *testing.T) {
+		sub := newSubject(t)
+		const n = 8
+		var (
+			wg              sync.WaitGroup
+			mu              sync.Mutex
+			created, waited int
+			ids             = map[string]bool{}
+			code            string
+			unexpected      []error
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var wasCreated bool
+				acc, err := sub.Store.Register(ctx, "erin@example.com", "hash-1", func(acc *domain.Account, now time.Time, c bool) error {
+					wasCreated = c
+					return issue(acc, now, c)
+				})
+				var retry *domain.RetryLaterError
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil && wasCreated:
+					created++
+					ids[acc.ID] = true
+					code = acc.Code.Value
+				case errors.As(err, &retry) && retry.Reason == domain.ReasonResendInterval:
+					waited++
+				default:
+					unexpected = append(unexpected, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if created != 1 || waited != n-1 || len(unexpected) > 0 {
+			t.Fatalf("%d registrations: %d created, %d told to wait, unexpected %v; want 1 and %d", n, created, waited, unexpected, n-1)
+		}
+		acc, err := sub.Store.AccountByEmail(ctx, "erin@example.com")
+		if err != nil || !ids[acc.ID] {
+			t.Fatalf("AccountByEmail = %+v, %v; want the one created", acc, err)
+		}
+		if got := sub.Emailed(t, "erin@example.com"); len(got) != 1 || got[0] != code {
+			t.Errorf("emailed %v, want the one code %s", got, code)
+		}
+	})
+
+	t.Run("exactly one email per issued code", func(t *testing.T) {
+		sub := newSubject(t)
+		p := policy
+		p.ResendInterval = 0
+		var want []string
+		acc, err := sub.Store.Register(ctx, "fay@example.com", "hash-1", func(acc *domain.Account, now time.Time, created bool) error {
+			return acc.IssueCode(now, p, rand.Reader)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, acc.Code.Value)
+		for range 2 {
+			acc, err = sub.Store.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
+				return acc.IssueCode(now, p, rand.Reader)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, acc.Code.Value)
+		}
+		// A change that issues no code (a wrong guess) emails nothing; a refused one neither.
+		if _, err := sub.Store.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
+			_ = acc.Activate(wrongGuess(acc.Code.Value), now, p)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sub.Store.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
+			if err := acc.IssueCode(now, p, rand.Reader); err != nil {
+				return err
+			}
+			return errors.New("refused")
+		}); err == nil {
+			t.Fatal("a refused change succeeded")
+		}
+		if got := sub.Emailed(t, "fay@example.com"); !slices.Equal(got, want) {
+			t.Errorf("emailed %v, want each issued code once, in order: %v", got, want)
+		}
+	})
+
+	t.Run("the ledger outlives re-registration and deletion", func(t *testing.T) {
+		sub := newSubject(t)
+		p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 10, ResendInterval: 0, GuessesPerDay: 3, CodesPerDay: 3}
+		register := func(hash string) (domain.Account, error) {
+			return sub.Store.Register(ctx, "gus@example.com", hash, func(acc *domain.Account, now time.Time, created bool) error {
+				if created {
+					return acc.IssueCode(now, p, rand.Reader)
+				}
+				return acc.Reregister(hash, now, p, rand.Reader)
+			})
+		}
+		guessWrong := func(id string) {
+			t.Helper()
+			if _, err := sub.Store.Update(ctx, id, func(acc *domain.Account, now time.Time) error {
+				var invalid *domain.InvalidCodeError
+				if err := acc.Activate(wrongGuess(acc.Code.Value), now, p); !errors.As(err, &invalid) {
+					t.Errorf("a wrong guess: %v", err)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := register("hash-1") // code 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		guessWrong(first.ID)             // guess 1
+		again, err := register("hash-2") // code 2, a re-registration
+		if err != nil {
+			t.Fatal(err)
+		}
+		guessWrong(again.ID) // guess 2
+		sub.Delete(t, again.ID)
+		third, err := register("hash-3") // code 3, a new account of the same address
+		if err != nil {
+			t.Fatal(err)
+		}
+		guessWrong(third.ID) // guess 3: the budget is spent
+		var retry *domain.RetryLaterError
+		if _, err := register("hash-4"); !errors.As(err, &retry) || retry.Reason != domain.ReasonCodeBudget {
+			t.Errorf("a 4th code for the address: %v, want the code budget spent", err)
+		}
+		if _, err := sub.Store.Update(ctx, third.ID, func(acc *domain.Account, now time.Time) error {
+			return acc.Activate(acc.Code.Value, now, p)
+		}); !errors.As(err, &retry) || retry.Reason != domain.ReasonGuessBudget {
+			t.Errorf("the right code after 3 wrong ones across re-registration and deletion: %v, want the guess budget spent", err)
+		}
+	})
+}
+
+// wrongGuess is a code that is not code.
+func wrongGuess(code string) string {
+	if code == "0000" {
+		return "1111"
+	}
+	return "0000"
 }

@@ -1,0 +1,36 @@
+package domain
+
+import "time"
+
+// Event is what a change of an account recorded: the store saves the change and hands
+// its events, in the same transaction, to the one port that turns them into emails
+// (and ledger entries), so a template is never the store's business.
+type Event interface{ event() }
+
+// Purpose says what an issued code is for; each purpose has its own email.
+type Purpose string
+
+// The purposes of a code.
+const (
+	PurposeActivation Purpose = "activation"
+)
+
+// CodeIssued is the event of a new code: it must be emailed to Email, and it counts
+// against the mailbox's daily code budget.
+type CodeIssued struct {
+	Purpose   Purpose
+	Email     Email
+	Code      string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// WrongCode is the event of a wrong code sent for the account: it counts against the
+// mailbox's daily guess budget.
+type WrongCode struct {
+	Purpose Purpose
+	At      time.Time
+}
+
+func (CodeIssued) event() {}
+func (WrongCode) event()  {}
