@@ -69,9 +69,17 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		SELECT 'user' || i || '@example.com', 's', '', '', now() - (i % 14) * interval '1 day',
 		       now() - (i % 14) * interval '1 day', now()
 		FROM generate_series(1, 20000) AS i;
-		INSERT INTO identity.activation_ledger (email, kind, occurred_at)
+		INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
 		SELECT 'user' || (i % 5000) || '@example.com', 'code_issued', now() - (i % 1440) * interval '1 minute'
 		FROM generate_series(1, 20000) AS i;
+		INSERT INTO identity.client_ledger (client, kind, occurred_at)
+		SELECT '192.0.2.' || (i % 250), 'code_issued', now() - (i % 1440) * interval '1 minute'
+		FROM generate_series(1, 20000) AS i;
+		INSERT INTO identity.sign_in_failures (email, client, failed_at)
+		SELECT 'user' || (i % 5000) || '@example.com', '192.0.2.' || (i % 250), now() - (i % 10080) * interval '1 minute'
+		FROM generate_series(1, 20000) AS i;
+		INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
+		SELECT id, '192.0.2.1', created_at FROM identity.accounts WHERE status = 'active';
 		ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +92,12 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/identity/retention.sql", "DeleteStalePendingAccounts", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "activation_codes_issued_at_idx"},
 		{"queries/identity/retention.sql", "PruneActivationLedger", []any{int64(24 * 3600 * 1000), int64(500)}, "activation_ledger_occurred_at_idx"},
 		{"queries/outbox/outbox_emails.sql", "ClaimDueEmails", []any{int64(8), int64(30000), "00000000-0000-0000-0000-000000000000"}, "outbox_emails_due_idx"},
-		{"queries/identity/activation_ledger.sql", "LedgerOfEmail", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "activation_ledger_email_occurred_at_idx"},
+		{"queries/identity/activation_ledger.sql", "LedgerOfMailboxAndClient", []any{"a@example.com", "2026-01-01T00:00:00Z", "192.0.2.1"}, "activation_ledger_mailbox_occurred_at_idx"},
+		{"queries/identity/activation_ledger.sql", "LedgerOfMailboxAndClient", []any{"a@example.com", "2026-01-01T00:00:00Z", "192.0.2.1"}, "client_ledger_client_occurred_at_idx"},
+		{"queries/identity/prune.sql", "PruneClientLedger", []any{int64(24 * 3600 * 1000), int64(500)}, "client_ledger_occurred_at_idx"},
+		{"queries/identity/prune.sql", "PruneSignInFailures", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "sign_in_failures_failed_at_idx"},
+		{"queries/identity/prune.sql", "PruneSignInClients", []any{int64(30 * 24 * 3600 * 1000), int64(500)}, "sign_in_clients_signed_in_at_idx"},
+		{"queries/identity/sign_in.sql", "FailuresOfEmail", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "sign_in_failures_email_failed_at_idx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := pool.Acquire(ctx)

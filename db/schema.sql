@@ -130,18 +130,24 @@ COMMENT ON COLUMN identity.activation_codes.failed_attempts IS 'Wrong guesses ag
 
 CREATE TABLE identity.activation_ledger (
     id bigint NOT NULL,
-    email text NOT NULL,
+    mailbox text NOT NULL,
     kind text NOT NULL,
     occurred_at timestamp with time zone NOT NULL,
-    CONSTRAINT activation_ledger_email_lower_check CHECK ((email = lower(email))),
-    CONSTRAINT activation_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text])))
+    CONSTRAINT activation_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text]))),
+    CONSTRAINT activation_ledger_mailbox_lower_check CHECK ((mailbox = lower(mailbox)))
 );
 
 --
 -- Name: TABLE activation_ledger; Type: COMMENT; Schema: identity; Owner: -
 --
 
-COMMENT ON TABLE identity.activation_ledger IS 'Codes issued to and wrong codes sent for each email address, for the 24 h budgets; kept by address, so a re-registration does not reset them. Pruned after 24 h.';
+COMMENT ON TABLE identity.activation_ledger IS 'Codes issued to and wrong codes sent for each mailbox, for the 24 h budgets; kept by mailbox, so neither a re-registration nor a deletion resets them. Pruned after 24 h.';
+
+--
+-- Name: COLUMN activation_ledger.mailbox; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.activation_ledger.mailbox IS 'The mailbox of the address (lower-cased, +tag removed; gmail.com without dots), shared by every address that delivers to it.';
 
 --
 -- Name: COLUMN activation_ledger.kind; Type: COMMENT; Schema: identity; Owner: -
@@ -155,6 +161,84 @@ COMMENT ON COLUMN identity.activation_ledger.kind IS 'code_issued (ACTIVATION_CO
 
 ALTER TABLE identity.activation_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME identity.activation_ledger_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: client_ledger; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.client_ledger (
+    id bigint NOT NULL,
+    client text NOT NULL,
+    kind text NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    CONSTRAINT client_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text])))
+);
+
+--
+-- Name: TABLE client_ledger; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.client_ledger IS 'Codes issued at the request of and wrong codes sent by each client, for the 24 h per-client budgets. Pruned after 24 h.';
+
+--
+-- Name: client_ledger_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.client_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.client_ledger_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: sign_in_clients; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.sign_in_clients (
+    account_id uuid NOT NULL,
+    client text NOT NULL,
+    signed_in_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: TABLE sign_in_clients; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.sign_in_clients IS 'Clients that signed in to each account, exempt for 30 days from the delay of other clients'' failures. Pruned after 30 days.';
+
+--
+-- Name: sign_in_failures; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.sign_in_failures (
+    id bigint NOT NULL,
+    email text NOT NULL,
+    client text NOT NULL,
+    failed_at timestamp with time zone NOT NULL,
+    CONSTRAINT sign_in_failures_email_lower_check CHECK ((email = lower(email)))
+);
+
+--
+-- Name: TABLE sign_in_failures; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.sign_in_failures IS 'Wrong passwords per email of the last 7 days, for the sign-in delay (PASSWORD_FAILURES_BEFORE_DELAY). Pruned after 7 days.';
+
+--
+-- Name: sign_in_failures_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.sign_in_failures ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.sign_in_failures_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -304,6 +388,27 @@ ALTER TABLE ONLY identity.activation_ledger
     ADD CONSTRAINT activation_ledger_pkey PRIMARY KEY (id);
 
 --
+-- Name: client_ledger client_ledger_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.client_ledger
+    ADD CONSTRAINT client_ledger_pkey PRIMARY KEY (id);
+
+--
+-- Name: sign_in_clients sign_in_clients_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sign_in_clients
+    ADD CONSTRAINT sign_in_clients_pkey PRIMARY KEY (account_id, client);
+
+--
+-- Name: sign_in_failures sign_in_failures_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sign_in_failures
+    ADD CONSTRAINT sign_in_failures_pkey PRIMARY KEY (id);
+
+--
 -- Name: outbox_emails outbox_emails_pkey; Type: CONSTRAINT; Schema: platform; Owner: -
 --
 
@@ -324,16 +429,46 @@ ALTER TABLE ONLY public.schema_migrations
 CREATE INDEX activation_codes_issued_at_idx ON identity.activation_codes USING btree (issued_at);
 
 --
--- Name: activation_ledger_email_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+-- Name: activation_ledger_mailbox_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX activation_ledger_email_occurred_at_idx ON identity.activation_ledger USING btree (email, occurred_at);
+CREATE INDEX activation_ledger_mailbox_occurred_at_idx ON identity.activation_ledger USING btree (mailbox, occurred_at);
 
 --
 -- Name: activation_ledger_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
 CREATE INDEX activation_ledger_occurred_at_idx ON identity.activation_ledger USING btree (occurred_at);
+
+--
+-- Name: client_ledger_client_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX client_ledger_client_occurred_at_idx ON identity.client_ledger USING btree (client, occurred_at);
+
+--
+-- Name: client_ledger_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX client_ledger_occurred_at_idx ON identity.client_ledger USING btree (occurred_at);
+
+--
+-- Name: sign_in_clients_signed_in_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX sign_in_clients_signed_in_at_idx ON identity.sign_in_clients USING btree (signed_in_at);
+
+--
+-- Name: sign_in_failures_email_failed_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX sign_in_failures_email_failed_at_idx ON identity.sign_in_failures USING btree (email, failed_at);
+
+--
+-- Name: sign_in_failures_failed_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX sign_in_failures_failed_at_idx ON identity.sign_in_failures USING btree (failed_at);
 
 --
 -- Name: outbox_emails_due_idx; Type: INDEX; Schema: platform; Owner: -
@@ -367,6 +502,13 @@ ALTER TABLE ONLY identity.activation_codes
     ADD CONSTRAINT activation_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
+-- Name: sign_in_clients sign_in_clients_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sign_in_clients
+    ADD CONSTRAINT sign_in_clients_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -383,4 +525,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126030000'),
     ('20261126040000'),
     ('20261126050000'),
-    ('20261126070000');
+    ('20261126070000'),
+    ('20261202150000');

@@ -72,6 +72,9 @@ func New(p module.Platform) (*Module, error) {
 	}
 	if p.Maintenance != nil {
 		p.Maintenance.Add(maintenance.Task{Name: "identity.activation_ledger", Batch: postgres.PruneActivationLedger})
+		p.Maintenance.Add(maintenance.Task{Name: "identity.client_ledger", Batch: postgres.PruneClientLedger})
+		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures})
+		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients})
 		if retention := settings.PendingAccountRetention; retention > 0 {
 			p.Maintenance.Add(maintenance.Task{
 				Name: "identity.pending_accounts", Batch: postgres.DeleteStalePendingAccounts(retention),

@@ -46,3 +46,9 @@ SET password_hash = @password_hash,
     activated_at  = @activated_at,
     updated_at    = now()
 WHERE id = @id;
+
+-- name: DeleteAccount :exec
+-- A takeover of a pending account deletes it (its code and sign-in clients cascade) before
+-- the new account is inserted, in one transaction.
+DELETE FROM identity.accounts
+WHERE id = @id;

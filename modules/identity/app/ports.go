@@ -23,6 +23,23 @@ type Store interface {
 		decide func(acc *domain.Account, now time.Time, created bool) error) (domain.Account, error)
 	// Update locks the account id and calls change; domain.ErrAccountNotFound if none.
 	Update(ctx context.Context, id string, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
+
+	// The closures of Register and Update see in acc.Ledger what the account's mailbox
+	// spent, and in acc.Client what the client of ctx (ClientFrom) spent, both locked
+	// until the change is saved. A change whose events replace the account
+	// (domain.AccountReplaced) saves it under a new id.
+
+	// Attempt locks the sign-in history of email (known or not), shows it to decide with
+	// the database clock's now, and unless decide refuses (its error is returned),
+	// records the attempt of client as a failure before its password is checked: the
+	// caller settles it with SignedIn or Withdraw.
+	Attempt(ctx context.Context, email domain.Email, client string,
+		decide func(h domain.SignInHistory, now time.Time) error) (attempt int64, err error)
+	// SignedIn settles an attempt whose password was right: every failure of client for
+	// email ends, the attempt's included, and client is known to the account accountID.
+	SignedIn(ctx context.Context, email domain.Email, client, accountID string) error
+	// Withdraw settles an attempt whose password was never checked: it is no failure.
+	Withdraw(ctx context.Context, attempt int64) error
 }
 
 // PasswordHasher turns passwords into self-describing hashes and checks them. Both are

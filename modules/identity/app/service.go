@@ -23,6 +23,7 @@ type Service struct {
 	store  Store
 	hasher PasswordHasher
 	policy domain.CodePolicy
+	signIn domain.SignInPolicy
 	random io.Reader
 	tracer trace.Tracer
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
@@ -37,6 +38,11 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(s *Service) { s.tracer = tp.Tracer("github.com/acme/identity/modules/identity") }
 }
 
+// WithSignInPolicy sets the sign-in delay (by default the contract's: 10 failures).
+func WithSignInPolicy(p domain.SignInPolicy) Option {
+	return func(s *Service) { s.signIn = p }
+}
+
 // NewService returns the use cases over store and hasher. random must be a cryptographic
 // source (crypto/rand.Reader).
 func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, random io.Reader, opts ...Option) (*Service, error) {
@@ -45,7 +51,7 @@ func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, ra
 		return nil, fmt.Errorf("hash timing decoy: %w", err)
 	}
 	s := &Service{store: store, hasher: hasher, policy: policy, random: random, dummyHash: dummy,
-		tracer: noop.NewTracerProvider().Tracer("")}
+		signIn: domain.SignInPolicy{FailuresBeforeDelay: 10}, tracer: noop.NewTracerProvider().Tracer("")}
 	for _, o := range opts {
 		o(s)
 	}
@@ -102,34 +108,56 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc 
 }
 
 // Authenticate returns the account of email when password is its password, and
-// domain.ErrUnauthorized otherwise, taking about the same time either way.
+// domain.ErrUnauthorized otherwise, taking about the same time either way. An email that
+// is not one is refused at once: nothing about any account depends on it. A well-formed
+// one, known or not, first passes the sign-in delay of its history (a
+// *domain.RetryLaterError without checking the password), then costs one hash, the
+// decoy's for an unknown email.
 func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
 	ctx, span := s.span(ctx, "Authenticate")
 	defer func() { endSpan(span, acc.ID, err) }()
 	email, msg := domain.ParseEmail(rawEmail)
-	err = domain.ErrAccountNotFound
-	if msg == "" {
-		acc, err = s.store.AccountByEmail(ctx, email)
-	}
-	switch {
-	case errors.Is(err, domain.ErrAccountNotFound):
-		// The decoy fails like a real verification would (saturated, client gone): an
-		// unknown email must not answer differently from a known one.
-		if _, err := s.hasher.Verify(ctx, password, s.dummyHash); err != nil {
-			return domain.Account{}, fmt.Errorf("authenticate: %w", err)
-		}
+	if msg != "" {
 		return domain.Account{}, domain.ErrUnauthorized
-	case err != nil:
+	}
+	client := ClientFrom(ctx)
+	attempt, err := s.store.Attempt(ctx, email, client, func(h domain.SignInHistory, now time.Time) error {
+		return h.Check(now, s.signIn)
+	})
+	if err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate: %w", err)
 	}
-	ok, err := s.hasher.Verify(ctx, password, acc.PasswordHash)
+	acc, err = s.store.AccountByEmail(ctx, email)
+	found := err == nil
+	if err != nil && !errors.Is(err, domain.ErrAccountNotFound) {
+		return domain.Account{}, errors.Join(fmt.Errorf("authenticate: %w", err), s.withdraw(ctx, attempt))
+	}
+	// The decoy fails like a real verification would (saturated, client gone): an
+	// unknown email must not answer differently from a known one.
+	hash := s.dummyHash
+	if found {
+		hash = acc.PasswordHash
+	}
+	ok, err := s.hasher.Verify(ctx, password, hash)
 	if err != nil {
+		return domain.Account{}, errors.Join(fmt.Errorf("authenticate: %w", err), s.withdraw(ctx, attempt))
+	}
+	if !ok || !found {
+		return domain.Account{}, domain.ErrUnauthorized // the attempt stays a failure
+	}
+	if err := s.store.SignedIn(ctx, email, client, acc.ID); err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
 	}
-	if !ok {
-		return domain.Account{}, domain.ErrUnauthorized
-	}
 	return acc, nil
+}
+
+// withdraw takes back an attempt whose password was never checked, even when the
+// request's context has ended (the client left): it must not count as a failure.
+func (s *Service) withdraw(ctx context.Context, attempt int64) error {
+	if err := s.store.Withdraw(context.WithoutCancel(ctx), attempt); err != nil {
+		return fmt.Errorf("withdraw sign-in attempt: %w", err)
+	}
+	return nil
 }
 
 // Account returns the account id, for other modules (identity's public API);

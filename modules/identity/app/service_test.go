@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,16 +20,29 @@ type fakeStore struct {
 	mu       sync.Mutex
 	now      time.Time
 	accounts map[string]domain.Account // by id
-	ledgers  map[domain.Email]domain.Ledger
+	ledgers  map[domain.Mailbox]domain.Ledger
+	clients  map[string]domain.Ledger
 	emails   []domain.CodeIssued
 	nextID   int
+	// The sign-in history: failures by attempt id, and the clients known to each account.
+	failures    map[int64]failure
+	nextAttempt int64
+	known       map[string]map[string]time.Time // account id → client → last sign-in
+}
+
+type failure struct {
+	email domain.Email
+	domain.Failure
 }
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{
 		now:      time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
 		accounts: map[string]domain.Account{},
-		ledgers:  map[domain.Email]domain.Ledger{},
+		ledgers:  map[domain.Mailbox]domain.Ledger{},
+		clients:  map[string]domain.Ledger{},
+		failures: map[int64]failure{},
+		known:    map[string]map[string]time.Time{},
 	}
 }
 
@@ -50,38 +66,46 @@ func (s *fakeStore) AccountByID(_ context.Context, id string) (domain.Account, e
 	return domain.Account{}, domain.ErrAccountNotFound
 }
 
-func (s *fakeStore) Register(_ context.Context, email domain.Email, hash string,
+func (s *fakeStore) Register(ctx context.Context, email domain.Email, hash string,
 	decide func(*domain.Account, time.Time, bool) error,
 ) (domain.Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range s.accounts {
 		if a.Email == email {
-			return s.apply(a, func(acc *domain.Account, now time.Time) error { return decide(acc, now, false) })
+			return s.apply(ctx, a, func(acc *domain.Account, now time.Time) error { return decide(acc, now, false) })
 		}
 	}
-	s.nextID++
-	a := domain.Account{ID: string(rune('a' + s.nextID)), Email: email, PasswordHash: hash, Status: domain.StatusPending, CreatedAt: s.now}
-	return s.apply(a, func(acc *domain.Account, now time.Time) error { return decide(acc, now, true) })
+	a := domain.Account{ID: s.newID(), Email: email, PasswordHash: hash, Status: domain.StatusPending, CreatedAt: s.now}
+	return s.apply(ctx, a, func(acc *domain.Account, now time.Time) error { return decide(acc, now, true) })
 }
 
-func (s *fakeStore) Update(_ context.Context, id string, change func(*domain.Account, time.Time) error) (domain.Account, error) {
+func (s *fakeStore) newID() string {
+	s.nextID++
+	return fmt.Sprintf("account-%d", s.nextID)
+}
+
+func (s *fakeStore) Update(ctx context.Context, id string, change func(*domain.Account, time.Time) error) (domain.Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[id]
 	if !ok {
 		return domain.Account{}, domain.ErrAccountNotFound
 	}
-	return s.apply(a, change)
+	return s.apply(ctx, a, change)
 }
 
-func (s *fakeStore) apply(a domain.Account, change func(*domain.Account, time.Time) error) (domain.Account, error) {
+func (s *fakeStore) apply(ctx context.Context, a domain.Account, change func(*domain.Account, time.Time) error) (domain.Account, error) {
 	if a.Code != nil {
 		c := *a.Code
 		a.Code = &c
 	}
-	l := s.ledgers[a.Email]
+	mailbox, client := a.Email.Mailbox(), ClientFrom(ctx)
+	l, cl := s.ledgers[mailbox], s.clients[client]
 	a.Ledger = domain.Ledger{CodesIssued: inWindow(l.CodesIssued, s.now), WrongGuesses: inWindow(l.WrongGuesses, s.now)}
+	if client != "" {
+		a.Client = domain.Ledger{CodesIssued: inWindow(cl.CodesIssued, s.now), WrongGuesses: inWindow(cl.WrongGuesses, s.now)}
+	}
 	if err := change(&a, s.now); err != nil {
 		return domain.Account{}, err
 	}
@@ -89,12 +113,21 @@ func (s *fakeStore) apply(a domain.Account, change func(*domain.Account, time.Ti
 		switch e := e.(type) {
 		case domain.CodeIssued:
 			l.CodesIssued = append([]time.Time{e.IssuedAt}, l.CodesIssued...)
+			cl.CodesIssued = append([]time.Time{e.IssuedAt}, cl.CodesIssued...)
 			s.emails = append(s.emails, e)
 		case domain.WrongCode:
 			l.WrongGuesses = append([]time.Time{e.At}, l.WrongGuesses...)
+			cl.WrongGuesses = append([]time.Time{e.At}, cl.WrongGuesses...)
+		case domain.AccountReplaced:
+			delete(s.accounts, e.ID)
+			delete(s.known, e.ID)
+			a.ID = s.newID()
 		}
 	}
-	s.ledgers[a.Email] = l
+	s.ledgers[mailbox] = l
+	if client != "" {
+		s.clients[client] = cl
+	}
 	// Saved without the issued events, as a store would load it back.
 	saved := domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
 		CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: a.Code}
@@ -111,6 +144,53 @@ func inWindow(newestFirst []time.Time, now time.Time) []time.Time {
 		}
 	}
 	return out
+}
+
+func (s *fakeStore) Attempt(_ context.Context, email domain.Email, client string,
+	decide func(domain.SignInHistory, time.Time) error,
+) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := domain.SignInHistory{Client: client}
+	for _, a := range s.accounts {
+		if at, ok := s.known[a.ID][client]; a.Email == email && ok && s.now.Sub(at) < domain.KnownClientWindow {
+			h.Known = true
+		}
+	}
+	ids := slices.Sorted(maps.Keys(s.failures))
+	for _, id := range slices.Backward(ids) { // newest first
+		if f := s.failures[id]; f.email == email && s.now.Sub(f.At) < domain.FailureWindow {
+			h.Failures = append(h.Failures, f.Failure)
+		}
+	}
+	if err := decide(h, s.now); err != nil {
+		return 0, err
+	}
+	s.nextAttempt++
+	s.failures[s.nextAttempt] = failure{email: email, Failure: domain.Failure{Client: client, At: s.now}}
+	return s.nextAttempt, nil
+}
+
+func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, f := range s.failures {
+		if f.email == email && f.Client == client {
+			delete(s.failures, id)
+		}
+	}
+	if s.known[accountID] == nil {
+		s.known[accountID] = map[string]time.Time{}
+	}
+	s.known[accountID][client] = s.now
+	return nil
+}
+
+func (s *fakeStore) Withdraw(_ context.Context, attempt int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, attempt)
+	return nil
 }
 
 func (s *fakeStore) advance(d time.Duration) {
@@ -197,8 +277,11 @@ func TestRegister(t *testing.T) {
 	}
 	store.advance(policy.ResendInterval)
 	again, err := svc.Register(ctx, "alice@example.com", "another secret")
-	if err != nil || again.ID != acc.ID || again.PasswordHash != "hash:another secret" {
-		t.Fatalf("takeover of pending account: %+v, %v", again, err)
+	if err != nil || again.ID == acc.ID || again.PasswordHash != "hash:another secret" {
+		t.Fatalf("takeover of pending account: %+v, %v; want a new account (a new id)", again, err)
+	}
+	if _, err := store.AccountByID(ctx, acc.ID); !errors.Is(err, domain.ErrAccountNotFound) {
+		t.Fatalf("the replaced account %s: %v, want it gone", acc.ID, err)
 	}
 	if len(store.emails) != 2 {
 		t.Fatalf("emails queued = %d, want 2", len(store.emails))
@@ -223,18 +306,22 @@ func TestAuthenticateCostsAHashEitherWay(t *testing.T) {
 	if _, err := svc.Register(ctx, "bob@example.com", "bobs password"); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ email, password string }{
-		{"nobody@example.com", "whatever1"},
-		{"bob@example.com", "wrong password"},
-		{"", ""},
-		{"not an email", "x"},
+	for _, tc := range []struct {
+		email, password string
+		hashes          int
+	}{
+		{"nobody@example.com", "whatever1", 1},
+		{"bob@example.com", "wrong password", 1},
+		// Nothing about any account depends on what is not an email: no hash.
+		{"", "", 0},
+		{"not an email", "x", 0},
 	} {
 		before := len(hasher.verified)
 		if _, err := svc.Authenticate(ctx, tc.email, tc.password); !errors.Is(err, domain.ErrUnauthorized) {
 			t.Errorf("Authenticate(%q): got %v, want ErrUnauthorized", tc.email, err)
 		}
-		if len(hasher.verified) != before+1 {
-			t.Errorf("Authenticate(%q) verified %d hashes, want 1 (timing must not tell)", tc.email, len(hasher.verified)-before)
+		if got := len(hasher.verified) - before; got != tc.hashes {
+			t.Errorf("Authenticate(%q) verified %d hashes, want %d (a known and an unknown email alike)", tc.email, got, tc.hashes)
 		}
 	}
 	acc, err := svc.Authenticate(ctx, " BOB@example.com", "bobs password")
@@ -304,11 +391,12 @@ func TestActivateRefusesCredentialsOfATakenOverAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := store.lastCode(t, "dan@example.com")
-	if _, err := svc.Activate(ctx, stranger, code); !errors.Is(err, domain.ErrUnauthorized) {
-		t.Fatalf("activation with the replaced password: got %v, want ErrUnauthorized", err)
+	// The stranger's account is gone (the takeover is a new account): both are a 401.
+	if _, err := svc.Activate(ctx, stranger, code); !errors.Is(err, domain.ErrUnauthorized) && !errors.Is(err, domain.ErrAccountNotFound) {
+		t.Fatalf("activation with the replaced password: got %v, want ErrUnauthorized or ErrAccountNotFound", err)
 	}
-	if _, err := svc.Resend(ctx, stranger); !errors.Is(err, domain.ErrUnauthorized) {
-		t.Fatalf("resend with the replaced password: got %v, want ErrUnauthorized", err)
+	if _, err := svc.Resend(ctx, stranger); !errors.Is(err, domain.ErrUnauthorized) && !errors.Is(err, domain.ErrAccountNotFound) {
+		t.Fatalf("resend with the replaced password: got %v, want ErrUnauthorized or ErrAccountNotFound", err)
 	}
 }
 
@@ -466,10 +554,13 @@ func TestASaturatedHasherFailsKnownAndUnknownEmailsAlike(t *testing.T) {
 	}
 	busy := errors.New("saturated")
 	hasher.busy = busy
-	for _, email := range []string{"gina@example.com", "nobody@example.com", ""} {
+	for _, email := range []string{"gina@example.com", "nobody@example.com"} {
 		if _, err := svc.Authenticate(ctx, email, "ginas password"); !errors.Is(err, busy) {
 			t.Errorf("Authenticate(%q) with the hasher saturated: got %v, want the hasher's error", email, err)
 		}
+	}
+	if _, err := svc.Authenticate(ctx, "", "ginas password"); !errors.Is(err, domain.ErrUnauthorized) {
+		t.Errorf("Authenticate without an email with the hasher saturated: got %v, want ErrUnauthorized (no hash)", err)
 	}
 	if _, err := svc.Register(ctx, "hank@example.com", "hanks password"); !errors.Is(err, busy) {
 		t.Errorf("Register with the hasher saturated: got %v, want the hasher's error", err)

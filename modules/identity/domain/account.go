@@ -27,8 +27,11 @@ type Account struct {
 	ActivatedAt *time.Time
 	// Code is the latest activation code; nil once the account is active.
 	Code *ActivationCode
-	// Ledger is what the account's address spent of its daily budgets.
+	// Ledger is what the account's mailbox spent of its daily budgets.
 	Ledger Ledger
+	// Client is what the client making this change spent of its daily budgets, across
+	// every address (empty when the change is not a client's).
+	Client Ledger
 
 	events []Event
 }
@@ -53,7 +56,8 @@ func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error
 }
 
 // Reregister lets a new registration take over a pending account with the same email: a
-// new password, a fresh creation time and a new code. An active account is never taken.
+// new account (a new id, AccountReplaced), a new password, a fresh creation time and a new
+// code; the mailbox's budgets stay. An active account is never taken.
 func (a *Account) Reregister(passwordHash string, now time.Time, p CodePolicy, random io.Reader) error {
 	if a.Status == StatusActive {
 		return ErrEmailTaken
@@ -61,6 +65,8 @@ func (a *Account) Reregister(passwordHash string, now time.Time, p CodePolicy, r
 	if err := a.checkIssuable(now, p); err != nil {
 		return err
 	}
+	a.record(AccountReplaced{ID: a.ID})
+	a.ID = "" // a new account: the store gives it its id
 	a.PasswordHash = passwordHash
 	a.CreatedAt = now
 	return a.issue(now, p, random)
@@ -78,12 +84,15 @@ func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 	if wait := budgetWait(a.Ledger.WrongGuesses, p.GuessesPerDay, now); wait > 0 {
 		return retryLater(ReasonGuessBudget, wait, p.GuessesPerDay)
 	}
+	if wait := budgetWait(a.Client.WrongGuesses, p.ClientGuessesPerDay, now); wait > 0 {
+		return retryLater(ReasonClientGuessBudget, wait, p.ClientGuessesPerDay)
+	}
 	c := a.Code
 	switch {
 	case c == nil:
 		return ErrCodeExpired
 	case c.FailedAttempts >= p.MaxAttempts:
-		_, wait := a.issueWait(now, p)
+		_, wait, _ := a.issueWait(now, p)
 		// At least a second: a locked code is refused until a new one is issued, which
 		// even with no wait left takes a request.
 		return retryLater(ReasonCodeLocked, max(wait, time.Second), p.MaxAttempts)
@@ -92,10 +101,12 @@ func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 	case !c.matches(guess):
 		c.FailedAttempts++
 		a.Ledger.WrongGuesses = append([]time.Time{now}, a.Ledger.WrongGuesses...)
+		a.Client.WrongGuesses = append([]time.Time{now}, a.Client.WrongGuesses...)
 		a.record(WrongCode{Purpose: PurposeActivation, At: now})
 		return &InvalidCodeError{AttemptsRemaining: min(
 			max(p.MaxAttempts-c.FailedAttempts, 0),
 			budgetLeft(a.Ledger.WrongGuesses, p.GuessesPerDay, now),
+			budgetLeft(a.Client.WrongGuesses, p.ClientGuessesPerDay, now),
 		)}
 	}
 	at := now
@@ -114,32 +125,35 @@ func (a *Account) ResendAfter(p CodePolicy) time.Time {
 }
 
 // checkIssuable refuses a new code while the previous one is younger than the resend
-// interval, or while the address has had its codes for the day; when both hold, the error
-// is the one with the longer wait.
+// interval, while the mailbox has had its codes for the day, or while the client has had
+// its codes for the day; when several hold, the error is the one with the longest wait.
 func (a *Account) checkIssuable(now time.Time, p CodePolicy) error {
-	byBudget, wait := a.issueWait(now, p)
-	switch {
-	case wait <= 0:
-		return nil
-	case byBudget:
-		return retryLater(ReasonCodeBudget, wait, p.CodesPerDay)
-	default:
-		return retryLater(ReasonResendInterval, wait, 0)
+	if reason, wait, limit := a.issueWait(now, p); wait > 0 {
+		return retryLater(reason, wait, limit)
 	}
+	return nil
 }
 
-// issueWait is how long until a new code may be issued (zero or less: now), and whether
-// the address's daily code budget, rather than the resend interval, sets it.
-func (a *Account) issueWait(now time.Time, p CodePolicy) (byBudget bool, wait time.Duration) {
-	var resendWait time.Duration
+// issueWait is how long until a new code may be issued (zero or less: now), and which
+// limit sets it (with its number).
+func (a *Account) issueWait(now time.Time, p CodePolicy) (reason Reason, wait time.Duration, limit int) {
+	reason = ReasonResendInterval
 	if a.Code != nil {
-		resendWait = a.ResendAfter(p).Sub(now)
+		wait = a.ResendAfter(p).Sub(now)
 	}
-	budget := budgetWait(a.Ledger.CodesIssued, p.CodesPerDay, now)
-	if budget > 0 && budget >= resendWait {
-		return true, budget
+	for _, b := range []struct {
+		reason Reason
+		spent  []time.Time
+		limit  int
+	}{
+		{ReasonCodeBudget, a.Ledger.CodesIssued, p.CodesPerDay},
+		{ReasonClientCodeBudget, a.Client.CodesIssued, p.ClientCodesPerDay},
+	} {
+		if w := budgetWait(b.spent, b.limit, now); w > 0 && w >= wait {
+			reason, wait, limit = b.reason, w, b.limit
+		}
 	}
-	return false, resendWait
+	return reason, wait, limit
 }
 
 func (a *Account) issue(now time.Time, p CodePolicy, random io.Reader) error {
@@ -149,6 +163,7 @@ func (a *Account) issue(now time.Time, p CodePolicy, random io.Reader) error {
 	}
 	a.Code = &ActivationCode{Value: value, IssuedAt: now, ExpiresAt: now.Add(p.TTL)}
 	a.Ledger.CodesIssued = append([]time.Time{now}, a.Ledger.CodesIssued...)
+	a.Client.CodesIssued = append([]time.Time{now}, a.Client.CodesIssued...)
 	a.record(CodeIssued{Purpose: PurposeActivation, Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: a.Code.ExpiresAt})
 	return nil
 }

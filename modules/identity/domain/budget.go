@@ -8,10 +8,11 @@ import (
 // BudgetWindow is the sliding window of the per-address budgets: "in any 24 hours".
 const BudgetWindow = 24 * time.Hour
 
-// Ledger is what one email address spent of its daily budgets: the instants of the codes
-// issued to it and of the wrong codes sent for it within BudgetWindow, newest first. It
-// belongs to the address, not to an account, so a re-registration of a pending account
-// (or its deletion) does not reset it. The store loads it with the locked account.
+// Ledger is what one mailbox (or one client) spent of its daily budgets: the instants of
+// the codes issued to it (at its request) and of the wrong codes sent for it (by it)
+// within BudgetWindow, newest first. A mailbox's belongs to the mailbox, not to an
+// account, so neither a re-registration of a pending account nor its deletion resets it.
+// The store loads both with the locked account.
 type Ledger struct {
 	CodesIssued  []time.Time
 	WrongGuesses []time.Time

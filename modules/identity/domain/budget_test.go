@@ -151,3 +151,31 @@ func TestBudgetOfZeroIsNoLimit(t *testing.T) {
 		t.Fatalf("budgetWait with limit 0 = %v, want 0", w)
 	}
 }
+
+func TestClientBudgets(t *testing.T) {
+	p := CodePolicy{TTL: time.Hour, MaxAttempts: 5, ResendInterval: time.Second, GuessesPerDay: 20, CodesPerDay: 10,
+		ClientGuessesPerDay: 3, ClientCodesPerDay: 2}
+	// What the client spent at other addresses: 2 wrong codes and 1 code issued, an hour ago.
+	spent := Ledger{WrongGuesses: []time.Time{t0.Add(-time.Hour), t0.Add(-time.Hour)}, CodesIssued: []time.Time{t0.Add(-time.Hour)}}
+	a := &Account{ID: "id-1", Email: "alice@example.com", Status: StatusPending, Client: spent}
+	if err := a.IssueCode(t0, p, rand.Reader); err != nil {
+		t.Fatalf("the client's 2nd code: %v", err)
+	}
+	var retry *RetryLaterError
+	if err := a.IssueCode(t0.Add(time.Minute), p, rand.Reader); !asRetry(err, &retry, ReasonClientCodeBudget) ||
+		retry.RetryAfter != 23*time.Hour-time.Minute || retry.Limit != 2 {
+		t.Fatalf("the client's 3rd code: got %v, want the client's code budget until its first code is 24 h old", err)
+	}
+	var invalid *InvalidCodeError
+	if err := a.Activate(wrongGuess(a.Code.Value), t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
+		t.Fatalf("the client's 3rd wrong code: got %v, want InvalidCodeError with 0 remaining (the client's budget)", err)
+	}
+	if err := a.Activate(a.Code.Value, t0, p); !asRetry(err, &retry, ReasonClientGuessBudget) || retry.RetryAfter != 23*time.Hour {
+		t.Fatalf("the right code with the client's guesses spent: got %v, want the client's guess budget", err)
+	}
+	// 0 is no limit.
+	p.ClientGuessesPerDay, p.ClientCodesPerDay = 0, 0
+	if err := a.Activate(a.Code.Value, t0, p); err != nil {
+		t.Fatalf("without client budgets: %v", err)
+	}
+}

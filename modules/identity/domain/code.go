@@ -23,6 +23,12 @@ type CodePolicy struct {
 	// CodesPerDay is how many codes may be issued to one email address in any
 	// BudgetWindow, registrations, re-registrations and resends alike.
 	CodesPerDay int
+	// ClientGuessesPerDay is how many wrong codes one client may send in any
+	// BudgetWindow, across every address; 0 is no limit.
+	ClientGuessesPerDay int
+	// ClientCodesPerDay is how many codes may be issued at one client's request in any
+	// BudgetWindow, across every address; 0 is no limit.
+	ClientCodesPerDay int
 }
 
 // ActivationCode is the latest code issued to an account.

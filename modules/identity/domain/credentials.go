@@ -124,3 +124,29 @@ func ParseRegistration(rawEmail, password string) (Email, error) {
 func notLDH(r rune) bool {
 	return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-'
 }
+
+// Mailbox is the inbox an address delivers to, the key of every per-address budget: the
+// local part without its +tag and, for gmail.com and googlemail.com, without its dots
+// and with the domain read as gmail.com. alice+1@example.com and alice+2@example.com are
+// one mailbox; accounts stay unique by the address as given.
+type Mailbox string
+
+// Mailbox returns the mailbox e delivers to.
+func (e Email) Mailbox() Mailbox {
+	s := string(e)
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return Mailbox(s)
+	}
+	local, host := s[:at], s[at+1:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	if host == "gmail.com" || host == "googlemail.com" {
+		host = "gmail.com"
+		if dotless := strings.ReplaceAll(local, ".", ""); dotless != "" {
+			local = dotless
+		}
+	}
+	return Mailbox(local + "@" + host)
+}

@@ -157,3 +157,21 @@ func domainTests() []emailCase {
 		bad("exa*mple.com"),
 	}
 }
+
+func TestMailbox(t *testing.T) {
+	for email, want := range map[Email]Mailbox{
+		"alice@example.com":         "alice@example.com",
+		"alice+1@example.com":       "alice@example.com",
+		"alice+1+2@example.com":     "alice@example.com",
+		"a.l.i.c.e@example.com":     "a.l.i.c.e@example.com", // dots matter outside gmail
+		"a.l.i.c.e+x@gmail.com":     "alice@gmail.com",
+		"alice@googlemail.com":      "alice@gmail.com",
+		"Al.ice+tag@googlemail.com": "Alice@gmail.com", // Mailbox does not lower-case: ParseEmail did
+		"+tag@example.com":          "+tag@example.com", // no local part before the tag: kept whole
+		"...@gmail.com":             "...@gmail.com",
+	} {
+		if got := email.Mailbox(); got != want {
+			t.Errorf("Mailbox(%q) = %q, want %q", email, got, want)
+		}
+	}
+}

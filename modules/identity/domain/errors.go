@@ -60,6 +60,15 @@ const (
 	// ReasonGuessBudget: the mailbox took its wrong codes for the day
 	// (CodePolicy.GuessesPerDay), whatever code they were made against.
 	ReasonGuessBudget Reason = "guess_budget"
+	// ReasonClientCodeBudget: codes were issued at this client's request for the day
+	// (CodePolicy.ClientCodesPerDay), across every address.
+	ReasonClientCodeBudget Reason = "client_code_budget"
+	// ReasonClientGuessBudget: this client sent its wrong codes for the day
+	// (CodePolicy.ClientGuessesPerDay), across every address.
+	ReasonClientGuessBudget Reason = "client_guess_budget"
+	// ReasonSignInDelay: the email took too many wrong passwords (SignInHistory.Wait);
+	// the password is not checked until the delay has passed.
+	ReasonSignInDelay Reason = "sign_in_delay"
 	// ReasonCodeLocked: the latest code took its quota of wrong guesses
 	// (CodePolicy.MaxAttempts); the wait is until a new code may be issued.
 	ReasonCodeLocked Reason = "code_locked"

@@ -32,5 +32,14 @@ type WrongCode struct {
 	At      time.Time
 }
 
-func (CodeIssued) event() {}
-func (WrongCode) event()  {}
+// AccountReplaced is the event of a registration that took over a pending account: the
+// account ID is gone, with its codes and sessions, and the store saves the new one under a
+// new id, so nothing another module keyed by the old id can be reached with the new
+// password.
+type AccountReplaced struct {
+	ID string
+}
+
+func (CodeIssued) event()      {}
+func (WrongCode) event()       {}
+func (AccountReplaced) event() {}

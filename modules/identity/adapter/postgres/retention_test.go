@@ -118,7 +118,7 @@ func TestDeleteStalePendingAccountsSkipsLockedAccounts(t *testing.T) {
 
 func TestPruneActivationLedger(t *testing.T) {
 	_, pool := newStore(t)
-	exec(t, pool, `INSERT INTO identity.activation_ledger (email, kind, occurred_at)
+	exec(t, pool, `INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
 	               SELECT 'a@example.com', 'wrong_code', now() - i * interval '1 hour' FROM generate_series(0, 47) AS i`)
 	total := int64(0)
 	for {

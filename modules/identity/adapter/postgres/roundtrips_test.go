@@ -12,6 +12,7 @@ import (
 
 	"github.com/acme/identity/modules/identity/adapter/email"
 	"github.com/acme/identity/modules/identity/adapter/postgres"
+	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/outbox"
@@ -70,11 +71,15 @@ func TestRoundTripsPerChange(t *testing.T) {
 	}
 	trace.take()
 
+	// A client's request, as in production: its budget is locked, read and written too.
+	// The mailbox's and the client's locks cost one round trip (they guard budgets that
+	// several accounts share, so no row lock serves).
+	ctx = app.WithClient(ctx, "192.0.2.1")
 	acc, err := store.Register(ctx, "rt@example.com", "hash-1", issue)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "begin InsertAccount LedgerOfEmail UpsertActivationCode AppendLedger InsertEmail NotifyEmailQueued commit"
+	want := "begin InsertAccount LockBudgets LedgerOfMailboxAndClient UpsertActivationCode AppendLedger AppendClientLedger InsertEmail NotifyEmailQueued commit"
 	if got := strings.Join(trace.take(), " "); got != want {
 		t.Errorf("registration sent\n  %s\nwant\n  %s", got, want)
 	}
@@ -87,7 +92,7 @@ func TestRoundTripsPerChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = "begin LockAccount LedgerOfEmail GetActivationCode UpsertActivationCode AppendLedger commit"
+	want = "begin LockAccount LockBudgets LedgerOfMailboxAndClient GetActivationCode UpsertActivationCode AppendLedger AppendClientLedger commit"
 	if got := strings.Join(trace.take(), " "); got != want {
 		t.Errorf("a wrong guess sent\n  %s\nwant\n  %s", got, want)
 	}

@@ -171,19 +171,30 @@ func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.Identi
 	return acc, nil
 }
 
-// loadLedger adds the address's ledger of the last 24 h to acc (a new account has no code
-// to read, but its address may have a ledger from a deleted one).
+// loadLedger locks the budgets of the account's mailbox and of the client of ctx, and adds
+// what they spent in the last 24 h to acc (a new account has no code to read, but its
+// mailbox may have a ledger from another address or a deleted account).
 func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.Account, now time.Time) (domain.Account, error) {
-	entries, err := q.LedgerOfEmail(ctx, sqlcgen.LedgerOfEmailParams{Email: string(acc.Email), Since: now.Add(-domain.BudgetWindow)})
+	mailbox, client := string(acc.Email.Mailbox()), app.ClientFrom(ctx)
+	if err := q.LockBudgets(ctx, sqlcgen.LockBudgetsParams{Mailbox: mailbox, Client: client}); err != nil {
+		return domain.Account{}, fmt.Errorf("lock budgets: %w", fromDriver(err))
+	}
+	entries, err := q.LedgerOfMailboxAndClient(ctx, sqlcgen.LedgerOfMailboxAndClientParams{
+		Mailbox: mailbox, Client: client, Since: now.Add(-domain.BudgetWindow),
+	})
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("get activation ledger: %w", fromDriver(err))
+		return domain.Account{}, fmt.Errorf("get budget ledgers: %w", fromDriver(err))
 	}
 	for _, e := range entries {
+		l := &acc.Ledger
+		if e.Owner == "client" {
+			l = &acc.Client
+		}
 		switch e.Kind {
 		case ledgerCodeIssued:
-			acc.Ledger.CodesIssued = append(acc.Ledger.CodesIssued, e.OccurredAt)
+			l.CodesIssued = append(l.CodesIssued, e.OccurredAt)
 		case ledgerWrongCode:
-			acc.Ledger.WrongGuesses = append(acc.Ledger.WrongGuesses, e.OccurredAt)
+			l.WrongGuesses = append(l.WrongGuesses, e.OccurredAt)
 		}
 	}
 	return acc, nil
@@ -192,6 +203,11 @@ func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.A
 // save writes back what the domain changed, records its events in the ledger, and hands
 // them to the events port.
 func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded accountRow) error {
+	if acc.ID == "" {
+		// A takeover (domain.AccountReplaced): the old account goes, with its code and
+		// what cascades from it, and the new one is inserted under a new id.
+		return s.replace(ctx, tx, q, acc)
+	}
 	id, err := uuid.Parse(acc.ID)
 	if err != nil {
 		return fmt.Errorf("account id %q: %w", acc.ID, err)
@@ -206,6 +222,33 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			return fmt.Errorf("update account: %w", fromDriver(err))
 		}
 	}
+	return s.saveRest(ctx, tx, q, id, acc)
+}
+
+// replace deletes the accounts acc's AccountReplaced events name and inserts acc as a new
+// account, then saves the rest of the change under its new id.
+func (s *Store) replace(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account) error {
+	for _, e := range acc.Events() {
+		if r, ok := e.(domain.AccountReplaced); ok {
+			old, err := uuid.Parse(r.ID)
+			if err != nil {
+				return fmt.Errorf("replaced account id %q: %w", r.ID, err)
+			}
+			if err := q.DeleteAccount(ctx, old); err != nil {
+				return fmt.Errorf("delete replaced account: %w", fromDriver(err))
+			}
+		}
+	}
+	row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(acc.Email), PasswordHash: acc.PasswordHash})
+	if err != nil {
+		return fmt.Errorf("insert replacing account: %w", fromDriver(err))
+	}
+	acc.ID, acc.CreatedAt = row.ID.String(), row.CreatedAt
+	return s.saveRest(ctx, tx, q, row.ID, acc)
+}
+
+// saveRest saves the code, the ledgers and the events of the change to the account id.
+func (s *Store) saveRest(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, id uuid.UUID, acc *domain.Account) error {
 	if acc.Code == nil {
 		if err := q.DeleteActivationCode(ctx, id); err != nil {
 			return fmt.Errorf("delete activation code: %w", fromDriver(err))
@@ -241,13 +284,20 @@ func rowOf(a domain.Account) accountRow {
 	return r
 }
 
-// saveLedger appends what the address spent in this change to its ledger. What left the
-// window is deleted by the retention task (PruneActivationLedger), not here.
+// saveLedger appends what the mailbox and the client of ctx spent in this change to their
+// ledgers. What left the window is deleted by the retention tasks (PruneActivationLedger,
+// PruneClientLedger), not here.
 func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account) error {
-	email := string(acc.Email)
+	mailbox, client := string(acc.Email.Mailbox()), app.ClientFrom(ctx)
 	add := func(kind string, at time.Time) error {
-		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Email: email, Kind: kind, OccurredAt: at}); err != nil {
+		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Mailbox: mailbox, Kind: kind, OccurredAt: at}); err != nil {
 			return fmt.Errorf("append to activation ledger: %w", fromDriver(err))
+		}
+		if client == "" {
+			return nil
+		}
+		if err := q.AppendClientLedger(ctx, sqlcgen.AppendClientLedgerParams{Client: client, Kind: kind, OccurredAt: at}); err != nil {
+			return fmt.Errorf("append to client ledger: %w", fromDriver(err))
 		}
 		return nil
 	}

@@ -12,6 +12,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const deleteAccount = `-- name: DeleteAccount :exec
+DELETE FROM identity.accounts
+WHERE id = $1
+`
+
+// A takeover of a pending account deletes it (its code and sign-in clients cascade) before
+// the new account is inserted, in one transaction.
+func (q *Queries) DeleteAccount(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, deleteAccount, id)
+	return err
+}
+
 const getAccount = `-- name: GetAccount :one
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at
 FROM identity.accounts

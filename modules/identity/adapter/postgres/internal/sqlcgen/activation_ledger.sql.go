@@ -10,56 +10,77 @@ import (
 	"time"
 )
 
+const appendClientLedger = `-- name: AppendClientLedger :exec
+INSERT INTO identity.client_ledger (client, kind, occurred_at)
+VALUES ($1, $2, $3)
+`
+
+type AppendClientLedgerParams struct {
+	Client     string
+	Kind       string
+	OccurredAt time.Time
+}
+
+func (q *Queries) AppendClientLedger(ctx context.Context, arg AppendClientLedgerParams) error {
+	_, err := q.db.Exec(ctx, appendClientLedger, arg.Client, arg.Kind, arg.OccurredAt)
+	return err
+}
+
 const appendLedger = `-- name: AppendLedger :exec
-INSERT INTO identity.activation_ledger (email, kind, occurred_at)
+INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
 VALUES ($1, $2, $3)
 `
 
 type AppendLedgerParams struct {
-	Email      string
+	Mailbox    string
 	Kind       string
 	OccurredAt time.Time
 }
 
 func (q *Queries) AppendLedger(ctx context.Context, arg AppendLedgerParams) error {
-	_, err := q.db.Exec(ctx, appendLedger, arg.Email, arg.Kind, arg.OccurredAt)
+	_, err := q.db.Exec(ctx, appendLedger, arg.Mailbox, arg.Kind, arg.OccurredAt)
 	return err
 }
 
-const ledgerOfEmail = `-- name: LedgerOfEmail :many
-
-SELECT kind, occurred_at
+const ledgerOfMailboxAndClient = `-- name: LedgerOfMailboxAndClient :many
+SELECT 'mailbox'::text AS owner, kind, occurred_at
 FROM identity.activation_ledger
-WHERE email = $1
-  AND occurred_at > $2
+WHERE mailbox = $1
+  AND occurred_at > $2::timestamptz
+UNION ALL
+SELECT 'client'::text AS owner, kind, occurred_at
+FROM identity.client_ledger
+WHERE client = $3
+  AND client <> ''
+  AND occurred_at > $2::timestamptz
 ORDER BY occurred_at DESC
 `
 
-type LedgerOfEmailParams struct {
-	Email string
-	Since time.Time
+type LedgerOfMailboxAndClientParams struct {
+	Mailbox string
+	Since   time.Time
+	Client  string
 }
 
-type LedgerOfEmailRow struct {
+type LedgerOfMailboxAndClientRow struct {
+	Owner      string
 	Kind       string
 	OccurredAt time.Time
 }
 
-// Queries on activation_ledger, for modules/identity/adapter/postgres.
-// Always run while the account row of the address is locked (LockAccount*), so that two
-// requests for one address never both spend its last unit of budget.
-// What the address spent since @since (the start of the 24 h window), newest first. The
-// budgets bound the rows: a refused code or guess is not recorded.
-func (q *Queries) LedgerOfEmail(ctx context.Context, arg LedgerOfEmailParams) ([]LedgerOfEmailRow, error) {
-	rows, err := q.db.Query(ctx, ledgerOfEmail, arg.Email, arg.Since)
+// What the mailbox and the client spent since @since (the start of the 24 h window),
+// newest first, each row marked with whose it is. The budgets bound the rows: a refused
+// code or guess is not recorded.
+func (q *Queries) LedgerOfMailboxAndClient(ctx context.Context, arg LedgerOfMailboxAndClientParams) ([]LedgerOfMailboxAndClientRow, error) {
+	rows, err := q.db.Query(ctx, ledgerOfMailboxAndClient, arg.Mailbox, arg.Since, arg.Client)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []LedgerOfEmailRow
+	var items []LedgerOfMailboxAndClientRow
 	for rows.Next() {
-		var i LedgerOfEmailRow
-		if err := rows.Scan(&i.Kind, &i.OccurredAt); err != nil {
+		var i LedgerOfMailboxAndClientRow
+		if err := rows.Scan(&i.Owner, &i.Kind, &i.OccurredAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -68,4 +89,27 @@ func (q *Queries) LedgerOfEmail(ctx context.Context, arg LedgerOfEmailParams) ([
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockBudgets = `-- name: LockBudgets :exec
+
+SELECT pg_advisory_xact_lock(hashtextextended('identity.mailbox:' || $1::text, 0)),
+       pg_advisory_xact_lock(hashtextextended('identity.client:' || $2::text, 0))
+`
+
+type LockBudgetsParams struct {
+	Mailbox string
+	Client  string
+}
+
+// Queries on activation_ledger and client_ledger, for modules/identity/adapter/postgres.
+// Always run while the account row is locked (LockAccount*) and the mailbox and client
+// are locked (LockBudgets), so that two requests never both spend the last unit of one
+// budget.
+// Transaction-scoped advisory locks on the mailbox and on the client (empty: a change
+// that is no client's), taken in this order after the account's row lock: accounts of one
+// mailbox (alice+1@, alice+2@) and requests of one client share a budget but not a row.
+func (q *Queries) LockBudgets(ctx context.Context, arg LockBudgetsParams) error {
+	_, err := q.db.Exec(ctx, lockBudgets, arg.Mailbox, arg.Client)
+	return err
 }

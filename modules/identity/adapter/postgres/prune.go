@@ -1,0 +1,45 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// PruneClientLedger deletes, within tx, at most limit client ledger rows that left the
+// budgets' window, and returns how many it deleted.
+func PruneClientLedger(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+	n, err := sqlcgen.New(tx).PruneClientLedger(ctx, sqlcgen.PruneClientLedgerParams{
+		WindowMs: domain.BudgetWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
+	})
+	return pruned("client ledger", n, err)
+}
+
+// PruneSignInFailures deletes, within tx, at most limit wrong passwords older than
+// domain.FailureWindow.
+func PruneSignInFailures(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+	n, err := sqlcgen.New(tx).PruneSignInFailures(ctx, sqlcgen.PruneSignInFailuresParams{
+		WindowMs: domain.FailureWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
+	})
+	return pruned("sign-in failures", n, err)
+}
+
+// PruneSignInClients deletes, within tx, at most limit sign-ins older than
+// domain.KnownClientWindow: their clients are strangers again.
+func PruneSignInClients(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+	n, err := sqlcgen.New(tx).PruneSignInClients(ctx, sqlcgen.PruneSignInClientsParams{
+		WindowMs: domain.KnownClientWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
+	})
+	return pruned("sign-in clients", n, err)
+}
+
+func pruned(what string, n int64, err error) (int64, error) {
+	if err != nil {
+		return 0, fmt.Errorf("prune %s: %w", what, fromDriver(err))
+	}
+	return n, nil
+}

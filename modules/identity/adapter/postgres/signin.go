@@ -1,0 +1,75 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
+	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/database"
+)
+
+// Attempt implements app.Store: one transaction under an advisory lock on the email, so
+// that concurrent attempts see each other's failures and no two pass one check.
+func (s *Store) Attempt(ctx context.Context, email domain.Email, client string,
+	decide func(h domain.SignInHistory, now time.Time) error,
+) (int64, error) {
+	var attempt int64
+	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := sqlcgen.New(tx)
+		lock, err := q.LockSignIn(ctx, sqlcgen.LockSignInParams{
+			Email: string(email), Client: client, KnownMs: domain.KnownClientWindow.Milliseconds(),
+		})
+		if err != nil {
+			return fmt.Errorf("lock sign-in history: %w", fromDriver(err))
+		}
+		rows, err := q.FailuresOfEmail(ctx, sqlcgen.FailuresOfEmailParams{
+			Email: string(email), Since: lock.DbNow.Add(-domain.FailureWindow),
+		})
+		if err != nil {
+			return fmt.Errorf("get sign-in failures: %w", fromDriver(err))
+		}
+		h := domain.SignInHistory{Client: client, Known: lock.Known, Failures: make([]domain.Failure, len(rows))}
+		for i, r := range rows {
+			h.Failures[i] = domain.Failure{Client: r.Client, At: r.FailedAt}
+		}
+		if err := decide(h, lock.DbNow); err != nil {
+			return err
+		}
+		attempt, err = q.InsertSignInFailure(ctx, sqlcgen.InsertSignInFailureParams{
+			Email: string(email), Client: client, FailedAt: lock.DbNow,
+		})
+		if err != nil {
+			return fmt.Errorf("record sign-in attempt: %w", fromDriver(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sign-in attempt: %w", err)
+	}
+	return attempt, nil
+}
+
+// SignedIn implements app.Store in one statement.
+func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accountID string) error {
+	id, err := uuid.Parse(accountID)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", accountID, domain.ErrAccountNotFound)
+	}
+	if err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{Email: string(email), Client: client, AccountID: id}); err != nil {
+		return fmt.Errorf("record sign-in: %w", fromDriver(err))
+	}
+	return nil
+}
+
+// Withdraw implements app.Store.
+func (s *Store) Withdraw(ctx context.Context, attempt int64) error {
+	if err := sqlcgen.New(s.pool).WithdrawSignInFailure(ctx, attempt); err != nil {
+		return fmt.Errorf("withdraw sign-in attempt %d: %w", attempt, fromDriver(err))
+	}
+	return nil
+}
