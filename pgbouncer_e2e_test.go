@@ -62,7 +62,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 	dbName := emptyDatabase(t)
 	direct := withDatabase(t, dbtest.ServerURL(), dbName)
 	// Through PgBouncer, with no named prepared statement: the pool's default exec mode
-	// (database.DefaultQueryExecMode); replica 0 names it in the URL as the README shows.
+	// (database.DefaultQueryExecMode); replica 0 names it in the URL as docs/scaling.md shows.
 	pooled := withDatabase(t, bouncer.url, dbName)
 
 	// Two replicas migrate the empty database at once, through the pooler only.

@@ -2016,8 +2016,8 @@ type ClientInterface interface {
 	// hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 	// sent, failed by reason class and dropped, the outbox backlog and the age of its
 	// oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-	// and the Go runtime and process collectors (`go_*`, `process_*`). The README's
-	// "Operating it" section says which to alert on.
+	// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
+	// (Observability) says which to alert on.
 	//
 	// Corresponds with GET /metrics (the `Metrics` operationId).
 	Metrics(ctx context.Context, params *MetricsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2229,8 +2229,8 @@ func (c *Client) HealthzHead(ctx context.Context, params *HealthzHeadParams, req
 // hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 // sent, failed by reason class and dropped, the outbox backlog and the age of its
 // oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-// and the Go runtime and process collectors (`go_*`, `process_*`). The README's
-// "Operating it" section says which to alert on.
+// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
+// (Observability) says which to alert on.
 //
 // Corresponds with GET /metrics (the `Metrics` operationId).
 func (c *Client) Metrics(ctx context.Context, params *MetricsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3015,8 +3015,8 @@ type ClientWithResponsesInterface interface {
 	// hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 	// sent, failed by reason class and dropped, the outbox backlog and the age of its
 	// oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-	// and the Go runtime and process collectors (`go_*`, `process_*`). The README's
-	// "Operating it" section says which to alert on.
+	// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
+	// (Observability) says which to alert on.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4366,8 +4366,8 @@ func (c *ClientWithResponses) HealthzHeadWithResponse(ctx context.Context, param
 // hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 // sent, failed by reason class and dropped, the outbox backlog and the age of its
 // oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-// and the Go runtime and process collectors (`go_*`, `process_*`). The README's
-// "Operating it" section says which to alert on.
+// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
+// (Observability) says which to alert on.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -84,14 +84,15 @@ type SMTP struct {
 	// TLS is "none", "starttls" or "tls".
 	TLS string
 	// MaxConnections is how many SMTP connections this replica keeps open at most, each
-	// reused for many emails (SMTP_MAX_CONNECTIONS; README.md justifies the default).
+	// reused for many emails (SMTP_MAX_CONNECTIONS; docs/decisions.md justifies the default).
 	MaxConnections int
 }
 
 // DefaultSMTPMaxConnections is SMTP_MAX_CONNECTIONS when unset. An email costs four round
 // trips on a reused connection, so a replica sends about N / (4 × RTT) emails a second:
 // 25 connections send over 100 a second across a 50 ms round trip, above the ~70
-// registrations a second a replica's password hashing allows (README.md, Choices).
+// registrations a second a replica's password hashing allows (docs/decisions.md,
+// Email delivery).
 const DefaultSMTPMaxConnections = 25
 
 // Load reads the configuration through getenv (os.Getenv in production). It reports every

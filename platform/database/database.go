@@ -36,7 +36,7 @@ type Options struct {
 	QueryTracer pgx.QueryTracer
 }
 
-// Defaults of Options; README.md justifies the pool size.
+// Defaults of Options; docs/decisions.md justifies the pool size.
 const (
 	DefaultMaxConns = 10
 	DefaultTimeout  = 5 * time.Second

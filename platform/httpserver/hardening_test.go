@@ -133,7 +133,7 @@ func TestHeaderLimits(t *testing.T) {
 		}
 	}
 	// Past the hard limit (plus net/http's 4 KiB of slack): net/http's own 431, text/plain,
-	// before any handler, so the headers never reach the handler (documented in README).
+	// before any handler, so the headers never reach the handler (documented in docs/decisions.md).
 	for _, n := range []int{MaxHeaderBytes + 8<<10, 1 << 20} {
 		res := rawRequest(t, addr, withHeaders("/healthz", n))
 		if res.status != http.StatusRequestHeaderFieldsTooLarge || !strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") {

@@ -26,7 +26,7 @@ import (
 // AUTH) and each delivery on it when the caller's context has no earlier deadline.
 const DefaultSMTPTimeout = 10 * time.Second
 
-// Defaults of the connection pool; README.md says why.
+// Defaults of the connection pool; docs/decisions.md says why.
 const (
 	// DefaultIdleTimeout closes a connection that sent nothing for this long: the
 	// provider's resources are not held through a quiet night, and a connection is not
