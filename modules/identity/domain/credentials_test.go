@@ -166,7 +166,7 @@ func TestMailbox(t *testing.T) {
 		"a.l.i.c.e@example.com":     "a.l.i.c.e@example.com", // dots matter outside gmail
 		"a.l.i.c.e+x@gmail.com":     "alice@gmail.com",
 		"alice@googlemail.com":      "alice@gmail.com",
-		"Al.ice+tag@googlemail.com": "Alice@gmail.com", // Mailbox does not lower-case: ParseEmail did
+		"Al.ice+tag@googlemail.com": "Alice@gmail.com",  // Mailbox does not lower-case: ParseEmail did
 		"+tag@example.com":          "+tag@example.com", // no local part before the tag: kept whole
 		"...@gmail.com":             "...@gmail.com",
 	} {
