@@ -87,7 +87,7 @@ func TestGeneratedClientDrivesTheWholeFlow(t *testing.T) {
 
 	// Without credentials: 401 with the challenge.
 	anon, err := c.MeWithResponse(ctx, nil)
-	if err != nil || anon.ApplicationproblemJSON401 == nil || anon.HTTPResponse.Header.Get("WWW-Authenticate") != `Basic realm="identity"` {
+	if err != nil || anon.ApplicationproblemJSON401 == nil || anon.HTTPResponse.Header.Get("WWW-Authenticate") != `Basic realm="identity", charset="UTF-8"` {
 		t.Fatalf("me without credentials: %v, status %d %s", err, anon.StatusCode(), anon.Body)
 	}
 }

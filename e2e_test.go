@@ -408,7 +408,7 @@ func TestUnauthorized(t *testing.T) {
 			}
 			res := ts.do(t, req)
 			p := wantProblem(t, res, http.StatusUnauthorized, "unauthorized")
-			if got := res.Header.Get("WWW-Authenticate"); got != `Basic realm="identity"` {
+			if got := res.Header.Get("WWW-Authenticate"); got != `Basic realm="identity", charset="UTF-8"` {
 				t.Fatalf("%s %s (%s): WWW-Authenticate %q", r.method, r.path, name, got)
 			}
 			if fmt.Sprint(p["detail"]) != "Send the account's email and password with HTTP Basic authentication." {

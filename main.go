@@ -218,13 +218,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 	workers := []module.Worker{dispatcher.Run, housekeeping.Run}
 
 	srv := httpserver.New(httpserver.Options{
-		Observers:       observers,
-		OpenAPI:         api.OpenAPI,
-		Metrics:         mx.Handler(),
-		TrustedProxies:  cfg.TrustedProxies,
-		RateLimitPerIP:  cfg.RateLimitPerIP,
-		DatabaseTimeout: cfg.DatabaseTimeout,
-		Ready:           pool.Ping,
+		Observers:        observers,
+		OpenAPI:          api.OpenAPI,
+		Metrics:          mx.Handler(),
+		TrustedProxies:   cfg.TrustedProxies,
+		RateLimitPerIP:   cfg.RateLimitPerIP,
+		ClientIPv6Prefix: cfg.ClientIPv6Prefix,
+		DatabaseTimeout:  cfg.DatabaseTimeout,
+		Ready:            pool.Ping,
 	}, logger)
 	for _, m := range modules {
 		m.RegisterRoutes(srv.API())

@@ -93,7 +93,7 @@ func TestAPI(t *testing.T) {
 		t.Run(name+" is identity's 401", func(t *testing.T) {
 			status, header, body := probe(t, creds[0], creds[1])
 			if status != http.StatusUnauthorized || body["code"] != httpserver.CodeUnauthorized ||
-				header.Get("WWW-Authenticate") != `Basic realm="identity"` ||
+				header.Get("WWW-Authenticate") != `Basic realm="identity", charset="UTF-8"` ||
 				header.Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("got %d %v %v, want 401 unauthorized with WWW-Authenticate", status, header, body)
 			}

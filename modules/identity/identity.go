@@ -48,7 +48,7 @@ func New(p module.Platform) (*Module, error) {
 	var (
 		observeWait admission.Observer
 		hashOpts    []argon2id.Option // by default no spans (argon2id's no-op tracer)
-		appOpts     []app.Option
+		appOpts     = []app.Option{app.WithSignInPolicy(settings.SignIn)}
 	)
 	if p.Tracer != nil {
 		hashOpts = append(hashOpts, argon2id.WithTracerProvider(p.Tracer))

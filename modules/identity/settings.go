@@ -13,6 +13,7 @@ import (
 // password hashing and the retention of pending accounts.
 type Settings struct {
 	Codes        domain.CodePolicy
+	SignIn       domain.SignInPolicy
 	PasswordHash PasswordHash
 	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
 	// 0 keeps them.
@@ -41,6 +42,13 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 			ResendInterval: s.Duration("ACTIVATION_CODE_RESEND_INTERVAL", 30*time.Second),
 			GuessesPerDay:  s.Int("ACTIVATION_GUESSES_PER_DAY", 20, 1, 100000),
 			CodesPerDay:    s.Int("ACTIVATION_CODES_PER_DAY", 10, 1, 100000),
+			// 0 disables each; the contract's defaults.
+			ClientGuessesPerDay: s.Int("ACTIVATION_GUESSES_PER_CLIENT_PER_DAY", 50, 0, 1000000),
+			ClientCodesPerDay:   s.Int("CODES_PER_CLIENT_PER_DAY", 100, 0, 1000000),
+		},
+		SignIn: domain.SignInPolicy{
+			// At most domain.MaxFailures: past it every attempt waits anyway.
+			FailuresBeforeDelay: s.Int("PASSWORD_FAILURES_BEFORE_DELAY", 10, 1, domain.MaxFailures),
 		},
 		PasswordHash: PasswordHash{
 			MemoryKiB:   uint32(s.Int("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)), //nolint:gosec // Int bounds it

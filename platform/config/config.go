@@ -45,6 +45,9 @@ type Config struct {
 	RateLimitPerIP float64
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
+	// ClientIPv6Prefix groups IPv6 addresses into one client, for every per-client limit
+	// and budget.
+	ClientIPv6Prefix int
 
 	LogLevel  slog.Level
 	LogFormat string
@@ -118,6 +121,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MaintenanceInterval: p.duration("MAINTENANCE_INTERVAL", time.Minute),
 		RateLimitPerIP:      p.float("RATE_LIMIT_PER_IP", 20),
 		TrustedProxies:      p.cidrs("TRUSTED_PROXIES"),
+		ClientIPv6Prefix:    p.intRange("CLIENT_IPV6_PREFIX", 64, 16, 128),
 		LogLevel:            p.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:           p.oneOf("LOG_FORMAT", "json", "json", "text"),
 		Tracing:             p.tracing(),
@@ -174,6 +178,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("outbox_retention", c.OutboxRetention),
 		slog.Duration("maintenance_interval", c.MaintenanceInterval),
 		slog.Float64("rate_limit_per_ip", c.RateLimitPerIP),
+		slog.Int("client_ipv6_prefix", c.ClientIPv6Prefix),
 		slog.String("trusted_proxies", strings.Join(proxies, ",")),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),

@@ -1,6 +1,8 @@
 package httpserver
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -76,9 +78,10 @@ func (l *ipLimiter) size() int {
 }
 
 // clientKey is whom a request is counted against: the client IP of the explicit
-// extractor (never a spoofed X-Forwarded-For), an IPv6 client by its /64, the block one
-// subscriber usually holds, so rotating addresses inside it does not escape the limit.
-func clientKey(ip string) string {
+// extractor (never a spoofed X-Forwarded-For), an IPv6 client by its prefix of
+// ipv6Prefix bits (CLIENT_IPV6_PREFIX, /64 by default: the block one subscriber usually
+// holds), so rotating addresses inside it does not escape a limit.
+func clientKey(ip string, ipv6Prefix int) string {
 	parsed := net.ParseIP(ip)
 	if parsed == nil {
 		return ip
@@ -86,7 +89,27 @@ func clientKey(ip string) string {
 	if v4 := parsed.To4(); v4 != nil {
 		return v4.String()
 	}
-	return parsed.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return fmt.Sprintf("%s/%d", parsed.Mask(net.CIDRMask(ipv6Prefix, 128)), ipv6Prefix)
+}
+
+type clientCtxKey struct{}
+
+// ClientFrom returns the client of a request's context (clientKey): the key of every
+// per-client limit and budget, here and in the modules. Empty outside a request.
+func ClientFrom(ctx context.Context) string {
+	client, _ := ctx.Value(clientCtxKey{}).(string)
+	return client
+}
+
+// clientContext puts the request's client (ClientFrom) in its context.
+func clientContext(ipv6Prefix int) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			c.SetRequest(r.WithContext(context.WithValue(r.Context(), clientCtxKey{}, clientKey(c.RealIP(), ipv6Prefix))))
+			return next(c)
+		}
+	}
 }
 
 // rateLimit answers 429 rate_limited with Retry-After to a client over its rate on the
@@ -97,7 +120,7 @@ func rateLimit(l *ipLimiter) echo.MiddlewareFunc {
 			if !onAPI(c) {
 				return next(c)
 			}
-			if ok, wait := l.allow(clientKey(c.RealIP())); !ok {
+			if ok, wait := l.allow(ClientFrom(c.Request().Context())); !ok {
 				p := NewProblem(http.StatusTooManyRequests, CodeRateLimited,
 					"Too many requests from this address; retry after the time in Retry-After.")
 				p.RetryAfter = wait

@@ -86,7 +86,7 @@ func TestClientKeyGroupsIPv6ByPrefix(t *testing.T) {
 		"2001:db8:1:2:ffff::abc": "2001:db8:1:2::/64",
 		"not an ip":              "not an ip",
 	} {
-		if got := clientKey(ip); got != want {
+		if got := clientKey(ip, 64); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
 		}
 	}

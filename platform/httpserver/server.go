@@ -4,6 +4,7 @@
 package httpserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ type Options struct {
 	// RateLimitPerIP is the requests per second each client IP may send to /v1, with a
 	// burst of twice that; 0 disables the limit.
 	RateLimitPerIP float64
+	// ClientIPv6Prefix groups IPv6 clients by this prefix length (ClientFrom); zero: 64.
+	ClientIPv6Prefix int
 	// Observers wrap every request outside the access log, in this order (tracing, then
 	// metrics): they see the status the client gets, and what they put in the request's
 	// context (a span) reaches the access log. Each renders an error it gets itself.
@@ -83,6 +86,7 @@ func New(opts Options, logger *slog.Logger) *Server {
 		headerLimit(),
 		middleware.BodyLimit(BodyLimit),
 		databaseBudget(opts.DatabaseTimeout),
+		clientContext(cmp.Or(opts.ClientIPv6Prefix, 64)),
 	)
 	if opts.RateLimitPerIP > 0 {
 		e.Use(rateLimit(newIPLimiter(opts.RateLimitPerIP, time.Now)))

@@ -31,6 +31,12 @@ var retryProblems = map[domain.Reason]struct{ code, detail string }{
 		"This address received %d codes in 24 hours; retry after the time in Retry-After."},
 	domain.ReasonGuessBudget: {codeTooManyAttempts,
 		"This address took too many wrong codes in 24 hours; retry after the time in Retry-After with a new code."},
+	domain.ReasonClientCodeBudget: {httpserver.CodeRateLimited,
+		"Too many codes were issued at this client's request in 24 hours; retry after the time in Retry-After."},
+	domain.ReasonClientGuessBudget: {codeTooManyAttempts,
+		"This client sent too many wrong codes in 24 hours; retry after the time in Retry-After."},
+	domain.ReasonSignInDelay: {httpserver.CodeRateLimited,
+		"Too many wrong passwords for this email; the password is not checked until the time in Retry-After."},
 	domain.ReasonCodeLocked: {codeTooManyAttempts,
 		"The code took too many wrong guesses; request a new code (possible after the time in Retry-After)."},
 }
@@ -48,7 +54,7 @@ func problemFor(err error) *httpserver.Problem {
 	case errors.Is(err, domain.ErrUnauthorized), errors.Is(err, domain.ErrAccountNotFound):
 		p := httpserver.NewProblem(http.StatusUnauthorized, httpserver.CodeUnauthorized,
 			"Send the account's email and password with HTTP Basic authentication.")
-		p.Header = http.Header{"Www-Authenticate": {`Basic realm="identity"`}}
+		p.Header = http.Header{"Www-Authenticate": {`Basic realm="identity", charset="UTF-8"`}}
 		return p
 	case errors.Is(err, domain.ErrEmailTaken):
 		return httpserver.NewProblem(http.StatusConflict, codeEmailTaken, "An active account already uses this email.")

@@ -42,7 +42,7 @@ func TestProblemTable(t *testing.T) {
 	if p := problemFor(wrap(&domain.InvalidCodeError{AttemptsRemaining: 2})); p.Extensions[extAttemptsRemaining] != 2 {
 		t.Errorf("invalid_code problem does not carry attempts_remaining 2: %+v", p)
 	}
-	if p := problemFor(domain.ErrUnauthorized); p.Header.Get("WWW-Authenticate") != `Basic realm="identity"` {
+	if p := problemFor(domain.ErrUnauthorized); p.Header.Get("WWW-Authenticate") != `Basic realm="identity", charset="UTF-8"` {
 		t.Errorf("401 without WWW-Authenticate: %+v", p.Header)
 	}
 	if p := problemFor(&domain.RetryLaterError{Reason: domain.ReasonCodeBudget, Limit: 10}); !strings.Contains(p.Detail, "received 10 codes") {

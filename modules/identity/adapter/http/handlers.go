@@ -76,7 +76,7 @@ func (h *Handlers) register(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	acc, err := h.svc.Register(c.Request().Context(), req.Email, req.Password)
+	acc, err := h.svc.Register(clientContext(c), req.Email, req.Password)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (h *Handlers) activate(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	acc, err := h.svc.Activate(c.Request().Context(), principal(c), req.Code)
+	acc, err := h.svc.Activate(clientContext(c), principal(c), req.Code)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ type resendResponse struct {
 }
 
 func (h *Handlers) resend(c echo.Context) error {
-	sent, err := h.svc.Resend(c.Request().Context(), principal(c))
+	sent, err := h.svc.Resend(clientContext(c), principal(c))
 	if err != nil {
 		return err
 	}
@@ -120,17 +120,18 @@ func (h *Handlers) me(c echo.Context) error {
 // Authenticate is the middleware that checks HTTP Basic credentials before anything else
 // about the request and makes the account the request's principal: it is kept in the
 // request's context (PrincipalFrom), the one place identity's handlers and other modules'
-// read it. A missing or malformed header still costs a password hash, so every 401 takes
-// alike. Its own errors leave it as problems (401 with WWW-Authenticate, 503), so it
+// read it. A missing or malformed header answers 401 at once, without a hash: nothing
+// about any account depends on it (the use case does the same for a user that is not an
+// email). Its own errors leave it as problems (401 with WWW-Authenticate, 429, 503), so it
 // serves the routes of other modules too, whose error tables know nothing of identity's
 // errors.
 func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		email, password, ok := c.Request().BasicAuth()
 		if !ok {
-			email, password = "", ""
+			return problemFor(domain.ErrUnauthorized)
 		}
-		acc, err := h.svc.Authenticate(c.Request().Context(), email, password)
+		acc, err := h.svc.Authenticate(clientContext(c), email, password)
 		if err != nil {
 			if p := problemFor(err); p != nil {
 				p.Cause = err
@@ -141,6 +142,13 @@ func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(c.Request().WithContext(WithPrincipal(c.Request().Context(), acc)))
 		return next(c)
 	}
+}
+
+// clientContext is the request's context with its client (httpserver.ClientFrom) as the
+// use cases read it (app.WithClient), for the per-client budgets and the sign-in delay.
+func clientContext(c echo.Context) context.Context {
+	ctx := c.Request().Context()
+	return app.WithClient(ctx, httpserver.ClientFrom(ctx))
 }
 
 type principalKey struct{}
