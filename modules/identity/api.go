@@ -23,6 +23,10 @@ type Account struct {
 // ErrAccountNotFound is what API.Account returns for an id that names no account.
 var ErrAccountNotFound = errors.New("identity: account not found")
 
+// ErrAccountPending is what API.Account returns for an account that is not active yet:
+// its owner has not proved the address, and a takeover would replace it (a new id).
+var ErrAccountPending = errors.New("identity: account pending")
+
 // API is identity's public API for other modules; main hands it (Module.API) to the
 // modules that need it. A consumer declares the small interface it uses of it, such as
 //
@@ -40,18 +44,38 @@ type accountReader interface {
 	Account(ctx context.Context, id string) (domain.Account, error)
 }
 
-// Authenticate is an echo middleware for another module's route: it checks HTTP Basic
+// Authenticate is an echo middleware for another module's route: it checks the
 // credentials exactly as identity's own routes do (same 401 with WWW-Authenticate, in the
-// same time whatever failed; 503 when the database or the hasher cannot answer), and puts
-// the account in the request's context, where AccountFrom reads it. Mount it after the
-// module's error middleware: route(path, handler, mapErrors, api.Authenticate).
+// same time whatever failed; 429 during the sign-in delay; 503 when the database or the
+// hasher cannot answer), lets in active accounts only (a pending one answers 403
+// account_pending: whoever registers the address next replaces it), and puts the account
+// in the request's context, where AccountFrom reads it. Mount it after the module's error
+// middleware: route(path, handler, mapErrors, api.Authenticate).
 func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return a.handlers.AuthenticateActive(next)
+}
+
+// AuthenticatePendingToo is Authenticate that lets pending accounts in too, for a module
+// that asks for them explicitly: nothing it keeps for a pending account may matter to
+// the address's owner, since a takeover gives the address a new account.
+func (a *API) AuthenticatePendingToo(next echo.HandlerFunc) echo.HandlerFunc {
 	return a.handlers.Authenticate(next)
 }
 
-// Account returns the account id; ErrAccountNotFound when there is none (an id that is
-// not one of identity's included), database.ErrUnavailable when the database is lost.
+// Account returns the active account id; ErrAccountNotFound when there is none (an id
+// that is not one of identity's included), ErrAccountPending when it is not active yet,
+// database.ErrUnavailable when the database is lost.
 func (a *API) Account(ctx context.Context, id string) (Account, error) {
+	acc, err := a.AccountPendingToo(ctx, id)
+	if err == nil && !acc.Active {
+		return Account{}, ErrAccountPending
+	}
+	return acc, err
+}
+
+// AccountPendingToo is Account that returns pending accounts too, for a module that asks
+// for them explicitly.
+func (a *API) AccountPendingToo(ctx context.Context, id string) (Account, error) {
 	acc, err := a.accounts.Account(ctx, id)
 	if errors.Is(err, domain.ErrAccountNotFound) {
 		return Account{}, ErrAccountNotFound

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -39,13 +40,15 @@ func TestAPI(t *testing.T) {
 	m.RegisterRoutes(srv.API())
 	// The route of a consumer: its handler reads the account the middleware put in the
 	// request's context.
-	srv.API().GET("/probe", func(c echo.Context) error {
+	probeHandler := func(c echo.Context) error {
 		acc, ok := identity.AccountFrom(c.Request().Context())
 		if !ok {
 			return errors.New("no account in the context")
 		}
 		return c.JSON(http.StatusOK, map[string]any{"id": acc.ID, "email": acc.Email, "active": acc.Active})
-	}, m.API().Authenticate)
+	}
+	srv.API().GET("/probe", probeHandler, m.API().Authenticate)
+	srv.API().GET("/probe-pending-too", probeHandler, m.API().AuthenticatePendingToo)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 
@@ -60,9 +63,9 @@ func TestAPI(t *testing.T) {
 	}
 	_ = res.Body.Close()
 
-	probe := func(t *testing.T, email, password string) (int, http.Header, map[string]any) {
+	probeAt := func(t *testing.T, path, email, password string) (int, http.Header, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/probe", nil)
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
 		if email != "" {
 			req.SetBasicAuth(email, password)
 		}
@@ -77,12 +80,22 @@ func TestAPI(t *testing.T) {
 		}
 		return res.StatusCode, res.Header, body
 	}
+	probe := func(t *testing.T, email, password string) (int, http.Header, map[string]any) {
+		t.Helper()
+		return probeAt(t, "/v1/probe", email, password)
+	}
 
-	t.Run("the right password reaches the handler with the account", func(t *testing.T) {
-		status, _, body := probe(t, "alice@example.com", "correct horse")
+	t.Run("a pending account is refused unless the module asks for it", func(t *testing.T) {
+		if status, _, body := probe(t, "alice@example.com", "correct horse"); status != http.StatusForbidden || body["code"] != "account_pending" {
+			t.Fatalf("pending account through Authenticate: got %d %v, want 403 account_pending", status, body)
+		}
+		status, _, body := probeAt(t, "/v1/probe-pending-too", "alice@example.com", "correct horse")
 		want := map[string]any{"id": user.ID, "email": "alice@example.com", "active": false}
 		if status != http.StatusOK || body["id"] != want["id"] || body["email"] != want["email"] || body["active"] != want["active"] {
-			t.Fatalf("got %d %v, want 200 %v", status, body, want)
+			t.Fatalf("pending account through AuthenticatePendingToo: got %d %v, want 200 %v", status, body, want)
+		}
+		if _, err := m.API().Account(context.Background(), user.ID); !errors.Is(err, identity.ErrAccountPending) {
+			t.Fatalf("Account of a pending account: %v, want ErrAccountPending", err)
 		}
 	})
 	for name, creds := range map[string][2]string{
@@ -101,9 +114,9 @@ func TestAPI(t *testing.T) {
 	}
 
 	t.Run("lookup by id", func(t *testing.T) {
-		acc, err := m.API().Account(context.Background(), user.ID)
+		acc, err := m.API().AccountPendingToo(context.Background(), user.ID)
 		if err != nil || acc.ID != user.ID || acc.Email != "alice@example.com" || acc.Active || acc.ActivatedAt != nil {
-			t.Fatalf("Account(%s) = %+v, %v", user.ID, acc, err)
+			t.Fatalf("AccountPendingToo(%s) = %+v, %v", user.ID, acc, err)
 		}
 		for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid", ""} {
 			if _, err := m.API().Account(context.Background(), id); !errors.Is(err, identity.ErrAccountNotFound) {
@@ -114,6 +127,32 @@ func TestAPI(t *testing.T) {
 	t.Run("no account outside an authenticated request", func(t *testing.T) {
 		if acc, ok := identity.AccountFrom(context.Background()); ok {
 			t.Fatalf("AccountFrom(background) = %+v, true", acc)
+		}
+	})
+	t.Run("an active account reaches the handler with the account", func(t *testing.T) {
+		var text string
+		if err := pool.QueryRow(context.Background(),
+			"SELECT text_body FROM platform.outbox_emails WHERE recipient = 'alice@example.com' ORDER BY id DESC LIMIT 1").Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		code := regexp.MustCompile(`(?m)^[0-9]{4}$`).FindString(text)
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/users/me/activation", strings.NewReader(`{"code": "`+code+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("alice@example.com", "correct horse")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("activate with %q: %d", code, res.StatusCode)
+		}
+		status, _, body := probe(t, "alice@example.com", "correct horse")
+		if status != http.StatusOK || body["id"] != user.ID || body["active"] != true {
+			t.Fatalf("got %d %v, want 200 with the active account", status, body)
+		}
+		if acc, err := m.API().Account(context.Background(), user.ID); err != nil || !acc.Active || acc.ActivatedAt == nil {
+			t.Fatalf("Account(%s) = %+v, %v", user.ID, acc, err)
 		}
 	})
 }

@@ -20,7 +20,9 @@ func TestSettingsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Settings{
-		Codes: domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 10},
+		Codes: domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 10,
+			ClientGuessesPerDay: 50, ClientCodesPerDay: 100},
+		SignIn: domain.SignInPolicy{FailuresBeforeDelay: 10},
 		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second},
 		PendingAccountRetention: 168 * time.Hour,
@@ -34,6 +36,7 @@ func TestSettingsAreRead(t *testing.T) {
 	s, err := LoadSettings(moduleEnv(map[string]string{
 		"ACTIVATION_CODE_TTL": "90s", "ACTIVATION_CODE_MAX_ATTEMPTS": "3", "ACTIVATION_CODE_RESEND_INTERVAL": "10s",
 		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
+		"ACTIVATION_GUESSES_PER_CLIENT_PER_DAY": "0", "CODES_PER_CLIENT_PER_DAY": "7", "PASSWORD_FAILURES_BEFORE_DELAY": "5",
 		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
 	}))
@@ -41,7 +44,9 @@ func TestSettingsAreRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Settings{
-		Codes: domain.CodePolicy{TTL: 90 * time.Second, MaxAttempts: 3, ResendInterval: 10 * time.Second, GuessesPerDay: 3, CodesPerDay: 4},
+		Codes: domain.CodePolicy{TTL: 90 * time.Second, MaxAttempts: 3, ResendInterval: 10 * time.Second, GuessesPerDay: 3, CodesPerDay: 4,
+			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
+		SignIn: domain.SignInPolicy{FailuresBeforeDelay: 5},
 		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
 			Concurrency: 7, QueueTimeout: 250 * time.Millisecond},
 	}
@@ -57,6 +62,7 @@ func TestBadSettingsFailNamingTheVariable(t *testing.T) {
 		"ACTIVATION_CODE_RESEND_INTERVAL": "-1s",
 		"ACTIVATION_GUESSES_PER_DAY":      "0",
 		"ACTIVATION_CODES_PER_DAY":        "many",
+		"PASSWORD_FAILURES_BEFORE_DELAY":  "101",
 		"PASSWORD_HASH_ITERATIONS":        "two",
 		"PASSWORD_HASH_CONCURRENCY":       "0",
 		"PASSWORD_HASH_QUEUE_TIMEOUT":     "1",

@@ -16,6 +16,9 @@ var (
 	ErrEmailTaken = refusal("email taken")
 	// ErrAlreadyActive: the account is active; there is nothing to activate.
 	ErrAlreadyActive = refusal("account already active")
+	// ErrAccountPending: the account is not active yet, and what was asked needs an
+	// active one.
+	ErrAccountPending = refusal("account pending")
 	// ErrCodeExpired: the latest code is past its expiry (or there is none).
 	ErrCodeExpired = refusal("activation code expired")
 )

@@ -98,8 +98,8 @@ func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 }
 
 // codeEmail is what the templates of a code's email see.
+// None repeats text the sender chose (the address): only To names it.
 type codeEmail struct {
-	Email     string
 	Code      string
 	ExpiresAt string
 	TTL       string
@@ -107,7 +107,6 @@ type codeEmail struct {
 
 func codeData(e domain.CodeIssued) codeEmail {
 	return codeEmail{
-		Email:     string(e.Email),
 		Code:      e.Code,
 		ExpiresAt: e.ExpiresAt.UTC().Format("15:04:05 MST on 2 January 2006"),
 		TTL:       humanDuration(e.ExpiresAt.Sub(e.IssuedAt)),

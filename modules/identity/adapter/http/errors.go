@@ -14,6 +14,7 @@ import (
 const (
 	codeEmailTaken      = "email_taken"
 	codeAlreadyActive   = "already_active"
+	codeAccountPending  = "account_pending"
 	codeInvalidCode     = "invalid_code"
 	codeTooManyAttempts = "too_many_attempts"
 	codeCodeExpired     = "code_expired"
@@ -58,6 +59,9 @@ func problemFor(err error) *httpserver.Problem {
 		return p
 	case errors.Is(err, domain.ErrEmailTaken):
 		return httpserver.NewProblem(http.StatusConflict, codeEmailTaken, "An active account already uses this email.")
+	case errors.Is(err, domain.ErrAccountPending):
+		return httpserver.NewProblem(http.StatusForbidden, codeAccountPending,
+			"The account is not active yet: activate it with the emailed code first.")
 	case errors.Is(err, domain.ErrAlreadyActive):
 		return httpserver.NewProblem(http.StatusConflict, codeAlreadyActive, "The account is already active.")
 	case errors.As(err, &retry):

@@ -23,6 +23,7 @@ func TestProblemTable(t *testing.T) {
 		{domain.ErrAccountNotFound, http.StatusUnauthorized, "unauthorized", 0},
 		{domain.ErrEmailTaken, http.StatusConflict, "email_taken", 0},
 		{domain.ErrAlreadyActive, http.StatusConflict, "already_active", 0},
+		{domain.ErrAccountPending, http.StatusForbidden, "account_pending", 0},
 		{domain.ErrCodeExpired, http.StatusBadRequest, "code_expired", 0},
 		{&domain.InvalidCodeError{AttemptsRemaining: 2}, http.StatusBadRequest, "invalid_code", 0},
 		{&domain.RetryLaterError{Reason: domain.ReasonResendInterval, RetryAfter: 1500 * time.Millisecond}, http.StatusTooManyRequests, "rate_limited", 1500 * time.Millisecond},

@@ -126,12 +126,25 @@ func (h *Handlers) me(c echo.Context) error {
 // serves the routes of other modules too, whose error tables know nothing of identity's
 // errors.
 func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return h.authenticate(next, true)
+}
+
+// AuthenticateActive is Authenticate for an active account only: a pending one answers
+// 403 account_pending (its owner has not proved the address yet).
+func (h *Handlers) AuthenticateActive(next echo.HandlerFunc) echo.HandlerFunc {
+	return h.authenticate(next, false)
+}
+
+func (h *Handlers) authenticate(next echo.HandlerFunc, pendingToo bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		email, password, ok := c.Request().BasicAuth()
 		if !ok {
 			return problemFor(domain.ErrUnauthorized)
 		}
 		acc, err := h.svc.Authenticate(clientContext(c), email, password)
+		if err == nil && !pendingToo && acc.Status != domain.StatusActive {
+			err = domain.ErrAccountPending
+		}
 		if err != nil {
 			if p := problemFor(err); p != nil {
 				p.Cause = err
