@@ -25,7 +25,7 @@ import (
 func (ts *testServer) ageLedger(t *testing.T, email string, d time.Duration) {
 	t.Helper()
 	ts.exec(t, `UPDATE identity.activation_ledger SET occurred_at = occurred_at - $2::bigint * interval '1 millisecond'
-	            WHERE email = $1`, email, d.Milliseconds())
+	            WHERE mailbox = $1`, email, d.Milliseconds())
 }
 
 func (ts *testServer) exec(t *testing.T, sql string, args ...any) {
@@ -127,7 +127,7 @@ func TestGuessBudgetPerAddress(t *testing.T) {
 	wantProblem(t, ts.activate(t, owner, code), http.StatusTooManyRequests, "too_many_attempts")
 	ts.ageLedger(t, email, 24*time.Hour)
 	wantUser(t, ts.activate(t, owner, code), email, "active")
-	if n := ts.count(t, `SELECT count(*) FROM identity.activation_ledger WHERE email = $1 AND kind = 'wrong_code'`, email); n != 7 {
+	if n := ts.count(t, `SELECT count(*) FROM identity.activation_ledger WHERE mailbox = $1 AND kind = 'wrong_code'`, email); n != 7 {
 		t.Fatalf("%d wrong codes in the ledger, want 7", n)
 	}
 }

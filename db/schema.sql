@@ -224,6 +224,7 @@ CREATE TABLE identity.sign_in_failures (
     email text NOT NULL,
     client text NOT NULL,
     failed_at timestamp with time zone NOT NULL,
+    checked boolean DEFAULT false NOT NULL,
     CONSTRAINT sign_in_failures_email_lower_check CHECK ((email = lower(email)))
 );
 

@@ -34,13 +34,17 @@ COMMENT ON TABLE identity.client_ledger IS 'Codes issued at the request of and w
 -- Password guessing: one row per wrong password for an email, known or not (an unknown
 -- email behaves like a known one), with the client that sent it. A row is written before
 -- the password is checked (under an advisory lock on the email, so concurrent attempts
--- cannot all pass one check) and deleted when the password was right or never checked.
+-- cannot all pass one check), marked checked when the password was wrong, and deleted
+-- when it was right or never checked. A row left unchecked (the database failed the
+-- request in between) counts only while a request could still be under way.
 CREATE TABLE identity.sign_in_failures (
     id        bigint      GENERATED ALWAYS AS IDENTITY,
     -- The address as given (lower-cased), not its mailbox: the password is the account's.
     email     text        NOT NULL,
     client    text        NOT NULL,
     failed_at timestamptz NOT NULL,
+    -- The password was checked and wrong; false while the attempt is under way.
+    checked   boolean     NOT NULL DEFAULT false,
 
     CONSTRAINT sign_in_failures_pkey PRIMARY KEY (id),
     CONSTRAINT sign_in_failures_email_lower_check CHECK (email = lower(email))

@@ -19,7 +19,7 @@ SELECT pg_advisory_xact_lock(hashtextextended('identity.sign_in:' || @email::tex
 -- name: FailuresOfEmail :many
 -- The email's wrong passwords since @since, newest first (run after LockSignIn, in a
 -- statement of its own, so that it sees what the previous holder of the lock wrote).
-SELECT client, failed_at
+SELECT client, failed_at, checked
 FROM identity.sign_in_failures
 WHERE email = @email
   AND failed_at > @since
@@ -30,6 +30,12 @@ ORDER BY failed_at DESC;
 INSERT INTO identity.sign_in_failures (email, client, failed_at)
 VALUES (@email, @client, @failed_at)
 RETURNING id;
+
+-- name: CheckSignInFailure :exec
+-- The password of the attempt @id was checked, and wrong.
+UPDATE identity.sign_in_failures
+SET checked = true
+WHERE id = @id;
 
 -- name: WithdrawSignInFailure :exec
 -- The password of the attempt @id was never checked (the hasher was saturated, the

@@ -32,12 +32,15 @@ type Store interface {
 	// Attempt locks the sign-in history of email (known or not), shows it to decide with
 	// the database clock's now, and unless decide refuses (its error is returned),
 	// records the attempt of client as a failure before its password is checked: the
-	// caller settles it with SignedIn or Withdraw.
+	// caller settles it with SignedIn, Failed or Withdraw.
 	Attempt(ctx context.Context, email domain.Email, client string,
 		decide func(h domain.SignInHistory, now time.Time) error) (attempt int64, err error)
 	// SignedIn settles an attempt whose password was right: every failure of client for
 	// email ends, the attempt's included, and client is known to the account accountID.
 	SignedIn(ctx context.Context, email domain.Email, client, accountID string) error
+	// Failed settles an attempt whose password was checked and wrong: it stays a failure
+	// after domain.AttemptWindow.
+	Failed(ctx context.Context, attempt int64) error
 	// Withdraw settles an attempt whose password was never checked: it is no failure.
 	Withdraw(ctx context.Context, attempt int64) error
 }

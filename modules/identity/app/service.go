@@ -143,7 +143,11 @@ func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (
 		return domain.Account{}, errors.Join(fmt.Errorf("authenticate: %w", err), s.withdraw(ctx, attempt))
 	}
 	if !ok || !found {
-		return domain.Account{}, domain.ErrUnauthorized // the attempt stays a failure
+		// The attempt stays a failure, settled even when the client has left.
+		if err := s.store.Failed(context.WithoutCancel(ctx), attempt); err != nil {
+			return domain.Account{}, fmt.Errorf("authenticate: %w", err)
+		}
+		return domain.Account{}, domain.ErrUnauthorized
 	}
 	if err := s.store.SignedIn(ctx, email, client, acc.ID); err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)

@@ -186,6 +186,15 @@ func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, acco
 	return nil
 }
 
+func (s *fakeStore) Failed(_ context.Context, attempt int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.failures[attempt]
+	f.Checked = true
+	s.failures[attempt] = f
+	return nil
+}
+
 func (s *fakeStore) Withdraw(_ context.Context, attempt int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

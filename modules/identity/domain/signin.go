@@ -14,16 +14,23 @@ const (
 	// MaxFailures is the most wrong passwords strangers get per email in any
 	// FailureWindow: past it, every attempt waits until the oldest counted one leaves.
 	MaxFailures = 100
+	// AttemptWindow is how long an attempt whose password is being checked counts before
+	// its outcome is known: longer than any request (the hashing queue's and the
+	// database's timeouts), so concurrent attempts count, and an attempt the database
+	// failed to settle stops counting soon.
+	AttemptWindow = 30 * time.Second
 	// firstDelay is the delay after FailuresBeforeDelay failures; it doubles with each
 	// further failure up to maxDelay.
 	firstDelay = time.Second
 	maxDelay   = time.Hour
 )
 
-// Failure is one wrong password for an email.
+// Failure is one wrong password for an email, or (Checked false) an attempt whose
+// password is being checked.
 type Failure struct {
-	Client string
-	At     time.Time
+	Client  string
+	At      time.Time
+	Checked bool
 }
 
 // SignInHistory is what the store knows of one email when a client tries its password:
@@ -49,13 +56,16 @@ type SignInHistory struct {
 // So strangers get at most MaxFailures wrong passwords per email in any FailureWindow
 // (docs/decisions.md has the arithmetic).
 func (h SignInHistory) Wait(now time.Time, failuresBeforeDelay int) time.Duration {
-	counted := h.Failures
-	if h.Known {
-		counted = nil
-		for _, f := range h.Failures {
-			if f.Client == h.Client {
-				counted = append(counted, f)
-			}
+	// An attempt under way counts, so that concurrent attempts cannot all pass one
+	// check, but not for a known client (the owner is not racing itself) and not past
+	// AttemptWindow (the database failed to settle it).
+	var counted []Failure
+	for _, f := range h.Failures {
+		switch {
+		case h.Known && (f.Client != h.Client || !f.Checked):
+		case !f.Checked && now.Sub(f.At) >= AttemptWindow:
+		default:
+			counted = append(counted, f)
 		}
 	}
 	n := 0

@@ -10,7 +10,7 @@ func TestSignInWaitSchedule(t *testing.T) {
 	fails := func(client string, at ...time.Time) []Failure {
 		var out []Failure
 		for i := len(at) - 1; i >= 0; i-- { // newest first
-			out = append(out, Failure{Client: client, At: at[i]})
+			out = append(out, Failure{Client: client, At: at[i], Checked: true})
 		}
 		return out
 	}
@@ -22,11 +22,11 @@ func TestSignInWaitSchedule(t *testing.T) {
 	if w := h.Wait(t0.Add(9*time.Second), free); w > 0 {
 		t.Fatalf("after 9 failures: wait %v, want none", w)
 	}
-	h.Failures = append([]Failure{{Client: "other", At: t0.Add(9 * time.Second)}}, h.Failures...)
+	h.Failures = append([]Failure{{Client: "other", At: t0.Add(9 * time.Second), Checked: true}}, h.Failures...)
 	if w := h.Wait(t0.Add(9*time.Second), free); w != time.Second {
 		t.Fatalf("after 10 failures (one by another client): wait %v, want 1 s", w)
 	}
-	h.Failures = append([]Failure{{Client: "stranger", At: t0.Add(20 * time.Second)}}, h.Failures...)
+	h.Failures = append([]Failure{{Client: "stranger", At: t0.Add(20 * time.Second), Checked: true}}, h.Failures...)
 	if w := h.Wait(t0.Add(20*time.Second), free); w != 2*time.Second {
 		t.Fatalf("after 11 failures: wait %v, want 2 s", w)
 	}
@@ -61,7 +61,7 @@ func TestStrangersGetAtMostMaxFailuresInAnyWindow(t *testing.T) {
 				continue
 			}
 			all = append(all, now)
-			h.Failures = append([]Failure{{Client: "stranger", At: now}}, h.Failures...)
+			h.Failures = append([]Failure{{Client: "stranger", At: now, Checked: true}}, h.Failures...)
 			now = now.Add(time.Millisecond)
 		}
 		most := 0
@@ -79,5 +79,24 @@ func TestStrangersGetAtMostMaxFailuresInAnyWindow(t *testing.T) {
 			t.Errorf("with %d free failures: only %d wrong passwords in the busiest window; the bound should be reached", free, most)
 		}
 		t.Logf("with %d free failures: %d failures in 30 days, at most %d in any 7 days", free, len(all), most)
+	}
+}
+
+func TestAttemptsUnderWayCount(t *testing.T) {
+	var h SignInHistory
+	h.Client = "stranger"
+	for i := range 3 { // three attempts under way at once, newest first
+		h.Failures = append([]Failure{{Client: "stranger", At: t0.Add(time.Duration(i) * time.Millisecond)}}, h.Failures...)
+	}
+	if w := h.Wait(t0.Add(time.Millisecond), 3); w <= 0 {
+		t.Fatal("three attempts under way do not count against a fourth")
+	}
+	if w := h.Wait(t0.Add(AttemptWindow), 3); w > 0 {
+		t.Fatalf("attempts never settled still count after %v: wait %v", AttemptWindow, w)
+	}
+	// The owner's known client is not delayed by its own attempts under way.
+	h.Known, h.Client = true, "stranger"
+	if w := h.Wait(t0.Add(time.Millisecond), 3); w > 0 {
+		t.Fatalf("a known client waits %v for its own attempts under way", w)
 	}
 }

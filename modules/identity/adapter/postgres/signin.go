@@ -35,7 +35,7 @@ func (s *Store) Attempt(ctx context.Context, email domain.Email, client string,
 		}
 		h := domain.SignInHistory{Client: client, Known: lock.Known, Failures: make([]domain.Failure, len(rows))}
 		for i, r := range rows {
-			h.Failures[i] = domain.Failure{Client: r.Client, At: r.FailedAt}
+			h.Failures[i] = domain.Failure{Client: r.Client, At: r.FailedAt, Checked: r.Checked}
 		}
 		if err := decide(h, lock.DbNow); err != nil {
 			return err
@@ -62,6 +62,14 @@ func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accoun
 	}
 	if err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{Email: string(email), Client: client, AccountID: id}); err != nil {
 		return fmt.Errorf("record sign-in: %w", fromDriver(err))
+	}
+	return nil
+}
+
+// Failed implements app.Store.
+func (s *Store) Failed(ctx context.Context, attempt int64) error {
+	if err := sqlcgen.New(s.pool).CheckSignInFailure(ctx, attempt); err != nil {
+		return fmt.Errorf("settle sign-in attempt %d: %w", attempt, fromDriver(err))
 	}
 	return nil
 }

@@ -219,7 +219,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		p := policy
 		p.ResendInterval = 0
 		var want []string
-		acc, err := sub.Store.Register(ctx, "fay@example.com", "hash-1", func(acc *domain.Account, now time.Time, created bool) error {
+		acc, err := sub.Store.Register(ctx, "fay@example.com", "hash-1", func(acc *domain.Account, now time.Time, _ bool) error {
 			return acc.IssueCode(now, p, rand.Reader)
 		})
 		if err != nil {

@@ -12,8 +12,20 @@ import (
 	"github.com/google/uuid"
 )
 
+const checkSignInFailure = `-- name: CheckSignInFailure :exec
+UPDATE identity.sign_in_failures
+SET checked = true
+WHERE id = $1
+`
+
+// The password of the attempt @id was checked, and wrong.
+func (q *Queries) CheckSignInFailure(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, checkSignInFailure, id)
+	return err
+}
+
 const failuresOfEmail = `-- name: FailuresOfEmail :many
-SELECT client, failed_at
+SELECT client, failed_at, checked
 FROM identity.sign_in_failures
 WHERE email = $1
   AND failed_at > $2
@@ -28,6 +40,7 @@ type FailuresOfEmailParams struct {
 type FailuresOfEmailRow struct {
 	Client   string
 	FailedAt time.Time
+	Checked  bool
 }
 
 // The email's wrong passwords since @since, newest first (run after LockSignIn, in a
@@ -41,7 +54,7 @@ func (q *Queries) FailuresOfEmail(ctx context.Context, arg FailuresOfEmailParams
 	var items []FailuresOfEmailRow
 	for rows.Next() {
 		var i FailuresOfEmailRow
-		if err := rows.Scan(&i.Client, &i.FailedAt); err != nil {
+		if err := rows.Scan(&i.Client, &i.FailedAt, &i.Checked); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
