@@ -5,7 +5,6 @@ import (
 	"runtime/debug"
 
 	"github.com/acme/identity/modules/identity"
-	"github.com/acme/identity/platform/config"
 )
 
 // gcSettings size Go's garbage collector for a process whose allocations are dominated
@@ -49,19 +48,13 @@ func gcSettingsFor(ph identity.PasswordHash) gcSettings {
 
 // tuneGC applies gcSettingsFor unless the operator set GOGC or GOMEMLIMIT, which the
 // runtime has then applied already and which win.
-func tuneGC(cfg config.Config, getenv func(string) string, logger *slog.Logger) {
+func tuneGC(ph identity.PasswordHash, getenv func(string) string, logger *slog.Logger) {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		logger.Info("garbage collector settings left to GOGC and GOMEMLIMIT",
 			slog.String("gogc", getenv("GOGC")), slog.String("gomemlimit", getenv("GOMEMLIMIT")))
 		return
 	}
-	// The hashes are identity's (PASSWORD_HASH_*): main, which sees every module, reads
-	// them. A bad value is left to serve, which stops naming it when it builds identity.
-	settings, err := identity.LoadSettings(cfg.Modules)
-	if err != nil {
-		return
-	}
-	s := gcSettingsFor(settings.PasswordHash)
+	s := gcSettingsFor(ph)
 	debug.SetGCPercent(s.Percent)
 	debug.SetMemoryLimit(s.Limit)
 	logger.Info("garbage collector sized for password hashing",

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/acme/identity/modules/identity"
-	"github.com/acme/identity/platform/config"
 )
 
 func TestGCSettingsGrowWithTheHashMemory(t *testing.T) {
@@ -31,7 +30,7 @@ func TestGCSettingsGrowWithTheHashMemory(t *testing.T) {
 func TestTuneGCLeavesTheOperatorsSettings(t *testing.T) {
 	var log bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&log, nil))
-	tuneGC(config.Config{}, func(k string) string {
+	tuneGC(identity.PasswordHash{}, func(k string) string {
 		if k == "GOMEMLIMIT" {
 			return "1GiB"
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ type testServer struct {
 	Mail        *mailbox
 	logs        *syncBuffer
 	stop        func()
+	// metricsURL is where /metrics listens with METRICS_ADDR set ("http://host:port").
+	metricsURL atomic.Value
 }
 
 // serverConfig adjusts a test server.
@@ -76,6 +79,10 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	settings, err := loadModuleSettings(cfg.Modules)
+	if err != nil {
+		t.Fatalf("module settings: %v", err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -89,10 +96,11 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, cfg, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server})
-	}()
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
+	go func() {
+		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server,
+			backlogEvery: 20 * time.Millisecond, metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
+	}()
 	var once sync.Once
 	ts.stop = func() {
 		once.Do(func() {

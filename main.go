@@ -88,18 +88,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			}
 			return ln, nil
 		}
-		tuneGC(cfg, getenv, logger)
-		return serve(ctx, cfg, logger, listen, serveOptions{})
+		settings, err := loadModuleSettings(cfg.Modules)
+		if err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		tuneGC(settings.identity.PasswordHash, getenv, logger)
+		return serve(ctx, cfg, settings, logger, listen, serveOptions{})
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+// moduleSettings are the variables of the modules that main reads itself, once: identity's
+// (its PASSWORD_HASH_* size the garbage collector too, gc.go). Any other module reads its
+// own in its New.
+type moduleSettings struct {
+	identity identity.Settings
+}
+
+func loadModuleSettings(env config.ModuleEnv) (moduleSettings, error) {
+	id, err := identity.LoadSettings(env)
+	if err != nil {
+		return moduleSettings{}, err
+	}
+	return moduleSettings{identity: id}, nil
 }
 
 // newModules builds every bounded context of the binary, in dependency order: a module
 // gets the platform and the public API of the modules it needs (typed by the interface
 // it declares). Adding a module is adding its New here; `make module` writes that line
 // above the marker.
-func newModules(p module.Platform) ([]module.Module, error) {
-	identityModule, err := identity.New(p)
+func newModules(p module.Platform, s moduleSettings) ([]module.Module, error) {
+	identityModule, err := identity.New(p, s.identity)
 	if err != nil {
 		return nil, err
 	}
@@ -114,13 +133,17 @@ type serveOptions struct {
 	dispatch outbox.Options
 	// tracer replaces the tracing of the OTEL_* variables (an in-memory exporter).
 	tracer trace.TracerProvider
+	// backlogEvery replaces metrics.DefaultBacklogRefresh.
+	backlogEvery time.Duration
+	// metricsAddr, when set, is told the address /metrics listens on (METRICS_ADDR).
+	metricsAddr func(string)
 	// server, when set, is given the HTTP server once every route is mounted.
 	server func(*httpserver.Server)
 }
 
 // serve wires the platform and the modules and runs them until ctx ends. It listens once
 // the modules are built: a module's bad variable stops the program before it serves.
-func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen func() (net.Listener, error), opts serveOptions) error {
+func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logger *slog.Logger, listen func() (net.Listener, error), opts serveOptions) error {
 	logger.InfoContext(ctx, "starting", slog.Any("config", cfg))
 	tr, err := tracing.New(ctx, cfg.Tracing)
 	if err != nil {
@@ -174,10 +197,21 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
 	mx.Maintenance(housekeeping.Removed)
 	platform := module.Platform{Env: cfg.Modules, Pool: pool, Outbox: ob, Maintenance: housekeeping,
-		Metrics: mx, Tracer: tracer}
-	modules, err := newModules(platform)
+		Metrics: mx.Registerer(), Tracer: tracer}
+	modules, err := newModules(platform, settings)
 	if err != nil {
 		return err
+	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		logger.InfoContext(ctx, "serving /metrics", slog.String("metrics_addr", metricsLn.Addr().String()))
+		defer func() { _ = metricsLn.Close() }() // closed already once served
+		if opts.metricsAddr != nil {
+			opts.metricsAddr(metricsLn.Addr().String())
+		}
 	}
 	ln, err := listen()
 	if err != nil {
@@ -214,13 +248,19 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger, listen f
 		dispatch.ListenURL = cfg.DatabaseDirectURL
 	}
 	dispatcher := outbox.NewDispatcher(pool, ob, sender, dispatch, logger)
-	mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats, Backlog: dispatcher.Backlog})
-	workers := []module.Worker{dispatcher.Run, housekeeping.Run}
+	backlog := mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats,
+		Backlog: dispatcher.Backlog, RefreshEvery: opts.backlogEvery})
+	workers := []module.Worker{dispatcher.Run, housekeeping.Run, backlog}
+	metricsHandler := mx.Handler()
+	if metricsLn != nil {
+		workers = append(workers, func(ctx context.Context) error { return mx.Serve(ctx, metricsLn) })
+		metricsHandler = nil // on METRICS_ADDR only
+	}
 
 	srv := httpserver.New(httpserver.Options{
 		Observers:        observers,
 		OpenAPI:          api.OpenAPI,
-		Metrics:          mx.Handler(),
+		Metrics:          metricsHandler,
 		TrustedProxies:   cfg.TrustedProxies,
 		RateLimitPerIP:   cfg.RateLimitPerIP,
 		ClientIPv6Prefix: cfg.ClientIPv6Prefix,

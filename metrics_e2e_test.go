@@ -104,6 +104,8 @@ func TestMetricsFollowTheTraffic(t *testing.T) {
 		{"identity_http_requests_total", []string{"method", "GET", "route", "/v1/users/me", "status", "200"}, 1},
 		{"identity_http_requests_total", []string{"method", "GET", "status", "404"}, 2},
 		{"identity_http_request_duration_seconds", []string{"method", "POST", "route", "/v1/users"}, n + 1},
+		{"identity_http_request_duration_seconds", []string{"method", "POST", "route", "/v1/users", "status", "201"}, n},
+		{"identity_http_request_duration_seconds", []string{"method", "POST", "route", "/v1/users", "status", "422"}, 1},
 		{"identity_outbox_emails_queued_total", nil, n},
 		{"identity_outbox_emails_sent_total", nil, n},
 		{"identity_outbox_emails_dropped_total", nil, 0},
@@ -149,9 +151,11 @@ func TestMetricsShowAnUnsentEmail(t *testing.T) {
 	ts := startMailServer(t, freePort(t), nil, "") // nothing listens: every send fails to connect
 	wantStatus(t, ts.register(t, "stuck@example.com", pw), http.StatusCreated)
 	var m map[string]*dto.MetricFamily
-	eventually(t, 5*time.Second, "a failed send is counted", func() bool {
+	// The backlog is read every 20 ms in tests (2 s in production): wait for a read.
+	eventually(t, 5*time.Second, "a failed send is counted and the backlog read", func() bool {
 		m = ts.scrape(t)
-		return value(m, "identity_outbox_emails_failed_total", "class", "connection") >= 1
+		return value(m, "identity_outbox_emails_failed_total", "class", "connection") >= 1 &&
+			value(m, "identity_outbox_oldest_unsent_age_seconds") > 0
 	})
 	if got := value(m, "identity_outbox_backlog_emails"); got != 1 {
 		t.Errorf("backlog %v, want 1", got)
@@ -161,5 +165,61 @@ func TestMetricsShowAnUnsentEmail(t *testing.T) {
 	}
 	if got := value(m, "identity_outbox_emails_sent_total"); got != 0 {
 		t.Errorf("sent %v, want 0", got)
+	}
+}
+
+// TestMetricsAddrServesMetricsAlone: with METRICS_ADDR set, /metrics answers there and
+// nowhere else, and it counts what an operator alerts on during an attack: wrong codes,
+// wrong passwords, delayed sign-ins.
+func TestMetricsAddrServesMetricsAlone(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverConfig{env: map[string]string{
+		"METRICS_ADDR": "127.0.0.1:0", "PASSWORD_FAILURES_BEFORE_DELAY": "2",
+	}})
+	wantStatus(t, ts.request(t, http.MethodGet, "/metrics", nil, "", ""), http.StatusNotFound)
+
+	c, code := ts.registered(t, "ops@example.com")
+	wrongCode := "0000"
+	if code == wrongCode {
+		wrongCode = "1111"
+	}
+	wantStatus(t, ts.activate(t, c, wrongCode), http.StatusBadRequest)
+	wrong := creds{c.email, "a wrong password of ops"}
+	for range 2 {
+		wantStatus(t, ts.me(t, wrong), http.StatusUnauthorized)
+	}
+	wantStatus(t, ts.me(t, wrong), http.StatusTooManyRequests)
+
+	url, _ := ts.metricsURL.Load().(string)
+	if url == "" {
+		t.Fatal("no METRICS_ADDR listener was reported")
+	}
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("METRICS_ADDR /metrics: %d", res.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	m, err := parser.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"identity_activation_wrong_codes_total", nil, 1},
+		{"identity_sign_in_failures_total", nil, 2},
+		{"identity_requests_limited_total", []string{"reason", "sign_in_delay"}, 1},
+		{"identity_requests_limited_total", []string{"reason", "guess_budget"}, 0},
+		{"identity_http_requests_total", []string{"route", "/v1/users/me", "status", "429"}, 1},
+	} {
+		if got := value(m, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
 	}
 }

@@ -24,7 +24,11 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	}
 	// The modules read their variables as main builds them; the pool is never used.
 	p := module.Platform{Env: cfg.Modules}
-	if _, err := newModules(p); err != nil {
+	settings, err := loadModuleSettings(cfg.Modules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newModules(p, settings); err != nil {
 		t.Fatal(err)
 	}
 

@@ -32,7 +32,11 @@ func TestAPI(t *testing.T) {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pool := dbtest.NewPool(t)
-	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outbox.New()})
+	settings, err := identity.LoadSettings(cfg.Modules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outbox.New()}, settings)
 	if err != nil {
 		t.Fatal(err)
 	}

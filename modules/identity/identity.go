@@ -30,14 +30,11 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
-// New builds the module on the platform p, reading its own variables (LoadSettings:
-// ACTIVATION_*, PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION), and adds its retention tasks
-// to the platform's maintenance runner.
-func New(p module.Platform) (*Module, error) {
-	settings, err := LoadSettings(p.Env)
-	if err != nil {
-		return nil, err
-	}
+// New builds the module on the platform p with its settings (LoadSettings: ACTIVATION_*,
+// PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION, ...; main reads them once, for the garbage
+// collector too), registers its metrics, and adds its retention tasks to the platform's
+// maintenance runner.
+func New(p module.Platform, settings Settings) (*Module, error) {
 	codes := settings.Codes
 	notifier, err := email.NewNotifier(p.Outbox)
 	if err != nil {
@@ -49,18 +46,25 @@ func New(p module.Platform) (*Module, error) {
 		observeWait admission.Observer
 		hashOpts    []argon2id.Option // by default no spans (argon2id's no-op tracer)
 		appOpts     = []app.Option{app.WithSignInPolicy(settings.SignIn)}
+		mx          *metrics
 	)
 	if p.Tracer != nil {
 		hashOpts = append(hashOpts, argon2id.WithTracerProvider(p.Tracer))
 		appOpts = append(appOpts, app.WithTracerProvider(p.Tracer))
 	}
 	if p.Metrics != nil {
-		hashOpts = append(hashOpts, argon2id.WithObserver(p.Metrics.ObservePasswordHash))
-		observeWait = p.Metrics.ObserveHashSlotWait
+		if mx, err = newMetrics(p.Metrics); err != nil {
+			return nil, fmt.Errorf("identity metrics: %w", err)
+		}
+		hashOpts = append(hashOpts, argon2id.WithObserver(mx.observeHash))
+		appOpts = append(appOpts, app.WithObserver(mx.observeUseCase))
+		observeWait = mx.observeWait
 	}
 	gate := admission.NewGate(ph.Concurrency, ph.QueueTimeout, observeWait)
-	if p.Metrics != nil {
-		p.Metrics.HashSlots(gate.InUse, ph.Concurrency)
+	if mx != nil {
+		if err := mx.registerSlots(p.Metrics, gate.InUse, ph.Concurrency); err != nil {
+			return nil, fmt.Errorf("identity metrics: %w", err)
+		}
 	}
 	hasher := argon2id.New(
 		argon2id.Params{MemoryKiB: ph.MemoryKiB, Iterations: ph.Iterations, Parallelism: ph.Parallelism},

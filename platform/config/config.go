@@ -33,6 +33,8 @@ type Config struct {
 	// database call; past it the request answers 503.
 	DatabaseTimeout time.Duration
 	HTTPAddr        string
+	// MetricsAddr, when set, is the only address /metrics is served on (not HTTPAddr).
+	MetricsAddr string
 
 	SMTP     SMTP
 	MailFrom string
@@ -108,6 +110,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseMaxConns:  p.intRange("DATABASE_MAX_CONNS", 10, 1, 1000),
 		DatabaseTimeout:   p.duration("DATABASE_TIMEOUT", 5*time.Second),
 		HTTPAddr:          p.str("HTTP_ADDR", ":8080"),
+		MetricsAddr:       p.str("METRICS_ADDR", ""),
 		SMTP: SMTP{
 			Host:           p.str("SMTP_HOST", ""),
 			Port:           p.intRange("SMTP_PORT", 587, 1, 65535),
@@ -168,6 +171,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("database_max_conns", c.DatabaseMaxConns),
 		slog.Duration("database_timeout", c.DatabaseTimeout),
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("smtp_host", c.SMTP.Host),
 		slog.Int("smtp_port", c.SMTP.Port),
 		slog.String("smtp_username", c.SMTP.Username),

@@ -96,11 +96,10 @@ func New(opts Options, logger *slog.Logger) *Server {
 	e.Match(probe, "/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
+	ready := &readiness{check: opts.Ready, every: ReadyEvery, now: time.Now}
 	e.Match(probe, "/readyz", func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
 		if opts.Ready != nil {
-			if err := opts.Ready(ctx); err != nil {
+			if err := ready.ready(c.Request().Context()); err != nil {
 				p := NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The database does not answer.")
 				p.Cause = err
 				return p

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -11,34 +12,64 @@ import (
 	"github.com/acme/identity/platform/outbox"
 )
 
-// OutboxSource is what the outbox metrics read at each scrape.
+// OutboxSource is what the outbox metrics read.
 type OutboxSource struct {
 	// Queued counts the emails queued by this replica (outbox.Outbox.Queued).
 	Queued func() int64
 	// Stats are this replica's dispatcher's counters (outbox.Dispatcher.Stats).
 	Stats func() outbox.Stats
-	// Backlog reads the backlog every replica shares (outbox.Dispatcher.Backlog).
+	// Backlog reads the backlog every replica shares (outbox.Dispatcher.Backlog), from
+	// the refresh loop, never from a scrape.
 	Backlog func(context.Context) (outbox.Backlog, error)
+	// RefreshEvery is how often the backlog is read; 0 means DefaultBacklogRefresh.
+	RefreshEvery time.Duration
 }
 
-// BacklogTimeout bounds the backlog query of one scrape: a slow database costs the scrape
-// at most this, and leaves the backlog series out.
-const BacklogTimeout = time.Second
+const (
+	// DefaultBacklogRefresh is how often a replica reads the outbox backlog: a scrape
+	// serves a value at most this old (plus one query), and the database answers one
+	// cheap indexed query per replica per interval, however often /metrics is scraped.
+	DefaultBacklogRefresh = 2 * time.Second
+	// BacklogTimeout bounds one backlog query: a slow database costs the refresh loop at
+	// most this.
+	BacklogTimeout = time.Second
+	// backlogStaleAfter is how many refresh intervals a value is served after the last
+	// successful read: past it the series are left out (the database is unreachable).
+	backlogStaleAfter = 3
+)
 
 // Outbox exports the email outbox: emails queued, sent and dropped by this replica, the
-// backlog and the age of its oldest unsent email (shared by every replica, read from the
-// database at each scrape).
-func (m *Metrics) Outbox(src OutboxSource) {
-	m.reg.MustRegister(&outboxCollector{src: src, logger: m.logger})
+// backlog and the age of its oldest unsent email (shared by every replica). It returns
+// the loop that reads the backlog: run it as a worker until ctx ends. A scrape serves the
+// loop's last value, and leaves the backlog series out while no read succeeded for
+// three intervals.
+func (m *Metrics) Outbox(src OutboxSource) (refresh func(ctx context.Context) error) {
+	if src.RefreshEvery <= 0 {
+		src.RefreshEvery = DefaultBacklogRefresh
+	}
+	c := &outboxCollector{src: src}
+	m.reg.MustRegister(c)
+	return func(ctx context.Context) error {
+		tick := time.NewTicker(src.RefreshEvery)
+		defer tick.Stop()
+		for {
+			c.refresh(ctx, m.logger)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	}
 }
 
 var (
 	descQueued = prometheus.NewDesc(Namespace+"_outbox_emails_queued_total",
-		"Emails queued by this replica (one per activation code issued).", nil, nil)
+		"Emails queued by this replica's modules (committed with the change that caused them).", nil, nil)
 	descSent = prometheus.NewDesc(Namespace+"_outbox_emails_sent_total",
 		"Emails this replica's dispatcher handed to the mail provider.", nil, nil)
 	descDropped = prometheus.NewDesc(Namespace+"_outbox_emails_dropped_total",
-		"Emails this replica's dispatcher dropped unsent because their code had expired.", nil, nil)
+		"Emails this replica's dispatcher dropped unsent because they had expired (their content was no longer of use).", nil, nil)
 	descReleased = prometheus.NewDesc(Namespace+"_outbox_emails_released_total",
 		"Emails this replica's dispatcher handed back to the queue at shutdown, unsent.", nil, nil)
 	descBacklog = prometheus.NewDesc(Namespace+"_outbox_backlog_emails",
@@ -48,8 +79,26 @@ var (
 )
 
 type outboxCollector struct {
-	src    OutboxSource
-	logger *slog.Logger
+	src OutboxSource
+
+	mu      sync.Mutex
+	backlog outbox.Backlog
+	readAt  time.Time // of the last successful read; zero: none yet
+}
+
+func (c *outboxCollector) refresh(ctx context.Context, logger *slog.Logger) {
+	qctx, cancel := context.WithTimeout(ctx, BacklogTimeout)
+	defer cancel()
+	b, err := c.src.Backlog(qctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			logger.WarnContext(ctx, "metrics: outbox backlog not read", slog.Any("error", err))
+		}
+		return
+	}
+	c.mu.Lock()
+	c.backlog, c.readAt = b, time.Now()
+	c.mu.Unlock()
 }
 
 func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -65,12 +114,11 @@ func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(stats.Dropped))
 	ch <- prometheus.MustNewConstMetric(descReleased, prometheus.CounterValue, float64(stats.Released))
 
-	ctx, cancel := context.WithTimeout(context.Background(), BacklogTimeout)
-	defer cancel()
-	b, err := c.src.Backlog(ctx)
-	if err != nil {
+	c.mu.Lock()
+	b, readAt := c.backlog, c.readAt
+	c.mu.Unlock()
+	if readAt.IsZero() || time.Since(readAt) > backlogStaleAfter*c.src.RefreshEvery {
 		// Absent series, not a wrong zero: alert on absent(...) as on a high value.
-		c.logger.WarnContext(ctx, "metrics: outbox backlog left out", slog.Any("error", err))
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(b.Emails))

@@ -1,7 +1,8 @@
-// Package metrics exports the service's Prometheus metrics at GET /metrics: HTTP requests
-// by route template and status with latency histograms, password hashing, the email
-// outbox, the PostgreSQL pool, and the Go runtime and process collectors. Each Metrics
-// has its own registry, so several servers in one process (tests) never mix their series.
+// Package metrics exports the service's Prometheus metrics at GET /metrics: the
+// platform's own (HTTP requests by route template and status with latency histograms, the
+// email outbox, the PostgreSQL pool, the maintenance runner, the Go runtime and process
+// collectors) and whatever the modules register on Registerer. Each Metrics has its own
+// registry, so several servers in one process (tests) never mix their series.
 //
 // Every label value comes from a small fixed set (route templates, status codes, a few
 // reason classes): a client cannot create series by what it sends.
@@ -9,7 +10,10 @@ package metrics
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,8 +37,6 @@ type Metrics struct {
 
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
-	hashDuration *prometheus.HistogramVec
-	hashWait     *prometheus.HistogramVec
 	sendFailures *prometheus.CounterVec
 	sendDuration prometheus.Histogram
 }
@@ -50,22 +52,12 @@ func New(logger *slog.Logger) *Metrics {
 		}, []string{"method", "route", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "http", Name: "request_duration_seconds",
-			Help: "Time from the request's routing to its answer, by method and route template.",
-			// Password hashing puts most requests in 20-200 ms; a saturated server queues
-			// them up to PASSWORD_HASH_QUEUE_TIMEOUT and DATABASE_TIMEOUT.
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"method", "route"}),
-		hashDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Subsystem: "password_hash", Name: "duration_seconds",
-			Help: "Time of one argon2id computation, by operation (hash, verify), without the wait for a slot.",
-			// argon2id with 19 MiB and 2 passes takes 20-100 ms on one core.
-			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
-		}, []string{"op"}),
-		hashWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Subsystem: "password_hash", Name: "queue_wait_seconds",
-			Help:    "Wait for a password-hashing slot, by outcome (admitted, refused: 503 after PASSWORD_HASH_QUEUE_TIMEOUT or the client left).",
-			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"outcome"}),
+			Help: "Time from the request's routing to its answer, by method, route template and status.",
+			// From a millisecond (a refusal, a health check) to the request timeouts of a
+			// saturated server; a module's CPU-bound step (tens to hundreds of ms) falls in
+			// the middle.
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
 		sendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "outbox", Name: "emails_failed_total",
 			Help: "Email delivery attempts that failed, by reason class (timeout, connection, rejected_temporary, rejected_permanent, other).",
@@ -79,22 +71,21 @@ func New(logger *slog.Logger) *Metrics {
 	for _, class := range mail.FailureClasses {
 		m.sendFailures.WithLabelValues(class) // every class is exported from the start, at 0
 	}
-	for _, op := range []string{"hash", "verify"} {
-		m.hashDuration.WithLabelValues(op)
-	}
-	for _, outcome := range []string{"admitted", "refused"} {
-		m.hashWait.WithLabelValues(outcome)
-	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.hashDuration, m.hashWait, m.sendFailures, m.sendDuration,
+		m.requests, m.latency, m.sendFailures, m.sendDuration,
 	)
 	return m
 }
 
-// Registry is where the metrics are registered; a module may add its own.
+// Registry is where the metrics are registered.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Registerer is where a module registers its own metrics (module.Platform.Metrics). A
+// module names its series after itself (identity_..., payment_...) and keeps their labels
+// to small fixed sets.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
 
 // Handler serves the metrics in the Prometheus text format (OpenMetrics when asked). A
 // collector that fails (the database is down) leaves its series out; the rest is served.
@@ -130,41 +121,12 @@ func (m *Metrics) Middleware() echo.MiddlewareFunc {
 			if route == "" {
 				route = "(none)"
 			}
-			m.requests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
-			m.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+			status := strconv.Itoa(c.Response().Status)
+			m.requests.WithLabelValues(method, route, status).Inc()
+			m.latency.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
 			return nil
 		}
 	}
-}
-
-// ObservePasswordHash records one argon2id computation; it is an argon2id.Observer.
-func (m *Metrics) ObservePasswordHash(op string, took time.Duration) {
-	m.hashDuration.WithLabelValues(op).Observe(took.Seconds())
-}
-
-// ObserveHashSlotWait records one wait for a password-hashing slot, admitted or refused;
-// it has the signature of the hashing limiter's observer.
-func (m *Metrics) ObserveHashSlotWait(wait time.Duration, admitted bool) {
-	outcome := "refused"
-	if admitted {
-		outcome = "admitted"
-	}
-	m.hashWait.WithLabelValues(outcome).Observe(wait.Seconds())
-}
-
-// HashSlots exports the password-hashing slots in use (inUse, read at each scrape) and
-// their number.
-func (m *Metrics) HashSlots(inUse func() int, slots int) {
-	m.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "password_hash", Name: "slots_in_use",
-			Help: "Password-hashing slots taken now.",
-		}, func() float64 { return float64(inUse()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "password_hash", Name: "slots",
-			Help: "Password-hashing slots (PASSWORD_HASH_CONCURRENCY).",
-		}, func() float64 { return float64(slots) }),
-	)
 }
 
 // Sender wraps the outbox's sender: every delivery attempt is timed, and a failure is
@@ -186,4 +148,25 @@ func (s *sender) Send(ctx context.Context, msg mail.Message) error {
 		s.m.sendFailures.WithLabelValues(mail.FailureClass(err)).Inc()
 	}
 	return err
+}
+
+// Serve serves GET /metrics alone on ln until ctx ends (METRICS_ADDR: an address the
+// network keeps internal), then closes within a second.
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
+	stopped := make(chan error, 1)
+	context.AfterFunc(ctx, func() {
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		stopped <- srv.Shutdown(shutdownCtx)
+	})
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics: %w", err)
+	}
+	if err := <-stopped; err != nil {
+		_ = srv.Close()
+	}
+	return nil
 }

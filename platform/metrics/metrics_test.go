@@ -1,15 +1,22 @@
 package metrics
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/acme/identity/platform/outbox"
 )
 
 // TestLabelsAreBounded: whatever method and path a client sends, the labels come from a
@@ -33,5 +40,82 @@ identity_http_requests_total{method="other",route="/users/:id",status="405"} 1
 `
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "identity_http_requests_total"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestScrapesRunNoBacklogQuery: a scrape serves the refresh loop's last backlog; however
+// often /metrics is scraped, the backlog is read once per interval, and its series leave
+// while the reads fail.
+func TestScrapesRunNoBacklogQuery(t *testing.T) {
+	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var (
+		reads atomic.Int64
+		fail  atomic.Bool
+	)
+	refresh := m.Outbox(OutboxSource{
+		Queued: func() int64 { return 0 },
+		Stats:  func() outbox.Stats { return outbox.Stats{} },
+		Backlog: func(context.Context) (outbox.Backlog, error) {
+			reads.Add(1)
+			if fail.Load() {
+				return outbox.Backlog{}, errors.New("database down")
+			}
+			return outbox.Backlog{Emails: 7, OldestAge: 3 * time.Second}, nil
+		},
+		RefreshEvery: time.Hour, // one read at the start, then none during the test
+	})
+	scrapeBacklog := func() (float64, bool) {
+		t.Helper()
+		families, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "identity_outbox_backlog_emails" {
+				return f.GetMetric()[0].GetGauge().GetValue(), true
+			}
+		}
+		return 0, false
+	}
+	if _, ok := scrapeBacklog(); ok {
+		t.Fatal("a backlog was served before any read")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- refresh(ctx) }()
+	for reads.Load() == 0 {
+		runtime.Gosched()
+	}
+	for range 100 {
+		v, ok := scrapeBacklog()
+		if ok && v != 7 {
+			t.Fatalf("backlog %v, want 7", v)
+		}
+	}
+	if v, ok := scrapeBacklog(); !ok || v != 7 {
+		t.Fatalf("backlog %v (served %v), want 7", v, ok)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("101 scrapes made %d backlog reads, want the loop's 1", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// Reads that fail for long leave the series out rather than serve an old value.
+	stale := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fail.Store(true)
+	refresh = stale.Outbox(OutboxSource{
+		Queued: func() int64 { return 0 }, Stats: func() outbox.Stats { return outbox.Stats{} },
+		Backlog: func(context.Context) (outbox.Backlog, error) { return outbox.Backlog{}, errors.New("down") },
+	})
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(stale.Registry(), "identity_outbox_backlog_emails"); err != nil || n != 0 {
+		t.Fatalf("%d backlog series after failed reads (err %v), want none", n, err)
 	}
 }

@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/maintenance"
-	"github.com/acme/identity/platform/metrics"
 	"github.com/acme/identity/platform/outbox"
 )
 
@@ -42,8 +42,9 @@ type Platform struct {
 	Pool        *pgxpool.Pool
 	Outbox      *outbox.Outbox
 	Maintenance *maintenance.Runner
-	// Metrics registers the module's metrics; nil: none are kept.
-	Metrics *metrics.Metrics
+	// Metrics registers the module's own metrics (served at /metrics with the
+	// platform's); nil: the module keeps none.
+	Metrics prometheus.Registerer
 	// Tracer starts the module's spans; nil: no spans (a no-op provider).
 	Tracer trace.TracerProvider
 }

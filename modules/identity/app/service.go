@@ -26,6 +26,8 @@ type Service struct {
 	signIn domain.SignInPolicy
 	random io.Reader
 	tracer trace.Tracer
+	// observe is told the outcome of every use case; nil: nobody listens.
+	observe Observer
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
 }
@@ -36,6 +38,16 @@ type Option func(*Service)
 // WithTracerProvider makes the use cases' spans with tp (by default none are made).
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(s *Service) { s.tracer = tp.Tracer("github.com/acme/identity/modules/identity") }
+}
+
+// Observer is told the outcome of each use case ("Register", "Authenticate", "Activate",
+// "Resend"): nil for a success, else its error (a refusal or a failure). It must not
+// block: it runs on the request's path.
+type Observer func(useCase string, err error)
+
+// WithObserver has observe told the outcome of every use case (the module's metrics).
+func WithObserver(observe Observer) Option {
+	return func(s *Service) { s.observe = observe }
 }
 
 // WithSignInPolicy sets the sign-in delay (by default the contract's: 10 failures).
@@ -58,9 +70,16 @@ func NewService(store Store, hasher PasswordHasher, policy domain.CodePolicy, ra
 	return s, nil
 }
 
-// span starts the span of one use case; end it with endSpan.
-func (s *Service) span(ctx context.Context, useCase string) (context.Context, trace.Span) {
-	return s.tracer.Start(ctx, "identity."+useCase)
+// start starts one use case: its span, ended by the returned end with the account the
+// use case dealt with and its outcome, which the observer is told too.
+func (s *Service) start(ctx context.Context, useCase string) (context.Context, func(accountID string, err error)) {
+	ctx, span := s.tracer.Start(ctx, "identity."+useCase)
+	return ctx, func(accountID string, err error) {
+		if s.observe != nil {
+			s.observe(useCase, err)
+		}
+		endSpan(span, accountID, err)
+	}
 }
 
 // endSpan ends span with the account the use case dealt with and its outcome: a refusal
@@ -84,8 +103,8 @@ func endSpan(span trace.Span, accountID string, err error) {
 // pending account with the same email. It fails with *domain.ValidationError,
 // domain.ErrEmailTaken or *domain.RetryLaterError.
 func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
-	ctx, span := s.span(ctx, "Register")
-	defer func() { endSpan(span, acc.ID, err) }()
+	ctx, end := s.start(ctx, "Register")
+	defer func() { end(acc.ID, err) }()
 	email, err := domain.ParseRegistration(rawEmail, password)
 	if err != nil {
 		return domain.Account{}, err
@@ -114,8 +133,8 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc 
 // *domain.RetryLaterError without checking the password), then costs one hash, the
 // decoy's for an unknown email.
 func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
-	ctx, span := s.span(ctx, "Authenticate")
-	defer func() { endSpan(span, acc.ID, err) }()
+	ctx, end := s.start(ctx, "Authenticate")
+	defer func() { end(acc.ID, err) }()
 	email, msg := domain.ParseEmail(rawEmail)
 	if msg != "" {
 		return domain.Account{}, domain.ErrUnauthorized
@@ -177,8 +196,8 @@ func (s *Service) Account(ctx context.Context, id string) (domain.Account, error
 // Activate activates the authenticated account with code. A wrong code is counted and
 // returned as *domain.InvalidCodeError.
 func (s *Service) Activate(ctx context.Context, who domain.Account, code string) (acc domain.Account, err error) {
-	ctx, span := s.span(ctx, "Activate")
-	defer func() { endSpan(span, who.ID, err) }()
+	ctx, end := s.start(ctx, "Activate")
+	defer func() { end(who.ID, err) }()
 	if !domain.ValidCodeFormat(code) {
 		var verr domain.ValidationError
 		verr.Add("code", "must be exactly 4 digits")
@@ -215,8 +234,8 @@ type CodeSent struct {
 
 // Resend issues a new activation code to the authenticated account and queues its email.
 func (s *Service) Resend(ctx context.Context, who domain.Account) (sent CodeSent, err error) {
-	ctx, span := s.span(ctx, "Resend")
-	defer func() { endSpan(span, who.ID, err) }()
+	ctx, end := s.start(ctx, "Resend")
+	defer func() { end(who.ID, err) }()
 	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err

@@ -1,0 +1,131 @@
+package identity
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/acme/identity/modules/identity/adapter/argon2id"
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// namespace prefixes identity's series: identity_password_hash_..., identity_activation_...
+const namespace = "identity"
+
+// metrics are identity's own series, registered on the platform's registerer: password
+// hashing (time, queue wait, slots) and the outcomes an operator alerts on during an
+// attack (wrong codes, wrong passwords, delayed sign-ins, requests a limit held back).
+// Every label value comes from a fixed set named here or by the domain.
+type metrics struct {
+	hashDuration   *prometheus.HistogramVec
+	hashWait       *prometheus.HistogramVec
+	wrongCodes     prometheus.Counter
+	wrongPasswords prometheus.Counter
+	limited        *prometheus.CounterVec
+}
+
+// limitReasons are the RetryLaterError reasons, each exported from the start at 0.
+var limitReasons = []domain.Reason{
+	domain.ReasonResendInterval, domain.ReasonCodeBudget, domain.ReasonGuessBudget,
+	domain.ReasonClientCodeBudget, domain.ReasonClientGuessBudget, domain.ReasonSignInDelay,
+	domain.ReasonCodeLocked,
+}
+
+// newMetrics registers identity's series on reg, but the hashing gate's (registerSlots).
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		hashDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "password_hash", Name: "duration_seconds",
+			Help: "Time of one argon2id computation, by operation (hash, verify), without the wait for a slot.",
+			// argon2id with 19 MiB and 2 passes takes 20-100 ms on one core.
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"op"}),
+		hashWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "password_hash", Name: "queue_wait_seconds",
+			Help:    "Wait for a password-hashing slot, by outcome (admitted, refused: 503 when the queue is full, after PASSWORD_HASH_QUEUE_TIMEOUT, or the client left).",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"outcome"}),
+		wrongCodes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "activation", Name: "wrong_codes_total",
+			Help: "Activation attempts with a wrong or expired code (a rise is someone guessing codes).",
+		}),
+		wrongPasswords: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sign_in", Name: "failures_total",
+			Help: "Sign-ins refused for their credentials: a wrong password, an unknown email or a user that is no email (a rise is someone guessing passwords).",
+		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "requests_limited_total",
+			Help: "Requests a limit held back with 429, by reason (sign_in_delay: a sign-in delayed after too many wrong passwords for its email).",
+		}, []string{"reason"}),
+	}
+	for _, op := range []string{argon2id.OpHash, argon2id.OpVerify} {
+		m.hashDuration.WithLabelValues(op)
+	}
+	for _, outcome := range []string{"admitted", "refused"} {
+		m.hashWait.WithLabelValues(outcome)
+	}
+	for _, r := range limitReasons {
+		m.limited.WithLabelValues(string(r))
+	}
+	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// registerSlots exports the hashing gate: its slots in use (read at each scrape) and their
+// number.
+func (m *metrics) registerSlots(reg prometheus.Registerer, inUse func() int, slots int) error {
+	return register(reg,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "password_hash", Name: "slots_in_use",
+			Help: "Password-hashing slots taken now.",
+		}, func() float64 { return float64(inUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "password_hash", Name: "slots",
+			Help: "Password-hashing slots (PASSWORD_HASH_CONCURRENCY).",
+		}, func() float64 { return float64(slots) }),
+	)
+}
+
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observeHash records one argon2id computation; it is an argon2id.Observer.
+func (m *metrics) observeHash(op string, took time.Duration) {
+	m.hashDuration.WithLabelValues(op).Observe(took.Seconds())
+}
+
+// observeWait records one wait for a hashing slot; it is an admission.Observer.
+func (m *metrics) observeWait(wait time.Duration, admitted bool) {
+	outcome := "refused"
+	if admitted {
+		outcome = "admitted"
+	}
+	m.hashWait.WithLabelValues(outcome).Observe(wait.Seconds())
+}
+
+// observeUseCase counts the outcomes of a use case an operator alerts on; it is an
+// app.Observer.
+func (m *metrics) observeUseCase(useCase string, err error) {
+	var (
+		wrong *domain.InvalidCodeError
+		later *domain.RetryLaterError
+	)
+	switch {
+	case err == nil:
+	case errors.As(err, &wrong):
+		m.wrongCodes.Inc()
+	case errors.As(err, &later):
+		m.limited.WithLabelValues(string(later.Reason)).Inc()
+	case useCase == "Authenticate" && errors.Is(err, domain.ErrUnauthorized):
+		m.wrongPasswords.Inc()
+	}
+}
