@@ -286,3 +286,67 @@ func heapObjects() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// TestFullHashingQueueRefusesAtOnce: with one hashing slot, a queue of 2 and a queue
+// timeout of a minute, a burst of 32 registrations gets 503 with Retry-After at once for
+// the requests past the queue, not after the minute, and only 201 for the others.
+func TestFullHashingQueueRefusesAtOnce(t *testing.T) {
+	t.Parallel()
+	const burst = 32
+	ts := startServer(t, serverConfig{env: map[string]string{
+		"PASSWORD_HASH_MEMORY_KIB":    strconv.Itoa(19 * 1024),
+		"PASSWORD_HASH_ITERATIONS":    "2",
+		"PASSWORD_HASH_CONCURRENCY":   "1",
+		"PASSWORD_HASH_QUEUE_LENGTH":  "2",
+		"PASSWORD_HASH_QUEUE_TIMEOUT": "1m",
+		"LOG_LEVEL":                   "info",
+	}})
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+		slowest  time.Duration
+		start    = make(chan struct{})
+	)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: burst, MaxIdleConnsPerHost: burst}}
+	for i := range burst {
+		wg.Go(func() {
+			<-start
+			began := time.Now()
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/users",
+				strings.NewReader(fmt.Sprintf(`{"email":"queue%02d@example.com","password":%q}`, i, pw)))
+			req.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(req)
+			if err != nil {
+				t.Errorf("register: %v", err)
+				return
+			}
+			res.Body.Close()
+			took := time.Since(began)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[res.StatusCode]++
+			if res.StatusCode == http.StatusServiceUnavailable {
+				slowest = max(slowest, took)
+				if res.Header.Get("Retry-After") == "" {
+					t.Errorf("503 without Retry-After")
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("statuses %v; slowest 503 after %s", statuses, slowest)
+	if statuses[http.StatusCreated]+statuses[http.StatusServiceUnavailable] != burst || statuses[http.StatusCreated] == 0 {
+		t.Fatalf("statuses %v: want only 201 and 503, and some 201", statuses)
+	}
+	// One hash at a time and two waiting: most of a simultaneous burst finds the queue
+	// full. Without the bound every request would wait its turn and get 201.
+	if statuses[http.StatusServiceUnavailable] < burst/2 {
+		t.Fatalf("statuses %v: want most of the burst refused by the full queue", statuses)
+	}
+	// Refused at once: far from the minute a queued request may wait.
+	if slowest > 20*time.Second {
+		t.Fatalf("a 503 took %s: refused after waiting, not at once", slowest)
+	}
+}

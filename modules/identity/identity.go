@@ -60,9 +60,9 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		appOpts = append(appOpts, app.WithObserver(mx.observeUseCase))
 		observeWait = mx.observeWait
 	}
-	gate := admission.NewGate(ph.Concurrency, ph.QueueTimeout, observeWait)
+	gate := admission.NewGate(ph.Concurrency, ph.QueueLength, ph.QueueTimeout, observeWait)
 	if mx != nil {
-		if err := mx.registerSlots(p.Metrics, gate.InUse, ph.Concurrency); err != nil {
+		if err := mx.registerSlots(p.Metrics, gate, ph.Concurrency); err != nil {
 			return nil, fmt.Errorf("identity metrics: %w", err)
 		}
 	}

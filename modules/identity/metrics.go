@@ -8,6 +8,7 @@ import (
 
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
 	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/admission"
 )
 
 // namespace prefixes identity's series: identity_password_hash_..., identity_activation_...
@@ -74,14 +75,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// registerSlots exports the hashing gate: its slots in use (read at each scrape) and their
-// number.
-func (m *metrics) registerSlots(reg prometheus.Registerer, inUse func() int, slots int) error {
+// registerSlots exports the hashing gate: its slots in use and its queue (read at each
+// scrape), and its number of slots.
+func (m *metrics) registerSlots(reg prometheus.Registerer, gate *admission.Gate, slots int) error {
 	return register(reg,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "password_hash", Name: "queue_length",
+			Help: "Requests waiting for a password-hashing slot now (at most PASSWORD_HASH_QUEUE_LENGTH).",
+		}, func() float64 { return float64(gate.Waiting()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "password_hash", Name: "slots_in_use",
 			Help: "Password-hashing slots taken now.",
-		}, func() float64 { return float64(inUse()) }),
+		}, func() float64 { return float64(gate.InUse()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "password_hash", Name: "slots",
 			Help: "Password-hashing slots (PASSWORD_HASH_CONCURRENCY).",

@@ -29,7 +29,17 @@ type PasswordHash struct {
 	Concurrency int
 	// QueueTimeout is the longest wait for a hashing slot.
 	QueueTimeout time.Duration
+	// QueueLength is how many requests may wait for a slot at once; past it, 503 at once.
+	QueueLength int
 }
+
+// queuePerSlotSecond is how many hashes one slot completes in a second, with margin:
+// argon2id at the defaults takes about 27 ms of CPU here (37 a second), a verification
+// as much, and the garbage collector takes its share. A request queued behind more than
+// Concurrency × QueueTimeout × this would wait out the timeout and get 503 anyway,
+// holding its connection and memory meanwhile: the default queue is that long and no
+// longer (docs/decisions.md, "The hashing queue").
+const queuePerSlotSecond = 32
 
 // LoadSettings reads identity's variables from env, reporting every bad one at once,
 // each named.
@@ -60,6 +70,8 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 		},
 		PendingAccountRetention: s.DurationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
 	}
+	ph := &set.PasswordHash
+	ph.QueueLength = s.Int("PASSWORD_HASH_QUEUE_LENGTH", defaultQueueLength(ph.Concurrency, ph.QueueTimeout), 0, 1000000)
 	if set.PasswordHash.MemoryKiB < 8*uint32(set.PasswordHash.Parallelism) {
 		s.Fail("PASSWORD_HASH_MEMORY_KIB", "must be at least 8 KiB per unit of PASSWORD_HASH_PARALLELISM")
 	}
@@ -67,4 +79,10 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 		return Settings{}, fmt.Errorf("identity settings: %w", err)
 	}
 	return set, nil
+}
+
+// defaultQueueLength is the queue a hashing gate of concurrency slots can serve within
+// timeout (queuePerSlotSecond), at least one per slot: 64 with 2 CPUs and the default 1 s.
+func defaultQueueLength(concurrency int, timeout time.Duration) int {
+	return max(int(float64(concurrency)*timeout.Seconds()*queuePerSlotSecond), concurrency)
 }

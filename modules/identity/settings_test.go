@@ -24,7 +24,7 @@ func TestSettingsDefaults(t *testing.T) {
 			ClientGuessesPerDay: 50, ClientCodesPerDay: 100},
 		SignIn: domain.SignInPolicy{FailuresBeforeDelay: 10},
 		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
-			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second},
+			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second, QueueLength: 32 * runtime.GOMAXPROCS(0)},
 		PendingAccountRetention: 168 * time.Hour,
 	}
 	if s != want {
@@ -43,12 +43,18 @@ func TestSettingsAreRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if q, err := LoadSettings(moduleEnv(map[string]string{"PASSWORD_HASH_QUEUE_LENGTH": "0"})); err != nil || q.PasswordHash.QueueLength != 0 {
+		t.Fatalf("PASSWORD_HASH_QUEUE_LENGTH=0: %d, %v; want 0 (no queue)", q.PasswordHash.QueueLength, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := Settings{
 		Codes: domain.CodePolicy{TTL: 90 * time.Second, MaxAttempts: 3, ResendInterval: 10 * time.Second, GuessesPerDay: 3, CodesPerDay: 4,
 			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
 		SignIn: domain.SignInPolicy{FailuresBeforeDelay: 5},
 		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
-			Concurrency: 7, QueueTimeout: 250 * time.Millisecond},
+			Concurrency: 7, QueueTimeout: 250 * time.Millisecond, QueueLength: 56}, // 7 × 0.25 s × 32
 	}
 	if s != want {
 		t.Fatalf("got %+v\nwant %+v", s, want)
@@ -66,6 +72,7 @@ func TestBadSettingsFailNamingTheVariable(t *testing.T) {
 		"PASSWORD_HASH_ITERATIONS":        "two",
 		"PASSWORD_HASH_CONCURRENCY":       "0",
 		"PASSWORD_HASH_QUEUE_TIMEOUT":     "1",
+		"PASSWORD_HASH_QUEUE_LENGTH":      "-1",
 		"PENDING_ACCOUNT_RETENTION":       "-1h",
 		"PASSWORD_HASH_PARALLELISM":       "300",
 	}

@@ -3,6 +3,7 @@ package admission
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +29,7 @@ func hold(t *testing.T, g *Gate, n int) (release func()) {
 }
 
 func TestGateRunsAtMostNAtOnce(t *testing.T) {
-	g := NewGate(3, time.Minute, nil)
+	g := NewGate(3, 100, time.Minute, nil)
 	var running, peak atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
@@ -60,7 +61,7 @@ func TestGateRunsAtMostNAtOnce(t *testing.T) {
 func TestGateRefusesAfterTheQueueTimeout(t *testing.T) {
 	var waits []time.Duration
 	var mu sync.Mutex
-	g := NewGate(2, 30*time.Millisecond, func(wait time.Duration, admitted bool) {
+	g := NewGate(2, 100, 30*time.Millisecond, func(wait time.Duration, admitted bool) {
 		if !admitted {
 			mu.Lock()
 			waits = append(waits, wait)
@@ -85,7 +86,7 @@ func TestGateRefusesAfterTheQueueTimeout(t *testing.T) {
 }
 
 func TestGateNeverStartsForAGoneCaller(t *testing.T) {
-	g := NewGate(1, time.Minute, nil)
+	g := NewGate(1, 100, time.Minute, nil)
 	ran := false
 
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -112,5 +113,49 @@ func TestGateNeverStartsForAGoneCaller(t *testing.T) {
 	release()
 	if ran || g.InUse() > 1 {
 		t.Fatalf("ran %v, %d slots in use", ran, g.InUse())
+	}
+}
+
+// TestGateRefusesAtOnceWhenTheQueueIsFull: with every slot taken and queue callers
+// waiting, the next caller gets ErrBusy at once, not after the timeout; once a waiter
+// leaves, there is room again.
+func TestGateRefusesAtOnceWhenTheQueueIsFull(t *testing.T) {
+	var refused atomic.Int32
+	g := NewGate(1, 2, time.Hour, func(_ time.Duration, admitted bool) {
+		if !admitted {
+			refused.Add(1)
+		}
+	})
+	release := hold(t, g, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiters := make(chan error, 2)
+	for range 2 {
+		go func() { waiters <- g.Do(ctx, func() {}) }()
+	}
+	for g.Waiting() < 2 {
+		runtime.Gosched()
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Do(context.Background(), func() { t.Error("ran past a full queue") }) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrBusy) {
+			t.Fatalf("past a full queue: %v, want ErrBusy", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller past a full queue waited instead of being refused at once")
+	}
+	if g.Waiting() != 2 || refused.Load() != 1 {
+		t.Fatalf("%d waiting, %d refused; want 2 and 1", g.Waiting(), refused.Load())
+	}
+	release()
+	for range 2 {
+		if err := <-waiters; err != nil {
+			t.Fatalf("a queued caller: %v", err)
+		}
+	}
+	if g.Waiting() != 0 {
+		t.Fatalf("%d still waiting", g.Waiting())
 	}
 }

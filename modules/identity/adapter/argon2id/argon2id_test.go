@@ -78,7 +78,7 @@ func BenchmarkHashDefaultParams(b *testing.B) {
 }
 
 func TestHashesWaitForASlotOfTheGate(t *testing.T) {
-	gate := admission.NewGate(1, 20*time.Millisecond, nil)
+	gate := admission.NewGate(1, 10, 20*time.Millisecond, nil)
 	h := New(cheap, gate)
 	encoded, err := h.Hash(ctx, "correct horse")
 	if err != nil {
@@ -104,7 +104,7 @@ func TestHashesWaitForASlotOfTheGate(t *testing.T) {
 func TestNoHashForAGoneCaller(t *testing.T) {
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	for _, h := range []*Hasher{New(cheap, nil), New(cheap, admission.NewGate(1, time.Second, nil))} {
+	for _, h := range []*Hasher{New(cheap, nil), New(cheap, admission.NewGate(1, 10, time.Second, nil))} {
 		if _, err := h.Hash(gone, "correct horse"); !errors.Is(err, context.Canceled) {
 			t.Errorf("Hash for a cancelled caller: got %v, want context.Canceled", err)
 		}
