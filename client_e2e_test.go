@@ -11,6 +11,7 @@ import (
 
 	"github.com/acme/identity/api/client"
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // TestGeneratedClientDrivesTheWholeFlow uses only the client generated from
@@ -57,7 +58,7 @@ func TestGeneratedClientDrivesTheWholeFlow(t *testing.T) {
 	if !resent.JSON202.ResendAfter.Before(resent.JSON202.ExpiresAt) {
 		t.Fatalf("resend_after %v is not before expires_at %v", resent.JSON202.ResendAfter, resent.JSON202.ExpiresAt)
 	}
-	eventually(t, 5*time.Second, "the second email arrives", func() bool { return len(smtpServer.To(email)) == 2 })
+	poll.Until(t, 5*time.Second, "the second email arrives", func() bool { return len(smtpServer.To(email)) == 2 })
 	latest := parseReceived(t, smtpServer.To(email)[1], email)
 
 	// The superseded code is refused and counted; the latest activates.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/acme/identity/platform/httpserver"
+	"github.com/acme/identity/platform/poll"
 )
 
 // End-to-end tests of the contract's /v1 routes: the real server in-process on a fresh
@@ -433,7 +434,7 @@ func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
 	if n := ts.count(t, `SELECT count(*) FROM platform.outbox_emails WHERE recipient = $1`, "alice@example.com"); n != 1 {
 		t.Fatalf("%d emails queued, want exactly 1", n)
 	}
-	eventually(t, 5*time.Second, "the email is recorded sent", func() bool {
+	poll.Until(t, 5*time.Second, "the email is recorded sent", func() bool {
 		return ts.count(t, `SELECT count(*) FROM platform.outbox_emails WHERE recipient = $1 AND sent_at IS NOT NULL`, "alice@example.com") == 1
 	})
 	if n := len(ts.Mail.to("alice@example.com")); n != 1 {

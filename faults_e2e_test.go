@@ -16,6 +16,7 @@ import (
 
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // End-to-end tests of the service under faults: the database slow, black-holed, reset,
@@ -105,7 +106,7 @@ func (ts *testServer) burst(c creds) []outcome {
 func (ts *testServer) recovers(t *testing.T, c creds, after string) {
 	t.Helper()
 	var last outcome
-	eventually(t, 15*time.Second, "the service serves again after "+after, func() bool {
+	poll.Until(t, 15*time.Second, "the service serves again after "+after, func() bool {
 		last = ts.try(http.MethodGet, "/v1/users/me", "", &c)
 		if last.status != http.StatusOK {
 			return false
@@ -350,7 +351,7 @@ func TestNoSecretInTheLog(t *testing.T) {
 	}, keywordValue)
 
 	registerAt(t, ts, "alice@example.com")
-	eventually(t, 10*time.Second, "a failed SMTP login is logged", func() bool {
+	poll.Until(t, 10*time.Second, "a failed SMTP login is logged", func() bool {
 		return strings.Contains(ts.logs.String(), "email not sent")
 	})
 	proxy.Refuse()

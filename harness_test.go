@@ -22,6 +22,7 @@ import (
 	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox"
+	"github.com/acme/identity/platform/poll"
 )
 
 // testServer is the real service (echo, pgx, the outbox dispatcher) serving in-process on
@@ -122,7 +123,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 		}
 	})
 	// Serving starts after the wiring (a timing-decoy hash among it): wait for it.
-	eventually(t, 10*time.Second, "the server answers /healthz", func() bool {
+	poll.Until(t, 10*time.Second, "the server answers /healthz", func() bool {
 		res, err := http.Get(ts.URL + "/healthz")
 		if err != nil {
 			return false
@@ -150,7 +151,7 @@ func (m *mailbox) Send(_ context.Context, msg mail.Message) error {
 // waitFor returns the n-th email (1-based) sent to to, waiting up to 5 s.
 func (m *mailbox) waitFor(t *testing.T, to string, n int) mail.Message {
 	t.Helper()
-	eventually(t, 5*time.Second, fmt.Sprintf("email #%d to %s arrives", n, to), func() bool { return len(m.to(to)) >= n })
+	poll.Until(t, 5*time.Second, fmt.Sprintf("email #%d to %s arrives", n, to), func() bool { return len(m.to(to)) >= n })
 	return m.to(to)[n-1]
 }
 
@@ -243,18 +244,6 @@ func (ts *testServer) do(t *testing.T, req *http.Request) response {
 	r := response{Status: res.StatusCode, Header: res.Header, Body: b}
 	checkContract(t, req, sent, r) // the OpenAPI document describes both (openapi_test.go)
 	return r
-}
-
-// eventually polls cond until it holds, failing with what after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.

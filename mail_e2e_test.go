@@ -20,6 +20,7 @@ import (
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/mail/smtptest"
 	"github.com/acme/identity/platform/outbox"
+	"github.com/acme/identity/platform/poll"
 )
 
 // End-to-end tests of the activation email over real SMTP: the service in-process with
@@ -172,7 +173,7 @@ func TestMailSMTPDownAtRegistration(t *testing.T) {
 	registerAt(t, ts, "bob@example.com")
 	t.Logf("registration answered in %v with the SMTP server down", time.Since(begin))
 
-	eventually(t, 5*time.Second, "a failed attempt is recorded", func() bool {
+	poll.Until(t, 5*time.Second, "a failed attempt is recorded", func() bool {
 		r := outboxRowOf(t, ts.DatabaseURL, "bob@example.com")
 		return r.Attempts >= 1 && r.LastError != "" && !r.Sent
 	})
@@ -222,7 +223,7 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 	registerAt(t, ts, "hang@example.com")
 	registerAt(t, ts, "reject@example.com")
 	registerAt(t, ts, "later@example.com")
-	eventually(t, 5*time.Second, "the hanging send is under way", func() bool { return outboxRowOf(t, ts.DatabaseURL, "hang@example.com").Leased })
+	poll.Until(t, 5*time.Second, "the hanging send is under way", func() bool { return outboxRowOf(t, ts.DatabaseURL, "hang@example.com").Leased })
 	for i := range 3 {
 		to := fmt.Sprintf("ok%d@example.com", i)
 		registerAt(t, ts, to)
@@ -234,7 +235,7 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 	}
 
 	// A permanent refusal (550) is tried once and recorded failed, its bodies erased.
-	eventually(t, 5*time.Second, "the rejected email is recorded failed", func() bool {
+	poll.Until(t, 5*time.Second, "the rejected email is recorded failed", func() bool {
 		return outboxRowOf(t, ts.DatabaseURL, "reject@example.com").Failed
 	})
 	if r := outboxRowOf(t, ts.DatabaseURL, "reject@example.com"); r.Sent || r.Attempts != 1 || !strings.Contains(r.LastError, "550") ||
@@ -262,7 +263,7 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 	}
 
 	// The hung send times out, is recorded, and is retried.
-	eventually(t, 10*time.Second, "the hung send times out and is recorded", func() bool {
+	poll.Until(t, 10*time.Second, "the hung send times out and is recorded", func() bool {
 		return strings.Contains(outboxRowOf(t, ts.DatabaseURL, "hang@example.com").LastError, "deadline exceeded")
 	})
 	if n := len(smtpServer.To("hang@example.com")) + len(smtpServer.To("reject@example.com")); n != 0 {
@@ -283,7 +284,7 @@ func TestMailAcceptedThenDroppedIsSentOnce(t *testing.T) {
 		smtpServer.WaitFor(t, to, 5*time.Second)
 	}
 	for _, to := range users {
-		eventually(t, 5*time.Second, to+" is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, to).Sent })
+		poll.Until(t, 5*time.Second, to+" is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, to).Sent })
 	}
 	ts.stop() // QUIT on the last connection, dropped too
 	for _, to := range users {
@@ -300,7 +301,7 @@ func TestMailLogTransportWhenSMTPHostIsEmpty(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, serverConfig{env: map[string]string{"RATE_LIMIT_PER_IP": "0"}, realMail: true, dispatch: mailDispatch})
 	registerAt(t, ts, "logged@example.com")
-	eventually(t, 5*time.Second, "the email is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, "logged@example.com").Sent })
+	poll.Until(t, 5*time.Second, "the email is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, "logged@example.com").Sent })
 	logs := ts.logs.String()
 	var line string
 	for _, l := range strings.Split(logs, "\n") {
@@ -331,7 +332,7 @@ func TestMailExpiredCodeIsDropped(t *testing.T) {
 	ts := startMailServer(t, port, map[string]string{"ACTIVATION_CODE_TTL": "1s", "ACTIVATION_CODE_RESEND_INTERVAL": "1s"}, "")
 
 	registerAt(t, ts, "late@example.com")
-	eventually(t, 5*time.Second, "the email of the expired code is dropped", func() bool {
+	poll.Until(t, 5*time.Second, "the email of the expired code is dropped", func() bool {
 		return outboxRowOf(t, ts.DatabaseURL, "late@example.com").Dropped
 	})
 	if r := outboxRowOf(t, ts.DatabaseURL, "late@example.com"); r.Sent || r.Attempts == 0 {
@@ -381,7 +382,7 @@ func TestMailThreeReplicasSendEachEmailOnce(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	eventually(t, 20*time.Second, "every email reaches the SMTP server", func() bool { return len(smtpServer.Received()) >= users })
+	poll.Until(t, 20*time.Second, "every email reaches the SMTP server", func() bool { return len(smtpServer.Received()) >= users })
 
 	var latencies []time.Duration
 	for i := range users {
@@ -394,7 +395,7 @@ func TestMailThreeReplicasSendEachEmailOnce(t *testing.T) {
 		latencies = append(latencies, got[0].At.Sub(answered[i]))
 	}
 	// Outbox state: every email sent once and recorded so; no late duplicate can follow.
-	eventually(t, 5*time.Second, "every email is recorded as sent", func() bool {
+	poll.Until(t, 5*time.Second, "every email is recorded as sent", func() bool {
 		ctx := context.Background()
 		conn, err := pgx.Connect(ctx, dbURL)
 		if err != nil {
@@ -431,7 +432,7 @@ func TestMailConcurrencyFollowsSMTPMaxConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	eventually(t, 20*time.Second, "30 emails arrive", func() bool { return len(smtpServer.Received()) == 30 })
+	poll.Until(t, 20*time.Second, "30 emails arrive", func() bool { return len(smtpServer.Received()) == 30 })
 	if _, most := smtpServer.OpenConnections(); most <= 8 || most > 12 {
 		t.Fatalf("at most %d connections open at once, want more than the old 8 and at most 12", most)
 	}

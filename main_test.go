@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/poll"
 )
 
 func TestRunRefusesABadVariableNamingIt(t *testing.T) {
@@ -73,7 +74,7 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 	}})
 	done := make(chan response, 1)
 	go func() { done <- ts.register(t, "alice@example.com", pw) }()
-	eventually(t, 10*time.Second, "the registration is hashing", func() bool {
+	poll.Until(t, 10*time.Second, "the registration is hashing", func() bool {
 		return strings.Contains(string(ts.request(t, http.MethodGet, "/metrics", nil, "", "").Body),
 			"identity_password_hash_slots_in_use 1")
 	})
@@ -105,7 +106,7 @@ func TestServeRecoversWhenTheDatabaseReturns(t *testing.T) {
 	wantProblem(t, ts.register(t, "alice@example.com", pw), http.StatusServiceUnavailable, "unavailable")
 	wantStatus(t, ts.request(t, http.MethodGet, "/healthz", nil, "", ""), http.StatusOK)
 	r.up(t)
-	eventually(t, 10*time.Second, "ready again after the database came back", func() bool {
+	poll.Until(t, 10*time.Second, "ready again after the database came back", func() bool {
 		return ts.request(t, http.MethodGet, "/readyz", nil, "", "").Status == http.StatusOK
 	})
 	wantStatus(t, ts.register(t, "alice@example.com", pw), http.StatusCreated)

@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/acme/identity/platform/poll"
 )
 
 // scrape reads /metrics and parses the Prometheus text format.
@@ -90,7 +92,7 @@ func TestMetricsFollowTheTraffic(t *testing.T) {
 	var m map[string]*dto.MetricFamily
 	// The dispatcher counts a send as the provider accepts it and records it in the outbox
 	// just after: wait for both before reading the backlog.
-	eventually(t, 5*time.Second, "the dispatcher's counters reach the sends, and the sends are recorded", func() bool {
+	poll.Until(t, 5*time.Second, "the dispatcher's counters reach the sends, and the sends are recorded", func() bool {
 		m = ts.scrape(t)
 		return value(m, "identity_outbox_emails_sent_total") == n && value(m, "identity_outbox_backlog_emails") == 0
 	})
@@ -152,7 +154,7 @@ func TestMetricsShowAnUnsentEmail(t *testing.T) {
 	wantStatus(t, ts.register(t, "stuck@example.com", pw), http.StatusCreated)
 	var m map[string]*dto.MetricFamily
 	// The backlog is read every 20 ms in tests (2 s in production): wait for a read.
-	eventually(t, 5*time.Second, "a failed send is counted and the backlog read", func() bool {
+	poll.Until(t, 5*time.Second, "a failed send is counted and the backlog read", func() bool {
 		m = ts.scrape(t)
 		return value(m, "identity_outbox_emails_failed_total", "class", "connection") >= 1 &&
 			value(m, "identity_outbox_oldest_unsent_age_seconds") > 0

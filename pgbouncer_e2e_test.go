@@ -26,6 +26,7 @@ import (
 	"github.com/acme/identity/db"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // pgBouncerPoolSize is the server connections PgBouncer opens to PostgreSQL: far fewer
@@ -135,7 +136,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 		replicas[i] = startServer(t, sc)
 	}
 
-	eventually(t, 10*time.Second, "replica 0 listens on its direct connection", func() bool {
+	poll.Until(t, 10*time.Second, "replica 0 listens on its direct connection", func() bool {
 		var n int
 		queryDirect(t, direct, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND application_name = 'identity-direct' AND query = 'LISTEN outbox_emails'`, &n)
@@ -214,7 +215,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	eventually(t, 20*time.Second, "every email reaches the SMTP server", func() bool { return len(smtpServer.Received()) >= users })
+	poll.Until(t, 20*time.Second, "every email reaches the SMTP server", func() bool { return len(smtpServer.Received()) >= users })
 	took := time.Since(began)
 	after := bouncer.stats(t)
 	codes := make([]string, users)
@@ -382,7 +383,7 @@ ignore_startup_parameters = extra_float_digits
 			t.Logf("pgbouncer log:\n%s", logs.String())
 		}
 	})
-	eventually(t, 10*time.Second, "pgbouncer accepts connections", func() bool {
+	poll.Until(t, 10*time.Second, "pgbouncer accepts connections", func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("pgbouncer exited:\n%s", logs.String())

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/acme/identity/platform/poll"
 )
 
 // TestPendingAccountsAreDeletedAfterTheirRetention: the service's own maintenance worker
@@ -22,7 +24,7 @@ func TestPendingAccountsAreDeletedAfterTheirRetention(t *testing.T) {
 	wantUser(t, ts.activate(t, active, code), active.email, "active")
 	ts.ageCode(t, stale.email, 61*time.Minute)
 
-	eventually(t, 5*time.Second, "the stale pending account is deleted", func() bool {
+	poll.Until(t, 5*time.Second, "the stale pending account is deleted", func() bool {
 		return ts.count(t, `SELECT count(*) FROM identity.accounts WHERE email = $1`, stale.email) == 0
 	})
 	wantProblem(t, ts.me(t, stale), http.StatusUnauthorized, "unauthorized")

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // TestTracesOfARegistrationAndItsEmail records the spans of one registration with the
@@ -37,7 +38,7 @@ func TestTracesOfARegistrationAndItsEmail(t *testing.T) {
 	wantStatus(t, ts.register(t, "trace@example.com", pw), http.StatusCreated)
 	smtpServer.WaitFor(t, "trace@example.com", 5*time.Second)
 	var spans tracetest.SpanStubs
-	eventually(t, 5*time.Second, "the delivery span ends", func() bool {
+	poll.Until(t, 5*time.Second, "the delivery span ends", func() bool {
 		spans = exporter.GetSpans()
 		return find(spans, "email.send") != nil
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // These tests run the pooled SMTP transport against the real SMTP server of smtptest, in
@@ -64,17 +65,6 @@ func receivedOnce(t *testing.T, srv *smtptest.Server, n int) {
 	}
 	if got := len(srv.Received()); got != n {
 		t.Errorf("the server received %d emails, want %d", got, n)
-	}
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -147,7 +137,7 @@ func TestSMTPTransportClosesConnectionAfterMessageLimit(t *testing.T) {
 	if n := srv.Connections(); n != 3 {
 		t.Errorf("25 emails at 10 per connection used %d connections, want 3", n)
 	}
-	eventually(t, 5*time.Second, "the two spent connections are closed", func() bool {
+	poll.Until(t, 5*time.Second, "the two spent connections are closed", func() bool {
 		now, _ := srv.OpenConnections()
 		return now == 1 && tr.Stats().Open == 1 // on both sides (see ClosesIdleConnection)
 	})
@@ -164,7 +154,7 @@ func TestSMTPTransportClosesIdleConnection(t *testing.T) {
 	sendAll(t, tr, 0, 1)
 	// Closed on both sides: the server counts it closed as it ends the session, the pool
 	// a moment later, when its QUIT returns.
-	eventually(t, 5*time.Second, "the idle connection is closed", func() bool {
+	poll.Until(t, 5*time.Second, "the idle connection is closed", func() bool {
 		now, _ := srv.OpenConnections()
 		return now == 0 && tr.Stats().Open == 0
 	})
@@ -187,7 +177,7 @@ func TestSMTPTransportAcceptedDataCountsAsSentWhenQUITFails(t *testing.T) {
 	tr := pooled(t, srv, 2)
 	tr.MaxMessagesPerConnection = 1 // QUIT right after each email
 	sendAll(t, tr, 0, 5)
-	eventually(t, 5*time.Second, "every connection is closed", func() bool {
+	poll.Until(t, 5*time.Second, "every connection is closed", func() bool {
 		now, _ := srv.OpenConnections()
 		return now == 0 && tr.Stats().Open == 0
 	})
@@ -433,7 +423,7 @@ func TestSMTPTransportCloseSaysQUIT(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	eventually(t, 5*time.Second, "the server sees every connection closed", func() bool {
+	poll.Until(t, 5*time.Second, "the server sees every connection closed", func() bool {
 		now, _ := srv.OpenConnections()
 		return now == 0
 	})

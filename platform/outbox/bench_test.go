@@ -34,7 +34,7 @@ func BenchmarkDeliveryOverLatency(b *testing.B) {
 			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 				for i := range b.N {
 					to := fmt.Sprintf("bench%05d@example.com", i)
-					if err := ob.Enqueue(ctx, tx, mail.Message{To: to, Subject: "s", Text: "t", HTML: "h"}, nil); err != nil {
+					if err := ob.enqueue(ctx, tx, mail.Message{To: to, Subject: "s", Text: "t", HTML: "h"}, nil); err != nil {
 						return err
 					}
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // TestDispatcherQueriesAreBounded: the dispatcher's queries wait at most QueryTimeout. Its
@@ -41,7 +42,7 @@ func TestDispatcherQueriesAreBounded(t *testing.T) {
 
 	run(t, d)
 	enqueue(t, direct, New(), "alice@example.com", nil)
-	waitUntil(t, 5*time.Second, "the first email is sent", func() bool { return sender.sentTo("alice@example.com") == 1 })
+	poll.Until(t, 5*time.Second, "the first email is sent", func() bool { return sender.sentTo("alice@example.com") == 1 })
 
 	// The next claim goes out on the pooled connection, and never comes back.
 	proxy.Blackhole()
@@ -50,7 +51,7 @@ func TestDispatcherQueriesAreBounded(t *testing.T) {
 	proxy.Heal()
 
 	enqueue(t, direct, New(), "bob@example.com", nil)
-	waitUntil(t, 5*time.Second, "the second email is sent on a new connection", func() bool {
+	poll.Until(t, 5*time.Second, "the second email is sent on a new connection", func() bool {
 		return sender.sentTo("bob@example.com") == 1
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // These tests run the dispatcher with the production SMTP transport against the real
@@ -43,7 +44,7 @@ func enqueueMany(t *testing.T, pool *pgxpool.Pool, ob *Outbox, n int) {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for i := range n {
 			to := fmt.Sprintf("r%04d@example.com", i)
-			if err := ob.Enqueue(ctx, tx, mail.Message{To: to, Subject: "code", Text: "code 1234 for " + to, HTML: "<p>1234</p>"}, nil); err != nil {
+			if err := ob.enqueue(ctx, tx, mail.Message{To: to, Subject: "code", Text: "code 1234 for " + to, HTML: "<p>1234</p>"}, nil); err != nil {
 				return err
 			}
 		}
@@ -52,7 +53,7 @@ func enqueueMany(t *testing.T, pool *pgxpool.Pool, ob *Outbox, n int) {
 	if err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
-	ob.Committed(1)
+	ob.wake(1)
 }
 
 // outboxState counts the outbox rows by outcome, and the finished rows that kept a body.
@@ -133,7 +134,7 @@ func TestDeliveryOfHundredsOfEmailsOverPooledConnections(t *testing.T) {
 			opts.Concurrency = 0 // one send per pooled connection
 			d := NewDispatcher(pool, ob, sender, opts, testLogger(t))
 			run(t, d)
-			waitUntil(t, 60*time.Second, "every email is recorded sent", func() bool { return stateOf(t, pool).Sent == emails })
+			poll.Until(t, 60*time.Second, "every email is recorded sent", func() bool { return stateOf(t, pool).Sent == emails })
 
 			ids := map[string]string{} // recipient -> <message_id@example.com>
 			rows, err := pool.Query(context.Background(), `SELECT recipient, message_id::text FROM platform.outbox_emails`)
@@ -209,7 +210,7 @@ func TestDeliveryPermanentRefusalFailsForGoodTemporaryIsRetried(t *testing.T) {
 	run(t, d)
 	enqueue(t, pool, ob, "gone@example.com", nil)
 	enqueue(t, pool, ob, "busy@example.com", nil)
-	waitUntil(t, 10*time.Second, "the 550 is recorded failed and the 451 sent at its retry", func() bool {
+	poll.Until(t, 10*time.Second, "the 550 is recorded failed and the 451 sent at its retry", func() bool {
 		return rowOf(t, pool, "gone@example.com").Failed && rowOf(t, pool, "busy@example.com").Sent
 	})
 	gone := rowOf(t, pool, "gone@example.com")
@@ -244,7 +245,7 @@ func TestDeliveryLostReplyToDataResendsWithTheSameMessageID(t *testing.T) {
 	ob := New()
 	run(t, NewDispatcher(pool, ob, smtpSender(t, srv, 2), fastOptions, testLogger(t)))
 	enqueue(t, pool, ob, "lost@example.com", nil)
-	waitUntil(t, 10*time.Second, "the email is recorded sent", func() bool { return rowOf(t, pool, "lost@example.com").Sent })
+	poll.Until(t, 10*time.Second, "the email is recorded sent", func() bool { return rowOf(t, pool, "lost@example.com").Sent })
 	got := srv.To("lost@example.com")
 	if len(got) != 2 {
 		t.Fatalf("the server holds %d copies, want 2 (the lost reply, then the retry)", len(got))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/poll"
 )
 
 // These tests run the dispatcher against the real PostgreSQL, a fresh database each, with
@@ -85,12 +86,12 @@ func enqueue(t *testing.T, pool *pgxpool.Pool, ob *Outbox, to string, expiresAt 
 	t.Helper()
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return ob.Enqueue(ctx, tx, mail.Message{To: to, Subject: "subject " + to, Text: "text " + to, HTML: "<p>html " + to + "</p>"}, expiresAt)
+		return ob.enqueue(ctx, tx, mail.Message{To: to, Subject: "subject " + to, Text: "text " + to, HTML: "<p>html " + to + "</p>"}, expiresAt)
 	})
 	if err != nil {
 		t.Fatalf("enqueue %s: %v", to, err)
 	}
-	ob.Committed(1)
+	ob.wake(1)
 }
 
 // emailRow is the recorded state of the email to one recipient.
@@ -130,18 +131,6 @@ func countSent(t *testing.T, pool *pgxpool.Pool) int {
 		t.Fatalf("count sent emails: %v", err)
 	}
 	return n
-}
-
-// waitUntil polls cond until it holds, failing the test with what after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // run starts d and returns a function that stops it and waits for Run to return (also
@@ -190,7 +179,7 @@ func TestDispatcherSendsAndMarksSent(t *testing.T) {
 	run(t, d)
 
 	enqueue(t, pool, ob, "a@example.com", nil)
-	waitUntil(t, 5*time.Second, "the email is recorded as sent", func() bool { return rowOf(t, pool, "a@example.com").Sent })
+	poll.Until(t, 5*time.Second, "the email is recorded as sent", func() bool { return rowOf(t, pool, "a@example.com").Sent })
 
 	r := rowOf(t, pool, "a@example.com")
 	want := mail.Message{ID: r.MessageID, To: "a@example.com", Subject: "subject a@example.com", Text: "text a@example.com", HTML: "<p>html a@example.com</p>"}
@@ -251,7 +240,7 @@ func TestDispatcherRetriesFailedSendWithBackoff(t *testing.T) {
 		t.Fatalf("row during attempt 2: %+v (last_error %v), want attempts 2, last_error of attempt 1, not sent, bodies kept", r, deref(r.LastError))
 	}
 	close(proceed)
-	waitUntil(t, 5*time.Second, "the third attempt succeeds", func() bool { return rowOf(t, pool, "retry@example.com").Sent })
+	poll.Until(t, 5*time.Second, "the third attempt succeeds", func() bool { return rowOf(t, pool, "retry@example.com").Sent })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -313,7 +302,7 @@ func TestDispatcherDropsExpiredEmail(t *testing.T) {
 
 	d := NewDispatcher(pool, ob, sender, fastOptions, testLogger(t))
 	run(t, d)
-	waitUntil(t, 5*time.Second, "the fresh email is sent and the expired one dropped", func() bool {
+	poll.Until(t, 5*time.Second, "the fresh email is sent and the expired one dropped", func() bool {
 		return rowOf(t, pool, "fresh@example.com").Sent && rowOf(t, pool, "expired@example.com").Dropped
 	})
 	if n := sender.attemptsTo("expired@example.com"); n != 0 {
@@ -351,12 +340,12 @@ func TestDispatcherHungSendDoesNotBlockOthers(t *testing.T) {
 	enqueue(t, pool, ob, "hang@example.com", nil)
 	d := NewDispatcher(pool, ob, sender, opts, testLogger(t))
 	run(t, d)
-	waitUntil(t, 5*time.Second, "the hanging send starts", func() bool { return sender.attemptsTo("hang@example.com") == 1 })
+	poll.Until(t, 5*time.Second, "the hanging send starts", func() bool { return sender.attemptsTo("hang@example.com") == 1 })
 
 	for i := range 5 {
 		enqueue(t, pool, ob, fmt.Sprintf("u%d@example.com", i), nil)
 	}
-	waitUntil(t, 5*time.Second, "the other five emails are sent", func() bool { return countSent(t, pool) == 5 })
+	poll.Until(t, 5*time.Second, "the other five emails are sent", func() bool { return countSent(t, pool) == 5 })
 	select {
 	case <-hangDone:
 		t.Fatal("the other emails waited for the hung send to time out")
@@ -364,7 +353,7 @@ func TestDispatcherHungSendDoesNotBlockOthers(t *testing.T) {
 	}
 
 	// The hung send then times out and is recorded as a failure to retry.
-	waitUntil(t, 5*time.Second, "the hung send times out and is recorded", func() bool {
+	poll.Until(t, 5*time.Second, "the hung send times out and is recorded", func() bool {
 		r := rowOf(t, pool, "hang@example.com")
 		return r.LastError != nil && !r.Leased
 	})
@@ -410,7 +399,7 @@ func TestDispatcherShutdownHandsBackClaimedEmail(t *testing.T) {
 	// Nothing is lost: the next dispatcher sends it at once (not after the lease).
 	next := &fakeSender{}
 	run(t, NewDispatcher(pool, New(), next, fastOptions, testLogger(t)))
-	waitUntil(t, 2*time.Second, "the next dispatcher sends the handed-back email", func() bool {
+	poll.Until(t, 2*time.Second, "the next dispatcher sends the handed-back email", func() bool {
 		return rowOf(t, pool, "inflight@example.com").Sent
 	})
 	if n := next.sentTo("inflight@example.com"); n != 1 {
@@ -486,7 +475,7 @@ func TestDispatcherWakesOnNotifyFromAnotherProcess(t *testing.T) {
 	d := NewDispatcher(pool, New(), sender, opts, testLogger(t))
 	run(t, d)
 	// Let the dispatcher settle into its long sleep, listening.
-	waitUntil(t, 5*time.Second, "the dispatcher listens", func() bool {
+	poll.Until(t, 5*time.Second, "the dispatcher listens", func() bool {
 		var n int
 		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN outbox_emails'`).Scan(&n)
 		return err == nil && n == 1
@@ -496,7 +485,7 @@ func TestDispatcherWakesOnNotifyFromAnotherProcess(t *testing.T) {
 	other := New() // another replica's outbox: its in-process signal does not reach d
 	begin := time.Now()
 	enqueue(t, pool, other, "notified@example.com", nil)
-	waitUntil(t, 3*time.Second, "the email queued elsewhere is sent", func() bool { return sender.sentTo("notified@example.com") == 1 })
+	poll.Until(t, 3*time.Second, "the email queued elsewhere is sent", func() bool { return sender.sentTo("notified@example.com") == 1 })
 	t.Logf("sent %v after the commit of another replica", time.Since(begin))
 }
 
@@ -517,14 +506,14 @@ func TestDispatcherListensOnListenURL(t *testing.T) {
 	opts.ListenURL = url + "&application_name=outbox-direct"
 	d := NewDispatcher(pool, New(), sender, opts, testLogger(t))
 	run(t, d)
-	waitUntil(t, 5*time.Second, "the dispatcher listens on the direct connection", func() bool {
+	poll.Until(t, 5*time.Second, "the dispatcher listens on the direct connection", func() bool {
 		var app string
 		err := pool.QueryRow(context.Background(), `SELECT application_name FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN outbox_emails'`).Scan(&app)
 		return err == nil && app == "outbox-direct"
 	})
 	time.Sleep(100 * time.Millisecond) // the dispatcher has done its first claim and sleeps
 	enqueue(t, pool, New(), "direct@example.com", nil)
-	waitUntil(t, 3*time.Second, "the email queued elsewhere is sent", func() bool { return sender.sentTo("direct@example.com") == 1 })
+	poll.Until(t, 3*time.Second, "the email queued elsewhere is sent", func() bool { return sender.sentTo("direct@example.com") == 1 })
 }
 
 func TestDispatchersShareOutboxWithoutDuplicates(t *testing.T) {
@@ -551,7 +540,7 @@ func TestDispatchersShareOutboxWithoutDuplicates(t *testing.T) {
 	for i := range emails {
 		enqueue(t, pools[i%3], New(), fmt.Sprintf("r%03d@example.com", i), nil)
 	}
-	waitUntil(t, 20*time.Second, "every email is recorded as sent", func() bool { return countSent(t, pools[0]) == emails })
+	poll.Until(t, 20*time.Second, "every email is recorded as sent", func() bool { return countSent(t, pools[0]) == emails })
 
 	for i := range emails {
 		to := fmt.Sprintf("r%03d@example.com", i)
@@ -602,7 +591,7 @@ func TestDispatcherKeepsMessageIDAcrossAttempts(t *testing.T) {
 	run(t, NewDispatcher(pool, ob, sender, fastOptions, testLogger(t)))
 	enqueue(t, pool, ob, "twice@example.com", nil)
 	enqueue(t, pool, ob, "other@example.com", nil)
-	waitUntil(t, 5*time.Second, "both emails are sent", func() bool { return countSent(t, pool) == 2 })
+	poll.Until(t, 5*time.Second, "both emails are sent", func() bool { return countSent(t, pool) == 2 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -632,7 +621,7 @@ func TestDispatcherRecordsRejectedEmailFailedForGood(t *testing.T) {
 	d := NewDispatcher(pool, ob, sender, fastOptions, testLogger(t))
 	run(t, d)
 	enqueue(t, pool, ob, "gone@example.com", nil)
-	waitUntil(t, 5*time.Second, "the rejected email is recorded failed", func() bool { return rowOf(t, pool, "gone@example.com").Failed })
+	poll.Until(t, 5*time.Second, "the rejected email is recorded failed", func() bool { return rowOf(t, pool, "gone@example.com").Failed })
 	r := rowOf(t, pool, "gone@example.com")
 	if r.Attempts != 1 || r.Sent || r.Dropped || r.Leased || !r.Erased || r.LastError == nil || !strings.Contains(*r.LastError, "550 5.1.1 mailbox unavailable") {
 		t.Errorf("row %+v (last_error %s), want failed after 1 attempt with the reply, bodies erased", r, deref(r.LastError))
@@ -643,7 +632,7 @@ func TestDispatcherRecordsRejectedEmailFailedForGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, pool, ob, "next@example.com", nil)
-	waitUntil(t, 5*time.Second, "a later email is sent", func() bool { return rowOf(t, pool, "next@example.com").Sent })
+	poll.Until(t, 5*time.Second, "a later email is sent", func() bool { return rowOf(t, pool, "next@example.com").Sent })
 	if n := sender.attemptsTo("gone@example.com"); n != 1 {
 		t.Errorf("the rejected email was tried %d times, want once", n)
 	}
@@ -704,12 +693,12 @@ func TestDispatcherSendsAsManyAtOnceAsTheSenderCan(t *testing.T) {
 				enqueue(t, pool, ob, fmt.Sprintf("c%02d@example.com", i), nil)
 			}
 			run(t, d)
-			waitUntil(t, 5*time.Second, fmt.Sprintf("%d sends are under way", n), func() bool {
+			poll.Until(t, 5*time.Second, fmt.Sprintf("%d sends are under way", n), func() bool {
 				inFlight, _, _ := sender.counts()
 				return inFlight == n
 			})
 			close(sender.release)
-			waitUntil(t, 5*time.Second, "every email is sent", func() bool { return countSent(t, pool) == 2*n })
+			poll.Until(t, 5*time.Second, "every email is sent", func() bool { return countSent(t, pool) == 2*n })
 			if _, most, _ := sender.counts(); most != n {
 				t.Errorf("at most %d sends at once, want the sender's %d", most, n)
 			}

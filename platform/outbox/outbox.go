@@ -40,29 +40,29 @@ type Email struct {
 // Queue is how a store queues emails, in one call inside the transaction that caused
 // them (tx, begun by database.InTx): each email is written to the outbox, PostgreSQL
 // notifies the dispatchers of every replica when tx commits, and this replica's
-// dispatcher is woken (Committed) once it has. Its errors are the outbox's own: wrapped
+// dispatcher is woken once it has. Its errors are the outbox's own: wrapped
 // with what failed, and database.ErrUnavailable when the database is lost, so the store
 // passes them on as they are.
 func (o *Outbox) Queue(ctx context.Context, tx pgx.Tx, emails ...Email) error {
 	if len(emails) == 0 {
 		return nil
 	}
-	if !database.AfterCommit(tx, func() { o.Committed(len(emails)) }) {
+	if !database.AfterCommit(tx, func() { o.wake(len(emails)) }) {
 		return errors.New("outbox: send inside a transaction of database.InTx")
 	}
 	for _, e := range emails {
-		if err := o.Enqueue(ctx, tx, e.Message, e.ExpiresAt); err != nil {
+		if err := o.enqueue(ctx, tx, e.Message, e.ExpiresAt); err != nil {
 			return database.Classify(err)
 		}
 	}
 	return nil
 }
 
-// Enqueue writes m to the outbox within tx, and asks PostgreSQL to notify the dispatchers
+// enqueue writes m to the outbox within tx, and asks PostgreSQL to notify the dispatchers
 // of every replica when tx commits. After expiresAt (when not nil) m is dropped, not sent.
 // The trace of ctx, when there is one, is kept with m: the span of its delivery links to
 // it.
-func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expiresAt *time.Time) error {
+func (o *Outbox) enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expiresAt *time.Time) error {
 	q := sqlcgen.New(tx)
 	if _, err := q.InsertEmail(ctx, sqlcgen.InsertEmailParams{
 		Recipient: m.To, Subject: m.Subject, TextBody: m.Text, HtmlBody: m.HTML, ExpiresAt: expiresAt,
@@ -76,9 +76,9 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, m mail.Message, expires
 	return nil
 }
 
-// Committed wakes this process's dispatcher at once; call it after the transaction that
+// wake wakes this process's dispatcher at once; call it after the transaction that
 // queued n messages has committed. It works behind poolers that drop LISTEN/NOTIFY.
-func (o *Outbox) Committed(n int) {
+func (o *Outbox) wake(n int) {
 	o.committed.Add(int64(n))
 	select {
 	case o.queued <- struct{}{}:
