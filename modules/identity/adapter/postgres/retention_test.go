@@ -21,7 +21,7 @@ func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 }
 
 // batch runs one retention batch in a transaction, as the maintenance runner does.
-func batch(t *testing.T, pool *pgxpool.Pool, limit int, fn func(context.Context, pgx.Tx, int) (int64, error)) int64 {
+func batch(t *testing.T, pool *pgxpool.Pool, limit int32, fn func(context.Context, pgx.Tx, int32) (int64, error)) int64 {
 	t.Helper()
 	var n int64
 	err := database.InTx(context.Background(), pool, func(tx pgx.Tx) error {
