@@ -21,7 +21,9 @@ import (
 )
 
 // DefaultBatchSize is how many rows one batch handles: small enough that a batch takes
-// milliseconds and its locks are released at once.
+// milliseconds and its locks are released at once. The runner hands it to every batch as
+// an int32 (Task.Batch), the type of a query's LIMIT parameter, so the bound is checked
+// here, once, by the compiler: batches pass it to their query as it is.
 const DefaultBatchSize = 500
 
 // Task is one kind of housekeeping.
@@ -30,15 +32,16 @@ type Task struct {
 	// "identity.pending_accounts".
 	Name string
 	// Batch handles at most limit rows within tx and returns how many it handled; the
-	// runner calls it again while it returns limit.
-	Batch func(ctx context.Context, tx pgx.Tx, limit int) (int64, error)
+	// runner calls it again while it returns limit. limit is at least 1 and at most
+	// DefaultBatchSize, already an int32: a batch passes it to its query unchanged.
+	Batch func(ctx context.Context, tx pgx.Tx, limit int32) (int64, error)
 }
 
 // Runner runs the tasks every interval.
 type Runner struct {
 	pool      *pgxpool.Pool
 	interval  time.Duration
-	batchSize int
+	batchSize int32 // DefaultBatchSize: a constant, so the compiler checks that it fits
 	logger    *slog.Logger
 
 	mu     sync.Mutex

@@ -27,7 +27,7 @@ func TestReplicasShareTheWorkWithoutColliding(t *testing.T) {
 		t.Fatal(err)
 	}
 	var running, overlaps, biggest atomic.Int64
-	task := maintenance.Task{Name: "test.chores", Batch: func(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+	task := maintenance.Task{Name: "test.chores", Batch: func(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
 		if running.Add(1) > 1 {
 			overlaps.Add(1)
 		}

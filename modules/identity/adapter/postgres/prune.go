@@ -12,27 +12,27 @@ import (
 
 // PruneClientLedger deletes, within tx, at most limit client ledger rows that left the
 // budgets' window, and returns how many it deleted.
-func PruneClientLedger(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+func PruneClientLedger(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
 	n, err := sqlcgen.New(tx).PruneClientLedger(ctx, sqlcgen.PruneClientLedgerParams{
-		WindowMs: domain.BudgetWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
+		WindowMs: domain.BudgetWindow.Milliseconds(), BatchSize: limit,
 	})
 	return pruned("client ledger", n, err)
 }
 
 // PruneSignInFailures deletes, within tx, at most limit wrong passwords older than
 // domain.FailureWindow.
-func PruneSignInFailures(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+func PruneSignInFailures(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
 	n, err := sqlcgen.New(tx).PruneSignInFailures(ctx, sqlcgen.PruneSignInFailuresParams{
-		WindowMs: domain.FailureWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
+		WindowMs: domain.FailureWindow.Milliseconds(), BatchSize: limit,
 	})
 	return pruned("sign-in failures", n, err)
 }
 
 // PruneSignInClients deletes, within tx, at most limit sign-ins older than
 // domain.KnownClientWindow: their clients are strangers again.
-func PruneSignInClients(ctx context.Context, tx pgx.Tx, limit int) (int64, error) {
+func PruneSignInClients(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
 	n, err := sqlcgen.New(tx).PruneSignInClients(ctx, sqlcgen.PruneSignInClientsParams{
-		WindowMs: domain.KnownClientWindow.Milliseconds(), BatchSize: int32(min(limit, 1<<20)), //nolint:gosec // bounded
+		WindowMs: domain.KnownClientWindow.Milliseconds(), BatchSize: limit,
 	})
 	return pruned("sign-in clients", n, err)
 }

@@ -21,7 +21,7 @@ func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 }
 
 // batch runs one retention batch in a transaction, as the maintenance runner does.
-func batch(t *testing.T, pool *pgxpool.Pool, limit int, fn func(context.Context, pgx.Tx, int) (int64, error)) int64 {
+func batch(t *testing.T, pool *pgxpool.Pool, limit int32, fn func(context.Context, pgx.Tx, int32) (int64, error)) int64 {
 	t.Helper()
 	var n int64
 	err := database.InTx(context.Background(), pool, func(tx pgx.Tx) error {
@@ -132,5 +132,69 @@ func TestPruneActivationLedger(t *testing.T) {
 	if total != 24 || count(t, pool, "SELECT count(*) FROM identity.activation_ledger") != 24 ||
 		count(t, pool, "SELECT count(*) FROM identity.activation_ledger WHERE occurred_at < now() - interval '24 hours'") != 0 {
 		t.Fatalf("pruned %d, left %d", total, count(t, pool, "SELECT count(*) FROM identity.activation_ledger"))
+	}
+}
+
+// TestDeleteStalePendingAccountsKeepsAReissuedCode: a code re-issued while the retention
+// batch runs saves its account. A transaction rewrites the stale code with a fresh
+// issued_at, as UpsertActivationCode does, and holds it uncommitted while the batch
+// runs: the batch's snapshot still sees the old, stale code. (The account lock the store
+// takes first is left out: it makes any batch skip the account while it is held; the
+// danger is the code's newer version the batch cannot see, which this reproduces.) The
+// batch must skip the account (the code row is locked) or wait and recheck it, never
+// delete it; a batch that locked only the account deleted it, waiting for the code's
+// row in the cascade and then deleting the fresh code too.
+func TestDeleteStalePendingAccountsKeepsAReissuedCode(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	acc, err := store.Register(ctx, "reissued@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, pool, `UPDATE identity.activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'`)
+
+	reissue, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reissue.Rollback(ctx) }()
+	if _, err := reissue.Exec(ctx, `UPDATE identity.activation_codes SET issued_at = now(), expires_at = now() + interval '1 hour'
+	                                WHERE account_id = $1`, acc.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	del := postgres.DeleteStalePendingAccounts(7 * 24 * time.Hour)
+	done := make(chan int64, 1)
+	go func() { done <- batch(t, pool, 10, del) }()
+	// Either the batch returns (it skipped the locked code) or it waits for a row lock.
+	var deleted int64 = -1
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := false; deleted < 0 && !waiting; {
+		select {
+		case deleted = <-done:
+			continue
+		default:
+		}
+		waiting = count(t, pool, `SELECT count(*) FROM pg_stat_activity
+		                           WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`) > 0
+		if !waiting && time.Now().After(deadline) {
+			t.Fatal("the retention batch neither returned nor waited for a lock")
+		}
+	}
+	if err := reissue.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if deleted < 0 {
+		deleted = <-done
+	}
+	if deleted != 0 {
+		t.Errorf("the batch deleted %d accounts, want 0: the code was re-issued", deleted)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM identity.accounts a JOIN identity.activation_codes c ON c.account_id = a.id
+	                        WHERE a.id = $1 AND c.issued_at > now() - interval '1 hour'`, acc.ID); n != 1 {
+		t.Fatalf("the re-issued account and its fresh code: %d rows, want 1", n)
+	}
+	if n := batch(t, pool, 10, del); n != 0 {
+		t.Fatalf("a later batch deleted %d, want 0: the code is fresh", n)
 	}
 }
