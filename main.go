@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -230,23 +231,16 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 		// (1 s at most).
 		defer func() { _ = c.Close() }()
 	}
-	dispatch := opts.dispatch
-	if dispatch.Concurrency == 0 {
-		// Read before the wrappers below, which hide it: one send per SMTP connection.
-		dispatch.Concurrency = outbox.SenderConcurrency(sender)
-	}
 	sender = mx.Sender(sender)
 	if tr.Enabled() {
 		sender = tr.Sender(sender)
 	}
-	if dispatch.QueryTimeout == 0 {
-		dispatch.QueryTimeout = cfg.DatabaseTimeout
-	}
-	if dispatch.ListenURL == "" {
-		// Empty: LISTEN on a pool connection; behind a transaction-mode pooler it hears
-		// nothing and polling (PollInterval) carries delivery.
-		dispatch.ListenURL = cfg.DatabaseDirectURL
-	}
+	// The outbox owns its defaults (one send per SMTP connection among them); main gives
+	// it what the configuration says. An empty ListenURL LISTENs on a pool connection:
+	// behind a transaction-mode pooler it hears nothing and polling carries delivery.
+	dispatch := opts.dispatch
+	dispatch.QueryTimeout = cmp.Or(dispatch.QueryTimeout, cfg.DatabaseTimeout)
+	dispatch.ListenURL = cmp.Or(dispatch.ListenURL, cfg.DatabaseDirectURL)
 	dispatcher := outbox.NewDispatcher(pool, ob, sender, dispatch, logger)
 	backlog := mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats,
 		Backlog: dispatcher.Backlog, RefreshEvery: opts.backlogEvery})

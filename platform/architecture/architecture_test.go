@@ -69,6 +69,9 @@ func TestCheckCatchesEveryRuleInFixture(t *testing.T) {
 		{architecture.RuleModulesThroughRoot, "modules/billing/adapter/web", "./modules/shop/app", false},
 		{architecture.RuleModulesThroughRoot, "modules/billing/adapter/web", "./modules/shop/adapter/store", true},
 		{architecture.RulePackageNaming, "platform/util", "", false},
+		{architecture.RuleStoreRendersNoEmail, "modules/shop/adapter/postgres", "./platform/mail", false},
+		{architecture.RuleStoreRendersNoEmail, "modules/shop/adapter/postgres", "github.com/wneessen/go-mail", false},
+		{architecture.RuleMetricsNamesNoModule, "platform/metrics", "word password", false},
 	}
 	assertViolations(t, modulePath, architecture.Check(modulePath, pkgs), wants)
 }
@@ -144,9 +147,14 @@ func assertViolations(t *testing.T, modulePath string, got []architecture.Violat
 	key := func(rule, pkg, imp string, inTest bool) string {
 		return fmt.Sprintf("%s: %s imports %q (test: %v)", rule, pkg, imp, inTest)
 	}
+	// A word a package names (metrics-names-no-module) is wanted as imp "word <word>".
 	gotKeys := map[string]architecture.Violation{}
 	for _, v := range got {
-		gotKeys[key(v.Rule.Name, v.Package, v.Import, v.Test)] = v
+		imp := v.Import
+		if v.Word != "" {
+			imp = "word " + v.Word
+		}
+		gotKeys[key(v.Rule.Name, v.Package, imp, v.Test)] = v
 	}
 	for _, w := range wants {
 		imp := w.imp
@@ -154,6 +162,7 @@ func assertViolations(t *testing.T, modulePath string, got []architecture.Violat
 			imp = abs(imp)
 		}
 		k := key(w.rule.Name, abs(w.pkg), imp, w.inTest)
+		imp = strings.TrimPrefix(imp, "word ")
 		v, ok := gotKeys[k]
 		if !ok {
 			t.Errorf("missing violation %s", k)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -26,7 +27,7 @@ func Load(ctx context.Context, dir string) (modulePath string, pkgs []Package, e
 	if !ok || modulePath == "" || root == "" {
 		return "", nil, fmt.Errorf("go list -m in %s: no module (got %q)", dir, mod)
 	}
-	out, err := goList(ctx, root, "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
+	out, err := goList(ctx, root, "-json=ImportPath,Dir,GoFiles,Imports,TestImports,XTestImports", "./...")
 	if err != nil {
 		return "", nil, err
 	}
@@ -34,6 +35,8 @@ func Load(ctx context.Context, dir string) (modulePath string, pkgs []Package, e
 	for {
 		var p struct {
 			ImportPath   string
+			Dir          string
+			GoFiles      []string
 			Imports      []string
 			TestImports  []string
 			XTestImports []string
@@ -45,7 +48,19 @@ func Load(ctx context.Context, dir string) (modulePath string, pkgs []Package, e
 		}
 		tests := slices.Concat(p.TestImports, p.XTestImports)
 		slices.Sort(tests)
-		pkgs = append(pkgs, Package{Path: p.ImportPath, Imports: p.Imports, TestImports: slices.Compact(tests)})
+		pkg := Package{Path: p.ImportPath, Imports: p.Imports, TestImports: slices.Compact(tests)}
+		if strings.HasPrefix(p.ImportPath, modulePath+"/platform/") {
+			var src strings.Builder
+			for _, f := range p.GoFiles {
+				b, err := os.ReadFile(filepath.Join(p.Dir, f))
+				if err != nil {
+					return "", nil, fmt.Errorf("read %s: %w", f, err)
+				}
+				src.Write(b)
+			}
+			pkg.Source = src.String()
+		}
+		pkgs = append(pkgs, pkg)
 	}
 	return modulePath, pkgs, nil
 }

@@ -14,6 +14,9 @@ type Package struct {
 	Imports []string
 	// TestImports are the imports of its _test.go files, in-package and external.
 	TestImports []string
+	// Source is the text of its non-test Go files, for the rules that read names
+	// (Load fills it for platform packages only).
+	Source string
 }
 
 // Rule is one dependency rule of docs/architecture.md.
@@ -38,6 +41,12 @@ var (
 		"a module uses another module only through its root package (modules/<name>), never its domain, app or adapter packages"}
 	RulePackageNaming = Rule{"package-naming",
 		"a package is named for what it provides, never " + strings.Join(badPackageNames, ", ")}
+	RuleStoreRendersNoEmail = Rule{"store-renders-no-email",
+		"a module's persistence adapter (adapter/postgres) imports neither platform/mail nor go-mail: " +
+			"the emails a change causes are rendered by the module's notifier, a port the store is handed"}
+	RuleMetricsNamesNoModule = Rule{"metrics-names-no-module",
+		"platform/metrics offers a registry and the platform's own series, and names no module's concept (" +
+			strings.Join(moduleConcepts, ", ") + "): each module registers its series itself"}
 )
 
 var (
@@ -47,6 +56,11 @@ var (
 	domainTestAllowed = []string{"github.com/google/go-cmp"}
 	// appForbidden are the frameworks an app package must not see (path prefixes).
 	appForbidden = []string{"github.com/labstack/echo", "github.com/jackc/pgx", "github.com/wneessen/go-mail"}
+	// mailLibraries compose or send emails.
+	mailLibraries = []string{"github.com/wneessen/go-mail"}
+	// moduleConcepts are words of the modules' languages that platform/metrics must not
+	// use (case-insensitive, in code and comments alike).
+	moduleConcepts = []string{"password", "argon2", "activation", "account", "sign-in", "sign_in"}
 	// badPackageNames say nothing about what a package provides.
 	badPackageNames = []string{"util", "utils", "common", "helpers", "models", "misc"}
 )
@@ -60,12 +74,17 @@ type Violation struct {
 	Import string
 	// Test is set when only a _test.go file has the import.
 	Test bool
+	// Word is the module concept a package names (metrics-names-no-module).
+	Word string
 }
 
 func (v Violation) String() string {
 	where := v.Package
 	if v.Test {
 		where += " (in a test)"
+	}
+	if v.Word != "" {
+		return fmt.Sprintf("%s names %q, which breaks rule %s: %s", where, v.Word, v.Rule.Name, v.Rule.Why)
 	}
 	if v.Import == "" {
 		return fmt.Sprintf("%s breaks rule %s: %s", where, v.Rule.Name, v.Rule.Why)
@@ -82,6 +101,14 @@ func Check(modulePath string, pkgs []Package) []Violation {
 		if name := p.Path[strings.LastIndexByte(p.Path, '/')+1:]; slices.Contains(badPackageNames, name) {
 			out = append(out, Violation{Rule: RulePackageNaming, Package: p.Path})
 		}
+		if p.Path == modulePath+"/platform/metrics" {
+			text := strings.ToLower(p.Source)
+			for _, w := range moduleConcepts {
+				if strings.Contains(text, w) {
+					out = append(out, Violation{Rule: RuleMetricsNamesNoModule, Package: p.Path, Word: w})
+				}
+			}
+		}
 		for _, imp := range p.Imports {
 			out = append(out, checkImport(modulePath, src, p.Path, imp, false)...)
 		}
@@ -93,10 +120,10 @@ func Check(modulePath string, pkgs []Package) []Violation {
 		}
 	}
 	slices.SortFunc(out, func(a, b Violation) int {
-		return strings.Compare(a.Package+" "+a.Import+" "+a.Rule.Name, b.Package+" "+b.Import+" "+b.Rule.Name)
+		return strings.Compare(a.Package+" "+a.Import+" "+a.Word+" "+a.Rule.Name, b.Package+" "+b.Import+" "+b.Word+" "+b.Rule.Name)
 	})
 	return slices.CompactFunc(out, func(a, b Violation) bool {
-		return a.Package == b.Package && a.Import == b.Import && a.Rule.Name == b.Rule.Name
+		return a.Package == b.Package && a.Import == b.Import && a.Word == b.Word && a.Rule.Name == b.Rule.Name
 	})
 }
 
@@ -119,6 +146,10 @@ func checkImport(modulePath string, src location, pkg, imp string, test bool) []
 	}
 	if src.platform && dst.module != "" {
 		broken = append(broken, RulePlatformKnowsNoModule)
+	}
+	if src.layer == layerAdapter && src.adapter == "postgres" &&
+		(hasAnyPrefix(imp, []string{modulePath + "/platform/mail"}) || hasAnyPrefix(imp, mailLibraries)) {
+		broken = append(broken, RuleStoreRendersNoEmail)
 	}
 	if src.module != "" && dst.module != "" && dst.module != src.module && dst.layer != layerRoot {
 		broken = append(broken, RuleModulesThroughRoot)
@@ -145,6 +176,7 @@ type location struct {
 	platform bool   // under platform/
 	module   string // the bounded context under modules/, if any
 	layer    string // the layer within that module
+	adapter  string // under adapter/: which one (postgres, http, ...)
 }
 
 func locate(modulePath, pkg string) location {
@@ -163,6 +195,9 @@ func locate(modulePath, pkg string) location {
 			switch parts[2] {
 			case layerDomain, layerApp, layerAdapter:
 				loc.layer = parts[2]
+				if parts[2] == layerAdapter && len(parts) > 3 {
+					loc.adapter = parts[3]
+				}
 			default:
 				loc.layer = layerOther
 			}

@@ -140,6 +140,9 @@ type sender struct {
 	m    *Metrics
 }
 
+// MaxConcurrent passes on what the wrapped sender sends at once (outbox.SenderConcurrency).
+func (s *sender) MaxConcurrent() int { return outbox.SenderConcurrency(s.next) }
+
 func (s *sender) Send(ctx context.Context, msg mail.Message) error {
 	start := time.Now()
 	err := s.next.Send(ctx, msg)

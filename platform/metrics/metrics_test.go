@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox"
 )
 
@@ -117,5 +118,19 @@ func TestScrapesRunNoBacklogQuery(t *testing.T) {
 	}
 	if n, err := testutil.GatherAndCount(stale.Registry(), "identity_outbox_backlog_emails"); err != nil || n != 0 {
 		t.Fatalf("%d backlog series after failed reads (err %v), want none", n, err)
+	}
+}
+
+type boundedSender struct{ n int }
+
+func (b boundedSender) MaxConcurrent() int                     { return b.n }
+func (boundedSender) Send(context.Context, mail.Message) error { return nil }
+
+// TestSenderKeepsItsConcurrency: the dispatcher sends as many at once as the wrapped
+// sender can (one per SMTP connection), through the metrics wrapper.
+func TestSenderKeepsItsConcurrency(t *testing.T) {
+	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if n := outbox.SenderConcurrency(m.Sender(boundedSender{n: 7})); n != 7 {
+		t.Fatalf("SenderConcurrency through the wrapper = %d, want 7", n)
 	}
 }

@@ -32,8 +32,8 @@ type concurrentSender interface {
 }
 
 // SenderConcurrency is how many emails sender sends at once when it says so
-// (MaxConcurrent), else 0. A caller that wraps the sender (metrics, tracing) reads it
-// before wrapping and passes it as Options.Concurrency: the wrapper hides the method.
+// (MaxConcurrent), else 0. A wrapper of a sender (metrics, tracing) offers MaxConcurrent
+// by returning SenderConcurrency of what it wraps, so the dispatcher still sees it.
 func SenderConcurrency(sender Sender) int {
 	if cs, ok := sender.(concurrentSender); ok {
 		return cs.MaxConcurrent()

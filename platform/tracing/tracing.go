@@ -172,6 +172,9 @@ type sender struct {
 	tracer trace.Tracer
 }
 
+// MaxConcurrent passes on what the wrapped sender sends at once (outbox.SenderConcurrency).
+func (s *sender) MaxConcurrent() int { return outbox.SenderConcurrency(s.next) }
+
 func (s *sender) Send(ctx context.Context, msg mail.Message) error {
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 	if d, ok := outbox.DeliveryFrom(ctx); ok {
