@@ -20,8 +20,10 @@ import (
 // BindJSON reads the request body into dst, a pointer to a struct with json tags, and
 // answers every way a body can be unusable with the contract's problem: 415 for another
 // content type, 413 past the body limit, 400 malformed_json for invalid JSON or JSON that
-// is not an object, 422 validation_failed for a field of the wrong JSON type. Unknown
-// fields are ignored.
+// is not an object, 422 validation_failed for a field of the wrong JSON type or one that
+// breaks dst's `validate` tags (go-playground/validator: the request's shape, such as
+// required fields and lengths, for a module whose rules are no domain's; every failing
+// field is listed by its JSON name). Unknown fields are ignored.
 func BindJSON(c echo.Context, dst any) error {
 	if err := requireJSON(c.Request()); err != nil {
 		return err
@@ -54,6 +56,11 @@ func BindJSON(c echo.Context, dst any) error {
 		return p
 	case err != nil:
 		return NewProblem(http.StatusBadRequest, CodeMalformedJSON, "The request body is not valid JSON.")
+	}
+	if fields := shape.check(dst); len(fields) > 0 {
+		p := NewProblem(http.StatusUnprocessableEntity, CodeValidationFailed, "The request has invalid fields.")
+		p.Errors = fields
+		return p
 	}
 	return nil
 }
@@ -124,14 +131,16 @@ func jsonKind(t reflect.Type) string {
 	}
 }
 
-// Validator checks the shape of request DTOs with go-playground/validator tags and reports
-// every failing field by its JSON name.
-type Validator struct {
+// shape checks every request DTO that BindJSON fills.
+var shape = newShapeValidator()
+
+// shapeValidator checks the shape of request DTOs with go-playground/validator tags and
+// reports every failing field by its JSON name. A DTO without tags passes as it is.
+type shapeValidator struct {
 	v *validator.Validate
 }
 
-// NewValidator returns a Validator.
-func NewValidator() *Validator {
+func newShapeValidator() *shapeValidator {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -140,11 +149,11 @@ func NewValidator() *Validator {
 		}
 		return name
 	})
-	return &Validator{v: v}
+	return &shapeValidator{v: v}
 }
 
-// Check returns the failing fields of dst (nil when it is valid).
-func (v *Validator) Check(dst any) []FieldError {
+// check returns the failing fields of dst (nil when it is valid).
+func (v *shapeValidator) check(dst any) []FieldError {
 	err := v.v.Struct(dst)
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
