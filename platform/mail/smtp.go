@@ -100,6 +100,9 @@ func NewSMTPTransport(cfg config.SMTP, from string, logger *slog.Logger) (*SMTPT
 	default:
 		return nil, fmt.Errorf("SMTP TLS mode %q is not none, starttls or tls", cfg.TLS)
 	}
+	if err := cfg.CheckPlainTextAuth(); err != nil {
+		return nil, err
+	}
 	maxConns := cfg.MaxConnections
 	if maxConns == 0 {
 		maxConns = config.DefaultSMTPMaxConnections

@@ -263,3 +263,14 @@ func TestSMTPTransportAuthUsesOnlyChosenMechanisms(t *testing.T) {
 		})
 	}
 }
+
+func TestNewSMTPTransportRefusesPlainTextAuthToRemoteHost(t *testing.T) {
+	cfg := config.SMTP{Host: "smtp.example.com", Port: 25, TLS: "none", Username: "identity", Password: "s3cret"}
+	if _, err := NewSMTPTransport(cfg, "no-reply@example.com", nil); err == nil || !strings.Contains(err.Error(), "SMTP_HOST") {
+		t.Fatalf("NewSMTPTransport(%+v) error %v, want a refusal naming SMTP_HOST", cfg, err)
+	}
+	cfg.Host = "127.0.0.1"
+	if _, err := NewSMTPTransport(cfg, "no-reply@example.com", nil); err != nil {
+		t.Fatalf("NewSMTPTransport to 127.0.0.1: %v", err)
+	}
+}
