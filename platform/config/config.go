@@ -93,6 +93,28 @@ type SMTP struct {
 	MaxConnections int
 }
 
+// CheckPlainTextAuth refuses AUTH over an unencrypted connection to a server that is not
+// on this machine: with TLS "none" and a Username, Host must be a loopback host
+// (localhost, 127.0.0.0/8 or ::1), so the password never crosses a network in clear. An
+// empty Host (the log transport) opens no connection and passes.
+func (s SMTP) CheckPlainTextAuth() error {
+	if s.TLS != "none" || s.Username == "" || s.Host == "" || IsLoopbackHost(s.Host) {
+		return nil
+	}
+	return fmt.Errorf("SMTP_TLS=none with SMTP_USERNAME set would send the SMTP password unencrypted: "+
+		"SMTP_HOST must then be a loopback host (localhost, 127.0.0.0/8 or ::1), got %q; use SMTP_TLS=starttls or tls", s.Host)
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback address (127.0.0.0/8,
+// ::1), without resolving a name.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // DefaultSMTPMaxConnections is SMTP_MAX_CONNECTIONS when unset. An email costs four round
 // trips on a reused connection, so a replica sends about N / (4 × RTT) emails a second:
 // 25 connections send over 100 a second across a 50 ms round trip, above the ~70
@@ -143,6 +165,9 @@ func Load(getenv func(string) string) (Config, error) {
 			// pgconn's message may quote the string, password included: say only what is wrong.
 			p.fail(name, "must be a PostgreSQL connection string, postgres://… or key=value (it does not parse; details withheld as they could hold the password)")
 		}
+	}
+	if err := cfg.SMTP.CheckPlainTextAuth(); err != nil {
+		p.errs = append(p.errs, err)
 	}
 	if _, err := mail.ParseAddress(cfg.MailFrom); err != nil {
 		p.fail("MAIL_FROM", fmt.Sprintf("must be an address such as Identity <no-reply@example.com>, got %q", cfg.MailFrom))

@@ -248,3 +248,49 @@ func TestDatabaseDirectURL(t *testing.T) {
 		t.Fatalf("bad DATABASE_DIRECT_URL: got %v, want an error naming it without the password", err)
 	}
 }
+
+// TestPlainTextAuthOnlyToLoopback: SMTP_TLS=none with SMTP_USERNAME is refused unless
+// SMTP_HOST is on this machine, naming the three variables.
+func TestPlainTextAuthOnlyToLoopback(t *testing.T) {
+	tests := []struct {
+		name, host, tls, username string
+		ok                        bool
+	}{
+		{"localhost", "localhost", "none", "identity", true},
+		{"LOCALHOST.", "LOCALHOST.", "none", "identity", true},
+		{"127.0.0.1", "127.0.0.1", "none", "identity", true},
+		{"127.1.2.3", "127.1.2.3", "none", "identity", true},
+		{"::1", "::1", "none", "identity", true},
+		{"remote name", "smtp.example.com", "none", "identity", false},
+		{"remote address", "192.0.2.10", "none", "identity", false},
+		{"name ending in localhost", "localhost.example.com", "none", "identity", false},
+		{"ipv6 not loopback", "2001:db8::1", "none", "identity", false},
+		{"remote without username", "smtp.example.com", "none", "", true},
+		{"remote with starttls", "smtp.example.com", "starttls", "identity", true},
+		{"remote with tls", "smtp.example.com", "tls", "identity", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(map[string]string{
+				"SMTP_HOST": tt.host, "SMTP_TLS": tt.tls, "SMTP_USERNAME": tt.username, "SMTP_PASSWORD": "smtp-secret",
+			}))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Load accepted an unencrypted SMTP AUTH to a remote host")
+			}
+			for _, name := range []string{"SMTP_TLS", "SMTP_USERNAME", "SMTP_HOST", tt.host} {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("error %q does not name %s", err, name)
+				}
+			}
+			if strings.Contains(err.Error(), "smtp-secret") {
+				t.Errorf("error %q reveals the password", err)
+			}
+		})
+	}
+}

@@ -100,6 +100,9 @@ func NewSMTPTransport(cfg config.SMTP, from string, logger *slog.Logger) (*SMTPT
 	default:
 		return nil, fmt.Errorf("SMTP TLS mode %q is not none, starttls or tls", cfg.TLS)
 	}
+	if err := cfg.CheckPlainTextAuth(); err != nil {
+		return nil, err
+	}
 	maxConns := cfg.MaxConnections
 	if maxConns == 0 {
 		maxConns = config.DefaultSMTPMaxConnections
@@ -499,11 +502,10 @@ func (t *SMTPTransport) client(ctx context.Context, onConn func(net.Conn)) (*gom
 		opts = append(opts, gomail.WithSSL())
 	}
 	if t.username != "" {
-		// PLAIN and LOGIN refuse to send the password unless the connection is encrypted
-		// (or the server is localhost); SCRAM never sends it.
-		opts = append(opts,
-			gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthSCRAMSHA256, gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
-			gomail.WithUsername(t.username), gomail.WithPassword(t.password))
+		// Not WithOpportunisticSMTPAuth: when the server offers none of its preferred
+		// mechanisms, go-mail falls back to auto-discovery and may use CRAM-MD5, NTLM or
+		// SCRAM-SHA-1 (docs/decisions.md). A custom smtp.Auth is used as is.
+		opts = append(opts, gomail.WithSMTPAuthCustom(&chosenAuth{host: t.host, username: t.username, password: t.password}))
 	}
 	client, err := gomail.NewClient(t.host, opts...)
 	if err != nil {
@@ -537,4 +539,52 @@ func (t *SMTPTransport) dialer(ctx context.Context, tlsConfig *tls.Config, onCon
 		onConn(conn)
 		return conn, nil
 	}
+}
+
+// acceptedAuthMechanisms are the SMTP AUTH mechanisms the transport uses, best first; it
+// never uses another.
+var acceptedAuthMechanisms = []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"}
+
+// chosenAuth is SMTP AUTH with the first of acceptedAuthMechanisms that the server offers
+// in its EHLO reply (the one after STARTTLS). When it offers none, Start fails: go-mail's
+// smtp.Client then sends no AUTH command and closes the session. PLAIN and LOGIN refuse
+// to send the password unless the connection is encrypted (or the server is localhost);
+// SCRAM never sends it.
+type chosenAuth struct {
+	host, username, password string
+	chosen                   smtp.Auth
+}
+
+func (a *chosenAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	mech := ""
+	for _, accepted := range acceptedAuthMechanisms {
+		for _, offered := range server.Auth {
+			if mech == "" && strings.EqualFold(offered, accepted) {
+				mech = accepted
+			}
+		}
+	}
+	switch mech {
+	case "SCRAM-SHA-256":
+		a.chosen = smtp.ScramSHA256Auth(a.username, a.password)
+	case "PLAIN":
+		a.chosen = smtp.PlainAuth("", a.username, a.password, a.host, false)
+	case "LOGIN":
+		a.chosen = smtp.LoginAuth(a.username, a.password, a.host, false)
+	default:
+		offered := "none (no AUTH extension)"
+		if len(server.Auth) > 0 {
+			offered = strings.Join(server.Auth, " ")
+		}
+		return "", nil, fmt.Errorf("the SMTP server offers no AUTH mechanism the service accepts: it offers %s; accepted: %s",
+			offered, strings.Join(acceptedAuthMechanisms, ", "))
+	}
+	return a.chosen.Start(server)
+}
+
+func (a *chosenAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if a.chosen == nil {
+		return nil, errors.New("SMTP AUTH challenge before a mechanism was chosen")
+	}
+	return a.chosen.Next(fromServer, more)
 }

@@ -203,3 +203,74 @@ func TestNewSMTPTransportRejectsBadConfiguration(t *testing.T) {
 		t.Errorf("the default MAIL_FROM is refused: %v", err)
 	}
 }
+
+// TestSMTPTransportAuthUsesOnlyChosenMechanisms: AUTH uses SCRAM-SHA-256, PLAIN or LOGIN,
+// the first the server offers, and nothing else; a server offering none of them is not
+// sent any AUTH command, and the error names what it offers and what is accepted.
+func TestSMTPTransportAuthUsesOnlyChosenMechanisms(t *testing.T) {
+	tests := []struct {
+		name    string
+		offered []string // nil: the server offers no AUTH extension at all
+		want    string   // the mechanism used; "" when connecting must fail
+		wantErr []string
+	}{
+		{name: "only CRAM-MD5", offered: []string{"CRAM-MD5"},
+			wantErr: []string{"offers CRAM-MD5", "accepted: SCRAM-SHA-256, PLAIN, LOGIN"}},
+		{name: "only XOAUTH2 and NTLM", offered: []string{"XOAUTH2", "NTLM"},
+			wantErr: []string{"offers XOAUTH2 NTLM", "accepted: SCRAM-SHA-256, PLAIN, LOGIN"}},
+		{name: "no AUTH extension", offered: nil,
+			wantErr: []string{"offers none", "accepted: SCRAM-SHA-256, PLAIN, LOGIN"}},
+		{name: "only PLAIN", offered: []string{"PLAIN"}, want: "PLAIN"},
+		{name: "only LOGIN", offered: []string{"LOGIN"}, want: "LOGIN"},
+		{name: "CRAM-MD5 before PLAIN", offered: []string{"CRAM-MD5", "PLAIN", "LOGIN"}, want: "PLAIN"},
+		{name: "CRAM-MD5 and LOGIN", offered: []string{"CRAM-MD5", "LOGIN"}, want: "LOGIN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := smtptest.Options{TLS: "starttls", Username: "smtp-user", Password: "s3cret", AuthMechanisms: tt.offered}
+			if tt.offered == nil {
+				opts.Username, opts.Password = "", ""
+			}
+			srv := smtptest.Start(t, opts)
+			err := transportTo(t, srv, "starttls", "smtp-user", "s3cret").Send(context.Background(), testMessage)
+			attempts := srv.AuthAttempts()
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("Send succeeded against a server offering %v", tt.offered)
+				}
+				for _, want := range tt.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("Send error %q, want it to mention %q", err, want)
+					}
+				}
+				if len(attempts) != 0 {
+					t.Errorf("the client tried AUTH %v, want no AUTH command", attempts)
+				}
+				if n := len(srv.Received()); n != 0 {
+					t.Errorf("server accepted %d emails, want none", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if len(attempts) != 1 || attempts[0] != tt.want {
+				t.Errorf("AUTH attempts %v, want one with %s", attempts, tt.want)
+			}
+			if got := srv.WaitFor(t, "alice@example.com", time.Second); got.Authenticated != "smtp-user" {
+				t.Errorf("authenticated as %q, want smtp-user", got.Authenticated)
+			}
+		})
+	}
+}
+
+func TestNewSMTPTransportRefusesPlainTextAuthToRemoteHost(t *testing.T) {
+	cfg := config.SMTP{Host: "smtp.example.com", Port: 25, TLS: "none", Username: "identity", Password: "s3cret"}
+	if _, err := NewSMTPTransport(cfg, "no-reply@example.com", nil); err == nil || !strings.Contains(err.Error(), "SMTP_HOST") {
+		t.Fatalf("NewSMTPTransport(%+v) error %v, want a refusal naming SMTP_HOST", cfg, err)
+	}
+	cfg.Host = "127.0.0.1"
+	if _, err := NewSMTPTransport(cfg, "no-reply@example.com", nil); err != nil {
+		t.Fatalf("NewSMTPTransport to 127.0.0.1: %v", err)
+	}
+}

@@ -37,8 +37,14 @@ type Options struct {
 	Addr string
 	// TLS is "none" (default), "starttls" (offered) or "tls" (implicit TLS).
 	TLS string
-	// Username and Password, when Username is set, make AUTH PLAIN required.
+	// Username and Password, when Username is set, make AUTH required (PLAIN unless
+	// AuthMechanisms says otherwise).
 	Username, Password string
+	// AuthMechanisms are the mechanisms the server offers in its AUTH extension when
+	// Username is set (default PLAIN). PLAIN and LOGIN work; any other (CRAM-MD5,
+	// XOAUTH2…) is only advertised: an AUTH with it is refused with 504. Server.AuthAttempts
+	// tells which mechanisms clients tried.
+	AuthMechanisms []string
 	// ReplyDelay holds every reply of the server (the greeting, and the TLS handshake's
 	// records too) back this long, as a network between client and server would: each
 	// command the client waits for costs one ReplyDelay, its round trip. Replies keep their
@@ -102,6 +108,7 @@ type Server struct {
 	// conns maps a client's address to its connection, for the sessions' hooks.
 	conns         map[string]*conn
 	replies       atomic.Int64 // replies written on plain-text connections
+	authAttempts  []string     // the mechanism of each AUTH command, in order
 	accepted      int          // connections accepted so far
 	open, maxOpen int          // connections open now, and at most at once
 }
@@ -126,7 +133,11 @@ func start(opts Options) (*Server, error) {
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		sess := &session{server: s, conn: s.connOf(c.Conn().RemoteAddr())}
 		if opts.Username != "" {
-			return &authSession{session: sess, username: opts.Username, password: opts.Password}, nil
+			mechs := opts.AuthMechanisms
+			if len(mechs) == 0 {
+				mechs = []string{sasl.Plain}
+			}
+			return &authSession{session: sess, username: opts.Username, password: opts.Password, mechs: mechs}, nil
 		}
 		return sess, nil
 	}))
@@ -209,6 +220,14 @@ func (s *Server) Connections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accepted
+}
+
+// AuthAttempts returns the mechanism of every AUTH command the server received so far,
+// in order, including those it refused.
+func (s *Server) AuthAttempts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.authAttempts...)
 }
 
 // Replies returns how many replies the server has written on plain-text connections (TLS
@@ -407,22 +426,59 @@ func (s *session) Data(r io.Reader) error {
 	return nil
 }
 
-// authSession requires AUTH PLAIN before MAIL.
+// authSession requires AUTH before MAIL, with one of mechs.
 type authSession struct {
 	*session
 	username, password string
+	mechs              []string
 }
 
-func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) AuthMechanisms() []string { return s.mechs }
 
-func (s *authSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, username, password string) error {
+func (s *authSession) Auth(mech string) (sasl.Server, error) {
+	s.server.mu.Lock()
+	s.server.authAttempts = append(s.server.authAttempts, mech)
+	s.server.mu.Unlock()
+	offered := false
+	for _, m := range s.mechs {
+		offered = offered || strings.EqualFold(m, mech)
+	}
+	check := func(username, password string) error {
 		if username != s.username || password != s.password {
 			return smtp.ErrAuthFailed
 		}
 		s.user = username
 		return nil
-	}), nil
+	}
+	switch {
+	case offered && mech == sasl.Plain:
+		return sasl.NewPlainServer(func(_, username, password string) error { return check(username, password) }), nil
+	case offered && mech == sasl.Login:
+		return &loginServer{check: check}, nil
+	default:
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+}
+
+// loginServer is the server side of AUTH LOGIN: it asks for the username, then the
+// password (a username sent with the command is taken as the first answer).
+type loginServer struct {
+	check    func(username, password string) error
+	step     int
+	username string
+}
+
+func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err error) {
+	switch {
+	case l.step == 0 && response == nil:
+		l.step = 1
+		return []byte("Username:"), false, nil
+	case l.step <= 1:
+		l.step, l.username = 2, string(response)
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(l.username, string(response))
+	}
 }
 
 func (s *authSession) Mail(from string, opts *smtp.MailOptions) error {
