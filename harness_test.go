@@ -201,6 +201,12 @@ func (r response) JSON(t *testing.T) map[string]any {
 // credentials when user is not empty.
 func (ts *testServer) request(t *testing.T, method, path string, body any, user, password string) response {
 	t.Helper()
+	return ts.do(t, ts.newRequest(t, method, path, body, user, password))
+}
+
+// newRequest is the request that request sends, for a caller to add headers to.
+func (ts *testServer) newRequest(t *testing.T, method, path string, body any, user, password string) *http.Request {
+	t.Helper()
 	var rdr io.Reader
 	if body != nil {
 		switch b := body.(type) {
@@ -226,7 +232,7 @@ func (ts *testServer) request(t *testing.T, method, path string, body any, user,
 	if user != "" {
 		req.SetBasicAuth(user, password)
 	}
-	return ts.do(t, req)
+	return req
 }
 
 func (ts *testServer) do(t *testing.T, req *http.Request) response {
