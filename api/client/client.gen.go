@@ -2016,8 +2016,16 @@ type ClientInterface interface {
 	// hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 	// sent, failed by reason class and dropped, the outbox backlog and the age of its
 	// oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-	// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
-	// (Observability) says which to alert on.
+	// and the Go runtime and process collectors (`go_*`, `process_*`), and identity's
+	// attack signals: wrong activation codes (`identity_activation_wrong_codes_total`),
+	// refused sign-ins (`identity_sign_in_failures_total`) and requests a limit held back
+	// by reason (`identity_requests_limited_total{reason}`, `sign_in_delay` among them).
+	// docs/decisions.md (Observability) says which to alert on.
+	//
+	// A scrape runs no database query: the outbox backlog is read by a background loop
+	// every 2 s (its series are left out when no read succeeded for 6 s). With
+	// `METRICS_ADDR` set, `/metrics` is served on that address only, and this address
+	// answers 404 `not_found`.
 	//
 	// Corresponds with GET /metrics (the `Metrics` operationId).
 	Metrics(ctx context.Context, params *MetricsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2032,7 +2040,8 @@ type ClientInterface interface {
 	// Readyz Readiness
 	//
 	// 200 when the database answers (within 2 s), 503 `unavailable` otherwise: take the
-	// replica out of the load balancer meanwhile. The service keeps running while the
+	// replica out of the load balancer meanwhile. The database is pinged at most once a
+	// second per replica: probes within that second get the last answer. The service keeps running while the
 	// database is down and recovers by itself when it returns.
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
@@ -2053,15 +2062,20 @@ type ClientInterface interface {
 	// within a second).
 	//
 	// - An **active** account with this email (in any case): **409** `email_taken`.
-	// - A **pending** account with this email is taken over by the new registration:
-	//   it keeps its `id`, gets the new password (the old one stops working at once), a
-	//   new `created_at` and a new code, and every earlier code is void; **201**. This
-	//   keeps a stranger from locking an address by registering it first. Within
-	//   30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-	//   **429** `rate_limited` with `Retry-After` instead.
-	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-	//   in the last 24 hours (registrations, re-registrations and resends together):
-	//   **429** `rate_limited` with `Retry-After`, and no email.
+	// - A **pending** account with this email is replaced by the new registration: a
+	//   new account with a **new `id`**, the new password (the old one stops working at
+	//   once), a new `created_at` and a new code; the old account and every earlier
+	//   code are gone; **201**. This keeps a stranger from locking an address by
+	//   registering it first, and nothing keyed by the old id reaches the new owner.
+	//   Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+	//   answers **429** `rate_limited` with `Retry-After` instead.
+	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+	//   address's **mailbox** in the last 24 hours (registrations, re-registrations and
+	//   resends together, every `+tag` and gmail spelling of the inbox): **429**
+	//   `rate_limited` with `Retry-After`, and no email.
+	// - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+	//   **client's** request in the last 24 hours, at any address: **429**
+	//   `rate_limited` with `Retry-After`, and no email.
 	// - Every invalid field is reported at once in one **422** `validation_failed`.
 	//
 	// Takes any type of body and a specified content type.
@@ -2077,15 +2091,20 @@ type ClientInterface interface {
 	// within a second).
 	//
 	// - An **active** account with this email (in any case): **409** `email_taken`.
-	// - A **pending** account with this email is taken over by the new registration:
-	//   it keeps its `id`, gets the new password (the old one stops working at once), a
-	//   new `created_at` and a new code, and every earlier code is void; **201**. This
-	//   keeps a stranger from locking an address by registering it first. Within
-	//   30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-	//   **429** `rate_limited` with `Retry-After` instead.
-	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-	//   in the last 24 hours (registrations, re-registrations and resends together):
-	//   **429** `rate_limited` with `Retry-After`, and no email.
+	// - A **pending** account with this email is replaced by the new registration: a
+	//   new account with a **new `id`**, the new password (the old one stops working at
+	//   once), a new `created_at` and a new code; the old account and every earlier
+	//   code are gone; **201**. This keeps a stranger from locking an address by
+	//   registering it first, and nothing keyed by the old id reaches the new owner.
+	//   Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+	//   answers **429** `rate_limited` with `Retry-After` instead.
+	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+	//   address's **mailbox** in the last 24 hours (registrations, re-registrations and
+	//   resends together, every `+tag` and gmail spelling of the inbox): **429**
+	//   `rate_limited` with `Retry-After`, and no email.
+	// - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+	//   **client's** request in the last 24 hours, at any address: **429**
+	//   `rate_limited` with `Retry-After`, and no email.
 	// - Every invalid field is reported at once in one **422** `validation_failed`.
 	//
 	// Takes a body of the `application/json` content type.
@@ -2111,7 +2130,7 @@ type ClientInterface interface {
 	// 1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 	//    counted as an attempt);
 	// 2. the account is pending, else **409** `already_active`;
-	// 3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+	// 3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -2119,12 +2138,16 @@ type ClientInterface interface {
 	//    address waits that long, then asks for a new code (re-register, or
 	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
 	//    enough for whoever reads the mailbox;
-	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+	// 4. this client has wrong guesses left in its 24-hour budget across every address
+	//    (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+	//    with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+	//    activating an address it cannot read;
+	// 5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 	//    **429** `too_many_attempts`, for the right code too, until a new code is
 	//    issued (`Retry-After`: when a new code may be asked for);
-	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+	// 6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
-	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+	// 7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 	//    the code and on the address's budget) and `attempts_remaining` says how many
 	//    more wrong guesses are accepted (the smaller of the code's and the address's
 	//    remainder).
@@ -2147,7 +2170,7 @@ type ClientInterface interface {
 	// 1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 	//    counted as an attempt);
 	// 2. the account is pending, else **409** `already_active`;
-	// 3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+	// 3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -2155,12 +2178,16 @@ type ClientInterface interface {
 	//    address waits that long, then asks for a new code (re-register, or
 	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
 	//    enough for whoever reads the mailbox;
-	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+	// 4. this client has wrong guesses left in its 24-hour budget across every address
+	//    (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+	//    with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+	//    activating an address it cannot read;
+	// 5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 	//    **429** `too_many_attempts`, for the right code too, until a new code is
 	//    issued (`Retry-After`: when a new code may be asked for);
-	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+	// 6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
-	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+	// 7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 	//    the code and on the address's budget) and `attempts_remaining` says how many
 	//    more wrong guesses are accepted (the smaller of the code's and the address's
 	//    remainder).
@@ -2229,8 +2256,16 @@ func (c *Client) HealthzHead(ctx context.Context, params *HealthzHeadParams, req
 // hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 // sent, failed by reason class and dropped, the outbox backlog and the age of its
 // oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
-// (Observability) says which to alert on.
+// and the Go runtime and process collectors (`go_*`, `process_*`), and identity's
+// attack signals: wrong activation codes (`identity_activation_wrong_codes_total`),
+// refused sign-ins (`identity_sign_in_failures_total`) and requests a limit held back
+// by reason (`identity_requests_limited_total{reason}`, `sign_in_delay` among them).
+// docs/decisions.md (Observability) says which to alert on.
+//
+// A scrape runs no database query: the outbox backlog is read by a background loop
+// every 2 s (its series are left out when no read succeeded for 6 s). With
+// `METRICS_ADDR` set, `/metrics` is served on that address only, and this address
+// answers 404 `not_found`.
 //
 // Corresponds with GET /metrics (the `Metrics` operationId).
 func (c *Client) Metrics(ctx context.Context, params *MetricsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2265,7 +2300,8 @@ func (c *Client) Openapi(ctx context.Context, params *OpenapiParams, reqEditors 
 // Readyz Readiness
 //
 // 200 when the database answers (within 2 s), 503 `unavailable` otherwise: take the
-// replica out of the load balancer meanwhile. The service keeps running while the
+// replica out of the load balancer meanwhile. The database is pinged at most once a
+// second per replica: probes within that second get the last answer. The service keeps running while the
 // database is down and recovers by itself when it returns.
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
@@ -2306,15 +2342,20 @@ func (c *Client) ReadyzHead(ctx context.Context, params *ReadyzHeadParams, reqEd
 // within a second).
 //
 //   - An **active** account with this email (in any case): **409** `email_taken`.
-//   - A **pending** account with this email is taken over by the new registration:
-//     it keeps its `id`, gets the new password (the old one stops working at once), a
-//     new `created_at` and a new code, and every earlier code is void; **201**. This
-//     keeps a stranger from locking an address by registering it first. Within
-//     30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-//     **429** `rate_limited` with `Retry-After` instead.
-//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-//     in the last 24 hours (registrations, re-registrations and resends together):
-//     **429** `rate_limited` with `Retry-After`, and no email.
+//   - A **pending** account with this email is replaced by the new registration: a
+//     new account with a **new `id`**, the new password (the old one stops working at
+//     once), a new `created_at` and a new code; the old account and every earlier
+//     code are gone; **201**. This keeps a stranger from locking an address by
+//     registering it first, and nothing keyed by the old id reaches the new owner.
+//     Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+//     answers **429** `rate_limited` with `Retry-After` instead.
+//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+//     address's **mailbox** in the last 24 hours (registrations, re-registrations and
+//     resends together, every `+tag` and gmail spelling of the inbox): **429**
+//     `rate_limited` with `Retry-After`, and no email.
+//   - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+//     **client's** request in the last 24 hours, at any address: **429**
+//     `rate_limited` with `Retry-After`, and no email.
 //   - Every invalid field is reported at once in one **422** `validation_failed`.
 //
 // Takes any type of body and a specified content type.
@@ -2340,15 +2381,20 @@ func (c *Client) RegisterWithBody(ctx context.Context, params *RegisterParams, c
 // within a second).
 //
 //   - An **active** account with this email (in any case): **409** `email_taken`.
-//   - A **pending** account with this email is taken over by the new registration:
-//     it keeps its `id`, gets the new password (the old one stops working at once), a
-//     new `created_at` and a new code, and every earlier code is void; **201**. This
-//     keeps a stranger from locking an address by registering it first. Within
-//     30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-//     **429** `rate_limited` with `Retry-After` instead.
-//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-//     in the last 24 hours (registrations, re-registrations and resends together):
-//     **429** `rate_limited` with `Retry-After`, and no email.
+//   - A **pending** account with this email is replaced by the new registration: a
+//     new account with a **new `id`**, the new password (the old one stops working at
+//     once), a new `created_at` and a new code; the old account and every earlier
+//     code are gone; **201**. This keeps a stranger from locking an address by
+//     registering it first, and nothing keyed by the old id reaches the new owner.
+//     Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+//     answers **429** `rate_limited` with `Retry-After` instead.
+//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+//     address's **mailbox** in the last 24 hours (registrations, re-registrations and
+//     resends together, every `+tag` and gmail spelling of the inbox): **429**
+//     `rate_limited` with `Retry-After`, and no email.
+//   - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+//     **client's** request in the last 24 hours, at any address: **429**
+//     `rate_limited` with `Retry-After`, and no email.
 //   - Every invalid field is reported at once in one **422** `validation_failed`.
 //
 // Takes a body of the `application/json` content type.
@@ -2394,7 +2440,7 @@ func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...Request
 //  1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 //     counted as an attempt);
 //  2. the account is pending, else **409** `already_active`;
-//  3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+//  3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -2402,12 +2448,16 @@ func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...Request
 //     address waits that long, then asks for a new code (re-register, or
 //     `POST /v1/users/me/activation-code`) and activates with it: one guess is
 //     enough for whoever reads the mailbox;
-//  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+//  4. this client has wrong guesses left in its 24-hour budget across every address
+//     (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+//     with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+//     activating an address it cannot read;
+//  5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 //     **429** `too_many_attempts`, for the right code too, until a new code is
 //     issued (`Retry-After`: when a new code may be asked for);
-//  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+//  6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
-//  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+//  7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 //     the code and on the address's budget) and `attempts_remaining` says how many
 //     more wrong guesses are accepted (the smaller of the code's and the address's
 //     remainder).
@@ -2440,7 +2490,7 @@ func (c *Client) ActivateWithBody(ctx context.Context, params *ActivateParams, c
 //  1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 //     counted as an attempt);
 //  2. the account is pending, else **409** `already_active`;
-//  3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+//  3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -2448,12 +2498,16 @@ func (c *Client) ActivateWithBody(ctx context.Context, params *ActivateParams, c
 //     address waits that long, then asks for a new code (re-register, or
 //     `POST /v1/users/me/activation-code`) and activates with it: one guess is
 //     enough for whoever reads the mailbox;
-//  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+//  4. this client has wrong guesses left in its 24-hour budget across every address
+//     (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+//     with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+//     activating an address it cannot read;
+//  5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 //     **429** `too_many_attempts`, for the right code too, until a new code is
 //     issued (`Retry-After`: when a new code may be asked for);
-//  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+//  6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
-//  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+//  7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 //     the code and on the address's budget) and `attempts_remaining` says how many
 //     more wrong guesses are accepted (the smaller of the code's and the address's
 //     remainder).
@@ -3015,8 +3069,16 @@ type ClientWithResponsesInterface interface {
 	// hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 	// sent, failed by reason class and dropped, the outbox backlog and the age of its
 	// oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-	// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
-	// (Observability) says which to alert on.
+	// and the Go runtime and process collectors (`go_*`, `process_*`), and identity's
+	// attack signals: wrong activation codes (`identity_activation_wrong_codes_total`),
+	// refused sign-ins (`identity_sign_in_failures_total`) and requests a limit held back
+	// by reason (`identity_requests_limited_total{reason}`, `sign_in_delay` among them).
+	// docs/decisions.md (Observability) says which to alert on.
+	//
+	// A scrape runs no database query: the outbox backlog is read by a background loop
+	// every 2 s (its series are left out when no read succeeded for 6 s). With
+	// `METRICS_ADDR` set, `/metrics` is served on that address only, and this address
+	// answers 404 `not_found`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3035,7 +3097,8 @@ type ClientWithResponsesInterface interface {
 	// ReadyzWithResponse Readiness
 	//
 	// 200 when the database answers (within 2 s), 503 `unavailable` otherwise: take the
-	// replica out of the load balancer meanwhile. The service keeps running while the
+	// replica out of the load balancer meanwhile. The database is pinged at most once a
+	// second per replica: probes within that second get the last answer. The service keeps running while the
 	// database is down and recovers by itself when it returns.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3060,15 +3123,20 @@ type ClientWithResponsesInterface interface {
 	// within a second).
 	//
 	// - An **active** account with this email (in any case): **409** `email_taken`.
-	// - A **pending** account with this email is taken over by the new registration:
-	//   it keeps its `id`, gets the new password (the old one stops working at once), a
-	//   new `created_at` and a new code, and every earlier code is void; **201**. This
-	//   keeps a stranger from locking an address by registering it first. Within
-	//   30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-	//   **429** `rate_limited` with `Retry-After` instead.
-	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-	//   in the last 24 hours (registrations, re-registrations and resends together):
-	//   **429** `rate_limited` with `Retry-After`, and no email.
+	// - A **pending** account with this email is replaced by the new registration: a
+	//   new account with a **new `id`**, the new password (the old one stops working at
+	//   once), a new `created_at` and a new code; the old account and every earlier
+	//   code are gone; **201**. This keeps a stranger from locking an address by
+	//   registering it first, and nothing keyed by the old id reaches the new owner.
+	//   Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+	//   answers **429** `rate_limited` with `Retry-After` instead.
+	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+	//   address's **mailbox** in the last 24 hours (registrations, re-registrations and
+	//   resends together, every `+tag` and gmail spelling of the inbox): **429**
+	//   `rate_limited` with `Retry-After`, and no email.
+	// - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+	//   **client's** request in the last 24 hours, at any address: **429**
+	//   `rate_limited` with `Retry-After`, and no email.
 	// - Every invalid field is reported at once in one **422** `validation_failed`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -3084,15 +3152,20 @@ type ClientWithResponsesInterface interface {
 	// within a second).
 	//
 	// - An **active** account with this email (in any case): **409** `email_taken`.
-	// - A **pending** account with this email is taken over by the new registration:
-	//   it keeps its `id`, gets the new password (the old one stops working at once), a
-	//   new `created_at` and a new code, and every earlier code is void; **201**. This
-	//   keeps a stranger from locking an address by registering it first. Within
-	//   30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-	//   **429** `rate_limited` with `Retry-After` instead.
-	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-	//   in the last 24 hours (registrations, re-registrations and resends together):
-	//   **429** `rate_limited` with `Retry-After`, and no email.
+	// - A **pending** account with this email is replaced by the new registration: a
+	//   new account with a **new `id`**, the new password (the old one stops working at
+	//   once), a new `created_at` and a new code; the old account and every earlier
+	//   code are gone; **201**. This keeps a stranger from locking an address by
+	//   registering it first, and nothing keyed by the old id reaches the new owner.
+	//   Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+	//   answers **429** `rate_limited` with `Retry-After` instead.
+	// - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+	//   address's **mailbox** in the last 24 hours (registrations, re-registrations and
+	//   resends together, every `+tag` and gmail spelling of the inbox): **429**
+	//   `rate_limited` with `Retry-After`, and no email.
+	// - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+	//   **client's** request in the last 24 hours, at any address: **429**
+	//   `rate_limited` with `Retry-After`, and no email.
 	// - Every invalid field is reported at once in one **422** `validation_failed`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -3120,7 +3193,7 @@ type ClientWithResponsesInterface interface {
 	// 1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 	//    counted as an attempt);
 	// 2. the account is pending, else **409** `already_active`;
-	// 3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+	// 3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -3128,12 +3201,16 @@ type ClientWithResponsesInterface interface {
 	//    address waits that long, then asks for a new code (re-register, or
 	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
 	//    enough for whoever reads the mailbox;
-	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+	// 4. this client has wrong guesses left in its 24-hour budget across every address
+	//    (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+	//    with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+	//    activating an address it cannot read;
+	// 5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 	//    **429** `too_many_attempts`, for the right code too, until a new code is
 	//    issued (`Retry-After`: when a new code may be asked for);
-	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+	// 6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
-	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+	// 7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 	//    the code and on the address's budget) and `attempts_remaining` says how many
 	//    more wrong guesses are accepted (the smaller of the code's and the address's
 	//    remainder).
@@ -3156,7 +3233,7 @@ type ClientWithResponsesInterface interface {
 	// 1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 	//    counted as an attempt);
 	// 2. the account is pending, else **409** `already_active`;
-	// 3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+	// 3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 	//    `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 	//    re-registrations: re-registering does not reset it), else **429**
 	//    `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -3164,12 +3241,16 @@ type ClientWithResponsesInterface interface {
 	//    address waits that long, then asks for a new code (re-register, or
 	//    `POST /v1/users/me/activation-code`) and activates with it: one guess is
 	//    enough for whoever reads the mailbox;
-	// 4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+	// 4. this client has wrong guesses left in its 24-hour budget across every address
+	//    (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+	//    with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+	//    activating an address it cannot read;
+	// 5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 	//    **429** `too_many_attempts`, for the right code too, until a new code is
 	//    issued (`Retry-After`: when a new code may be asked for);
-	// 5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+	// 6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 	//    `code_expired`;
-	// 6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+	// 7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 	//    the code and on the address's budget) and `attempts_remaining` says how many
 	//    more wrong guesses are accepted (the smaller of the code's and the address's
 	//    remainder).
@@ -3305,10 +3386,17 @@ type MetricsResponse200Headers struct {
 type MetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
 	ApplicationproblemJSON431 *HeadersTooLarge
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *MetricsResponse200Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r MetricsResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
@@ -4366,8 +4454,16 @@ func (c *ClientWithResponses) HealthzHeadWithResponse(ctx context.Context, param
 // hashing slot and the slots in use (`identity_password_hash_*`), emails queued,
 // sent, failed by reason class and dropped, the outbox backlog and the age of its
 // oldest unsent email (`identity_outbox_*`), the PostgreSQL pool (`identity_db_pool_*`),
-// and the Go runtime and process collectors (`go_*`, `process_*`). docs/decisions.md
-// (Observability) says which to alert on.
+// and the Go runtime and process collectors (`go_*`, `process_*`), and identity's
+// attack signals: wrong activation codes (`identity_activation_wrong_codes_total`),
+// refused sign-ins (`identity_sign_in_failures_total`) and requests a limit held back
+// by reason (`identity_requests_limited_total{reason}`, `sign_in_delay` among them).
+// docs/decisions.md (Observability) says which to alert on.
+//
+// A scrape runs no database query: the outbox backlog is read by a background loop
+// every 2 s (its series are left out when no read succeeded for 6 s). With
+// `METRICS_ADDR` set, `/metrics` is served on that address only, and this address
+// answers 404 `not_found`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4398,7 +4494,8 @@ func (c *ClientWithResponses) OpenapiWithResponse(ctx context.Context, params *O
 // ReadyzWithResponse Readiness
 //
 // 200 when the database answers (within 2 s), 503 `unavailable` otherwise: take the
-// replica out of the load balancer meanwhile. The service keeps running while the
+// replica out of the load balancer meanwhile. The database is pinged at most once a
+// second per replica: probes within that second get the last answer. The service keeps running while the
 // database is down and recovers by itself when it returns.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -4435,15 +4532,20 @@ func (c *ClientWithResponses) ReadyzHeadWithResponse(ctx context.Context, params
 // within a second).
 //
 //   - An **active** account with this email (in any case): **409** `email_taken`.
-//   - A **pending** account with this email is taken over by the new registration:
-//     it keeps its `id`, gets the new password (the old one stops working at once), a
-//     new `created_at` and a new code, and every earlier code is void; **201**. This
-//     keeps a stranger from locking an address by registering it first. Within
-//     30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-//     **429** `rate_limited` with `Retry-After` instead.
-//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-//     in the last 24 hours (registrations, re-registrations and resends together):
-//     **429** `rate_limited` with `Retry-After`, and no email.
+//   - A **pending** account with this email is replaced by the new registration: a
+//     new account with a **new `id`**, the new password (the old one stops working at
+//     once), a new `created_at` and a new code; the old account and every earlier
+//     code are gone; **201**. This keeps a stranger from locking an address by
+//     registering it first, and nothing keyed by the old id reaches the new owner.
+//     Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+//     answers **429** `rate_limited` with `Retry-After` instead.
+//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+//     address's **mailbox** in the last 24 hours (registrations, re-registrations and
+//     resends together, every `+tag` and gmail spelling of the inbox): **429**
+//     `rate_limited` with `Retry-After`, and no email.
+//   - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+//     **client's** request in the last 24 hours, at any address: **429**
+//     `rate_limited` with `Retry-After`, and no email.
 //   - Every invalid field is reported at once in one **422** `validation_failed`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -4465,15 +4567,20 @@ func (c *ClientWithResponses) RegisterWithBodyWithResponse(ctx context.Context, 
 // within a second).
 //
 //   - An **active** account with this email (in any case): **409** `email_taken`.
-//   - A **pending** account with this email is taken over by the new registration:
-//     it keeps its `id`, gets the new password (the old one stops working at once), a
-//     new `created_at` and a new code, and every earlier code is void; **201**. This
-//     keeps a stranger from locking an address by registering it first. Within
-//     30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it answers
-//     **429** `rate_limited` with `Retry-After` instead.
-//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this address
-//     in the last 24 hours (registrations, re-registrations and resends together):
-//     **429** `rate_limited` with `Retry-After`, and no email.
+//   - A **pending** account with this email is replaced by the new registration: a
+//     new account with a **new `id`**, the new password (the old one stops working at
+//     once), a new `created_at` and a new code; the old account and every earlier
+//     code are gone; **201**. This keeps a stranger from locking an address by
+//     registering it first, and nothing keyed by the old id reaches the new owner.
+//     Within 30 s (`ACTIVATION_CODE_RESEND_INTERVAL`) of that account's last code it
+//     answers **429** `rate_limited` with `Retry-After` instead.
+//   - When 10 codes (`ACTIVATION_CODES_PER_DAY`) were already issued to this
+//     address's **mailbox** in the last 24 hours (registrations, re-registrations and
+//     resends together, every `+tag` and gmail spelling of the inbox): **429**
+//     `rate_limited` with `Retry-After`, and no email.
+//   - When 100 codes (`CODES_PER_CLIENT_PER_DAY`) were already issued at this
+//     **client's** request in the last 24 hours, at any address: **429**
+//     `rate_limited` with `Retry-After`, and no email.
 //   - Every invalid field is reported at once in one **422** `validation_failed`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -4513,7 +4620,7 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, params *MePara
 //  1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 //     counted as an attempt);
 //  2. the account is pending, else **409** `already_active`;
-//  3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+//  3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -4521,12 +4628,16 @@ func (c *ClientWithResponses) MeWithResponse(ctx context.Context, params *MePara
 //     address waits that long, then asks for a new code (re-register, or
 //     `POST /v1/users/me/activation-code`) and activates with it: one guess is
 //     enough for whoever reads the mailbox;
-//  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+//  4. this client has wrong guesses left in its 24-hour budget across every address
+//     (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+//     with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+//     activating an address it cannot read;
+//  5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 //     **429** `too_many_attempts`, for the right code too, until a new code is
 //     issued (`Retry-After`: when a new code may be asked for);
-//  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+//  6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
-//  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+//  7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 //     the code and on the address's budget) and `attempts_remaining` says how many
 //     more wrong guesses are accepted (the smaller of the code's and the address's
 //     remainder).
@@ -4555,7 +4666,7 @@ func (c *ClientWithResponses) ActivateWithBodyWithResponse(ctx context.Context, 
 //  1. `code` is exactly four ASCII digits, else **422** `validation_failed` (not
 //     counted as an attempt);
 //  2. the account is pending, else **409** `already_active`;
-//  3. the address has wrong guesses left in its 24-hour budget (20 wrong codes,
+//  3. the address's mailbox has wrong guesses left in its 24-hour budget (20 wrong codes,
 //     `ACTIVATION_GUESSES_PER_DAY`, counted across all its codes, resends and
 //     re-registrations: re-registering does not reset it), else **429**
 //     `too_many_attempts` **with** `Retry-After` (when the oldest counted guess
@@ -4563,12 +4674,16 @@ func (c *ClientWithResponses) ActivateWithBodyWithResponse(ctx context.Context, 
 //     address waits that long, then asks for a new code (re-register, or
 //     `POST /v1/users/me/activation-code`) and activates with it: one guess is
 //     enough for whoever reads the mailbox;
-//  4. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
+//  4. this client has wrong guesses left in its 24-hour budget across every address
+//     (50, `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`), else **429** `too_many_attempts`
+//     with `Retry-After`: one client has at most a 50 in 10,000 chance a day of
+//     activating an address it cannot read;
+//  5. the code has wrong guesses left (5, `ACTIVATION_CODE_MAX_ATTEMPTS`), else
 //     **429** `too_many_attempts`, for the right code too, until a new code is
 //     issued (`Retry-After`: when a new code may be asked for);
-//  5. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
+//  6. the code is younger than 60 s (`ACTIVATION_CODE_TTL`), else **400**
 //     `code_expired`;
-//  6. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
+//  7. the code matches, else **400** `invalid_code`: the wrong guess is counted (on
 //     the code and on the address's budget) and `attempts_remaining` says how many
 //     more wrong guesses are accepted (the smaller of the code's and the address's
 //     remainder).
@@ -4714,6 +4829,13 @@ func ParseMetricsResponse(rsp *http.Response) (*MetricsResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
 		var dest HeadersTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
