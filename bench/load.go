@@ -24,12 +24,19 @@ const (
 	FullFlow Workload = "flow"
 	// Flood is RegisterOnly with many connections.
 	Flood Workload = "flood"
+	// Unauthenticated: GET /v1/users/me without an Authorization header, answered 401
+	// without a password hash; what it costs is what any stranger can make the server
+	// spend per request.
+	Unauthenticated Workload = "unauthenticated"
 )
 
 // HashesPerUnit is how many argon2id computations one completed unit costs the server.
 func (w Workload) HashesPerUnit() int {
-	if w == FullFlow {
+	switch w {
+	case FullFlow:
 		return 3 // the registration's hash, the activation's and /me's verifications
+	case Unauthenticated:
+		return 0
 	}
 	return 1
 }
@@ -39,6 +46,7 @@ const (
 	routeRegister = "POST /v1/users"
 	routeActivate = "POST /v1/users/me/activation"
 	routeMe       = "GET /v1/users/me"
+	routeMeNoAuth = "GET /v1/users/me, no Authorization"
 	routeFlow     = "whole flow"
 )
 
@@ -184,9 +192,12 @@ func (rn *Runner) Run(ctx context.Context, spec StepSpec) (StepResult, error) {
 			defer wg.Done()
 			c := conn{rn: rn, client: client, rec: recs[i], id: i, step: spec.Name}
 			for n := 0; !stop.Load() && ctx.Err() == nil; n++ {
-				if spec.Workload == FullFlow {
+				switch spec.Workload {
+				case FullFlow:
 					c.flow(ctx, n)
-				} else {
+				case Unauthenticated:
+					c.unauthenticated(ctx)
+				default:
 					c.register(ctx, n)
 				}
 			}
@@ -314,6 +325,14 @@ func (c *conn) register(ctx context.Context, n int) (email string, code <-chan s
 		c.rec.units++
 	}
 	return email, code, true
+}
+
+// unauthenticated asks for /v1/users/me without credentials; a 401 is a unit.
+func (c *conn) unauthenticated(ctx context.Context) {
+	status, _, at := c.do(ctx, routeMeNoAuth, http.MethodGet, "/v1/users/me", "", nil, http.StatusUnauthorized)
+	if status == http.StatusUnauthorized && c.rec.inWindow(at) {
+		c.rec.units++
+	}
 }
 
 // flow runs register → email → activate → /me.

@@ -37,8 +37,10 @@ func Derive(r StepResult) Derived {
 	limit := r.Limit
 	d := Derived{Rate: r.Rate()}
 	hashes := r.Spec.Workload.HashesPerUnit()
-	d.Limit = limit.PerSecond() / float64(hashes)
-	d.OfLimit = Ratio(d.Rate, d.Limit)
+	if hashes > 0 { // a unit without a hash has no hash-bound limit
+		d.Limit = limit.PerSecond() / float64(hashes)
+		d.OfLimit = Ratio(d.Rate, d.Limit)
+	}
 	if r.Units > 0 {
 		n := time.Duration(r.Units)
 		d.CPUPerUnit = (r.Server.User + r.Server.System) / n
@@ -65,8 +67,11 @@ func Derive(r StepResult) Derived {
 func OneLine(r StepResult) string {
 	d := Derive(r)
 	main := routeRegister
-	if r.Spec.Workload == FullFlow {
+	switch r.Spec.Workload {
+	case FullFlow:
 		main = routeFlow
+	case Unauthenticated:
+		main = routeMeNoAuth
 	}
 	unit := unitName(r.Spec.Workload)
 	return fmt.Sprintf("%.1f %s/s (%.2f of the limit %.1f/s), server CPU %.2f ms per %s (hash %.2f ms: efficiency %.2f), %.0f page faults per %s, %s p99 %.0f ms, errors %d, emails lost %d duplicated %d, peak RSS %d MiB, other load %.2f cores",
@@ -75,8 +80,11 @@ func OneLine(r StepResult) string {
 }
 
 func unitName(w Workload) string {
-	if w == FullFlow {
+	switch w {
+	case FullFlow:
 		return "flow"
+	case Unauthenticated:
+		return "401"
 	}
 	return "registration"
 }
@@ -100,7 +108,7 @@ func Report(res Results) string {
 	if len(o.ServerEnv) > 0 {
 		fmt.Fprintf(&b, "- server environment added: `%s`\n", strings.Join(o.ServerEnv, " "))
 	}
-	b.WriteString("- server: RATE_LIMIT_PER_IP=0, every other variable at its default\n")
+	b.WriteString("- server: RATE_LIMIT_PER_IP=0, CODES_PER_CLIENT_PER_DAY=0 and ACTIVATION_GUESSES_PER_CLIENT_PER_DAY=0 (the load generator is one client), every other variable at its default\n")
 	for _, s := range res.Settings {
 		writeSetting(&b, s)
 	}
@@ -122,9 +130,16 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 			r.Spec.Workload, r.Spec.Conns, d.Rate, d.Limit, d.OfLimit, routeRates(r), ms(d.CPUPerUnit), ms(d.UserPerUnit), ms(d.SysPerUnit),
 			ms(d.HashCPUPerUnit), d.Efficiency, d.FaultsPerUnit, r.Server.PeakRSSKiB/1024, ms(d.PGCPUPerUnit), d.OtherCores)
 	}
-	b.WriteString("\nUnits: registrations answered 201 (register, flood) or whole flows (flow). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before and just after the step (hashes/s ÷ hashes per unit). " +
+	b.WriteString("\nUnits: registrations answered 201 (register, flood), whole flows (flow) or 401s to GET /v1/users/me without an Authorization header (unauthenticated: no hash, no limit). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before and just after the step (hashes/s ÷ hashes per unit). " +
 		"Hash CPU per unit: what the unit's hashes cost that plain program; efficiency: hash CPU ÷ server CPU per unit. " +
 		"Other load: CPU used by everything but the server, its PostgreSQL backends and the load generator, in cores (colleagues' work on a shared machine).\n")
+	for _, r := range s.Steps {
+		if r.Spec.Workload == Unauthenticated {
+			d := Derive(r)
+			fmt.Fprintf(b, "401 without credentials: %.3f ms of server CPU per request (%.3f of one hash's %.3f ms), %.0f requests/s at %d connections.\n",
+				ms(d.CPUPerUnit), Ratio(float64(d.CPUPerUnit), float64(l.CPUPerHash())), ms(l.CPUPerHash()), d.Rate, r.Spec.Conns)
+		}
+	}
 	if flood, base, ok := floodAndBase(s.Steps); ok {
 		fmt.Fprintf(b, "Flood goodput: %.1f registrations/s = %.2f × register-only at %d connections (%.1f/s).\n",
 			flood.Rate(), Ratio(flood.Rate(), base.Rate()), base.Spec.Conns, base.Rate())
@@ -133,7 +148,7 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 	b.WriteString("\nLatency in ms (requests completed in the measured window; email: 201 → SMTP receipt):\n\n")
 	b.WriteString("| step | conns | route | n | p50 | p95 | p99 | max |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range s.Steps {
-		for _, route := range []string{routeRegister, routeActivate, routeMe, routeFlow} {
+		for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeNoAuth, routeFlow} {
 			if l, ok := r.Latency[route]; ok {
 				fmt.Fprintf(b, "| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f |\n", r.Spec.Workload, r.Spec.Conns, route, l.N, ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
 			}
@@ -192,7 +207,7 @@ func floodAndBase(steps []StepResult) (flood, base StepResult, ok bool) {
 
 func routeRates(r StepResult) string {
 	var parts []string
-	for _, route := range []string{routeRegister, routeActivate, routeMe} {
+	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeNoAuth} {
 		if n, ok := r.Requests[route]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.1f", shortRoute(route), float64(n)/r.Window.Seconds()))
 		}
@@ -208,13 +223,15 @@ func shortRoute(route string) string {
 		return "activate"
 	case routeMe:
 		return "me"
+	case routeMeNoAuth:
+		return "me without credentials"
 	}
 	return route
 }
 
 func statusCounts(m map[string]map[int]int) string {
 	var parts []string
-	for _, route := range []string{routeRegister, routeActivate, routeMe} {
+	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeNoAuth} {
 		byStatus := m[route]
 		var statuses []int
 		for s := range byStatus {

@@ -120,7 +120,11 @@ func StartServer(ctx context.Context, c ServerConfig) (*Server, error) {
 		"SMTP_HOST="+c.SMTPHost,
 		"SMTP_PORT="+strconv.Itoa(c.SMTPPort),
 		"SMTP_TLS=none",
+		// The load generator is one client: the per-client limits would measure
+		// themselves, not the service.
 		"RATE_LIMIT_PER_IP=0",
+		"CODES_PER_CLIENT_PER_DAY=0",
+		"ACTIVATION_GUESSES_PER_CLIENT_PER_DAY=0",
 		"PASSWORD_HASH_MEMORY_KIB="+strconv.FormatUint(uint64(c.Hash.MemoryKiB), 10),
 		"PASSWORD_HASH_ITERATIONS="+strconv.FormatUint(uint64(c.Hash.Iterations), 10),
 		"PASSWORD_HASH_PARALLELISM="+strconv.FormatUint(uint64(c.Hash.Parallelism), 10),
