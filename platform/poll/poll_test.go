@@ -21,7 +21,7 @@ type recorder struct {
 }
 
 func (r *recorder) Helper() {}
-func (r *recorder) Fatalf(format string, args ...any) {
+func (r *recorder) Fatalf(format string, _ ...any) {
 	r.failed = format
 }
 
