@@ -45,7 +45,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 	var (
 		observeWait admission.Observer
 		hashOpts    []argon2id.Option // by default no spans (argon2id's no-op tracer)
-		appOpts     = []app.Option{app.WithSignInPolicy(settings.SignIn)}
+		appOpts     = []app.Option{app.WithSignInPolicy(settings.SignIn), app.WithSessions(store, settings.Sessions)}
 		mx          *metrics
 	)
 	if p.Tracer != nil {
@@ -79,6 +79,9 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		p.Maintenance.Add(maintenance.Task{Name: "identity.client_ledger", Batch: postgres.PruneClientLedger})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients})
+		idle, old := postgres.PurgeSessions(settings.Sessions)
+		p.Maintenance.Add(maintenance.Task{Name: "identity.idle_sessions", Batch: idle})
+		p.Maintenance.Add(maintenance.Task{Name: "identity.old_sessions", Batch: old})
 		if retention := settings.PendingAccountRetention; retention > 0 {
 			p.Maintenance.Add(maintenance.Task{
 				Name: "identity.pending_accounts", Batch: postgres.DeleteStalePendingAccounts(retention),

@@ -14,6 +14,7 @@ import (
 type Settings struct {
 	Codes        domain.CodePolicy
 	SignIn       domain.SignInPolicy
+	Sessions     domain.SessionPolicy
 	PasswordHash PasswordHash
 	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
 	// 0 keeps them.
@@ -59,6 +60,11 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 		SignIn: domain.SignInPolicy{
 			// At most domain.MaxFailures: past it every attempt waits anyway.
 			FailuresBeforeDelay: s.Int("PASSWORD_FAILURES_BEFORE_DELAY", 10, 1, domain.MaxFailures),
+		},
+		Sessions: domain.SessionPolicy{
+			IdleTimeout: s.Duration("SESSION_IDLE_TIMEOUT", 24*time.Hour),
+			MaxAge:      s.Duration("SESSION_MAX_AGE", 720*time.Hour),
+			PerAccount:  s.Int("SESSIONS_PER_ACCOUNT", 50, 1, 10000),
 		},
 		PasswordHash: PasswordHash{
 			MemoryKiB:   uint32(s.Int("PASSWORD_HASH_MEMORY_KIB", 19456, 8, 4<<20)), //nolint:gosec // Int bounds it

@@ -22,7 +22,8 @@ func TestSettingsDefaults(t *testing.T) {
 	want := Settings{
 		Codes: domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second, GuessesPerDay: 20, CodesPerDay: 10,
 			ClientGuessesPerDay: 50, ClientCodesPerDay: 100},
-		SignIn: domain.SignInPolicy{FailuresBeforeDelay: 10},
+		SignIn:   domain.SignInPolicy{FailuresBeforeDelay: 10},
+		Sessions: domain.SessionPolicy{IdleTimeout: 24 * time.Hour, MaxAge: 720 * time.Hour, PerAccount: 50},
 		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second, QueueLength: 32 * runtime.GOMAXPROCS(0)},
 		PendingAccountRetention: 168 * time.Hour,
@@ -37,6 +38,7 @@ func TestSettingsAreRead(t *testing.T) {
 		"ACTIVATION_CODE_TTL": "90s", "ACTIVATION_CODE_MAX_ATTEMPTS": "3", "ACTIVATION_CODE_RESEND_INTERVAL": "10s",
 		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
 		"ACTIVATION_GUESSES_PER_CLIENT_PER_DAY": "0", "CODES_PER_CLIENT_PER_DAY": "7", "PASSWORD_FAILURES_BEFORE_DELAY": "5",
+		"SESSION_IDLE_TIMEOUT": "30m", "SESSION_MAX_AGE": "12h", "SESSIONS_PER_ACCOUNT": "3",
 		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
 	}))
@@ -52,7 +54,8 @@ func TestSettingsAreRead(t *testing.T) {
 	want := Settings{
 		Codes: domain.CodePolicy{TTL: 90 * time.Second, MaxAttempts: 3, ResendInterval: 10 * time.Second, GuessesPerDay: 3, CodesPerDay: 4,
 			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
-		SignIn: domain.SignInPolicy{FailuresBeforeDelay: 5},
+		SignIn:   domain.SignInPolicy{FailuresBeforeDelay: 5},
+		Sessions: domain.SessionPolicy{IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour, PerAccount: 3},
 		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
 			Concurrency: 7, QueueTimeout: 250 * time.Millisecond, QueueLength: 56}, // 7 × 0.25 s × 32
 	}
@@ -73,6 +76,8 @@ func TestBadSettingsFailNamingTheVariable(t *testing.T) {
 		"PASSWORD_HASH_CONCURRENCY":       "0",
 		"PASSWORD_HASH_QUEUE_TIMEOUT":     "1",
 		"PASSWORD_HASH_QUEUE_LENGTH":      "-1",
+		"SESSION_IDLE_TIMEOUT":            "0s",
+		"SESSIONS_PER_ACCOUNT":            "0",
 		"PENDING_ACCOUNT_RETENTION":       "-1h",
 		"PASSWORD_HASH_PARALLELISM":       "300",
 	}

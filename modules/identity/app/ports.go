@@ -45,6 +45,18 @@ type Store interface {
 	Withdraw(ctx context.Context, attempt int64) error
 }
 
+// SessionStore finds and ends sign-in sessions by the SHA-256 of their token. Sessions
+// start and end with their account's changes (Store.Update, the events
+// domain.SessionStarted, SessionsEnded and PasswordChanged), under the account's lock.
+type SessionStore interface {
+	// UseSession returns the live session of tokenHash (idle and absolute expiry judged
+	// on the database clock) and its account, and keeps the session's idle clock, writing
+	// it at most once per p.TouchEvery(); domain.ErrInvalidToken when no session is live.
+	UseSession(ctx context.Context, tokenHash []byte, p domain.SessionPolicy) (domain.Session, domain.Account, error)
+	// EndSession ends the session id (sign-out); ending one that has ended is no error.
+	EndSession(ctx context.Context, id int64) error
+}
+
 // PasswordHasher turns passwords into self-describing hashes and checks them. Both are
 // expensive and bounded: they fail without hashing when ctx has ended (the client went
 // away) or when the hasher is saturated. ctx also carries the request's trace, so each

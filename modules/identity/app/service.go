@@ -28,6 +28,9 @@ type Service struct {
 	tracer trace.Tracer
 	// observe is told the outcome of every use case; nil: nobody listens.
 	observe Observer
+	// sessions and sessionPolicy keep the Bearer sessions (WithSessions).
+	sessions      SessionStore
+	sessionPolicy domain.SessionPolicy
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
 }

@@ -12,6 +12,9 @@ var (
 	ErrAccountNotFound = refusal("account not found")
 	// ErrUnauthorized: the credentials do not match an account.
 	ErrUnauthorized = refusal("unauthorized")
+	// ErrInvalidToken: a Bearer token that names no live session (unknown, expired or
+	// revoked alike).
+	ErrInvalidToken = refusal("invalid token")
 	// ErrEmailTaken: an active account already has this email.
 	ErrEmailTaken = refusal("email taken")
 	// ErrAlreadyActive: the account is active; there is nothing to activate.

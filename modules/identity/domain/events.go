@@ -40,6 +40,27 @@ type AccountReplaced struct {
 	ID string
 }
 
+// PasswordChanged is the event of a new password: every session of the account ends, in
+// the same transaction, and a notice (no secret in it) is emailed to Email.
+type PasswordChanged struct {
+	Email Email
+	At    time.Time
+}
+
+// SessionStarted is the event of a sign-in: the store keeps the session of TokenHash and
+// ends the account's sessions past Policy.PerAccount (the least recently used) and those
+// already ended.
+type SessionStarted struct {
+	TokenHash []byte
+	Policy    SessionPolicy
+}
+
+// SessionsEnded is the event of a sign-out everywhere: every session of the account ends.
+type SessionsEnded struct{}
+
 func (CodeIssued) event()      {}
 func (WrongCode) event()       {}
 func (AccountReplaced) event() {}
+func (PasswordChanged) event() {}
+func (SessionStarted) event()  {}
+func (SessionsEnded) event()   {}

@@ -37,12 +37,16 @@ type kind struct {
 // Notifier queues the emails of the identity context's events. It is the store's port
 // for events (postgres.Events).
 type Notifier struct {
-	queue      Queue
-	activation kind
+	queue           Queue
+	activation      kind
+	passwordChanged kind
 }
 
-// ActivationSubject is the subject of every activation email.
-const ActivationSubject = "Your activation code"
+// The subjects of the emails.
+const (
+	ActivationSubject      = "Your activation code"
+	PasswordChangedSubject = "Your password was changed"
+)
 
 // NewNotifier parses the embedded templates; the emails go to queue.
 func NewNotifier(queue Queue) (*Notifier, error) {
@@ -50,7 +54,11 @@ func NewNotifier(queue Queue) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{queue: queue, activation: activation}, nil
+	passwordChanged, err := parseKind("password_changed", PasswordChangedSubject)
+	if err != nil {
+		return nil, err
+	}
+	return &Notifier{queue: queue, activation: activation, passwordChanged: passwordChanged}, nil
 }
 
 func parseKind(name, subject string) (kind, error) {
@@ -93,6 +101,10 @@ func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 		expires := e.ExpiresAt
 		msg, err := n.activation.render(e.Email, codeData(e))
 		return outbox.Email{Message: msg, ExpiresAt: &expires}, err == nil, err
+	case domain.PasswordChanged:
+		// A notice, never dropped: it says the account changed hands, if it did.
+		msg, err := n.passwordChanged.render(e.Email, noticeEmail{At: stamp(e.At)})
+		return outbox.Email{Message: msg}, err == nil, err
 	}
 	return outbox.Email{}, false, nil
 }
@@ -105,10 +117,18 @@ type codeEmail struct {
 	TTL       string
 }
 
+// noticeEmail is what the templates of a notice see: when it happened.
+type noticeEmail struct {
+	At string
+}
+
+// stamp writes an instant for a person: "15:04:05 UTC on 2 January 2006".
+func stamp(t time.Time) string { return t.UTC().Format("15:04:05 MST on 2 January 2006") }
+
 func codeData(e domain.CodeIssued) codeEmail {
 	return codeEmail{
 		Code:      e.Code,
-		ExpiresAt: e.ExpiresAt.UTC().Format("15:04:05 MST on 2 January 2006"),
+		ExpiresAt: stamp(e.ExpiresAt),
 		TTL:       humanDuration(e.ExpiresAt.Sub(e.IssuedAt)),
 	}
 }

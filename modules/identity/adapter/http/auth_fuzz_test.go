@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,8 +17,34 @@ import (
 	"github.com/acme/identity/platform/httpserver"
 )
 
-// authService knows one account; it counts authentications (each stands for a hash).
-type authService struct{ calls atomic.Int64 }
+// authService knows one account and one session token; it counts authentications by
+// password (each stands for a hash) and by token (each a query).
+type authService struct{ calls, tokenCalls atomic.Int64 }
+
+// goodToken is the one live token authService knows.
+const goodToken = "live-session-token"
+
+func (s *authService) AuthenticateToken(_ context.Context, token string) (domain.Session, domain.Account, error) {
+	s.tokenCalls.Add(1)
+	if token == goodToken {
+		return domain.Session{ID: 1, AccountID: alice.ID}, alice, nil
+	}
+	return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
+}
+
+func (s *authService) SignIn(context.Context, domain.Account) (app.SessionStarted, error) {
+	return app.SessionStarted{}, domain.ErrUnauthorized
+}
+
+func (s *authService) SignOut(context.Context, domain.Session) error { return domain.ErrUnauthorized }
+
+func (s *authService) SignOutEverywhere(context.Context, domain.Account) error {
+	return domain.ErrUnauthorized
+}
+
+func (s *authService) ChangePassword(context.Context, domain.Account, string) error {
+	return domain.ErrUnauthorized
+}
 
 var alice = domain.Account{ID: "a1", Email: "alice@example.com", Status: domain.StatusPending, CreatedAt: time.Unix(0, 0)}
 
@@ -41,10 +68,11 @@ func (s *authService) Resend(context.Context, domain.Account) (app.CodeSent, err
 	return app.CodeSent{}, domain.ErrUnauthorized
 }
 
-// FuzzBasicAuth: whatever Authorization header a client sends to an authenticated route,
-// the answer is the user (only for the right credentials) or the one 401 of the contract
-// with its challenge, never a 5xx; Basic credentials cost exactly one authentication, a
-// header that is none costs none (the contract: 401 at once, without hashing).
+// FuzzBasicAuth: whatever Authorization header a client sends to an authenticated route
+// that takes both schemes, the answer is the user (only for the right credentials or the
+// live token) or the one 401 of the contract with its challenges, never a 5xx. Basic
+// credentials cost exactly one authentication by password, a Bearer token one lookup and
+// no password, and a header that is neither costs nothing (401 at once, both challenges).
 func FuzzBasicAuth(f *testing.F) {
 	basic := func(s string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(s)) }
 	for _, seed := range []string{
@@ -53,6 +81,7 @@ func FuzzBasicAuth(f *testing.F) {
 		"basic " + base64.StdEncoding.EncodeToString([]byte("alice@example.com:correct horse")),
 		"Bearer abc", "", "Basic " + base64.RawStdEncoding.EncodeToString([]byte("alice@example.com:correct horse")),
 		basic("\xff\xfe:\x00"), "Basic\t" + base64.StdEncoding.EncodeToString([]byte("a:b")),
+		"Bearer " + goodToken, "bearer " + goodToken, "Bearer  " + goodToken + " ", "Bearer", "Token " + goodToken,
 	} {
 		f.Add(seed)
 	}
@@ -63,26 +92,41 @@ func FuzzBasicAuth(f *testing.F) {
 		req := httptest.NewRequest(http.MethodGet, "/v1/users/me", nil)
 		req.Header["Authorization"] = []string{header}
 		rec := httptest.NewRecorder()
-		before := svc.calls.Load()
+		before, beforeTokens := svc.calls.Load(), svc.tokenCalls.Load()
 		srv.Handler().ServeHTTP(rec, req)
-		email, password, ok := req.BasicAuth()
-		// A header that is not Basic credentials costs no authentication (no hash):
-		// nothing about any account depends on it; Basic credentials cost exactly one.
-		want := int64(0)
-		if ok {
-			want = 1
+		email, password, isBasic := req.BasicAuth()
+		scheme, token, _ := strings.Cut(header, " ")
+		isBearer := strings.EqualFold(scheme, "Bearer")
+		// What is not Basic credentials costs no authentication by password (no hash);
+		// Basic credentials cost exactly one, a Bearer token one lookup.
+		wantCalls, wantTokens := int64(0), int64(0)
+		if isBasic {
+			wantCalls = 1
 		}
-		if n := svc.calls.Load() - before; n != want {
-			t.Fatalf("Authorization %q: %d authentications, want exactly %d", header, n, want)
+		if isBearer {
+			wantTokens = 1
 		}
-		right := ok && email == "alice@example.com" && password == "correct horse"
+		if n, m := svc.calls.Load()-before, svc.tokenCalls.Load()-beforeTokens; n != wantCalls || m != wantTokens {
+			t.Fatalf("Authorization %q: %d authentications and %d token lookups, want %d and %d", header, n, m, wantCalls, wantTokens)
+		}
+		right := isBasic && email == "alice@example.com" && password == "correct horse" ||
+			isBearer && strings.TrimSpace(token) == goodToken
+		var challenges []string
+		switch {
+		case isBasic:
+			challenges = []string{`Basic realm="identity", charset="UTF-8"`}
+		case isBearer:
+			challenges = []string{`Bearer realm="identity", error="invalid_token"`}
+		default:
+			challenges = []string{`Basic realm="identity", charset="UTF-8"`, `Bearer realm="identity"`}
+		}
 		switch {
 		case right && rec.Code != http.StatusOK:
 			t.Fatalf("Authorization %q (the right credentials): %d %s", header, rec.Code, rec.Body)
 		case !right && (rec.Code != http.StatusUnauthorized ||
-			rec.Header().Get("WWW-Authenticate") != `Basic realm="identity", charset="UTF-8"` ||
+			strings.Join(rec.Header().Values("WWW-Authenticate"), " | ") != strings.Join(challenges, " | ") ||
 			rec.Header().Get("Content-Type") != "application/problem+json"):
-			t.Fatalf("Authorization %q: %d %v %s, want the 401 problem with its challenge", header, rec.Code, rec.Header(), rec.Body)
+			t.Fatalf("Authorization %q: %d %v %s, want the 401 problem with challenges %v", header, rec.Code, rec.Header(), rec.Body, challenges)
 		}
 	})
 }

@@ -55,7 +55,12 @@ func problemFor(err error) *httpserver.Problem {
 	case errors.Is(err, domain.ErrUnauthorized), errors.Is(err, domain.ErrAccountNotFound):
 		p := httpserver.NewProblem(http.StatusUnauthorized, httpserver.CodeUnauthorized,
 			"Send the account's email and password with HTTP Basic authentication.")
-		p.Header = http.Header{"Www-Authenticate": {`Basic realm="identity", charset="UTF-8"`}}
+		p.Header = http.Header{"Www-Authenticate": {basicChallenge}}
+		return p
+	case errors.Is(err, domain.ErrInvalidToken):
+		p := httpserver.NewProblem(http.StatusUnauthorized, httpserver.CodeUnauthorized,
+			"The Bearer token names no live session: sign in again (POST /v1/sessions).")
+		p.Header = http.Header{"Www-Authenticate": {invalidTokenChallenge}}
 		return p
 	case errors.Is(err, domain.ErrEmailTaken):
 		return httpserver.NewProblem(http.StatusConflict, codeEmailTaken, "An active account already uses this email.")

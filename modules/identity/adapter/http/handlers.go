@@ -1,10 +1,12 @@
-// Package http is the identity context's REST adapter: the /v1/users routes, their DTOs,
-// HTTP Basic authentication, and the table from domain errors to problem codes.
+// Package http is the identity context's REST adapter: the /v1/users and /v1/sessions
+// routes, their DTOs, authentication (HTTP Basic and Bearer session tokens), and the table
+// from domain errors to problem codes.
 package http
 
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -21,6 +23,11 @@ type Service interface {
 	Authenticate(ctx context.Context, email, password string) (domain.Account, error)
 	Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error)
 	Resend(ctx context.Context, who domain.Account) (app.CodeSent, error)
+	AuthenticateToken(ctx context.Context, token string) (domain.Session, domain.Account, error)
+	SignIn(ctx context.Context, who domain.Account) (app.SessionStarted, error)
+	SignOut(ctx context.Context, sess domain.Session) error
+	SignOutEverywhere(ctx context.Context, who domain.Account) error
+	ChangePassword(ctx context.Context, who domain.Account, password string) error
 }
 
 // Handlers serves the identity routes.
@@ -38,10 +45,16 @@ func NewHandlers(svc Service) *Handlers {
 // every method of its paths, which would turn a 405 into a 404.
 func (h *Handlers) Register(api *echo.Group) {
 	mapErrors := httpserver.MapErrors(problemFor)
+	either := h.middleware(basicScheme|bearerScheme, true)
+	basic := h.middleware(basicScheme, true)
 	api.POST("/users", h.register, mapErrors)
-	api.GET("/users/me", h.me, mapErrors, h.Authenticate)
-	api.POST("/users/me/activation", h.activate, mapErrors, h.Authenticate)
-	api.POST("/users/me/activation-code", h.resend, mapErrors, h.Authenticate)
+	api.GET("/users/me", h.me, mapErrors, either)
+	api.POST("/users/me/activation", h.activate, mapErrors, basic)
+	api.POST("/users/me/activation-code", h.resend, mapErrors, either)
+	api.PUT("/users/me/password", h.changePassword, mapErrors, basic)
+	api.POST("/sessions", h.signIn, mapErrors, basic)
+	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
+	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
 }
 
 // userResponse is a user as the API renders it.
@@ -117,44 +130,143 @@ func (h *Handlers) me(c echo.Context) error {
 	return c.JSON(http.StatusOK, toUserResponse(principal(c)))
 }
 
-// Authenticate is the middleware that checks HTTP Basic credentials before anything else
-// about the request and makes the account the request's principal: it is kept in the
-// request's context (PrincipalFrom), the one place identity's handlers and other modules'
-// read it. A missing or malformed header answers 401 at once, without a hash: nothing
-// about any account depends on it (the use case does the same for a user that is not an
-// email). Its own errors leave it as problems (401 with WWW-Authenticate, 429, 503), so it
-// serves the routes of other modules too, whose error tables know nothing of identity's
-// errors.
+// changePasswordRequest carries no validator tags: the rules are the domain's.
+type changePasswordRequest struct {
+	Password string `json:"password"`
+}
+
+func (h *Handlers) changePassword(c echo.Context) error {
+	var req changePasswordRequest
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.ChangePassword(clientContext(c), principal(c), req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type sessionResponse struct {
+	Token     string       `json:"token"`
+	TokenType string       `json:"token_type"`
+	ExpiresAt time.Time    `json:"expires_at"`
+	User      userResponse `json:"user"`
+}
+
+func (h *Handlers) signIn(c echo.Context) error {
+	started, err := h.svc.SignIn(clientContext(c), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, sessionResponse{
+		Token: started.Token, TokenType: "Bearer", ExpiresAt: started.ExpiresAt.UTC(), User: toUserResponse(started.Account),
+	})
+}
+
+func (h *Handlers) signOut(c echo.Context) error {
+	sess, _ := SessionFrom(c.Request().Context())
+	if err := h.svc.SignOut(clientContext(c), sess); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *Handlers) signOutEverywhere(c echo.Context) error {
+	if err := h.svc.SignOutEverywhere(clientContext(c), principal(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// schemes are the authentication schemes a route accepts.
+type schemes uint8
+
+const (
+	basicScheme schemes = 1 << iota
+	bearerScheme
+)
+
+// The challenges of the 401s (RFC 7617, RFC 6750).
+const (
+	basicChallenge        = `Basic realm="identity", charset="UTF-8"`
+	bearerChallenge       = `Bearer realm="identity"`
+	invalidTokenChallenge = `Bearer realm="identity", error="invalid_token"`
+)
+
+// Authenticate is the middleware of a route that takes HTTP Basic credentials or a Bearer
+// session token, and lets pending accounts in (identity's own /users/me routes).
 func (h *Handlers) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return h.authenticate(next, true)
+	return h.middleware(basicScheme|bearerScheme, true)(next)
 }
 
 // AuthenticateActive is Authenticate for an active account only: a pending one answers
 // 403 account_pending (its owner has not proved the address yet).
 func (h *Handlers) AuthenticateActive(next echo.HandlerFunc) echo.HandlerFunc {
-	return h.authenticate(next, false)
+	return h.middleware(basicScheme|bearerScheme, false)(next)
 }
 
-func (h *Handlers) authenticate(next echo.HandlerFunc, pendingToo bool) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		email, password, ok := c.Request().BasicAuth()
-		if !ok {
-			return problemFor(domain.ErrUnauthorized)
-		}
-		acc, err := h.svc.Authenticate(clientContext(c), email, password)
-		if err == nil && !pendingToo && acc.Status != domain.StatusActive {
-			err = domain.ErrAccountPending
-		}
-		if err != nil {
-			if p := problemFor(err); p != nil {
-				p.Cause = err
-				return p
+// middleware checks the request's credentials before anything else about it and makes
+// the account the request's principal: it is kept in the request's context
+// (PrincipalFrom), the one place identity's handlers and other modules' read it, with
+// the session of a Bearer token (SessionFrom). A missing or malformed header, or a scheme
+// the route does not take, answers 401 at once with the challenges of the schemes it
+// takes, without a hash or a query: nothing about any account depends on it (the use
+// case does the same for a Basic user that is not an email). A Bearer token costs one
+// query and no hash; a bad one answers 401 with error="invalid_token", the same for an
+// unknown, expired or revoked token. Its own errors leave it as problems (401 with
+// WWW-Authenticate, 403, 429, 503), so it serves the routes of other modules too, whose
+// error tables know nothing of identity's errors.
+func (h *Handlers) middleware(allowed schemes, pendingToo bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx := c.Request().Context()
+			scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			var (
+				acc  domain.Account
+				sess domain.Session
+				err  error
+			)
+			switch {
+			case allowed&basicScheme != 0 && strings.EqualFold(scheme, "Basic"):
+				email, password, ok := c.Request().BasicAuth()
+				if !ok {
+					return unauthorized(allowed)
+				}
+				acc, err = h.svc.Authenticate(clientContext(c), email, password)
+			case allowed&bearerScheme != 0 && strings.EqualFold(scheme, "Bearer"):
+				sess, acc, err = h.svc.AuthenticateToken(ctx, strings.TrimSpace(token))
+				ctx = WithSession(ctx, sess)
+			default:
+				return unauthorized(allowed)
 			}
-			return err
+			if err == nil && !pendingToo && acc.Status != domain.StatusActive {
+				err = domain.ErrAccountPending
+			}
+			if err != nil {
+				if p := problemFor(err); p != nil {
+					p.Cause = err
+					return p
+				}
+				return err
+			}
+			c.SetRequest(c.Request().WithContext(WithPrincipal(ctx, acc)))
+			return next(c)
 		}
-		c.SetRequest(c.Request().WithContext(WithPrincipal(c.Request().Context(), acc)))
-		return next(c)
 	}
+}
+
+// unauthorized is the 401 of a request without credentials the route takes: one
+// challenge per scheme it takes.
+func unauthorized(allowed schemes) *httpserver.Problem {
+	p := problemFor(domain.ErrUnauthorized)
+	p.Header = http.Header{}
+	if allowed&basicScheme != 0 {
+		p.Header.Add("WWW-Authenticate", basicChallenge)
+	}
+	if allowed&bearerScheme != 0 {
+		p.Header.Add("WWW-Authenticate", bearerChallenge)
+	}
+	return p
 }
 
 // clientContext is the request's context with its client (httpserver.ClientFrom) as the
@@ -175,6 +287,20 @@ func WithPrincipal(ctx context.Context, acc domain.Account) context.Context {
 func PrincipalFrom(ctx context.Context) (domain.Account, bool) {
 	acc, ok := ctx.Value(principalKey{}).(domain.Account)
 	return acc, ok
+}
+
+type sessionKey struct{}
+
+// WithSession returns ctx carrying the session of the request's Bearer token.
+func WithSession(ctx context.Context, sess domain.Session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, sess)
+}
+
+// SessionFrom returns the session of the request's Bearer token, and false for a request
+// authenticated otherwise.
+func SessionFrom(ctx context.Context) (domain.Session, bool) {
+	sess, ok := ctx.Value(sessionKey{}).(domain.Session)
+	return sess, ok
 }
 
 func principal(c echo.Context) domain.Account {

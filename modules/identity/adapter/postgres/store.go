@@ -262,6 +262,9 @@ func (s *Store) saveRest(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, id 
 	if err := s.saveLedger(ctx, q, acc); err != nil {
 		return err
 	}
+	if err := saveSessions(ctx, q, id, acc.Events()); err != nil {
+		return err
+	}
 	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
 		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}

@@ -1,0 +1,83 @@
+-- Queries on sessions, for modules/identity/adapter/postgres: Bearer tokens by the
+-- SHA-256 of the token.
+
+-- name: InsertSession :one
+-- A new session of @account_id, at the database clock's now.
+INSERT INTO identity.sessions (account_id, token_hash)
+VALUES (@account_id, @token_hash)
+RETURNING id, created_at, last_used_at;
+
+-- name: EvictSessions :execrows
+-- Ends the sessions of @account_id beyond the @keep most recently used, and those already
+-- ended by idleness or age. Served by sessions_account_id_last_used_at_idx.
+DELETE FROM identity.sessions AS d
+WHERE d.account_id = sqlc.arg(account_id)::uuid
+  AND (d.id NOT IN (
+          SELECT s.id
+          FROM identity.sessions AS s
+          WHERE s.account_id = sqlc.arg(account_id)::uuid
+          ORDER BY s.last_used_at DESC, s.id DESC
+          LIMIT sqlc.arg(keep)::integer
+      )
+      OR d.last_used_at <= now() - sqlc.arg(idle_ms)::bigint * interval '1 millisecond'
+      OR d.created_at <= now() - sqlc.arg(max_age_ms)::bigint * interval '1 millisecond');
+
+-- name: UseSession :one
+-- The live session of @token_hash and its account: one round trip per Bearer request.
+-- The session's idle clock is written only when it is older than @touch_ms (the write
+-- happens in the statement's CTE, at most once per touch interval per session), so a
+-- session is judged idle up to @touch_ms early, never late.
+WITH live AS (
+    SELECT s.id, s.account_id, s.created_at, s.last_used_at
+    FROM identity.sessions AS s
+    WHERE s.token_hash = sqlc.arg(token_hash)::bytea
+      AND s.last_used_at > now() - sqlc.arg(idle_ms)::bigint * interval '1 millisecond'
+      AND s.created_at > now() - sqlc.arg(max_age_ms)::bigint * interval '1 millisecond'
+), touched AS (
+    UPDATE identity.sessions
+    SET last_used_at = now()
+    FROM live
+    WHERE sessions.id = live.id
+      AND live.last_used_at <= now() - sqlc.arg(touch_ms)::bigint * interval '1 millisecond'
+    RETURNING sessions.id
+)
+SELECT sqlc.embed(accounts), live.id AS session_id, live.created_at AS session_created_at
+FROM live
+JOIN identity.accounts AS accounts ON accounts.id = live.account_id;
+
+-- name: DeleteSession :execrows
+-- Sign-out: the session @id ends at once, on every replica.
+DELETE FROM identity.sessions
+WHERE id = @id;
+
+-- name: DeleteAccountSessions :execrows
+-- Sign-out everywhere, and a password change: every session of @account_id ends.
+-- Served by sessions_account_id_last_used_at_idx.
+DELETE FROM identity.sessions
+WHERE account_id = @account_id;
+
+-- name: PurgeIdleSessions :execrows
+-- Retention: deletes up to @batch_size sessions unused for @idle_ms milliseconds (they
+-- ended; UseSession no longer finds them). Served by sessions_last_used_at_idx.
+DELETE FROM identity.sessions
+WHERE id IN (
+    SELECT id
+    FROM identity.sessions
+    WHERE last_used_at <= now() - sqlc.arg(idle_ms)::bigint * interval '1 millisecond'
+    ORDER BY last_used_at
+    LIMIT @batch_size
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: PurgeOldSessions :execrows
+-- Retention: deletes up to @batch_size sessions signed in more than @max_age_ms
+-- milliseconds ago. Served by sessions_created_at_idx.
+DELETE FROM identity.sessions
+WHERE id IN (
+    SELECT id
+    FROM identity.sessions
+    WHERE created_at <= now() - sqlc.arg(max_age_ms)::bigint * interval '1 millisecond'
+    ORDER BY created_at
+    LIMIT @batch_size
+    FOR UPDATE SKIP LOCKED
+);

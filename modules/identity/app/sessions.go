@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// tokenBytes is the randomness of a session token: 256 bits.
+const tokenBytes = 32
+
+// tokenLength is the length of a token as the client holds it (URL-safe base64, no
+// padding).
+var tokenLength = base64.RawURLEncoding.EncodedLen(tokenBytes)
+
+// WithSessions lets the use cases sign accounts in with Bearer tokens kept in sessions
+// under policy (without it, SignIn and AuthenticateToken fail).
+func WithSessions(sessions SessionStore, policy domain.SessionPolicy) Option {
+	return func(s *Service) { s.sessions, s.sessionPolicy = sessions, policy }
+}
+
+// errNoSessions is a wiring bug: the service was built without WithSessions.
+var errNoSessions = errors.New("sessions are not configured (app.WithSessions)")
+
+// SessionStarted is a new session as its caller learns it: its token, shown this once,
+// and when it ends unless used.
+type SessionStarted struct {
+	Token     string
+	ExpiresAt time.Time
+	Account   domain.Account
+}
+
+// SignIn starts a session of the account who authenticated with its password (Basic):
+// a token of 256 random bits, of which only the SHA-256 is stored. A pending account
+// signs in to nothing (domain.ErrAccountPending); past the policy's sessions per account
+// the least recently used ends.
+func (s *Service) SignIn(ctx context.Context, who domain.Account) (started SessionStarted, err error) {
+	ctx, end := s.start(ctx, "SignIn")
+	defer func() { end(who.ID, err) }()
+	if s.sessions == nil {
+		return SessionStarted{}, errNoSessions
+	}
+	raw := make([]byte, tokenBytes)
+	if _, err := io.ReadFull(s.random, raw); err != nil {
+		return SessionStarted{}, fmt.Errorf("sign in: draw a token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	var expires time.Time
+	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+		if err := sameCredentials(who, acc); err != nil {
+			return err // the password changed since it was checked: no session
+		}
+		var err error
+		expires, err = acc.StartSession(tokenHash(token), now, s.sessionPolicy)
+		return err
+	})
+	if err != nil {
+		return SessionStarted{}, fmt.Errorf("sign in account %s: %w", who.ID, err)
+	}
+	return SessionStarted{Token: token, ExpiresAt: expires, Account: acc}, nil
+}
+
+// AuthenticateToken returns the session of a Bearer token and its account, and
+// domain.ErrInvalidToken for a token that names no live session, whatever the reason
+// (malformed, unknown, expired, revoked): one answer. It costs no password hash, and a
+// malformed token no query.
+func (s *Service) AuthenticateToken(ctx context.Context, token string) (domain.Session, domain.Account, error) {
+	if s.sessions == nil {
+		return domain.Session{}, domain.Account{}, errNoSessions
+	}
+	if len(token) != tokenLength {
+		return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(token); err != nil {
+		return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
+	}
+	sess, acc, err := s.sessions.UseSession(ctx, tokenHash(token), s.sessionPolicy)
+	if err != nil {
+		return domain.Session{}, domain.Account{}, fmt.Errorf("authenticate token: %w", err)
+	}
+	return sess, acc, nil
+}
+
+// SignOut ends the session sess at once, on every replica.
+func (s *Service) SignOut(ctx context.Context, sess domain.Session) (err error) {
+	ctx, end := s.start(ctx, "SignOut")
+	defer func() { end(sess.AccountID, err) }()
+	if s.sessions == nil {
+		return errNoSessions
+	}
+	if err := s.sessions.EndSession(ctx, sess.ID); err != nil {
+		return fmt.Errorf("sign out session %d: %w", sess.ID, err)
+	}
+	return nil
+}
+
+// SignOutEverywhere ends every session of the account who.
+func (s *Service) SignOutEverywhere(ctx context.Context, who domain.Account) (err error) {
+	ctx, end := s.start(ctx, "SignOutEverywhere")
+	defer func() { end(who.ID, err) }()
+	if _, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, _ time.Time) error {
+		if err := sameCredentials(who, acc); err != nil {
+			return err
+		}
+		acc.EndSessions()
+		return nil
+	}); err != nil {
+		return fmt.Errorf("sign out account %s everywhere: %w", who.ID, err)
+	}
+	return nil
+}
+
+// ChangePassword gives the active account who a new password, under the rules of
+// registration: every session of the account ends and a notice is emailed, in the same
+// transaction (domain.PasswordChanged).
+func (s *Service) ChangePassword(ctx context.Context, who domain.Account, password string) (err error) {
+	ctx, end := s.start(ctx, "ChangePassword")
+	defer func() { end(who.ID, err) }()
+	if who.Status != domain.StatusActive {
+		return domain.ErrAccountPending // before the hash: the change would be refused anyway
+	}
+	if err := s.validatePassword(who.Email, password); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	if _, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+		if err := sameCredentials(who, acc); err != nil {
+			return err
+		}
+		return acc.ChangePassword(hash, now)
+	}); err != nil {
+		return fmt.Errorf("change password of account %s: %w", who.ID, err)
+	}
+	return nil
+}
+
+// tokenHash is what the store keeps of a token: its SHA-256. The token has 256 random
+// bits, so a fast hash is as strong as a slow one, and a leaked table signs nobody in.
+func tokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}

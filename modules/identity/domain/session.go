@@ -1,0 +1,85 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// SessionPolicy is how long sign-in sessions last and how many an account keeps
+// (SESSION_IDLE_TIMEOUT, SESSION_MAX_AGE, SESSIONS_PER_ACCOUNT).
+type SessionPolicy struct {
+	// IdleTimeout ends a session unused this long.
+	IdleTimeout time.Duration
+	// MaxAge ends a session this long after its sign-in, used or not.
+	MaxAge time.Duration
+	// PerAccount is how many live sessions an account keeps: a sign-in past it ends the
+	// least recently used.
+	PerAccount int
+}
+
+// maxTouch bounds how stale a session's idle clock may get.
+const maxTouch = time.Minute
+
+// TouchEvery is how old a session's recorded last use may be before a request writes it
+// again: a minute, or a tenth of the idle timeout when that is shorter. A busy session
+// costs one write a minute, not one per request; the price is that a session is judged
+// idle up to TouchEvery early (its last use was recorded up to that much before the real
+// one), never late.
+func (p SessionPolicy) TouchEvery() time.Duration {
+	return min(maxTouch, p.IdleTimeout/10)
+}
+
+// ExpiresAt is when a session signed in at created and last used at used ends unless it
+// is used again: the sooner of its idle and its absolute expiry.
+func (p SessionPolicy) ExpiresAt(created, used time.Time) time.Time {
+	idle, absolute := used.Add(p.IdleTimeout), created.Add(p.MaxAge)
+	if idle.Before(absolute) {
+		return idle
+	}
+	return absolute
+}
+
+// Validate reports a policy that cannot work.
+func (p SessionPolicy) Validate() error {
+	switch {
+	case p.IdleTimeout <= 0, p.MaxAge <= 0:
+		return fmt.Errorf("session timeouts must be positive (idle %s, max age %s)", p.IdleTimeout, p.MaxAge)
+	case p.PerAccount < 1:
+		return fmt.Errorf("sessions per account must be at least 1, not %d", p.PerAccount)
+	}
+	return nil
+}
+
+// Session is one sign-in of an account, known by the hash of its token.
+type Session struct {
+	ID        int64
+	AccountID string
+	CreatedAt time.Time
+}
+
+// StartSession starts a session of an active account for the token whose SHA-256 is
+// tokenHash (SessionStarted: the store inserts it and ends the account's sessions past
+// p.PerAccount, least recently used first), and returns when it ends unless used. A
+// pending account signs in to nothing (ErrAccountPending).
+func (a *Account) StartSession(tokenHash []byte, now time.Time, p SessionPolicy) (time.Time, error) {
+	if a.Status != StatusActive {
+		return time.Time{}, ErrAccountPending
+	}
+	a.record(SessionStarted{TokenHash: tokenHash, Policy: p})
+	return p.ExpiresAt(now, now), nil
+}
+
+// EndSessions ends every session of the account (sign-out everywhere).
+func (a *Account) EndSessions() { a.record(SessionsEnded{}) }
+
+// ChangePassword replaces the password hash of an active account: every session of the
+// account ends and a notice is emailed (PasswordChanged). A pending account has proved
+// no address to send the notice to: it re-registers instead (ErrAccountPending).
+func (a *Account) ChangePassword(passwordHash string, now time.Time) error {
+	if a.Status != StatusActive {
+		return ErrAccountPending
+	}
+	a.PasswordHash = passwordHash
+	a.record(PasswordChanged{Email: a.Email, At: now})
+	return nil
+}
