@@ -20,6 +20,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for SessionTokenType.
+const (
+	SessionTokenTypeBearer SessionTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the SessionTokenType enum.
+func (e SessionTokenType) Valid() bool {
+	switch e {
+	case SessionTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StatusStatus.
 const (
 	StatusStatusOk StatusStatus = "ok"
@@ -47,6 +62,36 @@ func (e UserStatus) Valid() bool {
 	case UserStatusActive:
 		return true
 	case UserStatusPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountPendingCode.
+const (
+	AccountPendingCodeAccountPending AccountPendingCode = "account_pending"
+)
+
+// Valid indicates whether the value is a known member of the AccountPendingCode enum.
+func (e AccountPendingCode) Valid() bool {
+	switch e {
+	case AccountPendingCodeAccountPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountPendingStatus.
+const (
+	AccountPendingStatusN403 AccountPendingStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the AccountPendingStatus enum.
+func (e AccountPendingStatus) Valid() bool {
+	switch e {
+	case AccountPendingStatusN403:
 		return true
 	default:
 		return false
@@ -377,6 +422,396 @@ const (
 func (e Readyz503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case Readyz503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatusN401 SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCodeRateLimited SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatusN429 SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCodeInternalError SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatusN500 SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCodeUnavailable SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatusN503 SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignIn401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized SignIn401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the SignIn401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignIn401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignIn401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignIn401ApplicationProblemPlusJSONResponseBodyStatusN401 SignIn401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the SignIn401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignIn401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignIn401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountPending SignIn403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+)
+
+// Valid indicates whether the value is a known member of the SignIn403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignIn403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignIn403ApplicationProblemPlusJSONResponseBodyStatusN403 SignIn403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the SignIn403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignIn403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignIn403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignIn429ApplicationProblemPlusJSONResponseBodyCodeRateLimited SignIn429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the SignIn429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignIn429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignIn429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignIn429ApplicationProblemPlusJSONResponseBodyStatusN429 SignIn429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the SignIn429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignIn429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignIn429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignIn500ApplicationProblemPlusJSONResponseBodyCodeInternalError SignIn500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the SignIn500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignIn500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignIn500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignIn500ApplicationProblemPlusJSONResponseBodyStatusN500 SignIn500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the SignIn500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignIn500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignIn500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignIn503ApplicationProblemPlusJSONResponseBodyCodeUnavailable SignIn503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the SignIn503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignIn503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignIn503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignIn503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignIn503ApplicationProblemPlusJSONResponseBodyStatusN503 SignIn503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the SignIn503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignIn503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignIn503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOut401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized SignOut401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the SignOut401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOut401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOut401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOut401ApplicationProblemPlusJSONResponseBodyStatusN401 SignOut401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the SignOut401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOut401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOut401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOut429ApplicationProblemPlusJSONResponseBodyCodeRateLimited SignOut429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the SignOut429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOut429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOut429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOut429ApplicationProblemPlusJSONResponseBodyStatusN429 SignOut429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the SignOut429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOut429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOut429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOut500ApplicationProblemPlusJSONResponseBodyCodeInternalError SignOut500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the SignOut500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOut500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOut500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOut500ApplicationProblemPlusJSONResponseBodyStatusN500 SignOut500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the SignOut500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOut500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOut500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOut503ApplicationProblemPlusJSONResponseBodyCodeUnavailable SignOut503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the SignOut503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOut503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOut503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOut503ApplicationProblemPlusJSONResponseBodyStatusN503 SignOut503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the SignOut503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOut503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOut503ApplicationProblemPlusJSONResponseBodyStatusN503:
 		return true
 	default:
 		return false
@@ -1172,6 +1607,246 @@ func (e ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus) Val
 	}
 }
 
+// Defines values for ChangePassword401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized ChangePassword401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword401ApplicationProblemPlusJSONResponseBodyStatusN401 ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountPending ChangePassword403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword403ApplicationProblemPlusJSONResponseBodyStatusN403 ChangePassword403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword413ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge ChangePassword413ApplicationProblemPlusJSONResponseBodyCode = "payload_too_large"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword413ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword413ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword413ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword413ApplicationProblemPlusJSONResponseBodyStatusN413 ChangePassword413ApplicationProblemPlusJSONResponseBodyStatus = 413
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword413ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword413ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword413ApplicationProblemPlusJSONResponseBodyStatusN413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword415ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType ChangePassword415ApplicationProblemPlusJSONResponseBodyCode = "unsupported_media_type"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword415ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword415ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword415ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword415ApplicationProblemPlusJSONResponseBodyStatusN415 ChangePassword415ApplicationProblemPlusJSONResponseBodyStatus = 415
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword415ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword415ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword415ApplicationProblemPlusJSONResponseBodyStatusN415:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed ChangePassword422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword422ApplicationProblemPlusJSONResponseBodyStatusN422 ChangePassword422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword429ApplicationProblemPlusJSONResponseBodyCodeRateLimited ChangePassword429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword429ApplicationProblemPlusJSONResponseBodyStatusN429 ChangePassword429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword500ApplicationProblemPlusJSONResponseBodyCodeInternalError ChangePassword500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword500ApplicationProblemPlusJSONResponseBodyStatusN500 ChangePassword500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ChangePassword503ApplicationProblemPlusJSONResponseBodyCodeUnavailable ChangePassword503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ChangePassword503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ChangePassword503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ChangePassword503ApplicationProblemPlusJSONResponseBodyStatusN503 ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ChangePassword503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // ActivationRequest An activation. Unknown fields are ignored.
 type ActivationRequest struct {
 	// Code The code of the latest activation email: exactly four ASCII digits, as a JSON
@@ -1208,6 +1883,14 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// PasswordChangeRequest A new password. Unknown fields are ignored.
+type PasswordChangeRequest struct {
+	// Password The new password, under the rules of `RegisterRequest.password`.
+	//
+	// Example: a brand new passphrase
+	Password string `json:"password"`
+}
+
 // Problem An RFC 9457 problem document.
 type Problem struct {
 	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
@@ -1217,7 +1900,7 @@ type Problem struct {
 
 	// Code The stable, machine-readable code. From the contract: `malformed_json` (400),
 	// `validation_failed` (422), `unauthorized` (401), `email_taken` (409),
-	// `already_active` (409), `invalid_code` (400), `code_expired` (400),
+	// `already_active` (409), `account_pending` (403), `invalid_code` (400), `code_expired` (400),
 	// `too_many_attempts` (429), `rate_limited` (429), `unavailable` (503). Added by
 	// this service: `not_found` (404), `method_not_allowed` (405),
 	// `payload_too_large` (413), `unsupported_media_type` (415), `internal_error`
@@ -1281,6 +1964,22 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// Session A new session. The token is shown this once.
+type Session struct {
+	// ExpiresAt When the session ends unless it is used (idle timeout), or at the latest (maximum age).
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Token 256 random bits, URL-safe base64 without padding. Send it as `Authorization: Bearer <token>`.
+	Token     string           `json:"token"`
+	TokenType SessionTokenType `json:"token_type"`
+
+	// User An account as the API renders it. No password, hash or code ever appears.
+	User User `json:"user"`
+}
+
+// SessionTokenType defines model for Session.TokenType.
+type SessionTokenType string
+
 // Status A health answer.
 type Status struct {
 	// Status Example: ok
@@ -1325,6 +2024,40 @@ type UserStatus string
 
 // RequestID defines model for RequestID.
 type RequestID = string
+
+// AccountPending defines model for AccountPending.
+type AccountPending struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int               `json:"attempts_remaining,omitempty"`
+	Code              AccountPendingCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError        `json:"errors,omitempty"`
+	Status AccountPendingStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+}
+
+// AccountPendingCode defines model for AccountPending.Code.
+type AccountPendingCode string
+
+// AccountPendingStatus defines model for AccountPending.Status.
+type AccountPendingStatus int
 
 // AlreadyActive defines model for AlreadyActive.
 type AlreadyActive struct {
@@ -1726,6 +2459,108 @@ type ReadyzHeadParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// SignOutEverywhereParams defines parameters for SignOutEverywhere.
+type SignOutEverywhereParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOutEverywhere.
+type SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
+type SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOutEverywhere.
+type SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
+type SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOutEverywhere.
+type SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
+type SignOutEverywhere500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOutEverywhere.
+type SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
+type SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignInParams defines parameters for SignIn.
+type SignInParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// SignIn401ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignIn.
+type SignIn401ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignIn401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignIn.
+type SignIn401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignIn403ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignIn.
+type SignIn403ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignIn403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignIn.
+type SignIn403ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignIn429ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignIn.
+type SignIn429ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignIn429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignIn.
+type SignIn429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignIn500ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignIn.
+type SignIn500ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignIn500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignIn.
+type SignIn500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignIn503ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignIn.
+type SignIn503ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignIn503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignIn.
+type SignIn503ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOutParams defines parameters for SignOut.
+type SignOutParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// SignOut401ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOut.
+type SignOut401ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOut401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
+type SignOut401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOut429ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOut.
+type SignOut429ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOut429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
+type SignOut429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOut500ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOut.
+type SignOut500ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOut500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
+type SignOut500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// SignOut503ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOut.
+type SignOut503ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOut503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
+type SignOut503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // RegisterParams defines parameters for Register.
 type RegisterParams struct {
 	// XRequestID An id for this request, echoed in the response and written in the service's log
@@ -1914,11 +2749,70 @@ type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyCode string
 // ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ResendActivationCode.
 type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus int
 
+// ChangePasswordParams defines parameters for ChangePassword.
+type ChangePasswordParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ChangePassword401ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword401ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword403ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword403ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword403ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword413ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword413ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword413ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword413ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword415ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword415ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword415ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword415ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword422ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword422ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword429ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword429ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword500ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword500ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ChangePassword503ApplicationProblemPlusJSONResponseBodyCode defines parameters for ChangePassword.
+type ChangePassword503ApplicationProblemPlusJSONResponseBodyCode string
+
+// ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
+type ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
 
 // ActivateJSONRequestBody defines body for Activate for application/json ContentType.
 type ActivateJSONRequestBody = ActivationRequest
+
+// ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
+type ChangePasswordJSONRequestBody = PasswordChangeRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -2054,6 +2948,41 @@ type ClientInterface interface {
 	// Corresponds with HEAD /readyz (the `ReadyzHead` operationId).
 	ReadyzHead(ctx context.Context, params *ReadyzHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SignOutEverywhere Sign out everywhere
+	//
+	// Ends every session of the account at once, on every replica.
+	//
+	// Corresponds with DELETE /v1/sessions (the `SignOutEverywhere` operationId).
+	SignOutEverywhere(ctx context.Context, params *SignOutEverywhereParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignIn Sign in
+	//
+	// *Basic only*: starts a session and returns its token, shown this once. Send it as
+	// `Authorization: Bearer <token>` on every authenticated route but activation and
+	// the *Basic only* ones: a request with a token costs no password hash.
+	//
+	// The token is 256 random bits in URL-safe base64 (43 characters); the service
+	// keeps only its SHA-256. A session ends after `SESSION_IDLE_TIMEOUT` (24 h) unused,
+	// `SESSION_MAX_AGE` (720 h) after its sign-in, at sign-out, at a sign-out
+	// everywhere and when the password is changed. Its idle clock is recorded at most
+	// once a minute (a tenth of the idle timeout when that is shorter), so a session may
+	// end up to that much early, never late. An account keeps at most
+	// `SESSIONS_PER_ACCOUNT` (50) sessions: a sign-in past it ends the least recently
+	// used.
+	//
+	// - **403** `account_pending` for an account that is not active yet: activate first.
+	//
+	// Corresponds with POST /v1/sessions (the `SignIn` operationId).
+	SignIn(ctx context.Context, params *SignInParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SignOut Sign out
+	//
+	// *Bearer only*: ends the session of the token at once, on every replica; the token
+	// then answers 401 `unauthorized` with `error="invalid_token"`, like an unknown one.
+	//
+	// Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
+	SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RegisterWithBody Register an account
 	//
 	// Registers `email` with `password` as a **pending** account and emails it a
@@ -2114,7 +3043,7 @@ type ClientInterface interface {
 
 	// Me Read the caller's account
 	//
-	// The account whose credentials the request carries, pending or active.
+	// The account whose credentials (Basic) or session (Bearer) the request carries, pending or active.
 	//
 	// Corresponds with GET /v1/users/me (the `Me` operationId).
 	Me(ctx context.Context, params *MeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2212,6 +3141,40 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePasswordWithBody Change the caller's password
+	//
+	// *Basic only*: the current password proves the caller. The new password follows
+	// the rules of registration (`RegisterRequest.password`). On success every session
+	// of the account ends at once, on every replica, and a notice (no secret in it) is
+	// emailed to the address through the outbox, in the same transaction as the new
+	// password.
+	//
+	// - **403** `account_pending` for an account that is not active yet (a pending
+	//   account re-registers instead; no notice goes to an unproven address).
+	// - **422** `validation_failed` for a bad password.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+	ChangePasswordWithBody(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangePassword Change the caller's password
+	//
+	// *Basic only*: the current password proves the caller. The new password follows
+	// the rules of registration (`RegisterRequest.password`). On success every session
+	// of the account ends at once, on every replica, and a notice (no secret in it) is
+	// emailed to the address through the outbox, in the same transaction as the new
+	// password.
+	//
+	// - **403** `account_pending` for an account that is not active yet (a pending
+	//   account re-registers instead; no notice goes to an unproven address).
+	// - **422** `validation_failed` for a bad password.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+	ChangePassword(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // Healthz Liveness
@@ -2334,6 +3297,71 @@ func (c *Client) ReadyzHead(ctx context.Context, params *ReadyzHeadParams, reqEd
 	return c.Client.Do(req)
 }
 
+// SignOutEverywhere Sign out everywhere
+//
+// Ends every session of the account at once, on every replica.
+//
+// Corresponds with DELETE /v1/sessions (the `SignOutEverywhere` operationId).
+func (c *Client) SignOutEverywhere(ctx context.Context, params *SignOutEverywhereParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignOutEverywhereRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignIn Sign in
+//
+// *Basic only*: starts a session and returns its token, shown this once. Send it as
+// `Authorization: Bearer <token>` on every authenticated route but activation and
+// the *Basic only* ones: a request with a token costs no password hash.
+//
+// The token is 256 random bits in URL-safe base64 (43 characters); the service
+// keeps only its SHA-256. A session ends after `SESSION_IDLE_TIMEOUT` (24 h) unused,
+// `SESSION_MAX_AGE` (720 h) after its sign-in, at sign-out, at a sign-out
+// everywhere and when the password is changed. Its idle clock is recorded at most
+// once a minute (a tenth of the idle timeout when that is shorter), so a session may
+// end up to that much early, never late. An account keeps at most
+// `SESSIONS_PER_ACCOUNT` (50) sessions: a sign-in past it ends the least recently
+// used.
+//
+// - **403** `account_pending` for an account that is not active yet: activate first.
+//
+// Corresponds with POST /v1/sessions (the `SignIn` operationId).
+func (c *Client) SignIn(ctx context.Context, params *SignInParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignInRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SignOut Sign out
+//
+// *Bearer only*: ends the session of the token at once, on every replica; the token
+// then answers 401 `unauthorized` with `error="invalid_token"`, like an unknown one.
+//
+// Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
+func (c *Client) SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSignOutRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RegisterWithBody Register an account
 //
 // Registers `email` with `password` as a **pending** account and emails it a
@@ -2414,7 +3442,7 @@ func (c *Client) Register(ctx context.Context, params *RegisterParams, body Regi
 
 // Me Read the caller's account
 //
-// The account whose credentials the request carries, pending or active.
+// The account whose credentials (Basic) or session (Bearer) the request carries, pending or active.
 //
 // Corresponds with GET /v1/users/me (the `Me` operationId).
 func (c *Client) Me(ctx context.Context, params *MeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2543,6 +3571,60 @@ func (c *Client) Activate(ctx context.Context, params *ActivateParams, body Acti
 // Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 func (c *Client) ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendActivationCodeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePasswordWithBody Change the caller's password
+//
+// *Basic only*: the current password proves the caller. The new password follows
+// the rules of registration (`RegisterRequest.password`). On success every session
+// of the account ends at once, on every replica, and a notice (no secret in it) is
+// emailed to the address through the outbox, in the same transaction as the new
+// password.
+//
+//   - **403** `account_pending` for an account that is not active yet (a pending
+//     account re-registers instead; no notice goes to an unproven address).
+//   - **422** `validation_failed` for a bad password.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+func (c *Client) ChangePasswordWithBody(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangePassword Change the caller's password
+//
+// *Basic only*: the current password proves the caller. The new password follows
+// the rules of registration (`RegisterRequest.password`). On success every session
+// of the account ends at once, on every replica, and a notice (no secret in it) is
+// emailed to the address through the outbox, in the same transaction as the new
+// password.
+//
+//   - **403** `account_pending` for an account that is not active yet (a pending
+//     account re-registers instead; no notice goes to an unproven address).
+//   - **422** `validation_failed` for a bad password.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+func (c *Client) ChangePassword(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangePasswordRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2805,6 +3887,132 @@ func NewReadyzHeadRequest(server string, params *ReadyzHeadParams) (*http.Reques
 	return req, nil
 }
 
+// NewSignOutEverywhereRequest constructs an http.Request for the SignOutEverywhere method
+func NewSignOutEverywhereRequest(server string, params *SignOutEverywhereParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSignInRequest constructs an http.Request for the SignIn method
+func NewSignInRequest(server string, params *SignInParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSignOutRequest constructs an http.Request for the SignOut method
+func NewSignOutRequest(server string, params *SignOutParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/current")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewRegisterRequest calls the generic Register builder with application/json body
 func NewRegisterRequest(server string, params *RegisterParams, body RegisterJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -2999,6 +4207,61 @@ func NewResendActivationCodeRequest(server string, params *ResendActivationCodeP
 	return req, nil
 }
 
+// NewChangePasswordRequest calls the generic ChangePassword builder with application/json body
+func NewChangePasswordRequest(server string, params *ChangePasswordParams, body ChangePasswordJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangePasswordRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewChangePasswordRequestWithBody constructs an http.Request for the ChangePassword method, with any body, and a specified content type
+func NewChangePasswordRequestWithBody(server string, params *ChangePasswordParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/me/password")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3115,6 +4378,47 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with HEAD /readyz (the `ReadyzHead` operationId).
 	ReadyzHeadWithResponse(ctx context.Context, params *ReadyzHeadParams, reqEditors ...RequestEditorFn) (*ReadyzHeadResponse, error)
 
+	// SignOutEverywhereWithResponse Sign out everywhere
+	//
+	// Ends every session of the account at once, on every replica.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/sessions (the `SignOutEverywhere` operationId).
+	SignOutEverywhereWithResponse(ctx context.Context, params *SignOutEverywhereParams, reqEditors ...RequestEditorFn) (*SignOutEverywhereResponse, error)
+
+	// SignInWithResponse Sign in
+	//
+	// *Basic only*: starts a session and returns its token, shown this once. Send it as
+	// `Authorization: Bearer <token>` on every authenticated route but activation and
+	// the *Basic only* ones: a request with a token costs no password hash.
+	//
+	// The token is 256 random bits in URL-safe base64 (43 characters); the service
+	// keeps only its SHA-256. A session ends after `SESSION_IDLE_TIMEOUT` (24 h) unused,
+	// `SESSION_MAX_AGE` (720 h) after its sign-in, at sign-out, at a sign-out
+	// everywhere and when the password is changed. Its idle clock is recorded at most
+	// once a minute (a tenth of the idle timeout when that is shorter), so a session may
+	// end up to that much early, never late. An account keeps at most
+	// `SESSIONS_PER_ACCOUNT` (50) sessions: a sign-in past it ends the least recently
+	// used.
+	//
+	// - **403** `account_pending` for an account that is not active yet: activate first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/sessions (the `SignIn` operationId).
+	SignInWithResponse(ctx context.Context, params *SignInParams, reqEditors ...RequestEditorFn) (*SignInResponse, error)
+
+	// SignOutWithResponse Sign out
+	//
+	// *Bearer only*: ends the session of the token at once, on every replica; the token
+	// then answers 401 `unauthorized` with `error="invalid_token"`, like an unknown one.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
+	SignOutWithResponse(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*SignOutResponse, error)
+
 	// RegisterWithBodyWithResponse Register an account
 	//
 	// Registers `email` with `password` as a **pending** account and emails it a
@@ -3175,7 +4479,7 @@ type ClientWithResponsesInterface interface {
 
 	// MeWithResponse Read the caller's account
 	//
-	// The account whose credentials the request carries, pending or active.
+	// The account whose credentials (Basic) or session (Bearer) the request carries, pending or active.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3277,6 +4581,40 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCodeWithResponse(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*ResendActivationCodeResponse, error)
+
+	// ChangePasswordWithBodyWithResponse Change the caller's password
+	//
+	// *Basic only*: the current password proves the caller. The new password follows
+	// the rules of registration (`RegisterRequest.password`). On success every session
+	// of the account ends at once, on every replica, and a notice (no secret in it) is
+	// emailed to the address through the outbox, in the same transaction as the new
+	// password.
+	//
+	// - **403** `account_pending` for an account that is not active yet (a pending
+	//   account re-registers instead; no notice goes to an unproven address).
+	// - **422** `validation_failed` for a bad password.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+	ChangePasswordWithBodyWithResponse(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
+
+	// ChangePasswordWithResponse Change the caller's password
+	//
+	// *Basic only*: the current password proves the caller. The new password follows
+	// the rules of registration (`RegisterRequest.password`). On success every session
+	// of the account ends at once, on every replica, and a notice (no secret in it) is
+	// emailed to the address through the outbox, in the same transaction as the new
+	// password.
+	//
+	// - **403** `account_pending` for an account that is not active yet (a pending
+	//   account re-registers instead; no notice goes to an unproven address).
+	// - **422** `validation_failed` for a bad password.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+	ChangePasswordWithResponse(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
 }
 
 // HealthzResponse200Headers the declared response headers of an HTTP 200 response for Healthz
@@ -3604,6 +4942,380 @@ func (r ReadyzHeadResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzHeadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SignOutEverywhereResponse204Headers the declared response headers of an HTTP 204 response for SignOutEverywhere
+type SignOutEverywhereResponse204Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutEverywhereResponse401Headers the declared response headers of an HTTP 401 response for SignOutEverywhere
+type SignOutEverywhereResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutEverywhereResponse429Headers the declared response headers of an HTTP 429 response for SignOutEverywhere
+type SignOutEverywhereResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutEverywhereResponse500Headers the declared response headers of an HTTP 500 response for SignOutEverywhere
+type SignOutEverywhereResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutEverywhereResponse503Headers the declared response headers of an HTTP 503 response for SignOutEverywhere
+type SignOutEverywhereResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type SignOutEverywhereResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *SignOutEverywhereResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SignOutEverywhereResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignOutEverywhereResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SignOutEverywhereResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SignOutEverywhereResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SignOutEverywhereResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SignOutEverywhereResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r SignOutEverywhereResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SignOutEverywhereResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SignOutEverywhereResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SignOutEverywhereResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignOutEverywhereResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignOutEverywhereResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignOutEverywhereResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SignInResponse201Headers the declared response headers of an HTTP 201 response for SignIn
+type SignInResponse201Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignInResponse401Headers the declared response headers of an HTTP 401 response for SignIn
+type SignInResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignInResponse403Headers the declared response headers of an HTTP 403 response for SignIn
+type SignInResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignInResponse429Headers the declared response headers of an HTTP 429 response for SignIn
+type SignInResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignInResponse500Headers the declared response headers of an HTTP 500 response for SignIn
+type SignInResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignInResponse503Headers the declared response headers of an HTTP 503 response for SignIn
+type SignInResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type SignInResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Session
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountPending
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *SignInResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SignInResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignInResponse403Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignInResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SignInResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SignInResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SignInResponse) GetJSON201() *Session {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON403() *AccountPending {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SignInResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SignInResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignInResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignInResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignInResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SignOutResponse204Headers the declared response headers of an HTTP 204 response for SignOut
+type SignOutResponse204Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutResponse401Headers the declared response headers of an HTTP 401 response for SignOut
+type SignOutResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutResponse429Headers the declared response headers of an HTTP 429 response for SignOut
+type SignOutResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutResponse500Headers the declared response headers of an HTTP 500 response for SignOut
+type SignOutResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// SignOutResponse503Headers the declared response headers of an HTTP 503 response for SignOut
+type SignOutResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type SignOutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *SignOutResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SignOutResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SignOutResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SignOutResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SignOutResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SignOutResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SignOutResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r SignOutResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r SignOutResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SignOutResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SignOutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SignOutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SignOutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SignOutResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4416,6 +6128,187 @@ func (r ResendActivationCodeResponse) ContentType() string {
 	return ""
 }
 
+// ChangePasswordResponse204Headers the declared response headers of an HTTP 204 response for ChangePassword
+type ChangePasswordResponse204Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse401Headers the declared response headers of an HTTP 401 response for ChangePassword
+type ChangePasswordResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse403Headers the declared response headers of an HTTP 403 response for ChangePassword
+type ChangePasswordResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse413Headers the declared response headers of an HTTP 413 response for ChangePassword
+type ChangePasswordResponse413Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse415Headers the declared response headers of an HTTP 415 response for ChangePassword
+type ChangePasswordResponse415Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse422Headers the declared response headers of an HTTP 422 response for ChangePassword
+type ChangePasswordResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse429Headers the declared response headers of an HTTP 429 response for ChangePassword
+type ChangePasswordResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse500Headers the declared response headers of an HTTP 500 response for ChangePassword
+type ChangePasswordResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ChangePasswordResponse503Headers the declared response headers of an HTTP 503 response for ChangePassword
+type ChangePasswordResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type ChangePasswordResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountPending
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ChangePasswordResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangePasswordResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ChangePasswordResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ChangePasswordResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ChangePasswordResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ChangePasswordResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ChangePasswordResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ChangePasswordResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ChangePasswordResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON403() *AccountPending {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangePasswordResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangePasswordResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangePasswordResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangePasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // HealthzWithResponse Liveness
 //
 // Answers 200 while the process runs, whatever the database does.
@@ -4524,6 +6417,65 @@ func (c *ClientWithResponses) ReadyzHeadWithResponse(ctx context.Context, params
 	return ParseReadyzHeadResponse(rsp)
 }
 
+// SignOutEverywhereWithResponse Sign out everywhere
+//
+// Ends every session of the account at once, on every replica.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/sessions (the `SignOutEverywhere` operationId).
+func (c *ClientWithResponses) SignOutEverywhereWithResponse(ctx context.Context, params *SignOutEverywhereParams, reqEditors ...RequestEditorFn) (*SignOutEverywhereResponse, error) {
+	rsp, err := c.SignOutEverywhere(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignOutEverywhereResponse(rsp)
+}
+
+// SignInWithResponse Sign in
+//
+// *Basic only*: starts a session and returns its token, shown this once. Send it as
+// `Authorization: Bearer <token>` on every authenticated route but activation and
+// the *Basic only* ones: a request with a token costs no password hash.
+//
+// The token is 256 random bits in URL-safe base64 (43 characters); the service
+// keeps only its SHA-256. A session ends after `SESSION_IDLE_TIMEOUT` (24 h) unused,
+// `SESSION_MAX_AGE` (720 h) after its sign-in, at sign-out, at a sign-out
+// everywhere and when the password is changed. Its idle clock is recorded at most
+// once a minute (a tenth of the idle timeout when that is shorter), so a session may
+// end up to that much early, never late. An account keeps at most
+// `SESSIONS_PER_ACCOUNT` (50) sessions: a sign-in past it ends the least recently
+// used.
+//
+// - **403** `account_pending` for an account that is not active yet: activate first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/sessions (the `SignIn` operationId).
+func (c *ClientWithResponses) SignInWithResponse(ctx context.Context, params *SignInParams, reqEditors ...RequestEditorFn) (*SignInResponse, error) {
+	rsp, err := c.SignIn(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignInResponse(rsp)
+}
+
+// SignOutWithResponse Sign out
+//
+// *Bearer only*: ends the session of the token at once, on every replica; the token
+// then answers 401 `unauthorized` with `error="invalid_token"`, like an unknown one.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
+func (c *ClientWithResponses) SignOutWithResponse(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*SignOutResponse, error) {
+	rsp, err := c.SignOut(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSignOutResponse(rsp)
+}
+
 // RegisterWithBodyWithResponse Register an account
 //
 // Registers `email` with `password` as a **pending** account and emails it a
@@ -4596,7 +6548,7 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, params *
 
 // MeWithResponse Read the caller's account
 //
-// The account whose credentials the request carries, pending or active.
+// The account whose credentials (Basic) or session (Bearer) the request carries, pending or active.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -4721,6 +6673,52 @@ func (c *ClientWithResponses) ResendActivationCodeWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseResendActivationCodeResponse(rsp)
+}
+
+// ChangePasswordWithBodyWithResponse Change the caller's password
+//
+// *Basic only*: the current password proves the caller. The new password follows
+// the rules of registration (`RegisterRequest.password`). On success every session
+// of the account ends at once, on every replica, and a notice (no secret in it) is
+// emailed to the address through the outbox, in the same transaction as the new
+// password.
+//
+//   - **403** `account_pending` for an account that is not active yet (a pending
+//     account re-registers instead; no notice goes to an unproven address).
+//   - **422** `validation_failed` for a bad password.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Context, params *ChangePasswordParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePasswordWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
+}
+
+// ChangePasswordWithResponse Change the caller's password
+//
+// *Basic only*: the current password proves the caller. The new password follows
+// the rules of registration (`RegisterRequest.password`). On success every session
+// of the account ends at once, on every replica, and a notice (no secret in it) is
+// emailed to the address through the outbox, in the same transaction as the new
+// password.
+//
+//   - **403** `account_pending` for an account that is not active yet (a pending
+//     account re-registers instead; no notice goes to an unproven address).
+//   - **422** `validation_failed` for a bad password.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/users/me/password (the `ChangePassword` operationId).
+func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, params *ChangePasswordParams, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error) {
+	rsp, err := c.ChangePassword(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangePasswordResponse(rsp)
 }
 
 // ParseHealthzResponse parses an HTTP response from a HealthzWithResponse call
@@ -5040,6 +7038,653 @@ func ParseReadyzHeadResponse(rsp *http.Response) (*ReadyzHeadResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReadyzHeadResponse503Headers
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSignOutEverywhereResponse parses an HTTP response from a SignOutEverywhereWithResponse call
+func ParseSignOutEverywhereResponse(rsp *http.Response) (*SignOutEverywhereResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignOutEverywhereResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers SignOutEverywhereResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers SignOutEverywhereResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SignOutEverywhereResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SignOutEverywhereResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers SignOutEverywhereResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSignInResponse parses an HTTP response from a SignInWithResponse call
+func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignInResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Session
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountPending
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers SignInResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers SignInResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SignInResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 429:
+		var headers SignInResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SignInResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers SignInResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSignOutResponse parses an HTTP response from a SignOutWithResponse call
+func ParseSignOutResponse(rsp *http.Response) (*SignOutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SignOutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers SignOutResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers SignOutResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers SignOutResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SignOutResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers SignOutResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
 		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -6243,6 +8888,334 @@ func ParseResendActivationCodeResponse(rsp *http.Response) (*ResendActivationCod
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ResendActivationCodeResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseChangePasswordResponse parses an HTTP response from a ChangePasswordWithResponse call
+func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangePasswordResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountPending
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers ChangePasswordResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers ChangePasswordResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ChangePasswordResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers ChangePasswordResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ChangePasswordResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ChangePasswordResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ChangePasswordResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ChangePasswordResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ChangePasswordResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
