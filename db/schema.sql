@@ -200,6 +200,39 @@ ALTER TABLE identity.client_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
 );
 
 --
+-- Name: sessions; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.sessions (
+    id bigint NOT NULL,
+    account_id uuid NOT NULL,
+    token_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sessions_last_used_at_check CHECK ((last_used_at >= created_at)),
+    CONSTRAINT sessions_token_hash_length_check CHECK ((octet_length(token_hash) = 32))
+);
+
+--
+-- Name: TABLE sessions; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.sessions IS 'Sign-in sessions by the SHA-256 of their Bearer token; ended by idleness, age, sign-out, password change and account deletion. Purged by the maintenance runner once ended.';
+
+--
+-- Name: sessions_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.sessions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.sessions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: sign_in_clients; Type: TABLE; Schema: identity; Owner: -
 --
 
@@ -396,6 +429,20 @@ ALTER TABLE ONLY identity.client_ledger
     ADD CONSTRAINT client_ledger_pkey PRIMARY KEY (id);
 
 --
+-- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sessions
+    ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
+
+--
+-- Name: sessions sessions_token_hash_key; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sessions
+    ADD CONSTRAINT sessions_token_hash_key UNIQUE (token_hash);
+
+--
 -- Name: sign_in_clients sign_in_clients_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -454,6 +501,24 @@ CREATE INDEX client_ledger_client_occurred_at_idx ON identity.client_ledger USIN
 CREATE INDEX client_ledger_occurred_at_idx ON identity.client_ledger USING btree (occurred_at);
 
 --
+-- Name: sessions_account_id_last_used_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX sessions_account_id_last_used_at_idx ON identity.sessions USING btree (account_id, last_used_at);
+
+--
+-- Name: sessions_created_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX sessions_created_at_idx ON identity.sessions USING btree (created_at);
+
+--
+-- Name: sessions_last_used_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX sessions_last_used_at_idx ON identity.sessions USING btree (last_used_at);
+
+--
 -- Name: sign_in_clients_signed_in_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
@@ -503,6 +568,13 @@ ALTER TABLE ONLY identity.activation_codes
     ADD CONSTRAINT activation_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
+-- Name: sessions sessions_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sessions
+    ADD CONSTRAINT sessions_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
+
+--
 -- Name: sign_in_clients sign_in_clients_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -527,4 +599,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126040000'),
     ('20261126050000'),
     ('20261126070000'),
-    ('20261202150000');
+    ('20261202150000'),
+    ('20261203100000');
