@@ -28,6 +28,11 @@ const (
 	// without a password hash; what it costs is what any stranger can make the server
 	// spend per request.
 	Unauthenticated Workload = "unauthenticated"
+	// MeBasic and MeBearer: GET /v1/users/me of an active account, with its password
+	// (a hash per request) and with its session token (none), at the same concurrency.
+	// Each connection registers, activates and (Bearer) signs in one account first.
+	MeBasic  Workload = "me-basic"
+	MeBearer Workload = "me-bearer"
 )
 
 // HashesPerUnit is how many argon2id computations one completed unit costs the server.
@@ -35,7 +40,7 @@ func (w Workload) HashesPerUnit() int {
 	switch w {
 	case FullFlow:
 		return 3 // the registration's hash, the activation's and /me's verifications
-	case Unauthenticated:
+	case Unauthenticated, MeBearer:
 		return 0
 	}
 	return 1
@@ -47,6 +52,8 @@ const (
 	routeActivate = "POST /v1/users/me/activation"
 	routeMe       = "GET /v1/users/me"
 	routeMeNoAuth = "GET /v1/users/me, no Authorization"
+	routeMeBearer = "GET /v1/users/me, Bearer"
+	routeSignIn   = "POST /v1/sessions"
 	routeFlow     = "whole flow"
 )
 
@@ -197,6 +204,10 @@ func (rn *Runner) Run(ctx context.Context, spec StepSpec) (StepResult, error) {
 					c.flow(ctx, n)
 				case Unauthenticated:
 					c.unauthenticated(ctx)
+				case MeBasic, MeBearer:
+					if !c.me(ctx, spec.Workload == MeBearer) {
+						stop.Store(true) // the account could not be set up: a bug, reported as errors
+					}
 				default:
 					c.register(ctx, n)
 				}
@@ -303,6 +314,8 @@ type conn struct {
 	rec    *recorder
 	id     int
 	step   string
+	// account and token are the active account of a me step and its session (Bearer).
+	account, token string
 }
 
 func (c *conn) address(n int) string {
@@ -333,6 +346,51 @@ func (c *conn) unauthenticated(ctx context.Context) {
 	if status == http.StatusUnauthorized && c.rec.inWindow(at) {
 		c.rec.units++
 	}
+}
+
+// me asks for the connection's account with its password (Basic) or its session token
+// (Bearer), setting the account up first; a 200 is a unit. It reports false when the
+// account could not be set up.
+func (c *conn) me(ctx context.Context, bearer bool) bool {
+	if c.account == "" {
+		units := c.rec.units
+		email, code, ok := c.register(ctx, 0)
+		c.rec.units = units // the registration is set-up, not a unit of this step
+		if !ok {
+			return false
+		}
+		var value string
+		select {
+		case value = <-code:
+		case <-time.After(c.rn.EmailTimeout):
+			c.rec.emailTimeouts++
+			return false
+		case <-ctx.Done():
+			return false
+		}
+		body, _ := json.Marshal(map[string]string{"code": value})
+		if status, _, _ := c.do(ctx, routeActivate, http.MethodPost, "/v1/users/me/activation", email, body, http.StatusOK); status != http.StatusOK {
+			return false
+		}
+		if bearer {
+			status, resp, _ := c.do(ctx, routeSignIn, http.MethodPost, "/v1/sessions", email, nil, http.StatusCreated)
+			var session struct{ Token string }
+			if status != http.StatusCreated || json.Unmarshal(resp, &session) != nil || session.Token == "" {
+				return false
+			}
+			c.token = session.Token
+		}
+		c.account = email
+	}
+	route, user := routeMe, c.account
+	if bearer {
+		route, user = routeMeBearer, ""
+	}
+	status, _, at := c.do(ctx, route, http.MethodGet, "/v1/users/me", user, nil, http.StatusOK)
+	if status == http.StatusOK && c.rec.inWindow(at) {
+		c.rec.units++
+	}
+	return true
 }
 
 // flow runs register → email → activate → /me.
@@ -388,6 +446,8 @@ func (c *conn) do(ctx context.Context, route, method, path, user string, body []
 	}
 	if user != "" {
 		req.SetBasicAuth(user, password)
+	} else if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	start := time.Now()
 	resp, err := c.client.Do(req)

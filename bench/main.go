@@ -39,14 +39,16 @@ type Options struct {
 	FloodConns                 int
 	// NoAuthConns are the connections of the unauthenticated step (0: none).
 	NoAuthConns int
-	Hashes      []string
-	Workloads   []Workload
-	Out         string
-	Repo        string
-	AdminURL    string
-	ServerEnv   []string
-	RoundTrips  int
-	Label       string
+	// MeConns are the connections of the me-basic and me-bearer steps (0: none).
+	MeConns    int
+	Hashes     []string
+	Workloads  []Workload
+	Out        string
+	Repo       string
+	AdminURL   string
+	ServerEnv  []string
+	RoundTrips int
+	Label      string
 	// AB, when set, compares server variants instead of the full run; Rounds interleaves them.
 	AB     []Variant
 	Rounds int
@@ -98,6 +100,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Limit, "limit", 2*time.Second, "how long to measure the hash-bound limit, before and after each step")
 	conns := fs.String("conns", "1,4,16,64", "concurrencies of the register-only and full-flow steps")
 	fs.IntVar(&o.FloodConns, "flood-conns", 256, "connections of the flood (0: no flood)")
+	fs.IntVar(&o.MeConns, "me-conns", 16, "connections of the GET /v1/users/me steps, Basic then Bearer, for -step each (0: no such steps)")
 	fs.IntVar(&o.NoAuthConns, "unauthenticated-conns", 16, "connections of the step of GET /v1/users/me without credentials, for -step (0: no such step)")
 	hashes := fs.String("hash", "production,cheapest", "hash settings to run: production, cheapest")
 	workloads := fs.String("workloads", "register,flow", "workloads of the concurrency steps: register, flow")
@@ -361,6 +364,11 @@ func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *D
 	}
 	if o.FloodConns > 0 && o.Flood > 0 {
 		specs = append(specs, StepSpec{Name: fmt.Sprintf("flood-%d", o.FloodConns), Workload: Flood, Conns: o.FloodConns, Warmup: o.Warmup, Duration: o.Flood})
+	}
+	if o.MeConns > 0 {
+		for _, w := range []Workload{MeBasic, MeBearer} {
+			specs = append(specs, StepSpec{Name: fmt.Sprintf("%s-%d", w, o.MeConns), Workload: w, Conns: o.MeConns, Warmup: o.Warmup, Duration: o.Step})
+		}
 	}
 	if o.NoAuthConns > 0 {
 		specs = append(specs, StepSpec{Name: fmt.Sprintf("unauthenticated-%d", o.NoAuthConns), Workload: Unauthenticated, Conns: o.NoAuthConns, Warmup: o.Warmup, Duration: o.Step})

@@ -72,6 +72,10 @@ func OneLine(r StepResult) string {
 		main = routeFlow
 	case Unauthenticated:
 		main = routeMeNoAuth
+	case MeBasic:
+		main = routeMe
+	case MeBearer:
+		main = routeMeBearer
 	}
 	unit := unitName(r.Spec.Workload)
 	return fmt.Sprintf("%.1f %s/s (%.2f of the limit %.1f/s), server CPU %.2f ms per %s (hash %.2f ms: efficiency %.2f), %.0f page faults per %s, %s p99 %.0f ms, errors %d, emails lost %d duplicated %d, peak RSS %d MiB, other load %.2f cores",
@@ -85,6 +89,8 @@ func unitName(w Workload) string {
 		return "flow"
 	case Unauthenticated:
 		return "401"
+	case MeBasic, MeBearer:
+		return "request"
 	}
 	return "registration"
 }
@@ -130,7 +136,7 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 			r.Spec.Workload, r.Spec.Conns, d.Rate, d.Limit, d.OfLimit, routeRates(r), ms(d.CPUPerUnit), ms(d.UserPerUnit), ms(d.SysPerUnit),
 			ms(d.HashCPUPerUnit), d.Efficiency, d.FaultsPerUnit, r.Server.PeakRSSKiB/1024, ms(d.PGCPUPerUnit), d.OtherCores)
 	}
-	b.WriteString("\nUnits: registrations answered 201 (register, flood), whole flows (flow) or 401s to GET /v1/users/me without an Authorization header (unauthenticated: no hash, no limit). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before and just after the step (hashes/s ÷ hashes per unit). " +
+	b.WriteString("\nUnits: registrations answered 201 (register, flood), whole flows (flow) 401s to GET /v1/users/me without an Authorization header (unauthenticated: no hash, no limit), or 200s to GET /v1/users/me of an active account (me-basic: one hash each; me-bearer: a session token, no hash). Limit: the hash-bound limit in units/s, argon2id alone in this process in as many goroutines as CPUs, measured just before and just after the step (hashes/s ÷ hashes per unit). " +
 		"Hash CPU per unit: what the unit's hashes cost that plain program; efficiency: hash CPU ÷ server CPU per unit. " +
 		"Other load: CPU used by everything but the server, its PostgreSQL backends and the load generator, in cores (colleagues' work on a shared machine).\n")
 	for _, r := range s.Steps {
@@ -140,6 +146,22 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 				ms(d.CPUPerUnit), Ratio(float64(d.CPUPerUnit), float64(l.CPUPerHash())), ms(l.CPUPerHash()), d.Rate, r.Spec.Conns)
 		}
 	}
+	var basic, bearer *StepResult
+	for i, r := range s.Steps {
+		switch r.Spec.Workload {
+		case MeBasic:
+			basic = &s.Steps[i]
+		case MeBearer:
+			bearer = &s.Steps[i]
+		}
+	}
+	if basic != nil && bearer != nil {
+		db, dr := Derive(*basic), Derive(*bearer)
+		fmt.Fprintf(b, "GET /v1/users/me at %d connections: Basic %.1f requests/s at %.3f ms of server CPU each; Bearer %.1f requests/s at %.3f ms each: "+
+			"Bearer costs %.3f of Basic's CPU and serves %.1f× its rate.\n",
+			basic.Spec.Conns, db.Rate, ms(db.CPUPerUnit), dr.Rate, ms(dr.CPUPerUnit),
+			Ratio(float64(dr.CPUPerUnit), float64(db.CPUPerUnit)), Ratio(dr.Rate, db.Rate))
+	}
 	if flood, base, ok := floodAndBase(s.Steps); ok {
 		fmt.Fprintf(b, "Flood goodput: %.1f registrations/s = %.2f × register-only at %d connections (%.1f/s).\n",
 			flood.Rate(), Ratio(flood.Rate(), base.Rate()), base.Spec.Conns, base.Rate())
@@ -148,7 +170,7 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 	b.WriteString("\nLatency in ms (requests completed in the measured window; email: 201 → SMTP receipt):\n\n")
 	b.WriteString("| step | conns | route | n | p50 | p95 | p99 | max |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range s.Steps {
-		for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeNoAuth, routeFlow} {
+		for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth, routeFlow} {
 			if l, ok := r.Latency[route]; ok {
 				fmt.Fprintf(b, "| %s | %d | %s | %d | %.1f | %.1f | %.1f | %.1f |\n", r.Spec.Workload, r.Spec.Conns, route, l.N, ms(l.P50), ms(l.P95), ms(l.P99), ms(l.Max))
 			}
@@ -207,7 +229,7 @@ func floodAndBase(steps []StepResult) (flood, base StepResult, ok bool) {
 
 func routeRates(r StepResult) string {
 	var parts []string
-	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeNoAuth} {
+	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth} {
 		if n, ok := r.Requests[route]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.1f", shortRoute(route), float64(n)/r.Window.Seconds()))
 		}
@@ -225,13 +247,15 @@ func shortRoute(route string) string {
 		return "me"
 	case routeMeNoAuth:
 		return "me without credentials"
+	case routeMeBearer:
+		return "me (Bearer)"
 	}
 	return route
 }
 
 func statusCounts(m map[string]map[int]int) string {
 	var parts []string
-	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeNoAuth} {
+	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth} {
 		byStatus := m[route]
 		var statuses []int
 		for s := range byStatus {
