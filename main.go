@@ -263,6 +263,9 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	}, logger)
 	for _, m := range modules {
 		m.RegisterRoutes(srv.API())
+		if r, ok := m.(module.Runner); ok {
+			workers = append(workers, r.Workers()...)
+		}
 	}
 	if opts.server != nil {
 		opts.server(srv)

@@ -205,4 +205,24 @@ func TestSignOutEverywhereAndPasswordChangeEndEverySession(t *testing.T) {
 		http.StatusUnprocessableEntity, "validation_failed")
 	// Other accounts' sessions are untouched.
 	wantUser(t, ts.bearer(t, http.MethodGet, "/v1/users/me", kept, nil), other.email, "active")
+
+	// The metrics saw it all.
+	m := ts.scrape(t)
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"identity_sessions_started_total", nil, 4},
+		{"identity_sessions_ended_total", []string{"reason", "sign_out_everywhere"}, 1},
+		{"identity_sessions_ended_total", []string{"reason", "password_change"}, 1},
+		{"identity_sessions_ended_total", []string{"reason", "sign_out"}, 0},
+	} {
+		if got := value(m, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	if m["identity_sessions_live"] == nil {
+		t.Error("no series identity_sessions_live")
+	}
 }

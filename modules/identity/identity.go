@@ -7,6 +7,7 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 
@@ -26,9 +27,13 @@ import (
 type Module struct {
 	handlers *identityhttp.Handlers
 	api      *API
+	workers  []module.Worker
 }
 
-var _ module.Module = (*Module)(nil)
+var (
+	_ module.Module = (*Module)(nil)
+	_ module.Runner = (*Module)(nil)
+)
 
 // New builds the module on the platform p with its settings (LoadSettings: ACTIVATION_*,
 // PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION, ...; main reads them once, for the garbage
@@ -89,7 +94,13 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		}
 	}
 	h := identityhttp.NewHandlers(svc)
-	return &Module{handlers: h, api: &API{handlers: h, accounts: svc}}, nil
+	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc}}
+	if mx != nil {
+		m.workers = append(m.workers, mx.refreshSessions(func(ctx context.Context) (int64, error) {
+			return store.CountLiveSessions(ctx, settings.Sessions)
+		}))
+	}
+	return m, nil
 }
 
 // API is identity's public API, for the modules that need it.
@@ -98,5 +109,9 @@ func (m *Module) API() *API { return m.api }
 // Name implements module.Module.
 func (m *Module) Name() string { return "identity" }
 
-// RegisterRoutes implements module.Module: the /v1/users routes.
+// Workers implements module.Runner: the count of live sessions for the metrics, when
+// they are kept.
+func (m *Module) Workers() []module.Worker { return m.workers }
+
+// RegisterRoutes implements module.Module: the /v1/users and /v1/sessions routes.
 func (m *Module) RegisterRoutes(api *echo.Group) { m.handlers.Register(api) }

@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +26,15 @@ type metrics struct {
 	wrongCodes     prometheus.Counter
 	wrongPasswords prometheus.Counter
 	limited        *prometheus.CounterVec
+	signIns        prometheus.Counter
+	signOuts       *prometheus.CounterVec
+	// liveSessions is the last count of live sessions (refreshSessions); negative: none
+	// read yet, or the last read failed.
+	liveSessions atomic.Int64
 }
+
+// sessionsRefresh is how often a replica counts the live sessions for the gauge.
+const sessionsRefresh = 30 * time.Second
 
 // limitReasons are the RetryLaterError reasons, each exported from the start at 0.
 var limitReasons = []domain.Reason{
@@ -55,6 +65,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "sign_in", Name: "failures_total",
 			Help: "Sign-ins refused for their credentials: a wrong password, an unknown email or a user that is no email (a rise is someone guessing passwords).",
 		}),
+		signIns: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sessions", Name: "started_total",
+			Help: "Sign-ins (POST /v1/sessions) that started a session.",
+		}),
+		signOuts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "sessions", Name: "ended_total",
+			Help: "Sessions ended on request, by reason (sign_out: one; sign_out_everywhere and password_change: all of an account, counted once).",
+		}, []string{"reason"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "requests_limited_total",
 			Help: "Requests a limit held back with 429, by reason (sign_in_delay: a sign-in delayed after too many wrong passwords for its email).",
@@ -69,10 +87,42 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range limitReasons {
 		m.limited.WithLabelValues(string(r))
 	}
-	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited); err != nil {
+	for _, r := range []string{"sign_out", "sign_out_everywhere", "password_change"} {
+		m.signOuts.WithLabelValues(r)
+	}
+	m.liveSessions.Store(-1)
+	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "sessions", Name: "live",
+		Help: "Live sessions across every replica, counted every 30 s (-1 until a count succeeds, and while the database is lost).",
+	}, func() float64 { return float64(m.liveSessions.Load()) })
+	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
+		m.signIns, m.signOuts, live); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// refreshSessions counts the live sessions every sessionsRefresh until ctx ends, so a
+// scrape reads a number and runs no query.
+func (m *metrics) refreshSessions(count func(context.Context) (int64, error)) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		tick := time.NewTicker(sessionsRefresh)
+		defer tick.Stop()
+		for {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			n, err := count(qctx)
+			cancel()
+			if err != nil {
+				n = -1
+			}
+			m.liveSessions.Store(n)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	}
 }
 
 // registerSlots exports the hashing gate: its slots in use and its queue (read at each
@@ -126,6 +176,16 @@ func (m *metrics) observeUseCase(useCase string, err error) {
 	)
 	switch {
 	case err == nil:
+		switch useCase {
+		case "SignIn":
+			m.signIns.Inc()
+		case "SignOut":
+			m.signOuts.WithLabelValues("sign_out").Inc()
+		case "SignOutEverywhere":
+			m.signOuts.WithLabelValues("sign_out_everywhere").Inc()
+		case "ChangePassword":
+			m.signOuts.WithLabelValues("password_change").Inc()
+		}
 	case errors.As(err, &wrong):
 		m.wrongCodes.Inc()
 	case errors.As(err, &later):

@@ -25,13 +25,16 @@ type Module interface {
 	RegisterRoutes(api *echo.Group)
 }
 
-// A module that needs a background loop or a readiness check of its own adds them to
-// Module when the first one does: today every module's work is the platform's (the outbox
-// dispatcher, the maintenance runner) and readiness is the database's (/readyz pings it).
-
 // Worker is a background loop: it runs until ctx ends and then returns (nil on a clean
 // stop).
 type Worker func(ctx context.Context) error
+
+// Runner is a Module with background loops of its own, which main runs beside the
+// platform's (the outbox dispatcher, the maintenance runner) and stops with them. A
+// module without any does not implement it.
+type Runner interface {
+	Workers() []Worker
+}
 
 // Platform is what the platform gives every module: the environment of its own variables
 // (never the platform's: no DATABASE_URL, no SMTP password), the database pool, the email

@@ -81,3 +81,11 @@ WHERE id IN (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: CountLiveSessions :one
+-- The live sessions of every account, for the metrics (read in the background every
+-- 30 s, never by a scrape). Served by sessions_last_used_at_idx.
+SELECT count(*)::bigint AS sessions
+FROM identity.sessions
+WHERE last_used_at > now() - sqlc.arg(idle_ms)::bigint * interval '1 millisecond'
+  AND created_at > now() - sqlc.arg(max_age_ms)::bigint * interval '1 millisecond';

@@ -66,6 +66,17 @@ func (s *Store) EndSession(ctx context.Context, id int64) error {
 	return nil
 }
 
+// CountLiveSessions returns how many sessions are live under p, across every account.
+func (s *Store) CountLiveSessions(ctx context.Context, p domain.SessionPolicy) (int64, error) {
+	n, err := sqlcgen.New(s.pool).CountLiveSessions(ctx, sqlcgen.CountLiveSessionsParams{
+		IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count live sessions: %w", fromDriver(err))
+	}
+	return n, nil
+}
+
 // PurgeSessions returns the retention batches of ended sessions under p: those idle past
 // p.IdleTimeout and those older than p.MaxAge (platform/maintenance runs them).
 func PurgeSessions(p domain.SessionPolicy) (idle, old func(ctx context.Context, tx pgx.Tx, limit int32) (int64, error)) {

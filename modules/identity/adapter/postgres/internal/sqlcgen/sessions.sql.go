@@ -12,6 +12,27 @@ import (
 	"github.com/google/uuid"
 )
 
+const countLiveSessions = `-- name: CountLiveSessions :one
+SELECT count(*)::bigint AS sessions
+FROM identity.sessions
+WHERE last_used_at > now() - $1::bigint * interval '1 millisecond'
+  AND created_at > now() - $2::bigint * interval '1 millisecond'
+`
+
+type CountLiveSessionsParams struct {
+	IdleMs   int64
+	MaxAgeMs int64
+}
+
+// The live sessions of every account, for the metrics (read in the background every
+// 30 s, never by a scrape). Served by sessions_last_used_at_idx.
+func (q *Queries) CountLiveSessions(ctx context.Context, arg CountLiveSessionsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countLiveSessions, arg.IdleMs, arg.MaxAgeMs)
+	var sessions int64
+	err := row.Scan(&sessions)
+	return sessions, err
+}
+
 const deleteAccountSessions = `-- name: DeleteAccountSessions :execrows
 DELETE FROM identity.sessions
 WHERE account_id = $1
