@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // SessionPolicy is how long sign-in sessions last and how many an account keeps
 // (SESSION_IDLE_TIMEOUT, SESSION_MAX_AGE, SESSIONS_PER_ACCOUNT).
@@ -37,17 +34,6 @@ func (p SessionPolicy) ExpiresAt(created, used time.Time) time.Time {
 		return idle
 	}
 	return absolute
-}
-
-// Validate reports a policy that cannot work.
-func (p SessionPolicy) Validate() error {
-	switch {
-	case p.IdleTimeout <= 0, p.MaxAge <= 0:
-		return fmt.Errorf("session timeouts must be positive (idle %s, max age %s)", p.IdleTimeout, p.MaxAge)
-	case p.PerAccount < 1:
-		return fmt.Errorf("sessions per account must be at least 1, not %d", p.PerAccount)
-	}
-	return nil
 }
 
 // Session is one sign-in of an account, known by the hash of its token.
