@@ -74,9 +74,10 @@ func prefix(s string) string {
 
 // Inputs lists the words zxcvbn should treat as known to an attacker, most specific
 // first, lower-cased and without duplicates: each input itself and, for an email
-// address, its local part, the local part without separators and split on . _ - +, and
-// the domain and its labels. For jane.doe+news@example.com: jane.doe+news@example.com,
-// jane.doe+news, janedoenews, jane, doe, news, example.com, example, com.
+// address, its local part, the local part without separators (and without its +tag)
+// and split on . _ - +, and the domain and its labels. For jane.doe+news@example.com:
+// jane.doe+news@example.com, jane.doe+news, janedoenews, janedoe, jane, doe, news,
+// example.com, example, com.
 func Inputs(userInputs ...string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -97,6 +98,9 @@ func Inputs(userInputs ...string) []string {
 		add(local)
 		parts := strings.FieldsFunc(local, isSep)
 		add(strings.Join(parts, ""))
+		if untagged, _, tagged := strings.Cut(local, "+"); tagged {
+			add(strings.Join(strings.FieldsFunc(untagged, isSep), ""))
+		}
 		for _, p := range parts {
 			add(p)
 		}
