@@ -601,20 +601,21 @@ func TestRegisterRefusesAWeakPasswordWithEveryBadField(t *testing.T) {
 		t.Fatal(err)
 	}
 	const tooEasy = "is too easy to guess; add words or characters"
+	field := func(name, message string) domain.FieldError { return domain.FieldError{Field: name, Message: message} }
 	for _, tc := range []struct {
 		email, password string
 		want            []domain.FieldError
 		wantAsked       []string // the user inputs the strength was asked with; nil: not asked
 	}{
-		{"alice@example.com", "guessable one", []domain.FieldError{{"password", tooEasy}}, []string{"alice@example.com"}},
+		{"alice@example.com", "guessable one", []domain.FieldError{field("password", tooEasy)}, []string{"alice@example.com"}},
 		{"not-an-email", "guessable one", []domain.FieldError{
-			{"email", "must be a valid email address"}, {"password", tooEasy},
+			field("email", "must be a valid email address"), field("password", tooEasy),
 		}, []string{}},
 		// A password the domain refuses is not judged again: one message per field.
 		{"not-an-email", "short", []domain.FieldError{
-			{"email", "must be a valid email address"}, {"password", "must be at least 8 characters"},
+			field("email", "must be a valid email address"), field("password", "must be at least 8 characters"),
 		}, nil},
-		{"not-an-email", "hard to guess", []domain.FieldError{{"email", "must be a valid email address"}}, []string{}},
+		{"not-an-email", "hard to guess", []domain.FieldError{field("email", "must be a valid email address")}, []string{}},
 	} {
 		strength.asked = nil
 		_, err := svc.Register(ctx, tc.email, tc.password)
