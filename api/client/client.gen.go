@@ -1951,13 +1951,19 @@ type RegisterRequest struct {
 	Email openapi_types.Email `json:"email"`
 
 	// Password 8 to 128 characters (Unicode characters, not bytes), no control characters,
-	// not the email itself (compared case-insensitively), and not one of these 25
-	// well-known passwords, compared case-insensitively: `password`, `password1`,
-	// `password123`, `12345678`, `123456789`, `1234567890`, `qwertyuiop`,
-	// `qwerty123`, `qwertyui`, `11111111`, `00000000`, `87654321`, `iloveyou`,
-	// `sunshine`, `princess`, `football`, `baseball`, `superman`, `welcome1`,
-	// `abc12345`, `letmein1`, `passw0rd`, `trustno1`, `1q2w3e4r`, `admin123`. It is
-	// stored as an argon2id hash and never appears in a response or a log.
+	// not the email itself (compared case-insensitively), and not too easy to guess:
+	// a password whose [zxcvbn](https://github.com/dropbox/zxcvbn) score is below 2
+	// ("somewhat guessable", about a million guesses) is refused with `is too easy
+	// to guess; add words or characters`. zxcvbn counts common passwords, English
+	// words and names, keyboard walks, repeats, sequences, dates and l33t spellings
+	// as cheap to guess, and the email's parts too: the address, its local part
+	// (also without separators and without its `+tag`), that part split on `.`,
+	// `_`, `-` and `+`, the domain and its labels (`janedoe2024` is refused for
+	// `jane.doe@example.com`). Only the first 16 characters are judged, which
+	// bounds the cost of the check; what follows them cannot make a guessable start
+	// acceptable. `password1`, `qwertyuiop` and `iloveyou123` are refused; a few
+	// words such as `correct horse battery` are accepted. It is stored as an
+	// argon2id hash and never appears in a response or a log.
 	//
 	//
 	// Example: correct horse battery

@@ -67,3 +67,13 @@ type PasswordHasher interface {
 	// with other parameters).
 	Verify(ctx context.Context, password, encoded string) (bool, error)
 }
+
+// PasswordStrength judges how guessable a password is, beyond the domain's rules
+// (domain.CheckPassword): common passwords, keyboard walks, dates, and passwords made of
+// what the user told us. It is cheap (well under a password hash) and pure.
+type PasswordStrength interface {
+	// Weak reports whether password is too easy to guess for an attacker who knows
+	// userInputs: the account's email address (expanded into its parts by the
+	// implementation) and, later, anything else the user gave.
+	Weak(password string, userInputs []string) bool
+}

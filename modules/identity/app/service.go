@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -33,6 +34,8 @@ type Service struct {
 	sessionPolicy domain.SessionPolicy
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
+	// strength judges how guessable a new password is; nil: it is not judged.
+	strength PasswordStrength
 }
 
 // Option configures a Service.
@@ -56,6 +59,12 @@ func WithObserver(observe Observer) Option {
 // WithSignInPolicy sets the sign-in delay (by default the contract's: 10 failures).
 func WithSignInPolicy(p domain.SignInPolicy) Option {
 	return func(s *Service) { s.signIn = p }
+}
+
+// WithPasswordStrength has every new password judged by p (see validatePassword); by
+// default only the domain's rules apply.
+func WithPasswordStrength(p PasswordStrength) Option {
+	return func(s *Service) { s.strength = p }
 }
 
 // NewService returns the use cases over store and hasher. random must be a cryptographic
@@ -109,7 +118,7 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc 
 	ctx, end := s.start(ctx, "Register")
 	defer func() { end(acc.ID, err) }()
 	email, err := domain.ParseRegistration(rawEmail, password)
-	if err != nil {
+	if err = s.judgePassword(err, email, password); err != nil {
 		return domain.Account{}, err
 	}
 	// Hashed before any transaction: no lock is held during the expensive part.
@@ -127,6 +136,51 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc 
 		return domain.Account{}, fmt.Errorf("register: %w", err)
 	}
 	return acc, nil
+}
+
+// validatePassword says what is wrong with password as the new password of the account
+// email, a *domain.ValidationError on the field "password", or nil: the domain's rules
+// (domain.CheckPassword), then, when they pass and a PasswordStrength is set, how
+// guessable it is with the email as what an attacker knows. email may be "" (not known
+// or not valid). Every use case that sets a password (registration, later a change or a
+// reset) calls it.
+func (s *Service) validatePassword(email domain.Email, password string) error {
+	var verr domain.ValidationError
+	if msg := domain.CheckPassword(password, email); msg != "" {
+		verr.Add("password", msg)
+	} else if s.strength != nil {
+		var inputs []string
+		if email != "" {
+			inputs = []string{string(email)}
+		}
+		if s.strength.Weak(password, inputs) {
+			verr.Add("password", "is too easy to guess; add words or characters")
+		}
+	}
+	return verr.Err()
+}
+
+// judgePassword adds validatePassword's verdict to err, what domain.ParseRegistration
+// returned, so one *domain.ValidationError lists every bad field, unless err already
+// refuses the password (or is not a validation error).
+func (s *Service) judgePassword(err error, email domain.Email, password string) error {
+	var verr *domain.ValidationError
+	if err != nil && (!errors.As(err, &verr) || slices.ContainsFunc(verr.Fields, func(f domain.FieldError) bool {
+		return f.Field == "password"
+	})) {
+		return err
+	}
+	var perr *domain.ValidationError
+	if !errors.As(s.validatePassword(email, password), &perr) {
+		return err
+	}
+	if verr == nil {
+		return perr
+	}
+	for _, f := range perr.Fields {
+		verr.Add(f.Field, f.Message)
+	}
+	return verr
 }
 
 // Authenticate returns the account of email when password is its password, and

@@ -323,7 +323,7 @@ func TestAuthenticateCostsAHashEitherWay(t *testing.T) {
 		{"bob@example.com", "wrong password", 1},
 		// Nothing about any account depends on what is not an email: no hash.
 		{"", "", 0},
-		{"not an email", "x", 0},
+		{"not-an-email", "x", 0},
 	} {
 		before := len(hasher.verified)
 		if _, err := svc.Authenticate(ctx, tc.email, tc.password); !errors.Is(err, domain.ErrUnauthorized) {
@@ -579,4 +579,68 @@ func TestASaturatedHasherFailsKnownAndUnknownEmailsAlike(t *testing.T) {
 // asRetry is errors.As for a *domain.RetryLaterError of reason.
 func asRetry(err error, target **domain.RetryLaterError, reason domain.Reason) bool {
 	return errors.As(err, target) && (*target).Reason == reason
+}
+
+// fakeStrength calls the passwords of weak weak, and records what it was asked.
+type fakeStrength struct {
+	weak  map[string]bool
+	asked [][]string // the user inputs of each call
+}
+
+func (f *fakeStrength) Weak(password string, userInputs []string) bool {
+	f.asked = append(f.asked, userInputs)
+	return f.weak[password]
+}
+
+func TestRegisterRefusesAWeakPasswordWithEveryBadField(t *testing.T) {
+	ctx := context.Background()
+	strength := &fakeStrength{weak: map[string]bool{"guessable one": true}}
+	store := newFakeStore()
+	svc, err := NewService(store, &fakeHasher{}, policy, rand.Reader, WithPasswordStrength(strength))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tooEasy = "is too easy to guess; add words or characters"
+	field := func(name, message string) domain.FieldError { return domain.FieldError{Field: name, Message: message} }
+	for _, tc := range []struct {
+		email, password string
+		want            []domain.FieldError
+		wantAsked       []string // the user inputs the strength was asked with; nil: not asked
+	}{
+		{"alice@example.com", "guessable one", []domain.FieldError{field("password", tooEasy)}, []string{"alice@example.com"}},
+		{"not-an-email", "guessable one", []domain.FieldError{
+			field("email", "must be a valid email address"), field("password", tooEasy),
+		}, []string{}},
+		// A password the domain refuses is not judged again: one message per field.
+		{"not-an-email", "short", []domain.FieldError{
+			field("email", "must be a valid email address"), field("password", "must be at least 8 characters"),
+		}, nil},
+		{"not-an-email", "hard to guess", []domain.FieldError{field("email", "must be a valid email address")}, []string{}},
+	} {
+		strength.asked = nil
+		_, err := svc.Register(ctx, tc.email, tc.password)
+		var verr *domain.ValidationError
+		if !errors.As(err, &verr) {
+			t.Fatalf("Register(%q, %q) = %v, want *domain.ValidationError", tc.email, tc.password, err)
+		}
+		if !slices.Equal(verr.Fields, tc.want) {
+			t.Errorf("Register(%q, %q) fields = %v, want %v", tc.email, tc.password, verr.Fields, tc.want)
+		}
+		switch {
+		case tc.wantAsked == nil && len(strength.asked) != 0:
+			t.Errorf("Register(%q, %q) asked the strength %v, want not at all", tc.email, tc.password, strength.asked)
+		case tc.wantAsked != nil && (len(strength.asked) != 1 || !slices.Equal(strength.asked[0], tc.wantAsked)):
+			t.Errorf("Register(%q, %q) asked the strength %q, want once with %q", tc.email, tc.password, strength.asked, tc.wantAsked)
+		}
+	}
+	if _, err := store.AccountByEmail(ctx, "alice@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
+		t.Fatalf("a refused registration left an account: %v", err)
+	}
+	strength.asked = nil
+	if _, err := svc.Register(ctx, " Alice@Example.com", "hard to guess"); err != nil {
+		t.Fatalf("a password the strength accepts: %v", err)
+	}
+	if len(strength.asked) != 1 || !slices.Equal(strength.asked[0], []string{"alice@example.com"}) {
+		t.Errorf("the strength was asked %q, want once with the normalised email", strength.asked)
+	}
 }

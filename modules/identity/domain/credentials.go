@@ -64,27 +64,9 @@ func validDomain(domain string) bool {
 	return strings.Trim(tld, "0123456789") != ""
 }
 
-// weakPasswords are refused whatever their length: the most common passwords of 8 or more
-// characters in public breach lists. Compared case-insensitively.
-var weakPasswords = map[string]struct{}{
-	"password": {}, "password1": {}, "password123": {}, "12345678": {}, "123456789": {},
-	"1234567890": {}, "qwertyuiop": {}, "qwerty123": {}, "11111111": {}, "00000000": {},
-	"iloveyou": {}, "sunshine": {}, "princess": {}, "football": {}, "baseball": {},
-	"welcome1": {}, "abc12345": {}, "letmein1": {}, "passw0rd": {}, "trustno1": {},
-	"superman": {}, "1q2w3e4r": {}, "qwertyui": {}, "87654321": {}, "admin123": {},
-}
-
-// WeakPasswords lists the passwords refused as well known, for documentation.
-func WeakPasswords() []string {
-	list := make([]string, 0, len(weakPasswords))
-	for p := range weakPasswords {
-		list = append(list, p)
-	}
-	return list
-}
-
 // CheckPassword says what is wrong with password for the account email, or "" when
-// nothing is. Length is counted in characters (runes), not bytes.
+// nothing is. Length is counted in characters (runes), not bytes. How guessable the
+// password is, is judged outside the domain (app.PasswordStrength).
 func CheckPassword(password string, email Email) string {
 	n := utf8.RuneCountInString(password)
 	switch {
@@ -100,9 +82,6 @@ func CheckPassword(password string, email Email) string {
 		return "must not contain control characters"
 	case email != "" && strings.EqualFold(strings.TrimSpace(password), string(email)):
 		return "must not be the email address"
-	}
-	if _, weak := weakPasswords[strings.ToLower(password)]; weak {
-		return "is too common; choose another"
 	}
 	return ""
 }
