@@ -394,11 +394,14 @@ func TestUnauthorized(t *testing.T) {
 		"nul bytes":          "Basic " + base64.StdEncoding.EncodeToString([]byte("alice@example.com\x00:"+pw+"\x00")),
 		"invalid utf8 email": "Basic " + base64.StdEncoding.EncodeToString([]byte("\xff\xfe@example.com:"+pw)),
 	}
-	routes := []struct{ method, path, body string }{
-		{http.MethodGet, "/v1/users/me", ""},
-		{http.MethodPost, "/v1/users/me/activation", `{"code":"` + code + `"}`},
-		{http.MethodPost, "/v1/users/me/activation", `not json at all`}, // authentication comes before the body
-		{http.MethodPost, "/v1/users/me/activation-code", ""},
+	routes := []struct {
+		method, path, body string
+		bearerToo          bool // the route takes a session token too
+	}{
+		{http.MethodGet, "/v1/users/me", "", true},
+		{http.MethodPost, "/v1/users/me/activation", `{"code":"` + code + `"}`, false},
+		{http.MethodPost, "/v1/users/me/activation", `not json at all`, false}, // authentication comes before the body
+		{http.MethodPost, "/v1/users/me/activation-code", "", true},
 	}
 	for name, h := range headers {
 		for _, r := range routes {
@@ -409,6 +412,14 @@ func TestUnauthorized(t *testing.T) {
 			}
 			res := ts.do(t, req)
 			p := wantProblem(t, res, http.StatusUnauthorized, "unauthorized")
+			if name == "bearer" && r.bearerToo {
+				// A token, if one the route takes: the RFC 6750 answer (sessions_e2e_test.go).
+				if got := res.Header.Get("WWW-Authenticate"); got != `Bearer realm="identity", error="invalid_token"` {
+					t.Fatalf("%s %s (%s): WWW-Authenticate %q", r.method, r.path, name, got)
+				}
+				continue
+			}
+			// The first challenge is Basic's (a route that takes tokens offers Bearer's too).
 			if got := res.Header.Get("WWW-Authenticate"); got != `Basic realm="identity", charset="UTF-8"` {
 				t.Fatalf("%s %s (%s): WWW-Authenticate %q", r.method, r.path, name, got)
 			}

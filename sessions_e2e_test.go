@@ -201,8 +201,10 @@ func TestSignOutEverywhereAndPasswordChangeEndEverySession(t *testing.T) {
 		}
 	}
 	// The bad new password is refused like at registration; nothing changes.
-	wantProblem(t, ts.request(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": "short"}, c.email, newPassword),
-		http.StatusUnprocessableEntity, "validation_failed")
+	for _, bad := range []string{"short", "password123", "leave@example.com", "qwertyuiop"} {
+		wantProblem(t, ts.request(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": bad}, c.email, newPassword),
+			http.StatusUnprocessableEntity, "validation_failed")
+	}
 	// Other accounts' sessions are untouched.
 	wantUser(t, ts.bearer(t, http.MethodGet, "/v1/users/me", kept, nil), other.email, "active")
 
