@@ -52,7 +52,7 @@ const (
 	routeActivate = "POST /v1/users/me/activation"
 	routeMe       = "GET /v1/users/me"
 	routeMeNoAuth = "GET /v1/users/me, no Authorization"
-	routeMeBearer = "GET /v1/users/me, Bearer"
+	routeMeBearer = "GET /v1/users/me, Bearer" //nolint:gosec // a route name, no credential
 	routeSignIn   = "POST /v1/sessions"
 	routeFlow     = "whole flow"
 )

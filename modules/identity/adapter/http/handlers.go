@@ -189,8 +189,8 @@ const (
 // The challenges of the 401s (RFC 7617, RFC 6750).
 const (
 	basicChallenge        = `Basic realm="identity", charset="UTF-8"`
-	bearerChallenge       = `Bearer realm="identity"`
-	invalidTokenChallenge = `Bearer realm="identity", error="invalid_token"`
+	bearerChallenge       = `Bearer realm="identity"`                        //nolint:gosec // a challenge, no credential
+	invalidTokenChallenge = `Bearer realm="identity", error="invalid_token"` //nolint:gosec // a challenge, no credential
 )
 
 // Authenticate is the middleware of a route that takes HTTP Basic credentials or a Bearer
