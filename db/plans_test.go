@@ -13,7 +13,7 @@ import (
 )
 
 // query returns the SQL of the sqlc query name in file, its parameters (@p and
-// sqlc.arg(p)) numbered $1, $2… in order of first use.
+// sqlc.arg(p)) numbered $1, $2… in order of first use, sqlc.embed(t) as t.*.
 func query(t *testing.T, file, name string) string {
 	t.Helper()
 	raw, err := os.ReadFile(file)
@@ -33,7 +33,9 @@ func query(t *testing.T, file, name string) string {
 		}
 		params := map[string]int{}
 		param := regexp.MustCompile(`sqlc\.arg\((\w+)\)|@(\w+)`)
-		return param.ReplaceAllStringFunc(strings.Join(sql, "\n"), func(m string) string {
+		embed := regexp.MustCompile(`sqlc\.embed\((\w+)\)`)
+		text := embed.ReplaceAllString(strings.Join(sql, "\n"), "$1.*")
+		return param.ReplaceAllStringFunc(text, func(m string) string {
 			sub := param.FindStringSubmatch(m)
 			p := sub[1] + sub[2]
 			if _, ok := params[p]; !ok {
@@ -98,6 +100,11 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/identity/prune.sql", "PruneSignInFailures", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "sign_in_failures_failed_at_idx"},
 		{"queries/identity/prune.sql", "PruneSignInClients", []any{int64(30 * 24 * 3600 * 1000), int64(500)}, "sign_in_clients_signed_in_at_idx"},
 		{"queries/identity/sign_in.sql", "FailuresOfEmail", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "sign_in_failures_email_failed_at_idx"},
+		{"queries/identity/sessions.sql", "UseSession", []any{make([]byte, 32), int64(24 * 3600 * 1000), int64(720 * 3600 * 1000), int64(60000)}, "sessions_token_hash_key"},
+		{"queries/identity/sessions.sql", "EvictSessions", []any{"00000000-0000-0000-0000-000000000000", int32(50), int64(24 * 3600 * 1000), int64(720 * 3600 * 1000)}, "sessions_account_id_last_used_at_idx"},
+		{"queries/identity/sessions.sql", "DeleteAccountSessions", []any{"00000000-0000-0000-0000-000000000000"}, "sessions_account_id_last_used_at_idx"},
+		{"queries/identity/sessions.sql", "PurgeIdleSessions", []any{int64(24 * 3600 * 1000), int64(500)}, "sessions_last_used_at_idx"},
+		{"queries/identity/sessions.sql", "PurgeOldSessions", []any{int64(720 * 3600 * 1000), int64(500)}, "sessions_created_at_idx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := pool.Acquire(ctx)

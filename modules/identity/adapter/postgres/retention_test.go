@@ -198,3 +198,35 @@ func TestDeleteStalePendingAccountsKeepsAReissuedCode(t *testing.T) {
 		t.Fatalf("a later batch deleted %d, want 0: the code is fresh", n)
 	}
 }
+
+// TestPurgeSessions: the retention batches delete the sessions that ended by idleness or
+// by age, and keep the live ones.
+func TestPurgeSessions(t *testing.T) {
+	ctx := context.Background()
+	store, pool := newStore(t)
+	acc, err := store.Register(ctx, "sessions@example.com", "hash-1", issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: 24 * time.Hour, PerAccount: 10}
+	// Three sessions: live, idle for over an hour, and used a minute ago but signed in
+	// over a day ago.
+	for i, ages := range [][2]string{{"0 minutes", "0 minutes"}, {"2 hours", "61 minutes"}, {"25 hours", "1 minute"}} {
+		exec(t, pool, `INSERT INTO identity.sessions (account_id, token_hash, created_at, last_used_at)
+		               VALUES ($1, sha256(convert_to($2, 'UTF8')), now() - $3::interval, now() - $4::interval)`,
+			acc.ID, string(rune('a'+i)), ages[0], ages[1])
+	}
+	idle, old := postgres.PurgeSessions(p)
+	if n := batch(t, pool, 10, idle); n != 1 {
+		t.Fatalf("the idle batch deleted %d, want the idle session", n)
+	}
+	if n := batch(t, pool, 10, old); n != 1 {
+		t.Fatalf("the age batch deleted %d, want the session past its maximum age", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM identity.sessions"); n != 1 {
+		t.Fatalf("%d sessions left, want the live one", n)
+	}
+	if n := batch(t, pool, 10, idle) + batch(t, pool, 10, old); n != 0 {
+		t.Fatalf("the batches deleted %d live sessions", n)
+	}
+}
