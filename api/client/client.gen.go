@@ -428,6 +428,366 @@ func (e Readyz503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCode = "payload_too_large"
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatusN413 RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus = 413
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatusN413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCode = "unsupported_media_type"
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatusN415 RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus = 415
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatusN415:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatusN422 RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatusN429 RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCodeInternalError RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatusN500 RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCodeUnavailable RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatusN503 RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCode = "payload_too_large"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatusN413 ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus = 413
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatusN413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCode = "unsupported_media_type"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatusN415 ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus = 415
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatusN415:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatusN422 ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatusN429 ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCodeInternalError ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatusN500 ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCodeUnavailable ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatusN503 ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
@@ -1891,6 +2251,22 @@ type PasswordChangeRequest struct {
 	Password string `json:"password"`
 }
 
+// PasswordResetConfirmation A password-reset confirmation. Unknown fields are ignored.
+type PasswordResetConfirmation struct {
+	// Code The code of the latest reset email, as a JSON string of eight ASCII digits.
+	Code  string              `json:"code"`
+	Email openapi_types.Email `json:"email"`
+
+	// Password The new password, under the rules of `RegisterRequest.password`.
+	Password string `json:"password"`
+}
+
+// PasswordResetRequest A password-reset request. Unknown fields are ignored.
+type PasswordResetRequest struct {
+	// Email The address of the account, as at registration.
+	Email openapi_types.Email `json:"email"`
+}
+
 // Problem An RFC 9457 problem document.
 type Problem struct {
 	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
@@ -2465,6 +2841,94 @@ type ReadyzHeadParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// RequestPasswordResetParams defines parameters for RequestPasswordReset.
+type RequestPasswordResetParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestPasswordReset.
+type RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestPasswordReset.
+type RequestPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestPasswordReset.
+type RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestPasswordReset.
+type RequestPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestPasswordReset.
+type RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestPasswordReset.
+type RequestPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestPasswordReset.
+type RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestPasswordReset.
+type RequestPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestPasswordReset.
+type RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestPasswordReset.
+type RequestPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestPasswordReset.
+type RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestPasswordReset.
+type RequestPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmPasswordResetParams defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordResetParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset413ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset415ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmPasswordReset.
+type ConfirmPasswordReset503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // SignOutEverywhereParams defines parameters for SignOutEverywhere.
 type SignOutEverywhereParams struct {
 	// XRequestID An id for this request, echoed in the response and written in the service's log
@@ -2811,6 +3275,12 @@ type ChangePassword503ApplicationProblemPlusJSONResponseBodyCode string
 // ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ChangePassword.
 type ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus int
 
+// RequestPasswordResetJSONRequestBody defines body for RequestPasswordReset for application/json ContentType.
+type RequestPasswordResetJSONRequestBody = PasswordResetRequest
+
+// ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
+type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirmation
+
 // RegisterJSONRequestBody defines body for Register for application/json ContentType.
 type RegisterJSONRequestBody = RegisterRequest
 
@@ -2953,6 +3423,90 @@ type ClientInterface interface {
 	//
 	// Corresponds with HEAD /readyz (the `ReadyzHead` operationId).
 	ReadyzHead(ctx context.Context, params *ReadyzHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestPasswordResetWithBody Forgot the password
+	//
+	// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+	// database clock), to the active account of `email`; only the latest code counts.
+	// The answer is the same **202** `{}` in about the same time (every answer waits
+	// until 50 ms after the request) whether or not an active account has this email
+	// and whether or not a code was sent: nothing is sent for an unknown or pending
+	// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+	// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+	// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+	// from its activation budgets: a stranger's activation guesses never block a reset.
+	// **422** `validation_failed` for a malformed email.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+	RequestPasswordResetWithBody(ctx context.Context, params *RequestPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestPasswordReset Forgot the password
+	//
+	// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+	// database clock), to the active account of `email`; only the latest code counts.
+	// The answer is the same **202** `{}` in about the same time (every answer waits
+	// until 50 ms after the request) whether or not an active account has this email
+	// and whether or not a code was sent: nothing is sent for an unknown or pending
+	// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+	// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+	// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+	// from its activation budgets: a stranger's activation guesses never block a reset.
+	// **422** `validation_failed` for a malformed email.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+	RequestPasswordReset(ctx context.Context, params *RequestPasswordResetParams, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmPasswordResetWithBody Set a new password with the emailed code
+	//
+	// Replaces the password of the account of `email` when `code` is its latest live
+	// reset code: the code is used up, every other reset code is void, every session
+	// ends and a notice is emailed, all in one transaction.
+	//
+	// - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+	//   code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+	//   one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+	//   and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+	//   mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+	//   the same for an unknown email.
+	// - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+	//   or a bad password (the rules of registration); a malformed code is not a guess.
+	//
+	// Every confirmation costs one password hash, whatever it finds, and waits until
+	// 120 ms after the request: its misses cannot be told apart by their timing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+	ConfirmPasswordResetWithBody(ctx context.Context, params *ConfirmPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmPasswordReset Set a new password with the emailed code
+	//
+	// Replaces the password of the account of `email` when `code` is its latest live
+	// reset code: the code is used up, every other reset code is void, every session
+	// ends and a notice is emailed, all in one transaction.
+	//
+	// - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+	//   code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+	//   one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+	//   and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+	//   mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+	//   the same for an unknown email.
+	// - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+	//   or a bad password (the rules of registration); a malformed code is not a guess.
+	//
+	// Every confirmation costs one password hash, whatever it finds, and waits until
+	// 120 ms after the request: its misses cannot be told apart by their timing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+	ConfirmPasswordReset(ctx context.Context, params *ConfirmPasswordResetParams, body ConfirmPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SignOutEverywhere Sign out everywhere
 	//
@@ -3293,6 +3847,130 @@ func (c *Client) Readyz(ctx context.Context, params *ReadyzParams, reqEditors ..
 // Corresponds with HEAD /readyz (the `ReadyzHead` operationId).
 func (c *Client) ReadyzHead(ctx context.Context, params *ReadyzHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReadyzHeadRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestPasswordResetWithBody Forgot the password
+//
+// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+// database clock), to the active account of `email`; only the latest code counts.
+// The answer is the same **202** `{}` in about the same time (every answer waits
+// until 50 ms after the request) whether or not an active account has this email
+// and whether or not a code was sent: nothing is sent for an unknown or pending
+// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+// from its activation budgets: a stranger's activation guesses never block a reset.
+// **422** `validation_failed` for a malformed email.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+func (c *Client) RequestPasswordResetWithBody(ctx context.Context, params *RequestPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestPasswordResetRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestPasswordReset Forgot the password
+//
+// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+// database clock), to the active account of `email`; only the latest code counts.
+// The answer is the same **202** `{}` in about the same time (every answer waits
+// until 50 ms after the request) whether or not an active account has this email
+// and whether or not a code was sent: nothing is sent for an unknown or pending
+// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+// from its activation budgets: a stranger's activation guesses never block a reset.
+// **422** `validation_failed` for a malformed email.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+func (c *Client) RequestPasswordReset(ctx context.Context, params *RequestPasswordResetParams, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestPasswordResetRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmPasswordResetWithBody Set a new password with the emailed code
+//
+// Replaces the password of the account of `email` when `code` is its latest live
+// reset code: the code is used up, every other reset code is void, every session
+// ends and a notice is emailed, all in one transaction.
+//
+//   - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+//     code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+//     one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+//     and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+//     mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+//     the same for an unknown email.
+//   - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+//     or a bad password (the rules of registration); a malformed code is not a guess.
+//
+// Every confirmation costs one password hash, whatever it finds, and waits until
+// 120 ms after the request: its misses cannot be told apart by their timing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+func (c *Client) ConfirmPasswordResetWithBody(ctx context.Context, params *ConfirmPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmPasswordResetRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmPasswordReset Set a new password with the emailed code
+//
+// Replaces the password of the account of `email` when `code` is its latest live
+// reset code: the code is used up, every other reset code is void, every session
+// ends and a notice is emailed, all in one transaction.
+//
+//   - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+//     code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+//     one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+//     and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+//     mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+//     the same for an unknown email.
+//   - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+//     or a bad password (the rules of registration); a malformed code is not a guess.
+//
+// Every confirmation costs one password hash, whatever it finds, and waits until
+// 120 ms after the request: its misses cannot be told apart by their timing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+func (c *Client) ConfirmPasswordReset(ctx context.Context, params *ConfirmPasswordResetParams, body ConfirmPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmPasswordResetRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3893,6 +4571,116 @@ func NewReadyzHeadRequest(server string, params *ReadyzHeadParams) (*http.Reques
 	return req, nil
 }
 
+// NewRequestPasswordResetRequest calls the generic RequestPasswordReset builder with application/json body
+func NewRequestPasswordResetRequest(server string, params *RequestPasswordResetParams, body RequestPasswordResetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRequestPasswordResetRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewRequestPasswordResetRequestWithBody constructs an http.Request for the RequestPasswordReset method, with any body, and a specified content type
+func NewRequestPasswordResetRequestWithBody(server string, params *RequestPasswordResetParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/password-reset")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewConfirmPasswordResetRequest calls the generic ConfirmPasswordReset builder with application/json body
+func NewConfirmPasswordResetRequest(server string, params *ConfirmPasswordResetParams, body ConfirmPasswordResetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConfirmPasswordResetRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewConfirmPasswordResetRequestWithBody constructs an http.Request for the ConfirmPasswordReset method, with any body, and a specified content type
+func NewConfirmPasswordResetRequestWithBody(server string, params *ConfirmPasswordResetParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/password-reset/confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewSignOutEverywhereRequest constructs an http.Request for the SignOutEverywhere method
 func NewSignOutEverywhereRequest(server string, params *SignOutEverywhereParams) (*http.Request, error) {
 	var err error
@@ -4383,6 +5171,90 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with HEAD /readyz (the `ReadyzHead` operationId).
 	ReadyzHeadWithResponse(ctx context.Context, params *ReadyzHeadParams, reqEditors ...RequestEditorFn) (*ReadyzHeadResponse, error)
+
+	// RequestPasswordResetWithBodyWithResponse Forgot the password
+	//
+	// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+	// database clock), to the active account of `email`; only the latest code counts.
+	// The answer is the same **202** `{}` in about the same time (every answer waits
+	// until 50 ms after the request) whether or not an active account has this email
+	// and whether or not a code was sent: nothing is sent for an unknown or pending
+	// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+	// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+	// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+	// from its activation budgets: a stranger's activation guesses never block a reset.
+	// **422** `validation_failed` for a malformed email.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+	RequestPasswordResetWithBodyWithResponse(ctx context.Context, params *RequestPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestPasswordResetResponse, error)
+
+	// RequestPasswordResetWithResponse Forgot the password
+	//
+	// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+	// database clock), to the active account of `email`; only the latest code counts.
+	// The answer is the same **202** `{}` in about the same time (every answer waits
+	// until 50 ms after the request) whether or not an active account has this email
+	// and whether or not a code was sent: nothing is sent for an unknown or pending
+	// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+	// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+	// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+	// from its activation budgets: a stranger's activation guesses never block a reset.
+	// **422** `validation_failed` for a malformed email.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+	RequestPasswordResetWithResponse(ctx context.Context, params *RequestPasswordResetParams, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestPasswordResetResponse, error)
+
+	// ConfirmPasswordResetWithBodyWithResponse Set a new password with the emailed code
+	//
+	// Replaces the password of the account of `email` when `code` is its latest live
+	// reset code: the code is used up, every other reset code is void, every session
+	// ends and a notice is emailed, all in one transaction.
+	//
+	// - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+	//   code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+	//   one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+	//   and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+	//   mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+	//   the same for an unknown email.
+	// - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+	//   or a bad password (the rules of registration); a malformed code is not a guess.
+	//
+	// Every confirmation costs one password hash, whatever it finds, and waits until
+	// 120 ms after the request: its misses cannot be told apart by their timing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+	ConfirmPasswordResetWithBodyWithResponse(ctx context.Context, params *ConfirmPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmPasswordResetResponse, error)
+
+	// ConfirmPasswordResetWithResponse Set a new password with the emailed code
+	//
+	// Replaces the password of the account of `email` when `code` is its latest live
+	// reset code: the code is used up, every other reset code is void, every session
+	// ends and a notice is emailed, all in one transaction.
+	//
+	// - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+	//   code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+	//   one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+	//   and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+	//   mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+	//   the same for an unknown email.
+	// - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+	//   or a bad password (the rules of registration); a malformed code is not a guess.
+	//
+	// Every confirmation costs one password hash, whatever it finds, and waits until
+	// 120 ms after the request: its misses cannot be told apart by their timing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+	ConfirmPasswordResetWithResponse(ctx context.Context, params *ConfirmPasswordResetParams, body ConfirmPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmPasswordResetResponse, error)
 
 	// SignOutEverywhereWithResponse Sign out everywhere
 	//
@@ -4948,6 +5820,325 @@ func (r ReadyzHeadResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadyzHeadResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse202Headers the declared response headers of an HTTP 202 response for RequestPasswordReset
+type RequestPasswordResetResponse202Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestPasswordResetResponse413Headers the declared response headers of an HTTP 413 response for RequestPasswordReset
+type RequestPasswordResetResponse413Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestPasswordResetResponse415Headers the declared response headers of an HTTP 415 response for RequestPasswordReset
+type RequestPasswordResetResponse415Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestPasswordResetResponse422Headers the declared response headers of an HTTP 422 response for RequestPasswordReset
+type RequestPasswordResetResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for RequestPasswordReset
+type RequestPasswordResetResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestPasswordResetResponse500Headers the declared response headers of an HTTP 500 response for RequestPasswordReset
+type RequestPasswordResetResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestPasswordResetResponse503Headers the declared response headers of an HTTP 503 response for RequestPasswordReset
+type RequestPasswordResetResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type RequestPasswordResetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *map[string]interface{}
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RequestPasswordResetResponse202Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RequestPasswordResetResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RequestPasswordResetResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RequestPasswordResetResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RequestPasswordResetResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RequestPasswordResetResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RequestPasswordResetResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RequestPasswordResetResponse) GetJSON202() *map[string]interface{} {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RequestPasswordResetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RequestPasswordResetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RequestPasswordResetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RequestPasswordResetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RequestPasswordResetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmPasswordResetResponse204Headers the declared response headers of an HTTP 204 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse204Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse400Headers the declared response headers of an HTTP 400 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse400Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse413Headers the declared response headers of an HTTP 413 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse413Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse415Headers the declared response headers of an HTTP 415 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse415Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse422Headers the declared response headers of an HTTP 422 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse500Headers the declared response headers of an HTTP 500 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmPasswordResetResponse503Headers the declared response headers of an HTTP 503 response for ConfirmPasswordReset
+type ConfirmPasswordResetResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type ConfirmPasswordResetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *ConfirmPasswordResetResponse204Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ConfirmPasswordResetResponse400Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ConfirmPasswordResetResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ConfirmPasswordResetResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ConfirmPasswordResetResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmPasswordResetResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConfirmPasswordResetResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConfirmPasswordResetResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmPasswordResetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmPasswordResetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmPasswordResetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmPasswordResetResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6423,6 +7614,114 @@ func (c *ClientWithResponses) ReadyzHeadWithResponse(ctx context.Context, params
 	return ParseReadyzHeadResponse(rsp)
 }
 
+// RequestPasswordResetWithBodyWithResponse Forgot the password
+//
+// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+// database clock), to the active account of `email`; only the latest code counts.
+// The answer is the same **202** `{}` in about the same time (every answer waits
+// until 50 ms after the request) whether or not an active account has this email
+// and whether or not a code was sent: nothing is sent for an unknown or pending
+// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+// from its activation budgets: a stranger's activation guesses never block a reset.
+// **422** `validation_failed` for a malformed email.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+func (c *ClientWithResponses) RequestPasswordResetWithBodyWithResponse(ctx context.Context, params *RequestPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestPasswordResetResponse, error) {
+	rsp, err := c.RequestPasswordResetWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestPasswordResetResponse(rsp)
+}
+
+// RequestPasswordResetWithResponse Forgot the password
+//
+// Emails an **8-digit** reset code, valid `PASSWORD_RESET_CODE_TTL` (15 min, on the
+// database clock), to the active account of `email`; only the latest code counts.
+// The answer is the same **202** `{}` in about the same time (every answer waits
+// until 50 ms after the request) whether or not an active account has this email
+// and whether or not a code was sent: nothing is sent for an unknown or pending
+// email, within `PASSWORD_RESET_RESEND_INTERVAL` (60 s) of the account's last reset
+// code, past `PASSWORD_RESETS_PER_DAY` (5) codes for the mailbox in 24 h, or past
+// the client's `CODES_PER_CLIENT_PER_DAY`. The reset budgets of a mailbox are apart
+// from its activation budgets: a stranger's activation guesses never block a reset.
+// **422** `validation_failed` for a malformed email.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/password-reset (the `RequestPasswordReset` operationId).
+func (c *ClientWithResponses) RequestPasswordResetWithResponse(ctx context.Context, params *RequestPasswordResetParams, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestPasswordResetResponse, error) {
+	rsp, err := c.RequestPasswordReset(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestPasswordResetResponse(rsp)
+}
+
+// ConfirmPasswordResetWithBodyWithResponse Set a new password with the emailed code
+//
+// Replaces the password of the account of `email` when `code` is its latest live
+// reset code: the code is used up, every other reset code is void, every session
+// ends and a notice is emailed, all in one transaction.
+//
+//   - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+//     code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+//     one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+//     and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+//     mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+//     the same for an unknown email.
+//   - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+//     or a bad password (the rules of registration); a malformed code is not a guess.
+//
+// Every confirmation costs one password hash, whatever it finds, and waits until
+// 120 ms after the request: its misses cannot be told apart by their timing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+func (c *ClientWithResponses) ConfirmPasswordResetWithBodyWithResponse(ctx context.Context, params *ConfirmPasswordResetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmPasswordResetResponse, error) {
+	rsp, err := c.ConfirmPasswordResetWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmPasswordResetResponse(rsp)
+}
+
+// ConfirmPasswordResetWithResponse Set a new password with the emailed code
+//
+// Replaces the password of the account of `email` when `code` is its latest live
+// reset code: the code is used up, every other reset code is void, every session
+// ends and a notice is emailed, all in one transaction.
+//
+//   - **400** `invalid_code` for any code that is not the mailbox's latest live reset
+//     code (wrong, expired, replaced, void after 5 wrong guesses, or no such account):
+//     one answer, no `attempts_remaining`. Each counts as a wrong guess of the mailbox
+//     and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past 20 wrong reset codes for the
+//     mailbox in 24 h, or past the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`;
+//     the same for an unknown email.
+//   - **422** `validation_failed` for a malformed email, a code that is not 8 digits,
+//     or a bad password (the rules of registration); a malformed code is not a guess.
+//
+// Every confirmation costs one password hash, whatever it finds, and waits until
+// 120 ms after the request: its misses cannot be told apart by their timing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/password-reset/confirm (the `ConfirmPasswordReset` operationId).
+func (c *ClientWithResponses) ConfirmPasswordResetWithResponse(ctx context.Context, params *ConfirmPasswordResetParams, body ConfirmPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmPasswordResetResponse, error) {
+	rsp, err := c.ConfirmPasswordReset(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmPasswordResetResponse(rsp)
+}
+
 // SignOutEverywhereWithResponse Sign out everywhere
 //
 // Ends every session of the account at once, on every replica.
@@ -7044,6 +8343,559 @@ func ParseReadyzHeadResponse(rsp *http.Response) (*ReadyzHeadResponse, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReadyzHeadResponse503Headers
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRequestPasswordResetResponse parses an HTTP response from a RequestPasswordResetWithResponse call
+func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordResetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RequestPasswordResetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RequestPasswordResetResponse202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 413:
+		var headers RequestPasswordResetResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RequestPasswordResetResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RequestPasswordResetResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RequestPasswordResetResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RequestPasswordResetResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RequestPasswordResetResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmPasswordResetResponse parses an HTTP response from a ConfirmPasswordResetWithResponse call
+func ParseConfirmPasswordResetResponse(rsp *http.Response) (*ConfirmPasswordResetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmPasswordResetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers ConfirmPasswordResetResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 400:
+		var headers ConfirmPasswordResetResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 413:
+		var headers ConfirmPasswordResetResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ConfirmPasswordResetResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ConfirmPasswordResetResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConfirmPasswordResetResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConfirmPasswordResetResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConfirmPasswordResetResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
 		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -63,6 +63,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		appOpts     = []app.Option{
 			app.WithSignInPolicy(settings.SignIn),
 			app.WithSessions(store, settings.Sessions),
+			app.WithPasswordReset(store, settings.Resets),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
 		}
 		mx *metrics
@@ -98,6 +99,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		p.Maintenance.Add(maintenance.Task{Name: "identity.client_ledger", Batch: postgres.PruneClientLedger})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients})
+		p.Maintenance.Add(maintenance.Task{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes})
 		idle, old := postgres.PurgeSessions(settings.Sessions)
 		p.Maintenance.Add(maintenance.Task{Name: "identity.idle_sessions", Batch: idle})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.old_sessions", Batch: old})

@@ -27,6 +27,7 @@ type metrics struct {
 	wrongPasswords prometheus.Counter
 	limited        *prometheus.CounterVec
 	signIns        prometheus.Counter
+	resets         *prometheus.CounterVec
 	signOuts       *prometheus.CounterVec
 	// liveSessions is the last count of live sessions (refreshSessions); negative: none
 	// read yet, or the last read failed.
@@ -40,7 +41,7 @@ const sessionsRefresh = 30 * time.Second
 var limitReasons = []domain.Reason{
 	domain.ReasonResendInterval, domain.ReasonCodeBudget, domain.ReasonGuessBudget,
 	domain.ReasonClientCodeBudget, domain.ReasonClientGuessBudget, domain.ReasonSignInDelay,
-	domain.ReasonCodeLocked,
+	domain.ReasonCodeLocked, domain.ReasonResetGuessBudget,
 }
 
 // newMetrics registers identity's series on reg, but the hashing gate's (registerSlots).
@@ -69,6 +70,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "sessions", Name: "started_total",
 			Help: "Sign-ins (POST /v1/sessions) that started a session.",
 		}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "password_resets", Name: "total",
+			Help: "Password resets by outcome: requested (whatever was sent: the answer is the same), confirmed, wrong_code (a confirmation with a code that is not the latest live one, unknown emails included).",
+		}, []string{"outcome"}),
 		signOuts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sessions", Name: "ended_total",
 			Help: "Sessions ended on request, by reason (sign_out: one; sign_out_everywhere and password_change: all of an account, counted once).",
@@ -87,6 +92,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range limitReasons {
 		m.limited.WithLabelValues(string(r))
 	}
+	for _, o := range []string{"requested", "confirmed", "wrong_code"} {
+		m.resets.WithLabelValues(o)
+	}
 	for _, r := range []string{"sign_out", "sign_out_everywhere", "password_change"} {
 		m.signOuts.WithLabelValues(r)
 	}
@@ -96,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Live sessions across every replica, counted every 30 s (-1 until a count succeeds, and while the database is lost).",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
 	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
-		m.signIns, m.signOuts, live); err != nil {
+		m.signIns, m.signOuts, m.resets, live); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -185,7 +193,13 @@ func (m *metrics) observeUseCase(useCase string, err error) {
 			m.signOuts.WithLabelValues("sign_out_everywhere").Inc()
 		case "ChangePassword":
 			m.signOuts.WithLabelValues("password_change").Inc()
+		case "RequestReset":
+			m.resets.WithLabelValues("requested").Inc()
+		case "ConfirmReset":
+			m.resets.WithLabelValues("confirmed").Inc()
 		}
+	case errors.Is(err, domain.ErrInvalidResetCode):
+		m.resets.WithLabelValues("wrong_code").Inc()
 	case errors.As(err, &wrong):
 		m.wrongCodes.Inc()
 	case errors.As(err, &later):

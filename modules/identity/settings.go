@@ -15,6 +15,7 @@ type Settings struct {
 	Codes        domain.CodePolicy
 	SignIn       domain.SignInPolicy
 	Sessions     domain.SessionPolicy
+	Resets       domain.ResetPolicy
 	PasswordHash PasswordHash
 	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
 	// 0 keeps them.
@@ -61,6 +62,14 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 			// At most domain.MaxFailures: past it every attempt waits anyway.
 			FailuresBeforeDelay: s.Int("PASSWORD_FAILURES_BEFORE_DELAY", 10, 1, domain.MaxFailures),
 		},
+		Resets: domain.ResetPolicy{
+			TTL:            s.Duration("PASSWORD_RESET_CODE_TTL", 15*time.Minute),
+			ResendInterval: s.Duration("PASSWORD_RESET_RESEND_INTERVAL", 60*time.Second),
+			ResetsPerDay:   s.Int("PASSWORD_RESETS_PER_DAY", 5, 1, 100000),
+			// The contract's: 5 wrong guesses a code, 20 a mailbox a day.
+			MaxAttempts:   5,
+			GuessesPerDay: 20,
+		},
 		Sessions: domain.SessionPolicy{
 			IdleTimeout: s.Duration("SESSION_IDLE_TIMEOUT", 24*time.Hour),
 			MaxAge:      s.Duration("SESSION_MAX_AGE", 720*time.Hour),
@@ -76,6 +85,8 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 		},
 		PendingAccountRetention: s.DurationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
 	}
+	// The client's budgets are shared by every code purpose.
+	set.Resets.ClientGuessesPerDay, set.Resets.ClientCodesPerDay = set.Codes.ClientGuessesPerDay, set.Codes.ClientCodesPerDay
 	ph := &set.PasswordHash
 	ph.QueueLength = s.Int("PASSWORD_HASH_QUEUE_LENGTH", defaultQueueLength(ph.Concurrency, ph.QueueTimeout), 0, 1000000)
 	if set.PasswordHash.MemoryKiB < 8*uint32(set.PasswordHash.Parallelism) {

@@ -45,6 +45,16 @@ type Store interface {
 	Withdraw(ctx context.Context, attempt int64) error
 }
 
+// ResetStore runs the password-reset use cases, by email.
+type ResetStore interface {
+	// ResetByEmail locks the account of email with its latest reset code and calls change
+	// with the database clock's now, then saves what change left, in one transaction;
+	// when no account has email, change gets an account that is only the email (no ID),
+	// with the same budgets of the mailbox and the client locked and loaded, and only
+	// its ledger entries are saved.
+	ResetByEmail(ctx context.Context, email domain.Email, change func(acc *domain.Account, now time.Time) error) error
+}
+
 // SessionStore finds and ends sign-in sessions by the SHA-256 of their token. Sessions
 // start and end with their account's changes (Store.Update, the events
 // domain.SessionStarted, SessionsEnded and PasswordChanged), under the account's lock.

@@ -32,6 +32,9 @@ type Service struct {
 	// sessions and sessionPolicy keep the Bearer sessions (WithSessions).
 	sessions      SessionStore
 	sessionPolicy domain.SessionPolicy
+	// resets and resetPolicy reset passwords by emailed codes (WithPasswordReset).
+	resets      ResetStore
+	resetPolicy domain.ResetPolicy
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
 	// strength judges how guessable a new password is; nil: it is not judged.

@@ -27,6 +27,9 @@ type Account struct {
 	ActivatedAt *time.Time
 	// Code is the latest activation code; nil once the account is active.
 	Code *ActivationCode
+	// Reset is the latest password-reset code; loaded only by the reset use cases (the
+	// store's ResetByEmail), nil otherwise.
+	Reset *ResetCode
 	// Ledger is what the account's mailbox spent of its daily budgets.
 	Ledger Ledger
 	// Client is what the client making this change spent of its daily budgets, across

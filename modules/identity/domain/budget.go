@@ -16,6 +16,12 @@ const BudgetWindow = 24 * time.Hour
 type Ledger struct {
 	CodesIssued  []time.Time
 	WrongGuesses []time.Time
+	// ResetsIssued and WrongResets are the password-reset codes issued to a mailbox and
+	// the wrong ones sent for it: budgets of their own, so that a stranger's activation
+	// guesses do not block a reset, and the reverse. A client's ledger counts reset codes
+	// and their guesses in CodesIssued and WrongGuesses, with activation's.
+	ResetsIssued []time.Time
+	WrongResets  []time.Time
 }
 
 // budgetWait is how long until an address that spent the instants spent (newest first) in

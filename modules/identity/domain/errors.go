@@ -22,6 +22,9 @@ var (
 	// ErrAccountPending: the account is not active yet, and what was asked needs an
 	// active one.
 	ErrAccountPending = refusal("account pending")
+	// ErrInvalidResetCode: the code is not the mailbox's latest live reset code (wrong,
+	// expired, replaced, void after its guesses, or no such account): one answer.
+	ErrInvalidResetCode = refusal("invalid password-reset code")
 	// ErrCodeExpired: the latest code is past its expiry (or there is none).
 	ErrCodeExpired = refusal("activation code expired")
 )
@@ -78,6 +81,9 @@ const (
 	// ReasonCodeLocked: the latest code took its quota of wrong guesses
 	// (CodePolicy.MaxAttempts); the wait is until a new code may be issued.
 	ReasonCodeLocked Reason = "code_locked"
+	// ReasonResetGuessBudget: the mailbox took its wrong reset codes for the day
+	// (ResetPolicy.GuessesPerDay).
+	ReasonResetGuessBudget Reason = "reset_guess_budget"
 )
 
 // RetryLaterError refuses a request that a limit holds back: the caller may try again

@@ -12,7 +12,8 @@ type Purpose string
 
 // The purposes of a code.
 const (
-	PurposeActivation Purpose = "activation"
+	PurposeActivation    Purpose = "activation"
+	PurposePasswordReset Purpose = "password_reset"
 )
 
 // CodeIssued is the event of a new code: it must be emailed to Email, and it counts

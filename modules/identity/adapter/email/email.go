@@ -39,12 +39,14 @@ type kind struct {
 type Notifier struct {
 	queue           Queue
 	activation      kind
+	passwordReset   kind
 	passwordChanged kind
 }
 
 // The subjects of the emails.
 const (
 	ActivationSubject      = "Your activation code"
+	PasswordResetSubject   = "Your password-reset code"
 	PasswordChangedSubject = "Your password was changed"
 )
 
@@ -54,11 +56,15 @@ func NewNotifier(queue Queue) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	passwordReset, err := parseKind("password_reset", PasswordResetSubject)
+	if err != nil {
+		return nil, err
+	}
 	passwordChanged, err := parseKind("password_changed", PasswordChangedSubject)
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{queue: queue, activation: activation, passwordChanged: passwordChanged}, nil
+	return &Notifier{queue: queue, activation: activation, passwordReset: passwordReset, passwordChanged: passwordChanged}, nil
 }
 
 func parseKind(name, subject string) (kind, error) {
@@ -95,11 +101,16 @@ func (n *Notifier) Publish(ctx context.Context, tx pgx.Tx, events []domain.Event
 func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 	switch e := e.(type) {
 	case domain.CodeIssued:
-		if e.Purpose != domain.PurposeActivation {
+		k := n.activation
+		switch e.Purpose {
+		case domain.PurposeActivation:
+		case domain.PurposePasswordReset:
+			k = n.passwordReset
+		default:
 			return outbox.Email{}, false, fmt.Errorf("compose email: no template for a %s code", e.Purpose)
 		}
 		expires := e.ExpiresAt
-		msg, err := n.activation.render(e.Email, codeData(e))
+		msg, err := k.render(e.Email, codeData(e))
 		return outbox.Email{Message: msg, ExpiresAt: &expires}, err == nil, err
 	case domain.PasswordChanged:
 		// A notice, never dropped: it says the account changed hands, if it did.

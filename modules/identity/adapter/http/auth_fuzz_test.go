@@ -46,6 +46,12 @@ func (s *authService) ChangePassword(context.Context, domain.Account, string) er
 	return domain.ErrUnauthorized
 }
 
+func (s *authService) RequestReset(context.Context, string) error { return nil }
+
+func (s *authService) ConfirmReset(context.Context, string, string, string) error {
+	return domain.ErrInvalidResetCode
+}
+
 var alice = domain.Account{ID: "a1", Email: "alice@example.com", Status: domain.StatusPending, CreatedAt: time.Unix(0, 0)}
 
 func (s *authService) Authenticate(_ context.Context, email, password string) (domain.Account, error) {

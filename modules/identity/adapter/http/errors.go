@@ -38,6 +38,8 @@ var retryProblems = map[domain.Reason]struct{ code, detail string }{
 		"This client sent too many wrong codes in 24 hours; retry after the time in Retry-After."},
 	domain.ReasonSignInDelay: {httpserver.CodeRateLimited,
 		"Too many wrong passwords for this email; the password is not checked until the time in Retry-After."},
+	domain.ReasonResetGuessBudget: {codeTooManyAttempts,
+		"Too many wrong reset codes for this address in 24 hours; retry after the time in Retry-After."},
 	domain.ReasonCodeLocked: {codeTooManyAttempts,
 		"The code took too many wrong guesses; request a new code (possible after the time in Retry-After)."},
 }
@@ -81,6 +83,9 @@ func problemFor(err error) *httpserver.Problem {
 		p := httpserver.NewProblem(http.StatusTooManyRequests, rp.code, detail)
 		p.RetryAfter = retry.RetryAfter
 		return p
+	case errors.Is(err, domain.ErrInvalidResetCode):
+		return httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode,
+			"The code is not this address's latest password-reset code, or it has expired: request a new one.")
 	case errors.Is(err, domain.ErrCodeExpired):
 		return httpserver.NewProblem(http.StatusBadRequest, codeCodeExpired,
 			"The activation code has expired; request a new code.")

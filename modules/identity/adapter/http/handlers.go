@@ -28,6 +28,8 @@ type Service interface {
 	SignOut(ctx context.Context, sess domain.Session) error
 	SignOutEverywhere(ctx context.Context, who domain.Account) error
 	ChangePassword(ctx context.Context, who domain.Account, password string) error
+	RequestReset(ctx context.Context, email string) error
+	ConfirmReset(ctx context.Context, email, code, password string) error
 }
 
 // Handlers serves the identity routes.
@@ -52,6 +54,8 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.POST("/users/me/activation", h.activate, mapErrors, basic)
 	api.POST("/users/me/activation-code", h.resend, mapErrors, either)
 	api.PUT("/users/me/password", h.changePassword, mapErrors, basic)
+	api.POST("/password-reset", h.requestReset, mapErrors)
+	api.POST("/password-reset/confirm", h.confirmReset, mapErrors)
 	api.POST("/sessions", h.signIn, mapErrors, basic)
 	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
 	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
@@ -141,6 +145,39 @@ func (h *Handlers) changePassword(c echo.Context) error {
 		return err
 	}
 	if err := h.svc.ChangePassword(clientContext(c), principal(c), req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// The reset requests carry no validator tags: their rules are the domain's.
+type resetRequest struct {
+	Email string `json:"email"`
+}
+
+type resetConfirmation struct {
+	Email    string `json:"email"`
+	Code     string `json:"code"`
+	Password string `json:"password"`
+}
+
+func (h *Handlers) requestReset(c echo.Context) error {
+	var req resetRequest
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.RequestReset(clientContext(c), req.Email); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, struct{}{})
+}
+
+func (h *Handlers) confirmReset(c echo.Context) error {
+	var req resetConfirmation
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.ConfirmReset(clientContext(c), req.Email, req.Code, req.Password); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

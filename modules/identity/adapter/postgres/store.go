@@ -145,10 +145,13 @@ func (s *Store) apply(ctx context.Context,
 	return out, nil
 }
 
-// The kinds of activation_ledger rows.
+// The kinds of ledger rows. A client's ledger counts reset codes and their guesses with
+// activation's; a mailbox's keeps them apart.
 const (
-	ledgerCodeIssued = "code_issued"
-	ledgerWrongCode  = "wrong_code"
+	ledgerCodeIssued     = "code_issued"
+	ledgerWrongCode      = "wrong_code"
+	ledgerResetIssued    = "reset_issued"
+	ledgerWrongResetCode = "wrong_reset_code"
 )
 
 // load adds the account's latest activation code and its address's ledger to the locked
@@ -195,6 +198,10 @@ func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.A
 			l.CodesIssued = append(l.CodesIssued, e.OccurredAt)
 		case ledgerWrongCode:
 			l.WrongGuesses = append(l.WrongGuesses, e.OccurredAt)
+		case ledgerResetIssued:
+			l.ResetsIssued = append(l.ResetsIssued, e.OccurredAt)
+		case ledgerWrongResetCode:
+			l.WrongResets = append(l.WrongResets, e.OccurredAt)
 		}
 	}
 	return acc, nil
@@ -265,6 +272,9 @@ func (s *Store) saveRest(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, id 
 	if err := saveSessions(ctx, q, id, acc.Events()); err != nil {
 		return err
 	}
+	if err := voidResetCodes(ctx, q, id, acc.Events()); err != nil {
+		return err
+	}
 	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
 		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}
@@ -292,14 +302,14 @@ func rowOf(a domain.Account) accountRow {
 // PruneClientLedger), not here.
 func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account) error {
 	mailbox, client := string(acc.Email.Mailbox()), app.ClientFrom(ctx)
-	add := func(kind string, at time.Time) error {
+	add := func(kind, clientKind string, at time.Time) error {
 		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Mailbox: mailbox, Kind: kind, OccurredAt: at}); err != nil {
 			return fmt.Errorf("append to activation ledger: %w", fromDriver(err))
 		}
 		if client == "" {
 			return nil
 		}
-		if err := q.AppendClientLedger(ctx, sqlcgen.AppendClientLedgerParams{Client: client, Kind: kind, OccurredAt: at}); err != nil {
+		if err := q.AppendClientLedger(ctx, sqlcgen.AppendClientLedgerParams{Client: client, Kind: clientKind, OccurredAt: at}); err != nil {
 			return fmt.Errorf("append to client ledger: %w", fromDriver(err))
 		}
 		return nil
@@ -308,9 +318,17 @@ func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.
 		var err error
 		switch e := e.(type) {
 		case domain.CodeIssued:
-			err = add(ledgerCodeIssued, e.IssuedAt)
+			kind := ledgerCodeIssued
+			if e.Purpose == domain.PurposePasswordReset {
+				kind = ledgerResetIssued
+			}
+			err = add(kind, ledgerCodeIssued, e.IssuedAt)
 		case domain.WrongCode:
-			err = add(ledgerWrongCode, e.At)
+			kind := ledgerWrongCode
+			if e.Purpose == domain.PurposePasswordReset {
+				kind = ledgerWrongResetCode
+			}
+			err = add(kind, ledgerWrongCode, e.At)
 		}
 		if err != nil {
 			return err
