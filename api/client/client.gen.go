@@ -700,13 +700,16 @@ func (e ConfirmPasswordReset422ApplicationProblemPlusJSONResponseBodyStatus) Val
 
 // Defines values for ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode.
 const (
-	ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+	ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited     ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+	ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeTooManyAttempts ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode = "too_many_attempts"
 )
 
 // Valid indicates whether the value is a known member of the ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode enum.
 func (e ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
 	switch e {
 	case ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	case ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCodeTooManyAttempts:
 		return true
 	default:
 		return false
@@ -6051,7 +6054,32 @@ type ConfirmPasswordResetResponse struct {
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ValidationFailed
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *RateLimited
+	ApplicationproblemJSON429 *struct {
+		// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+		//
+		// Example: 4
+		AttemptsRemaining *int                                                              `json:"attempts_remaining,omitempty"`
+		Code              ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+		// Detail What went wrong, for humans; may change between versions.
+		//
+		// Example: The activation code is wrong.
+		Detail *string `json:"detail,omitempty"`
+
+		// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+		Errors *[]FieldError                                                       `json:"errors,omitempty"`
+		Status ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+		// Title The HTTP status text.
+		//
+		// Example: Bad Request
+		Title string `json:"title"`
+
+		// Type `https://identity.example.com/problems/<code>`.
+		//
+		// Example: https://identity.example.com/problems/invalid_code
+		Type string `json:"type"`
+	}
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
 	ApplicationproblemJSON431 *HeadersTooLarge
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -6097,7 +6125,32 @@ func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON422() *Validation
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON429() *RateLimited {
+func (r ConfirmPasswordResetResponse) GetApplicationproblemJSON429() *struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int                                                              `json:"attempts_remaining,omitempty"`
+	Code              ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError                                                       `json:"errors,omitempty"`
+	Status ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+} {
 	return r.ApplicationproblemJSON429
 }
 
@@ -8672,7 +8725,32 @@ func ParseConfirmPasswordResetResponse(rsp *http.Response) (*ConfirmPasswordRese
 		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest RateLimited
+		var dest struct {
+			// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+			//
+			// Example: 4
+			AttemptsRemaining *int                                                              `json:"attempts_remaining,omitempty"`
+			Code              ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+			// Detail What went wrong, for humans; may change between versions.
+			//
+			// Example: The activation code is wrong.
+			Detail *string `json:"detail,omitempty"`
+
+			// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+			Errors *[]FieldError                                                       `json:"errors,omitempty"`
+			Status ConfirmPasswordReset429ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+			// Title The HTTP status text.
+			//
+			// Example: Bad Request
+			Title string `json:"title"`
+
+			// Type `https://identity.example.com/problems/<code>`.
+			//
+			// Example: https://identity.example.com/problems/invalid_code
+			Type string `json:"type"`
+		}
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
