@@ -24,6 +24,8 @@ func TestSettingsDefaults(t *testing.T) {
 			ClientGuessesPerDay: 50, ClientCodesPerDay: 100},
 		SignIn:   domain.SignInPolicy{FailuresBeforeDelay: 10},
 		Sessions: domain.SessionPolicy{IdleTimeout: 24 * time.Hour, MaxAge: 720 * time.Hour, PerAccount: 50},
+		Resets: domain.ResetPolicy{TTL: 15 * time.Minute, ResendInterval: time.Minute, MaxAttempts: 5, GuessesPerDay: 20, ResetsPerDay: 5,
+			ClientGuessesPerDay: 50, ClientCodesPerDay: 100},
 		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second, QueueLength: 32 * runtime.GOMAXPROCS(0)},
 		PendingAccountRetention: 168 * time.Hour,
@@ -39,6 +41,7 @@ func TestSettingsAreRead(t *testing.T) {
 		"ACTIVATION_GUESSES_PER_DAY": "3", "ACTIVATION_CODES_PER_DAY": "4",
 		"ACTIVATION_GUESSES_PER_CLIENT_PER_DAY": "0", "CODES_PER_CLIENT_PER_DAY": "7", "PASSWORD_FAILURES_BEFORE_DELAY": "5",
 		"SESSION_IDLE_TIMEOUT": "30m", "SESSION_MAX_AGE": "12h", "SESSIONS_PER_ACCOUNT": "3",
+		"PASSWORD_RESET_CODE_TTL": "10m", "PASSWORD_RESET_RESEND_INTERVAL": "2m", "PASSWORD_RESETS_PER_DAY": "4",
 		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
 	}))
@@ -56,6 +59,8 @@ func TestSettingsAreRead(t *testing.T) {
 			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
 		SignIn:   domain.SignInPolicy{FailuresBeforeDelay: 5},
 		Sessions: domain.SessionPolicy{IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour, PerAccount: 3},
+		Resets: domain.ResetPolicy{TTL: 10 * time.Minute, ResendInterval: 2 * time.Minute, MaxAttempts: 5, GuessesPerDay: 20, ResetsPerDay: 4,
+			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
 		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
 			Concurrency: 7, QueueTimeout: 250 * time.Millisecond, QueueLength: 56}, // 7 × 0.25 s × 32
 	}
@@ -78,6 +83,8 @@ func TestBadSettingsFailNamingTheVariable(t *testing.T) {
 		"PASSWORD_HASH_QUEUE_LENGTH":      "-1",
 		"SESSION_IDLE_TIMEOUT":            "0s",
 		"SESSIONS_PER_ACCOUNT":            "0",
+		"PASSWORD_RESET_CODE_TTL":         "soon",
+		"PASSWORD_RESETS_PER_DAY":         "0",
 		"PENDING_ACCOUNT_RETENTION":       "-1h",
 		"PASSWORD_HASH_PARALLELISM":       "300",
 	}
