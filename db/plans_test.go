@@ -104,6 +104,7 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/identity/sessions.sql", "EvictSessions", []any{"00000000-0000-0000-0000-000000000000", int32(50), int64(24 * 3600 * 1000), int64(720 * 3600 * 1000)}, "sessions_account_id_last_used_at_idx"},
 		{"queries/identity/sessions.sql", "DeleteAccountSessions", []any{"00000000-0000-0000-0000-000000000000"}, "sessions_account_id_last_used_at_idx"},
 		{"queries/identity/sessions.sql", "PurgeIdleSessions", []any{int64(24 * 3600 * 1000), int64(500)}, "sessions_last_used_at_idx"},
+		{"queries/identity/password_reset.sql", "PurgeExpiredResetCodes", []any{int64(24 * 3600 * 1000), int64(500)}, "password_reset_codes_expires_at_idx"},
 		{"queries/identity/sessions.sql", "PurgeOldSessions", []any{int64(720 * 3600 * 1000), int64(500)}, "sessions_created_at_idx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -133,7 +133,7 @@ CREATE TABLE identity.activation_ledger (
     mailbox text NOT NULL,
     kind text NOT NULL,
     occurred_at timestamp with time zone NOT NULL,
-    CONSTRAINT activation_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text]))),
+    CONSTRAINT activation_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text, 'reset_issued'::text, 'wrong_reset_code'::text]))),
     CONSTRAINT activation_ledger_mailbox_lower_check CHECK ((mailbox = lower(mailbox)))
 );
 
@@ -153,7 +153,7 @@ COMMENT ON COLUMN identity.activation_ledger.mailbox IS 'The mailbox of the addr
 -- Name: COLUMN activation_ledger.kind; Type: COMMENT; Schema: identity; Owner: -
 --
 
-COMMENT ON COLUMN identity.activation_ledger.kind IS 'code_issued (ACTIVATION_CODES_PER_DAY) or wrong_code (ACTIVATION_GUESSES_PER_DAY).';
+COMMENT ON COLUMN identity.activation_ledger.kind IS 'code_issued and wrong_code count against the activation budgets, reset_issued and wrong_reset_code against the password-reset budgets.';
 
 --
 -- Name: activation_ledger_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
@@ -198,6 +198,27 @@ ALTER TABLE identity.client_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: password_reset_codes; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.password_reset_codes (
+    account_id uuid NOT NULL,
+    code text NOT NULL,
+    issued_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    failed_attempts integer DEFAULT 0 NOT NULL,
+    CONSTRAINT password_reset_codes_code_check CHECK ((code ~ '^[0-9]{8}$'::text)),
+    CONSTRAINT password_reset_codes_expiry_check CHECK ((expires_at > issued_at)),
+    CONSTRAINT password_reset_codes_failed_attempts_check CHECK ((failed_attempts >= 0))
+);
+
+--
+-- Name: TABLE password_reset_codes; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.password_reset_codes IS 'The one valid password-reset code of each account that asked for one.';
 
 --
 -- Name: sessions; Type: TABLE; Schema: identity; Owner: -
@@ -429,6 +450,13 @@ ALTER TABLE ONLY identity.client_ledger
     ADD CONSTRAINT client_ledger_pkey PRIMARY KEY (id);
 
 --
+-- Name: password_reset_codes password_reset_codes_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.password_reset_codes
+    ADD CONSTRAINT password_reset_codes_pkey PRIMARY KEY (account_id);
+
+--
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -501,6 +529,12 @@ CREATE INDEX client_ledger_client_occurred_at_idx ON identity.client_ledger USIN
 CREATE INDEX client_ledger_occurred_at_idx ON identity.client_ledger USING btree (occurred_at);
 
 --
+-- Name: password_reset_codes_expires_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX password_reset_codes_expires_at_idx ON identity.password_reset_codes USING btree (expires_at);
+
+--
 -- Name: sessions_account_id_last_used_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
@@ -568,6 +602,13 @@ ALTER TABLE ONLY identity.activation_codes
     ADD CONSTRAINT activation_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
+-- Name: password_reset_codes password_reset_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.password_reset_codes
+    ADD CONSTRAINT password_reset_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
+
+--
 -- Name: sessions sessions_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -600,4 +641,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126050000'),
     ('20261126070000'),
     ('20261202150000'),
-    ('20261203100000');
+    ('20261203100000'),
+    ('20261203110000');
