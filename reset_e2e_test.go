@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/poll"
 )
 
 // End-to-end tests of the password reset (issue 20): the whole flow over the real SMTP
@@ -241,4 +243,30 @@ func TestResetClientBudget(t *testing.T) {
 	}
 	wantProblem(t, confirm(attacker, "d@example.com"), http.StatusTooManyRequests, "too_many_attempts")
 	wantProblem(t, confirm(ts.from("198.51.100.3"), "d@example.com"), http.StatusBadRequest, "invalid_code")
+}
+
+// TestPasswordResetOverSMTP: the reset flow as a person meets it, reading each code from
+// the email the service sent by SMTP to the in-process server.
+func TestPasswordResetOverSMTP(t *testing.T) {
+	t.Parallel()
+	smtpServer := smtptest.Start(t, smtptest.Options{})
+	ts := startMailServer(t, smtpServer.Port, nil, "")
+	const email = "smtp-reset@example.com"
+	registerAt(t, ts, email)
+	activateWith(t, ts, email, parseReceived(t, smtpServer.WaitFor(t, email, 5*time.Second), email))
+
+	wantStatus(t, ts.requestReset(t, email), http.StatusAccepted)
+	var got []smtptest.Received
+	poll.Until(t, 5*time.Second, "the reset email arrives", func() bool { got = smtpServer.To(email); return len(got) == 2 })
+	e, err := smtptest.Parse(got[1].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := resetCodeIn(t, mail.Message{Subject: e.Subject, Text: e.Text})
+	if !strings.Contains(e.HTML, code) {
+		t.Errorf("html part lacks the code %s", code)
+	}
+	wantStatus(t, ts.confirmReset(t, email, code, "a passphrase I will keep"), http.StatusNoContent)
+	wantUser(t, ts.me(t, creds{email, "a passphrase I will keep"}), email, "active")
+	poll.Until(t, 5*time.Second, "the notice arrives", func() bool { got = smtpServer.To(email); return len(got) == 3 })
 }
