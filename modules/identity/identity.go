@@ -108,7 +108,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		}
 	}
 	h := identityhttp.NewHandlers(svc)
-	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc}}
+	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store}}
 	if mx != nil {
 		m.workers = append(m.workers, mx.refreshSessions(func(ctx context.Context) (int64, error) {
 			return store.CountLiveSessions(ctx, settings.Sessions)

@@ -28,6 +28,7 @@ type Service interface {
 	SignOut(ctx context.Context, sess domain.Session) error
 	SignOutEverywhere(ctx context.Context, who domain.Account) error
 	ChangePassword(ctx context.Context, who domain.Account, password string) error
+	DeleteAccount(ctx context.Context, who domain.Account) error
 }
 
 // Handlers serves the identity routes.
@@ -52,6 +53,7 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.POST("/users/me/activation", h.activate, mapErrors, basic)
 	api.POST("/users/me/activation-code", h.resend, mapErrors, either)
 	api.PUT("/users/me/password", h.changePassword, mapErrors, basic)
+	api.DELETE("/users/me", h.deleteAccount, mapErrors, basic)
 	api.POST("/sessions", h.signIn, mapErrors, basic)
 	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
 	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
@@ -141,6 +143,15 @@ func (h *Handlers) changePassword(c echo.Context) error {
 		return err
 	}
 	if err := h.svc.ChangePassword(clientContext(c), principal(c), req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// deleteAccount deletes the account of the Basic credentials (a token is not enough: the
+// password is asked again, as for a password change).
+func (h *Handlers) deleteAccount(c echo.Context) error {
+	if err := h.svc.DeleteAccount(clientContext(c), principal(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
