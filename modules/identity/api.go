@@ -57,9 +57,9 @@ type deletionRegistry interface {
 //
 // Call it while the module is built (its New, from main's newModules), before the server
 // serves; the functions run in the order they were registered, one after the other,
-// under the account's row lock. fn must use tx alone (another connection would wait on
-// no lock of the deletion, but its work would not be part of it) and must not commit or
-// roll back tx. A pending account that a new registration takes over, or that the
+// under the account's row lock. fn must do its work with tx alone (work on another
+// connection is not part of the deletion: it would neither commit nor roll back with
+// it) and must neither commit nor roll back tx. A pending account that a new registration takes over, or that the
 // retention of stale pending accounts deletes, is not reported: key nothing lasting by
 // a pending account's id (see AuthenticatePendingToo).
 func (a *API) OnAccountDeletion(fn func(ctx context.Context, tx pgx.Tx, accountID string) error) {
