@@ -93,6 +93,7 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/outbox/outbox_emails.sql", "DeleteFinishedEmails", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "outbox_emails_finished_idx"},
 		{"queries/identity/retention.sql", "DeleteStalePendingAccounts", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "activation_codes_issued_at_idx"},
 		{"queries/identity/retention.sql", "PruneActivationLedger", []any{int64(24 * 3600 * 1000), int64(500)}, "activation_ledger_occurred_at_idx"},
+		{"queries/outbox/outbox_emails.sql", "DeleteUnsentEmails", []any{"user1@example.com"}, "outbox_emails_due_idx"},
 		{"queries/outbox/outbox_emails.sql", "ClaimDueEmails", []any{int64(8), int64(30000), "00000000-0000-0000-0000-000000000000"}, "outbox_emails_due_idx"},
 		{"queries/identity/activation_ledger.sql", "LedgerOfMailboxAndClient", []any{"a@example.com", "2026-01-01T00:00:00Z", "192.0.2.1"}, "activation_ledger_mailbox_occurred_at_idx"},
 		{"queries/identity/activation_ledger.sql", "LedgerOfMailboxAndClient", []any{"a@example.com", "2026-01-01T00:00:00Z", "192.0.2.1"}, "client_ledger_client_occurred_at_idx"},

@@ -1421,6 +1421,126 @@ func (e Register503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	DeleteAccount401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case DeleteAccount401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatusN401 DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	DeleteAccount429ApplicationProblemPlusJSONResponseBodyCodeRateLimited DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case DeleteAccount429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatusN429 DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	DeleteAccount500ApplicationProblemPlusJSONResponseBodyCodeInternalError DeleteAccount500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e DeleteAccount500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case DeleteAccount500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatusN500 DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	DeleteAccount503ApplicationProblemPlusJSONResponseBodyCodeUnavailable DeleteAccount503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e DeleteAccount503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case DeleteAccount503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatusN503 DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Me401ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	Me401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized Me401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
@@ -3090,6 +3210,38 @@ type Register503ApplicationProblemPlusJSONResponseBodyCode string
 // Register503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for Register.
 type Register503ApplicationProblemPlusJSONResponseBodyStatus int
 
+// DeleteAccountParams defines parameters for DeleteAccount.
+type DeleteAccountParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode defines parameters for DeleteAccount.
+type DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode string
+
+// DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for DeleteAccount.
+type DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode defines parameters for DeleteAccount.
+type DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode string
+
+// DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for DeleteAccount.
+type DeleteAccount429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// DeleteAccount500ApplicationProblemPlusJSONResponseBodyCode defines parameters for DeleteAccount.
+type DeleteAccount500ApplicationProblemPlusJSONResponseBodyCode string
+
+// DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for DeleteAccount.
+type DeleteAccount500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// DeleteAccount503ApplicationProblemPlusJSONResponseBodyCode defines parameters for DeleteAccount.
+type DeleteAccount503ApplicationProblemPlusJSONResponseBodyCode string
+
+// DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for DeleteAccount.
+type DeleteAccount503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // MeParams defines parameters for Me.
 type MeParams struct {
 	// XRequestID An id for this request, echoed in the response and written in the service's log
@@ -3604,6 +3756,21 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/users (the `Register` operationId).
 	Register(ctx context.Context, params *RegisterParams, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeleteAccount Delete the caller's account
+	//
+	// *Basic only*: the password proves the caller; a session token is not enough. Any
+	// account may be deleted, pending or active. The account, its code, its sessions
+	// (their tokens answer 401 at once, on every replica) and its emails not sent yet
+	// go in one transaction, together with what every other module keeps for the
+	// account: all of it or none of it.
+	//
+	// The address's abuse budgets stay until their window passes (codes and wrong
+	// codes 24 h, wrong passwords 7 days), so a deletion restores none. A later
+	// registration of the address is a new account with a new id.
+	//
+	// Corresponds with DELETE /v1/users/me (the `DeleteAccount` operationId).
+	DeleteAccount(ctx context.Context, params *DeleteAccountParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Me Read the caller's account
 	//
 	// The account whose credentials (Basic) or session (Bearer) the request carries, pending or active.
@@ -4117,6 +4284,31 @@ func (c *Client) RegisterWithBody(ctx context.Context, params *RegisterParams, c
 // Corresponds with POST /v1/users (the `Register` operationId).
 func (c *Client) Register(ctx context.Context, params *RegisterParams, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRegisterRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteAccount Delete the caller's account
+//
+// *Basic only*: the password proves the caller; a session token is not enough. Any
+// account may be deleted, pending or active. The account, its code, its sessions
+// (their tokens answer 401 at once, on every replica) and its emails not sent yet
+// go in one transaction, together with what every other module keeps for the
+// account: all of it or none of it.
+//
+// The address's abuse budgets stay until their window passes (codes and wrong
+// codes 24 h, wrong passwords 7 days), so a deletion restores none. A later
+// registration of the address is a new account with a new id.
+//
+// Corresponds with DELETE /v1/users/me (the `DeleteAccount` operationId).
+func (c *Client) DeleteAccount(ctx context.Context, params *DeleteAccountParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteAccountRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4865,6 +5057,48 @@ func NewRegisterRequestWithBody(server string, params *RegisterParams, contentTy
 	return req, nil
 }
 
+// NewDeleteAccountRequest constructs an http.Request for the DeleteAccount method
+func NewDeleteAccountRequest(server string, params *DeleteAccountParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewMeRequest constructs an http.Request for the Me method
 func NewMeRequest(server string, params *MeParams) (*http.Request, error) {
 	var err error
@@ -5357,6 +5591,23 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/users (the `Register` operationId).
 	RegisterWithResponse(ctx context.Context, params *RegisterParams, body RegisterJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterResponse, error)
+
+	// DeleteAccountWithResponse Delete the caller's account
+	//
+	// *Basic only*: the password proves the caller; a session token is not enough. Any
+	// account may be deleted, pending or active. The account, its code, its sessions
+	// (their tokens answer 401 at once, on every replica) and its emails not sent yet
+	// go in one transaction, together with what every other module keeps for the
+	// account: all of it or none of it.
+	//
+	// The address's abuse budgets stay until their window passes (codes and wrong
+	// codes 24 h, wrong passwords 7 days), so a deletion restores none. A later
+	// registration of the address is a new account with a new id.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/users/me (the `DeleteAccount` operationId).
+	DeleteAccountWithResponse(ctx context.Context, params *DeleteAccountParams, reqEditors ...RequestEditorFn) (*DeleteAccountResponse, error)
 
 	// MeWithResponse Read the caller's account
 	//
@@ -6810,6 +7061,123 @@ func (r RegisterResponse) ContentType() string {
 	return ""
 }
 
+// DeleteAccountResponse204Headers the declared response headers of an HTTP 204 response for DeleteAccount
+type DeleteAccountResponse204Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// DeleteAccountResponse401Headers the declared response headers of an HTTP 401 response for DeleteAccount
+type DeleteAccountResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// DeleteAccountResponse429Headers the declared response headers of an HTTP 429 response for DeleteAccount
+type DeleteAccountResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// DeleteAccountResponse500Headers the declared response headers of an HTTP 500 response for DeleteAccount
+type DeleteAccountResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// DeleteAccountResponse503Headers the declared response headers of an HTTP 503 response for DeleteAccount
+type DeleteAccountResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type DeleteAccountResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *DeleteAccountResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteAccountResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteAccountResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeleteAccountResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteAccountResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteAccountResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteAccountResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r DeleteAccountResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeleteAccountResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteAccountResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteAccountResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteAccountResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteAccountResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteAccountResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // MeResponse200Headers the declared response headers of an HTTP 200 response for Me
 type MeResponse200Headers struct {
 	CacheControl        string
@@ -7902,6 +8270,29 @@ func (c *ClientWithResponses) RegisterWithResponse(ctx context.Context, params *
 		return nil, err
 	}
 	return ParseRegisterResponse(rsp)
+}
+
+// DeleteAccountWithResponse Delete the caller's account
+//
+// *Basic only*: the password proves the caller; a session token is not enough. Any
+// account may be deleted, pending or active. The account, its code, its sessions
+// (their tokens answer 401 at once, on every replica) and its emails not sent yet
+// go in one transaction, together with what every other module keeps for the
+// account: all of it or none of it.
+//
+// The address's abuse budgets stay until their window passes (codes and wrong
+// codes 24 h, wrong passwords 7 days), so a deletion restores none. A later
+// registration of the address is a new account with a new id.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/users/me (the `DeleteAccount` operationId).
+func (c *ClientWithResponses) DeleteAccountWithResponse(ctx context.Context, params *DeleteAccountParams, reqEditors ...RequestEditorFn) (*DeleteAccountResponse, error) {
+	rsp, err := c.DeleteAccount(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteAccountResponse(rsp)
 }
 
 // MeWithResponse Read the caller's account
@@ -9964,6 +10355,210 @@ func ParseRegisterResponse(rsp *http.Response) (*RegisterResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RegisterResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteAccountResponse parses an HTTP response from a DeleteAccountWithResponse call
+func ParseDeleteAccountResponse(rsp *http.Response) (*DeleteAccountResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteAccountResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers DeleteAccountResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeleteAccountResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteAccountResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeleteAccountResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteAccountResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

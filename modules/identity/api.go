@@ -5,9 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
 	identityhttp "github.com/acme/identity/modules/identity/adapter/http"
+	"github.com/acme/identity/modules/identity/adapter/postgres"
 	"github.com/acme/identity/modules/identity/domain"
 )
 
@@ -33,10 +35,35 @@ var ErrAccountPending = errors.New("identity: account pending")
 //	type Identity interface {
 //		Authenticate(next echo.HandlerFunc) echo.HandlerFunc
 //		Account(ctx context.Context, id string) (identity.Account, error)
+//		OnAccountDeletion(fn func(ctx context.Context, tx pgx.Tx, accountID string) error)
 //	}
 type API struct {
-	handlers *identityhttp.Handlers
-	accounts accountReader
+	handlers  *identityhttp.Handlers
+	accounts  accountReader
+	deletions deletionRegistry
+}
+
+// deletionRegistry keeps what other modules do inside a deletion (the store runs it).
+type deletionRegistry interface {
+	OnDelete(fn postgres.DeletionHook)
+}
+
+// OnAccountDeletion has fn run inside the transaction of every deletion of an account by
+// its owner (DELETE /v1/users/me), with the account's id, before the account's row goes:
+// a module that keeps rows by account id deletes them there, with tx, so they go in the
+// same commit as the account or not at all. If fn returns an error, the whole deletion
+// rolls back and the request answers 500 (503 when the error is database.ErrUnavailable,
+// or a lost connection); fn's error is logged, never sent.
+//
+// Call it while the module is built (its New, from main's newModules), before the server
+// serves; the functions run in the order they were registered, one after the other,
+// under the account's row lock. fn must do its work with tx alone (work on another
+// connection is not part of the deletion: it would neither commit nor roll back with
+// it) and must neither commit nor roll back tx. A pending account that a new registration takes over, or that the
+// retention of stale pending accounts deletes, is not reported: key nothing lasting by
+// a pending account's id (see AuthenticatePendingToo).
+func (a *API) OnAccountDeletion(fn func(ctx context.Context, tx pgx.Tx, accountID string) error) {
+	a.deletions.OnDelete(fn)
 }
 
 // accountReader is the lookup API.Account needs of identity's use cases.

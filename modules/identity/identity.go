@@ -1,9 +1,9 @@
 // Package identity is the public face of the identity bounded context: registration of
 // accounts by email and password, activation by an emailed 4-digit code. main builds it
 // with New and wires it as a module.Module, and hands its API (Module.API: Basic
-// authentication for other modules' routes, AccountFrom, a lookup by id) to the modules
-// that need it. Other modules may import this package, never its domain, app or adapter
-// packages.
+// authentication for other modules' routes, AccountFrom, a lookup by id, what to do
+// inside an account's deletion) to the modules that need it. Other modules may import
+// this package, never its domain, app or adapter packages.
 package identity
 
 import (
@@ -110,7 +110,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		}
 	}
 	h := identityhttp.NewHandlers(svc)
-	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc}}
+	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store}}
 	if mx != nil {
 		m.workers = append(m.workers, mx.refreshSessions(func(ctx context.Context) (int64, error) {
 			return store.CountLiveSessions(ctx, settings.Sessions)

@@ -147,3 +147,14 @@ WHERE id IN (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: DeleteUnsentEmails :execrows
+-- Deletes the unfinished emails (not sent, dropped or failed) to @recipient, inside the
+-- transaction of the caller: the deletion of the recipient's account. Finished ones keep
+-- their record (bodies erased) until the retention deletes them. Served by
+-- outbox_emails_due_idx (its predicate repeated, so the planner can prove it applies).
+DELETE FROM platform.outbox_emails
+WHERE recipient = @recipient
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL;

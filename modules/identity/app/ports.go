@@ -22,6 +22,8 @@ type Store interface {
 	Register(ctx context.Context, email domain.Email, passwordHash string,
 		decide func(acc *domain.Account, now time.Time, created bool) error) (domain.Account, error)
 	// Update locks the account id and calls change; domain.ErrAccountNotFound if none.
+	// A change that deletes the account (domain.AccountDeleted) deletes it with its codes,
+	// sessions and unsent emails, and leaves its mailbox's ledger.
 	Update(ctx context.Context, id string, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 
 	// The closures of Register and Update see in acc.Ledger what the account's mailbox

@@ -122,7 +122,15 @@ func (s *fakeStore) apply(ctx context.Context, a domain.Account, change func(*do
 			delete(s.accounts, e.ID)
 			delete(s.known, e.ID)
 			a.ID = s.newID()
+		case domain.AccountDeleted:
+			delete(s.accounts, e.ID)
+			delete(s.known, e.ID)
+			s.emails = slices.DeleteFunc(s.emails, func(c domain.CodeIssued) bool { return c.Email == e.Email })
 		}
+	}
+	if a.Deleted() {
+		s.ledgers[mailbox] = l
+		return a, nil
 	}
 	s.ledgers[mailbox] = l
 	if client != "" {

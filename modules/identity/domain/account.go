@@ -45,6 +45,21 @@ func (a *Account) Events() []Event { return a.events }
 
 func (a *Account) record(e Event) { a.events = append(a.events, e) }
 
+// Delete deletes the account, whatever its status (AccountDeleted): once saved, the
+// account, its codes and its sessions are gone, and a later registration of its address
+// is a new account with a new id.
+func (a *Account) Delete() { a.record(AccountDeleted{ID: a.ID, Email: a.Email}) }
+
+// Deleted reports whether the account recorded its deletion since it was loaded.
+func (a *Account) Deleted() bool {
+	for _, e := range a.events {
+		if _, ok := e.(AccountDeleted); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // IssueCode issues a new code, voiding every earlier one, unless the account is active,
 // its previous code is younger than the policy's resend interval, or its address has had
 // its codes for the day.

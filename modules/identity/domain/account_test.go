@@ -184,3 +184,20 @@ func TestValidCodeFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestDelete: any account may be deleted, and the deletion names the account and its
+// address for the store.
+func TestDelete(t *testing.T) {
+	active := Account{ID: "id-2", Email: "bob@example.com", Status: StatusActive}
+	for _, a := range []*Account{pendingAccount(t), &active} {
+		if a.Deleted() {
+			t.Fatalf("%s deleted before Delete", a.ID)
+		}
+		a.Delete()
+		events := a.Events()
+		last, ok := events[len(events)-1].(AccountDeleted)
+		if !ok || last != (AccountDeleted{ID: a.ID, Email: a.Email}) || !a.Deleted() {
+			t.Errorf("%s (%s): events %v, want AccountDeleted of %s last", a.ID, a.Status, events, a.Email)
+		}
+	}
+}

@@ -59,9 +59,19 @@ type SessionStarted struct {
 // SessionsEnded is the event of a sign-out everywhere: every session of the account ends.
 type SessionsEnded struct{}
 
+// AccountDeleted is the event of an account its owner deleted: the store deletes the
+// account ID with its codes and sessions, and the emails to Email not sent yet, and runs
+// what other modules registered for a deletion, all in one transaction. The mailbox's
+// ledgers stay until their window passes, so a deletion restores no budget.
+type AccountDeleted struct {
+	ID    string
+	Email Email
+}
+
 func (CodeIssued) event()      {}
 func (WrongCode) event()       {}
 func (AccountReplaced) event() {}
 func (PasswordChanged) event() {}
 func (SessionStarted) event()  {}
 func (SessionsEnded) event()   {}
+func (AccountDeleted) event()  {}

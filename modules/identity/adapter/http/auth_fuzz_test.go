@@ -52,6 +52,10 @@ func (s *authService) ConfirmReset(context.Context, string, string, string) erro
 	return domain.ErrInvalidResetCode
 }
 
+func (s *authService) DeleteAccount(context.Context, domain.Account) error {
+	return domain.ErrUnauthorized
+}
+
 var alice = domain.Account{ID: "a1", Email: "alice@example.com", Status: domain.StatusPending, CreatedAt: time.Unix(0, 0)}
 
 func (s *authService) Authenticate(_ context.Context, email, password string) (domain.Account, error) {

@@ -30,6 +30,7 @@ type Service interface {
 	ChangePassword(ctx context.Context, who domain.Account, password string) error
 	RequestReset(ctx context.Context, email string) error
 	ConfirmReset(ctx context.Context, email, code, password string) error
+	DeleteAccount(ctx context.Context, who domain.Account) error
 }
 
 // Handlers serves the identity routes.
@@ -56,6 +57,7 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.PUT("/users/me/password", h.changePassword, mapErrors, basic)
 	api.POST("/password-reset", h.requestReset, mapErrors)
 	api.POST("/password-reset/confirm", h.confirmReset, mapErrors)
+	api.DELETE("/users/me", h.deleteAccount, mapErrors, basic)
 	api.POST("/sessions", h.signIn, mapErrors, basic)
 	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
 	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
@@ -178,6 +180,15 @@ func (h *Handlers) confirmReset(c echo.Context) error {
 		return err
 	}
 	if err := h.svc.ConfirmReset(clientContext(c), req.Email, req.Code, req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// deleteAccount deletes the account of the Basic credentials (a token is not enough: the
+// password is asked again, as for a password change).
+func (h *Handlers) deleteAccount(c echo.Context) error {
+	if err := h.svc.DeleteAccount(clientContext(c), principal(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

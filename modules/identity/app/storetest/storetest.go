@@ -304,6 +304,48 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("the right code after 3 wrong ones across re-registration and deletion: %v, want the guess budget spent", err)
 		}
 	})
+
+	t.Run("a deleted account is gone with its unsent emails, and its ledger stays", func(t *testing.T) {
+		sub := newSubject(t)
+		p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 10, ResendInterval: 0, GuessesPerDay: 20, CodesPerDay: 2}
+		register := func() (domain.Account, error) {
+			return sub.Store.Register(ctx, "ida@example.com", "hash", func(acc *domain.Account, now time.Time, _ bool) error {
+				return acc.IssueCode(now, p, rand.Reader)
+			})
+		}
+		acc, err := register() // code 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sub.Emailed(t, "ida@example.com"); len(got) != 1 {
+			t.Fatalf("emailed %v before the deletion, want one code", got)
+		}
+		if _, err := sub.Store.Update(ctx, acc.ID, func(a *domain.Account, _ time.Time) error {
+			a.Delete()
+			return nil
+		}); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if _, err := sub.Store.AccountByID(ctx, acc.ID); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("AccountByID after the deletion: %v, want ErrAccountNotFound", err)
+		}
+		if _, err := sub.Store.AccountByEmail(ctx, "ida@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("AccountByEmail after the deletion: %v, want ErrAccountNotFound", err)
+		}
+		if got := sub.Emailed(t, "ida@example.com"); len(got) != 0 {
+			t.Errorf("emailed %v after the deletion, want the unsent email gone", got)
+		}
+		again, err := register() // code 2, the budget's last
+		if err != nil || again.ID == acc.ID {
+			t.Fatalf("register after the deletion: id %s (was %s), %v; want a new account", again.ID, acc.ID, err)
+		}
+		var retry *domain.RetryLaterError
+		if _, err := sub.Store.Update(ctx, again.ID, func(a *domain.Account, now time.Time) error {
+			return a.IssueCode(now, p, rand.Reader)
+		}); !errors.As(err, &retry) || retry.Reason != domain.ReasonCodeBudget {
+			t.Errorf("a 3rd code for the address: %v, want the code budget spent across the deletion", err)
+		}
+	})
 }
 
 // wrongGuess is a code that is not code.

@@ -115,6 +115,26 @@ func (q *Queries) DeleteFinishedEmails(ctx context.Context, arg DeleteFinishedEm
 	return result.RowsAffected(), nil
 }
 
+const deleteUnsentEmails = `-- name: DeleteUnsentEmails :execrows
+DELETE FROM platform.outbox_emails
+WHERE recipient = $1
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL
+`
+
+// Deletes the unfinished emails (not sent, dropped or failed) to @recipient, inside the
+// transaction of the caller: the deletion of the recipient's account. Finished ones keep
+// their record (bodies erased) until the retention deletes them. Served by
+// outbox_emails_due_idx (its predicate repeated, so the planner can prove it applies).
+func (q *Queries) DeleteUnsentEmails(ctx context.Context, recipient string) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteUnsentEmails, recipient)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const dropExpiredEmails = `-- name: DropExpiredEmails :many
 WITH expired AS (
     SELECT id
