@@ -72,6 +72,9 @@ func TestDeleteAccount(t *testing.T) {
 	if len(res.Body) != 0 {
 		t.Fatalf("204 with a body: %q", res.Body)
 	}
+	if got := value(ts.scrape(t), "identity_accounts_deleted_total"); got != 1 {
+		t.Errorf("identity_accounts_deleted_total = %v, want 1", got)
+	}
 
 	// Gone: the account, its sessions (the token is dead), its unsent email.
 	if n := ts.count(t, `SELECT count(*) FROM identity.accounts WHERE email = $1`, email); n != 0 {

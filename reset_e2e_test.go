@@ -75,6 +75,12 @@ func TestPasswordResetFlow(t *testing.T) {
 	if n := ts.count(t, `SELECT count(*) FROM identity.password_reset_codes`); n != 0 {
 		t.Fatalf("%d reset codes left after the reset", n)
 	}
+	m := ts.scrape(t)
+	for outcome, want := range map[string]float64{"requested": 1, "confirmed": 1, "wrong_code": 1} {
+		if got := value(m, "identity_password_resets_total", "outcome", outcome); got != want {
+			t.Errorf("identity_password_resets_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
+	}
 	// A malformed request is a 422, not a guess.
 	wantProblem(t, ts.confirmReset(t, c.email, "1234", "short"), http.StatusUnprocessableEntity, "validation_failed")
 	wantProblem(t, ts.requestReset(t, "not an email"), http.StatusUnprocessableEntity, "validation_failed")

@@ -28,6 +28,7 @@ type metrics struct {
 	limited        *prometheus.CounterVec
 	signIns        prometheus.Counter
 	resets         *prometheus.CounterVec
+	deletions      prometheus.Counter
 	signOuts       *prometheus.CounterVec
 	// liveSessions is the last count of live sessions (refreshSessions); negative: none
 	// read yet, or the last read failed.
@@ -74,6 +75,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "password_resets", Name: "total",
 			Help: "Password resets by outcome: requested (whatever was sent: the answer is the same), confirmed, wrong_code (a confirmation with a code that is not the latest live one, unknown emails included).",
 		}, []string{"outcome"}),
+		deletions: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "accounts", Name: "deleted_total",
+			Help: "Accounts deleted by their owner (DELETE /v1/users/me).",
+		}),
 		signOuts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "sessions", Name: "ended_total",
 			Help: "Sessions ended on request, by reason (sign_out: one; sign_out_everywhere and password_change: all of an account, counted once).",
@@ -104,7 +109,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Live sessions across every replica, counted every 30 s (-1 until a count succeeds, and while the database is lost).",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
 	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
-		m.signIns, m.signOuts, m.resets, live); err != nil {
+		m.signIns, m.signOuts, m.resets, m.deletions, live); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -197,6 +202,8 @@ func (m *metrics) observeUseCase(useCase string, err error) {
 			m.resets.WithLabelValues("requested").Inc()
 		case "ConfirmReset":
 			m.resets.WithLabelValues("confirmed").Inc()
+		case "DeleteAccount":
+			m.deletions.Inc()
 		}
 	case errors.Is(err, domain.ErrInvalidResetCode):
 		m.resets.WithLabelValues("wrong_code").Inc()
