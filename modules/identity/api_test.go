@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/acme/identity/modules/identity"
@@ -22,16 +23,14 @@ import (
 	"github.com/acme/identity/platform/outbox"
 )
 
-// TestAPI drives identity's public API as another module uses it: a route of its own
-// behind API.Authenticate, and the lookup by id, on the real database.
-func TestAPI(t *testing.T) {
+// newModule builds identity on pool with cheap password hashing, as main would.
+func newModule(t *testing.T, pool *pgxpool.Pool) *identity.Module {
+	t.Helper()
 	env := map[string]string{"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1"}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pool := dbtest.NewPool(t)
 	settings, err := identity.LoadSettings(cfg.Modules)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +39,15 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestAPI drives identity's public API as another module uses it: a route of its own
+// behind API.Authenticate, and the lookup by id, on the real database.
+func TestAPI(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool := dbtest.NewPool(t)
+	m := newModule(t, pool)
 	srv := httpserver.New(httpserver.Options{}, logger)
 	m.RegisterRoutes(srv.API())
 	// The route of a consumer: its handler reads the account the middleware put in the

@@ -14,13 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/acme/identity/modules/identity"
-	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/httpserver"
-	"github.com/acme/identity/platform/module"
-	"github.com/acme/identity/platform/outbox"
 )
 
 // TestOnAccountDeletion: a function another module registers runs inside the deletion's
@@ -29,24 +25,12 @@ import (
 // (the account still signs in) and the request answers 500, or 503 for a lost database,
 // whatever the function's error says otherwise.
 func TestOnAccountDeletion(t *testing.T) {
-	env := map[string]string{"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
 	if _, err := pool.Exec(ctx, `CREATE SCHEMA probe; CREATE TABLE probe.deleted (account_id uuid NOT NULL, account_seen bigint NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	settings, err := identity.LoadSettings(cfg.Modules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outbox.New()}, settings)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newModule(t, pool)
 	var (
 		mu    sync.Mutex
 		fail  error // what the hook returns after its write
