@@ -295,7 +295,7 @@ func TestFullHashingQueueRefusesAtOnce(t *testing.T) {
 	const burst = 32
 	ts := startServer(t, serverConfig{env: map[string]string{
 		"PASSWORD_HASH_MEMORY_KIB":    strconv.Itoa(19 * 1024),
-		"PASSWORD_HASH_ITERATIONS":    "2",
+		"PASSWORD_HASH_ITERATIONS":    "4", // ~100 ms a hash: the burst lands while the first ones run
 		"PASSWORD_HASH_CONCURRENCY":   "1",
 		"PASSWORD_HASH_QUEUE_LENGTH":  "2",
 		"PASSWORD_HASH_QUEUE_TIMEOUT": "1m",
