@@ -39,19 +39,34 @@ type ActivationCode struct {
 	FailedAttempts int
 }
 
+// activationCodeLength is the number of digits of an activation code.
+const activationCodeLength = 4
+
 // NewCodeValue draws four digits uniformly from 0000-9999 using random, which must be a
 // cryptographic source (crypto/rand.Reader in production).
 func NewCodeValue(random io.Reader) (string, error) {
-	n, err := rand.Int(random, big.NewInt(10000))
+	v, err := drawDigits(random, activationCodeLength)
 	if err != nil {
 		return "", fmt.Errorf("draw activation code: %w", err)
 	}
-	return fmt.Sprintf("%04d", n.Int64()), nil
+	return v, nil
 }
 
 // ValidCodeFormat reports whether s is exactly four ASCII digits.
-func ValidCodeFormat(s string) bool {
-	if len(s) != 4 {
+func ValidCodeFormat(s string) bool { return allDigits(s, activationCodeLength) }
+
+// drawDigits draws n decimal digits uniformly (leading zeros kept) from random.
+func drawDigits(random io.Reader, n int) (string, error) {
+	v, err := rand.Int(random, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%0*d", n, v), nil
+}
+
+// allDigits reports whether s is exactly n ASCII digits.
+func allDigits(s string, n int) bool {
+	if len(s) != n {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

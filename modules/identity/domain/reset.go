@@ -1,12 +1,10 @@
 package domain
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"time"
 )
 
@@ -51,25 +49,15 @@ func IsNoReset(err error) bool { return errors.Is(err, errNoReset) }
 
 // NewResetCodeValue draws eight digits uniformly from a cryptographic source.
 func NewResetCodeValue(random io.Reader) (string, error) {
-	n, err := rand.Int(random, big.NewInt(100_000_000))
+	v, err := drawDigits(random, ResetCodeLength)
 	if err != nil {
 		return "", fmt.Errorf("draw reset code: %w", err)
 	}
-	return fmt.Sprintf("%08d", n.Int64()), nil
+	return v, nil
 }
 
 // ValidResetCodeFormat reports whether s is exactly eight ASCII digits.
-func ValidResetCodeFormat(s string) bool {
-	if len(s) != ResetCodeLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func ValidResetCodeFormat(s string) bool { return allDigits(s, ResetCodeLength) }
 
 // IssueReset issues a reset code to an active account, replacing any earlier one, and
 // emails it (CodeIssued with PurposePasswordReset). Unless the account is active, the
