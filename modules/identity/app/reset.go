@@ -78,13 +78,7 @@ func (s *Service) ConfirmReset(ctx context.Context, rawEmail, code, password str
 	if !domain.ValidResetCodeFormat(code) {
 		verr.Add("code", fmt.Sprintf("must be exactly %d digits", domain.ResetCodeLength))
 	}
-	if perr := s.validatePassword(email, password); perr != nil {
-		var pv *domain.ValidationError
-		if errors.As(perr, &pv) {
-			verr.Fields = append(verr.Fields, pv.Fields...)
-		}
-	}
-	if err := verr.Err(); err != nil {
+	if err := s.judgePassword(verr.Err(), email, password); err != nil {
 		return err // a malformed request is not a guess
 	}
 	defer waitUntil(ctx, start.Add(confirmResetFloor))
