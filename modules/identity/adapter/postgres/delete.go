@@ -36,27 +36,27 @@ func (s *Store) OnDelete(fn DeletionHook) {
 	s.deletion.hooks = append(s.deletion.hooks, fn)
 }
 
-// deleteAccount saves the deletion e of acc, in its transaction and under its lock: the
+// deleteAccount saves the deletion of acc, in its transaction and under its lock: the
 // registered hooks run first, then the account row goes (its codes, sessions and sign-in
 // clients cascade), then its unsent emails; the ledgers of its mailbox and the sign-in
 // failures of its address stay until their retention.
-func (s *Store) deleteAccount(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, e domain.AccountDeleted) error {
-	id, err := uuid.Parse(e.ID)
+func (s *Store) deleteAccount(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account) error {
+	id, err := uuid.Parse(acc.ID)
 	if err != nil {
-		return fmt.Errorf("deleted account id %q: %w", e.ID, err)
+		return fmt.Errorf("deleted account id %q: %w", acc.ID, err)
 	}
 	s.deletion.mu.RLock()
 	hooks := slices.Clone(s.deletion.hooks)
 	s.deletion.mu.RUnlock()
 	for i, hook := range hooks {
-		if err := hook(ctx, tx, e.ID); err != nil {
+		if err := hook(ctx, tx, acc.ID); err != nil {
 			return &hookError{index: i, err: database.Classify(err)}
 		}
 	}
 	if err := q.DeleteAccount(ctx, id); err != nil {
 		return fmt.Errorf("delete account: %w", fromDriver(err))
 	}
-	if _, err := outbox.DeleteUnsent(ctx, tx, string(e.Email)); err != nil {
+	if _, err := outbox.DeleteUnsent(ctx, tx, string(acc.Email)); err != nil {
 		return fmt.Errorf("delete the account's unsent emails: %w", err)
 	}
 	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {

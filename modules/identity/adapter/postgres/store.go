@@ -212,11 +212,9 @@ func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.A
 // save writes back what the domain changed, records its events in the ledger, and hands
 // them to the events port.
 func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded accountRow) error {
-	for _, e := range acc.Events() {
-		if d, ok := e.(domain.AccountDeleted); ok {
-			// A deletion: nothing else of the change is saved (see delete.go).
-			return s.deleteAccount(ctx, tx, q, acc, d)
-		}
+	if acc.Deleted() {
+		// A deletion: nothing else of the change is saved (see delete.go).
+		return s.deleteAccount(ctx, tx, q, acc)
 	}
 	if acc.ID == "" {
 		// A takeover (domain.AccountReplaced): the old account goes, with its code and
