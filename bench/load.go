@@ -353,23 +353,8 @@ func (c *conn) unauthenticated(ctx context.Context) {
 // account could not be set up.
 func (c *conn) me(ctx context.Context, bearer bool) bool {
 	if c.account == "" {
-		units := c.rec.units
-		email, code, ok := c.register(ctx, 0)
-		c.rec.units = units // the registration is set-up, not a unit of this step
+		email, ok := c.activated(ctx, 0)
 		if !ok {
-			return false
-		}
-		var value string
-		select {
-		case value = <-code:
-		case <-time.After(c.rn.EmailTimeout):
-			c.rec.emailTimeouts++
-			return false
-		case <-ctx.Done():
-			return false
-		}
-		body, _ := json.Marshal(map[string]string{"code": value})
-		if status, _, _ := c.do(ctx, routeActivate, http.MethodPost, "/v1/users/me/activation", email, body, http.StatusOK); status != http.StatusOK {
 			return false
 		}
 		if bearer {
@@ -393,30 +378,39 @@ func (c *conn) me(ctx context.Context, bearer bool) bool {
 	return true
 }
 
-// flow runs register → email → activate → /me.
-func (c *conn) flow(ctx context.Context, n int) {
-	started := time.Now()
-	// register counts a 201 as a unit; in a flow the unit is the whole flow.
+// activated registers a new address, waits for its email and activates it with the code:
+// the first steps of a flow, and the set-up of a me step. The registration is no unit of
+// its own (register counts a 201 as one).
+func (c *conn) activated(ctx context.Context, n int) (email string, ok bool) {
 	units := c.rec.units
 	email, code, ok := c.register(ctx, n)
 	c.rec.units = units
 	if !ok {
-		return
+		return "", false
 	}
 	var value string
 	timer := time.NewTimer(c.rn.EmailTimeout)
+	defer timer.Stop()
 	select {
 	case value = <-code:
-		timer.Stop()
 	case <-timer.C:
 		c.rec.emailTimeouts++
-		return
+		return "", false
 	case <-ctx.Done():
-		timer.Stop()
-		return
+		return "", false
 	}
 	body, _ := json.Marshal(map[string]string{"code": value})
 	if status, _, _ := c.do(ctx, routeActivate, http.MethodPost, "/v1/users/me/activation", email, body, http.StatusOK); status != http.StatusOK {
+		return "", false
+	}
+	return email, true
+}
+
+// flow runs register → email → activate → /me.
+func (c *conn) flow(ctx context.Context, n int) {
+	started := time.Now()
+	email, ok := c.activated(ctx, n)
+	if !ok {
 		return
 	}
 	status, resp, at := c.do(ctx, routeMe, http.MethodGet, "/v1/users/me", email, nil, http.StatusOK)
