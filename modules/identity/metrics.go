@@ -11,6 +11,7 @@ import (
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/admission"
+	platformmetrics "github.com/acme/identity/platform/metrics"
 )
 
 // namespace prefixes identity's series: identity_password_hash_..., identity_activation_...
@@ -118,24 +119,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // refreshSessions counts the live sessions every sessionsRefresh until ctx ends, so a
 // scrape reads a number and runs no query.
 func (m *metrics) refreshSessions(count func(context.Context) (int64, error)) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		tick := time.NewTicker(sessionsRefresh)
-		defer tick.Stop()
-		for {
-			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			n, err := count(qctx)
-			cancel()
-			if err != nil {
-				n = -1
-			}
-			m.liveSessions.Store(n)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
-			}
+	return platformmetrics.Every(sessionsRefresh, func(ctx context.Context) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		n, err := count(qctx)
+		if err != nil {
+			n = -1
 		}
-	}
+		m.liveSessions.Store(n)
+	})
 }
 
 // registerSlots exports the hashing gate: its slots in use and its queue (read at each

@@ -49,11 +49,18 @@ func (m *Metrics) Outbox(src OutboxSource) (refresh func(ctx context.Context) er
 	}
 	c := &outboxCollector{src: src}
 	m.reg.MustRegister(c)
+	return Every(src.RefreshEvery, func(ctx context.Context) { c.refresh(ctx, m.logger) })
+}
+
+// Every returns a loop that calls read at once and then every interval until ctx ends:
+// how a collector keeps a value read from the database (read stores it, a scrape serves
+// it) without a query per scrape. Run it as a worker.
+func Every(interval time.Duration, read func(ctx context.Context)) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		tick := time.NewTicker(src.RefreshEvery)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			c.refresh(ctx, m.logger)
+			read(ctx)
 			select {
 			case <-ctx.Done():
 				return nil
