@@ -98,16 +98,16 @@ type SMTP struct {
 // (localhost, 127.0.0.0/8 or ::1), so the password never crosses a network in clear. An
 // empty Host (the log transport) opens no connection and passes.
 func (s SMTP) CheckPlainTextAuth() error {
-	if s.TLS != "none" || s.Username == "" || s.Host == "" || IsLoopbackHost(s.Host) {
+	if s.TLS != "none" || s.Username == "" || s.Host == "" || isLoopbackHost(s.Host) {
 		return nil
 	}
 	return fmt.Errorf("SMTP_TLS=none with SMTP_USERNAME set would send the SMTP password unencrypted: "+
 		"SMTP_HOST must then be a loopback host (localhost, 127.0.0.0/8 or ::1), got %q; use SMTP_TLS=starttls or tls", s.Host)
 }
 
-// IsLoopbackHost reports whether host is localhost or a loopback address (127.0.0.0/8,
+// isLoopbackHost reports whether host is localhost or a loopback address (127.0.0.0/8,
 // ::1), without resolving a name.
-func IsLoopbackHost(host string) bool {
+func isLoopbackHost(host string) bool {
 	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -558,10 +559,9 @@ type chosenAuth struct {
 func (a *chosenAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
 	mech := ""
 	for _, accepted := range acceptedAuthMechanisms {
-		for _, offered := range server.Auth {
-			if mech == "" && strings.EqualFold(offered, accepted) {
-				mech = accepted
-			}
+		if slices.ContainsFunc(server.Auth, func(offered string) bool { return strings.EqualFold(offered, accepted) }) {
+			mech = accepted
+			break
 		}
 	}
 	switch mech {
