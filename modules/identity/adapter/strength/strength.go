@@ -7,7 +7,6 @@ package strength
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
 )
@@ -59,9 +58,6 @@ func Score(password string, userInputs []string) int {
 
 // prefix returns the first MaxJudgedRunes characters of s.
 func prefix(s string) string {
-	if utf8.RuneCountInString(s) <= MaxJudgedRunes {
-		return s
-	}
 	n := 0
 	for i := range s {
 		if n == MaxJudgedRunes {
