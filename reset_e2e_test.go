@@ -276,3 +276,27 @@ func TestPasswordResetOverSMTP(t *testing.T) {
 	wantUser(t, ts.me(t, creds{email, "a passphrase I will keep"}), email, "active")
 	poll.Until(t, 5*time.Second, "the notice arrives", func() bool { got = smtpServer.To(email); return len(got) == 3 })
 }
+
+// TestResetCodeTakesFiveGuesses: a reset code is void after 5 wrong guesses, even to the
+// right code, and a new one works.
+func TestResetCodeTakesFiveGuesses(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverConfig{env: map[string]string{"PASSWORD_RESET_RESEND_INTERVAL": "1s"}})
+	c := ts.activated(t, "guessed@example.com")
+	wantStatus(t, ts.requestReset(t, c.email), http.StatusAccepted)
+	code := resetCodeIn(t, ts.Mail.waitFor(t, c.email, 2))
+	wrong := "00000000"
+	if code == wrong {
+		wrong = "11111111"
+	}
+	for range 5 {
+		wantProblem(t, ts.confirmReset(t, c.email, wrong, "a fine new passphrase"), http.StatusBadRequest, "invalid_code")
+	}
+	wantProblem(t, ts.confirmReset(t, c.email, code, "a fine new passphrase"), http.StatusBadRequest, "invalid_code")
+	wantUser(t, ts.me(t, c), c.email, "active") // the password did not change
+
+	ts.exec(t, `UPDATE identity.password_reset_codes SET issued_at = issued_at - interval '2 seconds'`)
+	wantStatus(t, ts.requestReset(t, c.email), http.StatusAccepted)
+	fresh := resetCodeIn(t, ts.Mail.waitFor(t, c.email, 3))
+	wantStatus(t, ts.confirmReset(t, c.email, fresh, "a fine new passphrase"), http.StatusNoContent)
+}

@@ -71,6 +71,16 @@ func TestConfirmReset(t *testing.T) {
 				len(acc.Ledger.WrongResets), len(acc.Client.WrongGuesses))
 		}
 	}
+	// A code takes MaxAttempts wrong guesses; then the right one is a miss too.
+	guessed := live()
+	for i := range resetPolicy.MaxAttempts {
+		if err := guessed.ConfirmReset("87654321", "new", now, resetPolicy); !errors.Is(err, ErrInvalidResetCode) || guessed.Reset.FailedAttempts != i+1 {
+			t.Fatalf("wrong guess %d: %v, %d attempts counted", i+1, err, guessed.Reset.FailedAttempts)
+		}
+	}
+	if err := guessed.ConfirmReset("12345678", "new", now, resetPolicy); !errors.Is(err, ErrInvalidResetCode) || guessed.PasswordHash == "new" {
+		t.Fatalf("the right code after %d wrong guesses: %v, want a miss", resetPolicy.MaxAttempts, err)
+	}
 	spent := live()
 	for range 20 {
 		spent.Ledger.WrongResets = append(spent.Ledger.WrongResets, now.Add(-time.Hour))
