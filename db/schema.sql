@@ -517,10 +517,10 @@ CREATE INDEX activation_ledger_mailbox_occurred_at_idx ON identity.activation_le
 CREATE INDEX activation_ledger_occurred_at_idx ON identity.activation_ledger USING btree (occurred_at);
 
 --
--- Name: client_ledger_client_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+-- Name: client_ledger_client_kind_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX client_ledger_client_occurred_at_idx ON identity.client_ledger USING btree (client, occurred_at);
+CREATE INDEX client_ledger_client_kind_occurred_at_idx ON identity.client_ledger USING btree (client, kind, occurred_at);
 
 --
 -- Name: client_ledger_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
@@ -642,4 +642,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261126070000'),
     ('20261202150000'),
     ('20261203100000'),
-    ('20261203110000');
+    ('20261203110000'),
+    ('20261207100000');

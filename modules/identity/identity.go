@@ -63,7 +63,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		appOpts     = []app.Option{
 			app.WithSignInPolicy(settings.SignIn),
 			app.WithSessions(store, settings.Sessions),
-			app.WithPasswordReset(store, settings.Resets),
+			app.WithPasswordReset(settings.Resets),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
 		}
 		mx *metrics

@@ -113,11 +113,22 @@ func Close(pool *pgxpool.Pool, timeout time.Duration) bool {
 	}
 }
 
-// InTx runs fn in a transaction and commits when fn returns nil. The transaction is
+// Beginner begins transactions: a pool (each on a connection of its own) or one
+// connection taken from it (several transactions in a row on the same connection).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+var (
+	_ Beginner = (*pgxpool.Pool)(nil)
+	_ Beginner = (*pgxpool.Conn)(nil)
+)
+
+// InTx runs fn in a transaction of db and commits when fn returns nil. The transaction is
 // rolled back in every other case, even when ctx is cancelled, so the pool gets the
 // connection back.
-func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) (err error) {
-	tx, err := pool.Begin(ctx)
+func InTx(ctx context.Context, db Beginner, fn func(pgx.Tx) error) (err error) {
+	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", Classify(err))
 	}

@@ -1,11 +1,12 @@
 -- Queries on accounts, for modules/identity/adapter/postgres.
 
 -- name: InsertAccount :one
--- Creates a pending account unless the email is taken. ON CONFLICT waits for a concurrent
--- insert of the same email to commit or roll back, then returns no row if it committed:
--- the constraint decides, never a "check, then insert".
-INSERT INTO identity.accounts (email, password_hash)
-VALUES (@email, @password_hash)
+-- Creates a pending account, registered at @created_at (the database clock of its
+-- transaction), unless the email is taken. ON CONFLICT waits for a concurrent insert of
+-- the same email to commit or roll back, then returns no row if it committed: the
+-- constraint decides, never a "check, then insert".
+INSERT INTO identity.accounts (email, password_hash, created_at)
+VALUES (@email, @password_hash, @created_at)
 ON CONFLICT ON CONSTRAINT accounts_email_key DO NOTHING
 RETURNING id, email, password_hash, status, created_at, updated_at, activated_at;
 
@@ -48,7 +49,7 @@ SET password_hash = @password_hash,
 WHERE id = @id;
 
 -- name: DeleteAccount :exec
--- A takeover of a pending account deletes it (its code and sign-in clients cascade) before
--- the new account is inserted, in one transaction.
+-- A deletion, and a takeover of a pending account before the new account is inserted, in
+-- one transaction: its codes, sessions and sign-in clients cascade.
 DELETE FROM identity.accounts
 WHERE id = @id;

@@ -1,10 +1,16 @@
 -- Queries on activation_codes, for modules/identity/adapter/postgres.
 -- Always run while the owning account row is locked (LockAccount*).
 
--- name: GetActivationCode :one
-SELECT account_id, code, issued_at, expires_at, failed_attempts
+-- name: CodesOfAccount :many
+-- The account's latest code of each purpose, loaded with the locked account (every
+-- change sees, and saves, all of it): the activation code and the password-reset code.
+SELECT 'activation'::text AS purpose, code, issued_at, expires_at, failed_attempts
 FROM identity.activation_codes
-WHERE account_id = @account_id;
+WHERE activation_codes.account_id = sqlc.arg(account_id)::uuid
+UNION ALL
+SELECT 'password_reset'::text AS purpose, code, issued_at, expires_at, failed_attempts
+FROM identity.password_reset_codes
+WHERE password_reset_codes.account_id = sqlc.arg(account_id)::uuid;
 
 -- name: UpsertActivationCode :exec
 -- Issuing a code replaces the previous one: only the latest code counts.

@@ -1,11 +1,6 @@
 -- Queries on password_reset_codes, for modules/identity/adapter/postgres. Run while the
 -- account row is locked (LockAccountByEmail).
 
--- name: GetResetCode :one
-SELECT code, issued_at, expires_at, failed_attempts
-FROM identity.password_reset_codes
-WHERE account_id = @account_id;
-
 -- name: UpsertResetCode :exec
 -- Issuing a code replaces the previous one: only the latest counts.
 INSERT INTO identity.password_reset_codes (account_id, code, issued_at, expires_at, failed_attempts)
@@ -35,5 +30,5 @@ WHERE account_id IN (
 );
 
 -- name: ClockNow :one
--- The database clock, for a reset of an email that has no account (no row to lock).
+-- The database clock, for a change of an address that has no account (no row to lock).
 SELECT clock_timestamp()::timestamptz AS now;

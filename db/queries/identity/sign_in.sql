@@ -43,15 +43,37 @@ WHERE id = @id;
 DELETE FROM identity.sign_in_failures
 WHERE id = @id;
 
--- name: SignedIn :exec
+-- name: SignedIn :execrows
 -- A right password from @client: its failures for @email end (the attempt's included), and
--- it is known to the account for 30 days from now.
+-- it is known to the account @account_id for 30 days from now. No row when the account is
+-- gone (deleted or taken over since its password was checked).
 WITH ended AS (
-    DELETE FROM identity.sign_in_failures
-    WHERE email = @email
-      AND client = @client
+    DELETE FROM identity.sign_in_failures AS f
+    WHERE f.email = sqlc.arg(email)::text
+      AND f.client = sqlc.arg(client)::text
 )
 INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
-VALUES (@account_id, @client, clock_timestamp())
+SELECT a.id, sqlc.arg(client)::text, clock_timestamp()
+FROM identity.accounts AS a
+WHERE a.id = sqlc.arg(account_id)::uuid
+ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
+SET signed_in_at = excluded.signed_in_at;
+
+-- name: ForgetSignIns :exec
+-- A password change or a confirmed reset of @account_id, whose address is @email: every
+-- failure counted against the email ends, every client known to the account but @client
+-- is a stranger again, and @client (unless empty: no client's change) becomes known.
+-- Run in the change's transaction, under the account's lock.
+WITH failures AS (
+    DELETE FROM identity.sign_in_failures AS f
+    WHERE f.email = sqlc.arg(email)::text
+), forgotten AS (
+    DELETE FROM identity.sign_in_clients AS c
+    WHERE c.account_id = sqlc.arg(account_id)::uuid
+      AND c.client <> sqlc.arg(client)::text
+)
+INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
+SELECT sqlc.arg(account_id)::uuid, sqlc.arg(client)::text, clock_timestamp()
+WHERE sqlc.arg(client)::text <> ''
 ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
 SET signed_in_at = excluded.signed_in_at;

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
@@ -18,10 +17,7 @@ func TestClientGuessBudgetSpansAddresses(t *testing.T) {
 	p := policy
 	p.ClientGuessesPerDay = 7
 	store, hasher := newFakeStore(), &fakeHasher{}
-	svc, err := NewService(store, hasher, p, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newEdge(t, store, hasher, p)
 	attacker := WithClient(context.Background(), "192.0.2.1")
 	wrong := 0
 	var retry *domain.RetryLaterError
@@ -68,10 +64,7 @@ func TestClientGuessBudgetSpansAddresses(t *testing.T) {
 func TestMailboxBudgetsSpanTags(t *testing.T) {
 	p := policy
 	p.CodesPerDay = 3
-	svc, err := NewService(newFakeStore(), &fakeHasher{}, p, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newEdge(t, newFakeStore(), &fakeHasher{}, p)
 	ctx := context.Background()
 	ids := map[string]bool{}
 	for _, email := range []string{"victim+1@gmail.com", "v.i.c.t.i.m+2@gmail.com", "victim@googlemail.com"} {
@@ -98,10 +91,7 @@ func TestMailboxBudgetsSpanTags(t *testing.T) {
 // all along; a password never checked (saturated hasher) is no failure.
 func TestSignInDelay(t *testing.T) {
 	store, hasher := newFakeStore(), &fakeHasher{}
-	svc, err := NewService(store, hasher, policy, rand.Reader, WithSignInPolicy(domain.SignInPolicy{FailuresBeforeDelay: 3}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := newEdge(t, store, hasher, policy, WithSignInPolicy(domain.SignInPolicy{FailuresBeforeDelay: 3}))
 	owner := WithClient(context.Background(), "owner")
 	stranger := WithClient(context.Background(), "stranger")
 	if _, err := svc.Register(owner, "olga@example.com", "olgas password"); err != nil {

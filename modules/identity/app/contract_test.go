@@ -11,7 +11,7 @@ import (
 // the PostgreSQL store does (adapter/postgres runs the same suite).
 func TestFakeStoreKeepsTheStoreContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) storetest.Subject {
-		store, emailed, del := app.NewFakeStore()
-		return storetest.Subject{Store: store, Emailed: emailed, Delete: del}
+		store, sessions, emailed, del, clientEntries := app.NewFakeStore()
+		return storetest.Subject{Store: store, Sessions: sessions, Emailed: emailed, Delete: del, ClientEntries: clientEntries}
 	})
 }

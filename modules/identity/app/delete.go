@@ -17,7 +17,7 @@ import (
 func (s *Service) DeleteAccount(ctx context.Context, who domain.Account) (err error) {
 	ctx, end := s.start(ctx, "DeleteAccount")
 	defer func() { end(who.ID, err) }()
-	if _, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, _ time.Time) error {
+	if _, err := s.store.Change(ctx, ByID(who.ID), func(acc *domain.Account, _ time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
 		}

@@ -6,18 +6,19 @@ import (
 	"github.com/acme/identity/modules/identity/domain"
 )
 
-// NewFakeStore is the fake of the use cases' tests, for the Store contract suite
-// (contract_test.go, package app_test), with what the suite reads around it: the codes
-// it emailed to an address, and a deletion of an account.
-func NewFakeStore() (store Store, emailed func(*testing.T, domain.Email) []string, del func(*testing.T, string)) {
+// NewFakeStore is the fake of the use cases' tests, for the contract suite
+// (contract_test.go, package app_test), with what the suite reads around it.
+func NewFakeStore() (store Store, sessions SessionStore, emailed func(*testing.T, domain.Email) []string,
+	del func(*testing.T, string), clientEntries func(*testing.T, string) int,
+) {
 	s := newFakeStore()
 	emailed = func(_ *testing.T, addr domain.Email) []string {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		var codes []string
 		for _, e := range s.emails {
-			if e.Email == addr {
-				codes = append(codes, e.Code)
+			if e.to == addr {
+				codes = append(codes, e.code)
 			}
 		}
 		return codes
@@ -25,7 +26,8 @@ func NewFakeStore() (store Store, emailed func(*testing.T, domain.Email) []strin
 	del = func(_ *testing.T, id string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		delete(s.accounts, id)
+		s.forget(id)
 	}
-	return s, emailed, del
+	clientEntries = func(_ *testing.T, client string) int { return s.clientEntries(client) }
+	return s, s, emailed, del, clientEntries
 }

@@ -7,29 +7,27 @@ import (
 	"github.com/acme/identity/modules/identity/domain"
 )
 
-// Store keeps accounts. Implementations make each call atomic: the closures run while the
-// account is locked, with the database clock's now, and what they leave in the account is
-// saved together with an email for every code it issued, or nothing is saved at all.
+// Store keeps accounts. Every change of an account goes through Change, the one path,
+// however the account is found; the rest only reads, or keeps the sign-in history of an
+// email (which is not an account's: the email may have none).
 type Store interface {
 	// AccountByEmail reads an account without locking it; domain.ErrAccountNotFound if none.
 	AccountByEmail(ctx context.Context, email domain.Email) (domain.Account, error)
 	// AccountByID reads an account without locking it; domain.ErrAccountNotFound if none
 	// (an id that is not one of the store's is none).
 	AccountByID(ctx context.Context, id string) (domain.Account, error)
-	// Register creates a pending account with email and passwordHash and calls decide with
-	// created true; when the email exists it locks that account and calls decide with
-	// created false. Concurrent calls for one email are serialised.
-	Register(ctx context.Context, email domain.Email, passwordHash string,
-		decide func(acc *domain.Account, now time.Time, created bool) error) (domain.Account, error)
-	// Update locks the account id and calls change; domain.ErrAccountNotFound if none.
-	// A change that deletes the account (domain.AccountDeleted) deletes it with its codes,
-	// sessions and unsent emails, and leaves its mailbox's ledger.
-	Update(ctx context.Context, id string, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 
-	// The closures of Register and Update see in acc.Ledger what the account's mailbox
-	// spent, and in acc.Client what the client of ctx (ClientFrom) spent, both locked
-	// until the change is saved. A change whose events replace the account
-	// (domain.AccountReplaced) saves it under a new id.
+	// Change is one change of one account, atomic: it locks the account that key finds,
+	// loads all of it (both codes, and the budgets key.Budgets names), calls change with
+	// it and the database clock's now, and saves what change left and the events it
+	// recorded, or nothing at all when change fails. By ID, an unknown id is
+	// domain.ErrAccountNotFound; by Email, an address no account has is handed to change
+	// as an account with no ID (its mailbox's budgets loaded alike), of which only what it
+	// spent is saved, unless change registers it (domain.AccountRegistered: inserted, the
+	// unique constraint deciding a race; a registration that loses one is run again on the
+	// winner). A change that deletes the account (domain.AccountDeleted) deletes it with
+	// its codes, sessions and unsent emails, and leaves its mailbox's ledger.
+	Change(ctx context.Context, key Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 
 	// Attempt locks the sign-in history of email (known or not), shows it to decide with
 	// the database clock's now, and unless decide refuses (its error is returned),
@@ -38,7 +36,8 @@ type Store interface {
 	Attempt(ctx context.Context, email domain.Email, client string,
 		decide func(h domain.SignInHistory, now time.Time) error) (attempt int64, err error)
 	// SignedIn settles an attempt whose password was right: every failure of client for
-	// email ends, the attempt's included, and client is known to the account accountID.
+	// email ends, the attempt's included, and client is known to the account accountID;
+	// domain.ErrAccountNotFound when that account is gone meanwhile (deleted, taken over).
 	SignedIn(ctx context.Context, email domain.Email, client, accountID string) error
 	// Failed settles an attempt whose password was checked and wrong: it stays a failure
 	// after domain.AttemptWindow.
@@ -47,15 +46,56 @@ type Store interface {
 	Withdraw(ctx context.Context, attempt int64) error
 }
 
-// ResetStore runs the password-reset use cases, by email.
-type ResetStore interface {
-	// ResetByEmail locks the account of email with its latest reset code and calls change
-	// with the database clock's now, then saves what change left, in one transaction;
-	// when no account has email, change gets an account that is only the email (no ID),
-	// with the same budgets of the mailbox and the client locked and loaded, and only
-	// its ledger entries are saved.
-	ResetByEmail(ctx context.Context, email domain.Email, change func(acc *domain.Account, now time.Time) error) error
+// Key finds the account of a change (by ID, else by Email) and names the budgets the
+// change may spend, so that a change that spends none (a sign-in, a password change, a
+// deletion) neither locks nor reads nor writes a ledger.
+type Key struct {
+	ID    string
+	Email domain.Email
+	// Budgets is what the change may spend.
+	Budgets Budgets
+	// CheckOnly makes the change a look: the account and its budgets are read as they
+	// are, nothing is locked or reserved, and nothing the closure leaves is saved. A
+	// request checks this way what it would be refused for before it pays for a password
+	// hash, without queueing on any lock (a flood of refusals stays cheap); the change it
+	// then makes checks everything again.
+	CheckOnly bool
 }
+
+// ByID is the key of the account id for a change that spends no budget.
+func ByID(id string) Key { return Key{ID: id} }
+
+// Budgets names the daily budgets a change may spend.
+//
+// The mailbox's (Mailbox) are loaded into acc.Ledger under a lock of the mailbox held
+// until the change is saved: a mailbox is one person's, and its rows are bounded by its
+// budgets.
+//
+// The client's (ClientKind, ClientLimit) are one client's, whom many requests share (a
+// backend registering its users, a NAT): no lock on it is held across the change.
+// Before the change, in a short transaction of its own, the store reads the client's
+// newest ClientLimit entries of ClientKind within the window (a bounded read) into
+// acc.Client and, when there is room, reserves one unit; the change's save keeps the
+// reservation when the change spent it (a code issued, a wrong guess) and returns it
+// otherwise, and a change that fails returns it. A ClientLimit of 0 (the budget is off),
+// or a change of no client (ClientFrom is empty), neither locks, reads nor writes the
+// client's ledger.
+type Budgets struct {
+	Mailbox     bool
+	ClientKind  ClientKind
+	ClientLimit int
+}
+
+// ClientKind is what a client's ledger counts.
+type ClientKind string
+
+// The kinds of a client's budgets.
+const (
+	// ClientCodes counts the codes issued at the client's request, every purpose alike.
+	ClientCodes ClientKind = "code_issued"
+	// ClientGuesses counts the wrong codes the client sent, every purpose alike.
+	ClientGuesses ClientKind = "wrong_code"
+)
 
 // SessionStore finds and ends sign-in sessions by the SHA-256 of their token. Sessions
 // start and end with their account's changes (Store.Update, the events
@@ -78,14 +118,17 @@ type PasswordHasher interface {
 	// Verify reports whether password matches encoded, a hash made by Hash (possibly
 	// with other parameters).
 	Verify(ctx context.Context, password, encoded string) (bool, error)
+	// NeedsRehash reports whether encoded was made with other parameters than Hash uses
+	// now; it is cheap (no hash).
+	NeedsRehash(encoded string) bool
 }
 
 // PasswordStrength judges how guessable a password is, beyond the domain's rules
 // (domain.CheckPassword): common passwords, keyboard walks, dates, and passwords made of
 // what the user told us. It is cheap (well under a password hash) and pure.
 type PasswordStrength interface {
-	// Weak reports whether password is too easy to guess for an attacker who knows
-	// userInputs: the account's email address (expanded into its parts by the
-	// implementation) and, later, anything else the user gave.
-	Weak(password string, userInputs []string) bool
+	// Weak reports whether password is too easy to guess for an attacker who knows the
+	// account's email address (expanded into its parts, by the domain's mailbox rule
+	// too, by the implementation); email may be "" (not known).
+	Weak(password domain.Password, email domain.Email) bool
 }

@@ -22,31 +22,26 @@ const (
 
 // WithPasswordReset lets the use cases reset passwords by emailed codes under policy
 // (without it, RequestReset and ConfirmReset fail).
-func WithPasswordReset(resets ResetStore, policy domain.ResetPolicy) Option {
-	return func(s *Service) { s.resets, s.resetPolicy = resets, policy }
+func WithPasswordReset(policy domain.ResetPolicy) Option {
+	return func(s *Service) { s.resets, s.resetPolicy = true, policy }
 }
 
 var errNoResets = errors.New("password reset is not configured (app.WithPasswordReset)")
 
-// RequestReset emails a reset code to the active account of rawEmail, when its resend
+// RequestReset emails a reset code to the active account of email, when its resend
 // interval and the mailbox's and client's budgets allow, and otherwise nothing; either
 // way it answers nil in about the same time (requestResetFloor), so the answer reveals
-// nothing of the email. A malformed email is a *domain.ValidationError.
-func (s *Service) RequestReset(ctx context.Context, rawEmail string) (err error) {
+// nothing of the email. It changes nothing but the account's reset code: a pending
+// account's activation code, resend interval and retention are left as they were.
+func (s *Service) RequestReset(ctx context.Context, email domain.Email) (err error) {
 	start := time.Now()
 	ctx, end := s.start(ctx, "RequestReset")
 	defer func() { end("", err) }()
-	if s.resets == nil {
+	if !s.resets {
 		return errNoResets
 	}
-	email, msg := domain.ParseEmail(rawEmail)
-	if msg != "" {
-		var verr domain.ValidationError
-		verr.Add("email", msg)
-		return verr.Err()
-	}
 	defer waitUntil(ctx, start.Add(requestResetFloor))
-	err = s.resets.ResetByEmail(ctx, email, func(acc *domain.Account, now time.Time) error {
+	_, err = s.store.Change(ctx, s.spending(Key{Email: email}, ClientCodes), func(acc *domain.Account, now time.Time) error {
 		if err := acc.IssueReset(now, s.resetPolicy, s.random); err != nil && !domain.IsNoReset(err) {
 			return err
 		}
@@ -58,40 +53,46 @@ func (s *Service) RequestReset(ctx context.Context, rawEmail string) (err error)
 	return nil
 }
 
-// ConfirmReset sets password as the password of the account of rawEmail when code is its
-// latest live reset code: the code is used up, every session ends and a notice is
+// ConfirmReset sets password as the password of the account of email when code is its
+// latest live reset code: the code is used up, every session ends, every failure of the
+// email ends, the clients that knew the old password are strangers again, and a notice is
 // emailed, in one transaction. Every miss is domain.ErrInvalidResetCode and counts as a
-// wrong guess, for an unknown email too; past the budgets a *domain.RetryLaterError. Each
-// attempt costs one password hash and takes at least confirmResetFloor.
-func (s *Service) ConfirmReset(ctx context.Context, rawEmail, code, password string) (err error) {
+// wrong guess, for an unknown email too; past the budgets a *domain.RetryLaterError. The
+// code is checked before the new password is hashed (a refused request costs no hash),
+// and again when it is used; every answer takes at least confirmResetFloor.
+func (s *Service) ConfirmReset(ctx context.Context, email domain.Email, code domain.ResetCode, password domain.Password) (err error) {
 	start := time.Now()
 	ctx, end := s.start(ctx, "ConfirmReset")
 	defer func() { end("", err) }()
-	if s.resets == nil {
+	if !s.resets {
 		return errNoResets
 	}
-	var verr domain.ValidationError
-	email, msg := domain.ParseEmail(rawEmail)
-	if msg != "" {
-		verr.Add("email", msg)
-	}
-	if !domain.ValidResetCodeFormat(code) {
-		verr.Add("code", fmt.Sprintf("must be exactly %d digits", domain.ResetCodeLength))
-	}
-	if err := s.judgePassword(verr.Err(), email, password); err != nil {
+	if err := s.validatePassword(email, password); err != nil {
 		return err // a malformed request is not a guess
 	}
 	defer waitUntil(ctx, start.Add(confirmResetFloor))
-	// Hashed before the lock, for every email alike.
-	hash, err := s.hasher.Hash(ctx, password)
+	key := s.spending(Key{Email: email}, ClientGuesses)
+	var outcome error
+	check := func(acc *domain.Account, now time.Time) error {
+		outcome = acc.CheckResetCode(code, now, s.resetPolicy)
+		if errors.Is(outcome, domain.ErrInvalidResetCode) {
+			return nil // the wrong guess is saved, then reported
+		}
+		return outcome
+	}
+	// The code is checked, and a miss counted, in a change of its own before the hash: a
+	// right code changes nothing there.
+	if _, err := s.store.Change(ctx, key, check); err != nil || outcome != nil {
+		return fmt.Errorf("confirm password reset: %w", errors.Join(err, outcome))
+	}
+	hash, err := s.hasher.Hash(ctx, password.Plain())
 	if err != nil {
 		return fmt.Errorf("confirm password reset: %w", err)
 	}
-	var outcome error
-	err = s.resets.ResetByEmail(ctx, email, func(acc *domain.Account, now time.Time) error {
+	_, err = s.store.Change(ctx, key, func(acc *domain.Account, now time.Time) error {
 		outcome = acc.ConfirmReset(code, hash, now, s.resetPolicy)
 		if errors.Is(outcome, domain.ErrInvalidResetCode) {
-			return nil // the wrong guess is saved, then reported
+			return nil
 		}
 		return outcome
 	})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -33,7 +32,7 @@ type Service struct {
 	sessions      SessionStore
 	sessionPolicy domain.SessionPolicy
 	// resets and resetPolicy reset passwords by emailed codes (WithPasswordReset).
-	resets      ResetStore
+	resets      bool
 	resetPolicy domain.ResetPolicy
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
@@ -114,26 +113,50 @@ func endSpan(span trace.Span, accountID string, err error) {
 	}
 }
 
-// Register creates a pending account and queues its activation email, or takes over a
-// pending account with the same email. It fails with *domain.ValidationError,
-// domain.ErrEmailTaken or *domain.RetryLaterError.
-func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
+// check runs check on the account key finds, as it is now (Key.CheckOnly: nothing
+// locked, nothing saved): a request a budget or the account's state refuses is refused
+// before it costs a password hash (the contract: refused requests cost no hash).
+func (s *Service) check(ctx context.Context, key Key, check func(acc *domain.Account, now time.Time) error) error {
+	key.CheckOnly = true
+	_, err := s.store.Change(ctx, key, check)
+	return err
+}
+
+// spending returns key with the budgets of a change that may spend one unit of kind of
+// the client's budgets and the mailbox's: issuing a code (ClientCodes) or guessing one
+// (ClientGuesses).
+func (s *Service) spending(key Key, kind ClientKind) Key {
+	limit := s.policy.ClientCodesPerDay
+	if kind == ClientGuesses {
+		limit = s.policy.ClientGuessesPerDay
+	}
+	key.Budgets = Budgets{Mailbox: true, ClientKind: kind, ClientLimit: limit}
+	return key
+}
+
+// Register creates a pending account for email and queues its activation email, or takes
+// over a pending account with the same email. It fails with *domain.ValidationError (a
+// guessable password), domain.ErrEmailTaken or *domain.RetryLaterError; those refusals
+// cost no password hash.
+func (s *Service) Register(ctx context.Context, email domain.Email, password domain.Password) (acc domain.Account, err error) {
 	ctx, end := s.start(ctx, "Register")
 	defer func() { end(acc.ID, err) }()
-	email, err := domain.ParseRegistration(rawEmail, password)
-	if err = s.judgePassword(err, email, password); err != nil {
+	if err := s.validatePassword(email, password); err != nil {
 		return domain.Account{}, err
 	}
-	// Hashed before any transaction: no lock is held during the expensive part.
-	hash, err := s.hasher.Hash(ctx, password)
+	key := s.spending(Key{Email: email}, ClientCodes)
+	if err := s.check(ctx, key, func(acc *domain.Account, now time.Time) error {
+		return acc.CanRegister(now, s.policy)
+	}); err != nil {
+		return domain.Account{}, fmt.Errorf("register: %w", err)
+	}
+	// Hashed outside any transaction: no lock is held during the expensive part.
+	hash, err := s.hasher.Hash(ctx, password.Plain())
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("register: %w", err)
 	}
-	acc, err = s.store.Register(ctx, email, hash, func(acc *domain.Account, now time.Time, created bool) error {
-		if created {
-			return acc.IssueCode(now, s.policy, s.random)
-		}
-		return acc.Reregister(hash, now, s.policy, s.random)
+	acc, err = s.store.Change(ctx, key, func(acc *domain.Account, now time.Time) error {
+		return acc.Register(hash, now, s.policy, s.random)
 	})
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("register: %w", err)
@@ -141,64 +164,28 @@ func (s *Service) Register(ctx context.Context, rawEmail, password string) (acc 
 	return acc, nil
 }
 
-// validatePassword says what is wrong with password as the new password of the account
-// email, a *domain.ValidationError on the field "password", or nil: the domain's rules
-// (domain.CheckPassword), then, when they pass and a PasswordStrength is set, how
-// guessable it is with the email as what an attacker knows. email may be "" (not known
-// or not valid). Every use case that sets a password (registration, later a change or a
-// reset) calls it.
-func (s *Service) validatePassword(email domain.Email, password string) error {
+// validatePassword judges how guessable password, which passed the domain's rules
+// (domain.ParsePassword), is as the new password of the account email, with the email as
+// what an attacker knows: a *domain.ValidationError on the field "password", or nil.
+// email may be "". Every use case that sets a password calls it.
+func (s *Service) validatePassword(email domain.Email, password domain.Password) error {
+	if s.strength == nil || !s.strength.Weak(password, email) {
+		return nil
+	}
 	var verr domain.ValidationError
-	if msg := domain.CheckPassword(password, email); msg != "" {
-		verr.Add("password", msg)
-	} else if s.strength != nil {
-		var inputs []string
-		if email != "" {
-			inputs = []string{string(email)}
-		}
-		if s.strength.Weak(password, inputs) {
-			verr.Add("password", "is too easy to guess; add words or characters")
-		}
-	}
-	return verr.Err()
-}
-
-// judgePassword adds validatePassword's verdict to err, what domain.ParseRegistration
-// returned, so one *domain.ValidationError lists every bad field, unless err already
-// refuses the password (or is not a validation error).
-func (s *Service) judgePassword(err error, email domain.Email, password string) error {
-	var verr *domain.ValidationError
-	if err != nil && (!errors.As(err, &verr) || slices.ContainsFunc(verr.Fields, func(f domain.FieldError) bool {
-		return f.Field == "password"
-	})) {
-		return err
-	}
-	var perr *domain.ValidationError
-	if !errors.As(s.validatePassword(email, password), &perr) {
-		return err
-	}
-	if verr == nil {
-		return perr
-	}
-	for _, f := range perr.Fields {
-		verr.Add(f.Field, f.Message)
-	}
-	return verr
+	verr.Add("password", "is too easy to guess; add words or characters")
+	return &verr
 }
 
 // Authenticate returns the account of email when password is its password, and
-// domain.ErrUnauthorized otherwise, taking about the same time either way. An email that
-// is not one is refused at once: nothing about any account depends on it. A well-formed
-// one, known or not, first passes the sign-in delay of its history (a
-// *domain.RetryLaterError without checking the password), then costs one hash, the
-// decoy's for an unknown email.
-func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (acc domain.Account, err error) {
+// domain.ErrUnauthorized otherwise, taking about the same time either way. The email, or
+// its history, first passes the sign-in delay (a *domain.RetryLaterError without
+// checking the password), then costs one hash, the decoy's for an unknown email. A right
+// password whose hash was made with other parameters is hashed again with the current
+// ones (Rehash), so that known and unknown emails keep taking the same time.
+func (s *Service) Authenticate(ctx context.Context, email domain.Email, password string) (acc domain.Account, err error) {
 	ctx, end := s.start(ctx, "Authenticate")
 	defer func() { end(acc.ID, err) }()
-	email, msg := domain.ParseEmail(rawEmail)
-	if msg != "" {
-		return domain.Account{}, domain.ErrUnauthorized
-	}
 	client := ClientFrom(ctx)
 	attempt, err := s.store.Attempt(ctx, email, client, func(h domain.SignInHistory, now time.Time) error {
 		return h.Check(now, s.signIn)
@@ -229,7 +216,42 @@ func (s *Service) Authenticate(ctx context.Context, rawEmail, password string) (
 		return domain.Account{}, domain.ErrUnauthorized
 	}
 	if err := s.store.SignedIn(ctx, email, client, acc.ID); err != nil {
+		if errors.Is(err, domain.ErrAccountNotFound) {
+			// Deleted or taken over since it was read: the password is no account's.
+			return domain.Account{}, domain.ErrUnauthorized
+		}
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
+	}
+	if s.hasher.NeedsRehash(acc.PasswordHash) {
+		acc, err = s.rehash(ctx, acc, password)
+		if err != nil {
+			return domain.Account{}, err
+		}
+	}
+	return acc, nil
+}
+
+// rehash hashes the right password of acc with the current parameters and saves it,
+// unless the password changed meanwhile. A hasher that cannot take the work now
+// (saturated, the client gone) leaves the old hash for the next sign-in: the request's
+// answer does not depend on it.
+func (s *Service) rehash(ctx context.Context, acc domain.Account, password string) (domain.Account, error) {
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return acc, nil //nolint:nilerr // see above: a rehash is never the request's failure
+	}
+	old := acc.PasswordHash
+	acc, err = s.store.Change(ctx, ByID(acc.ID), func(locked *domain.Account, _ time.Time) error {
+		if locked.PasswordHash == old {
+			locked.Rehash(hash)
+		}
+		return nil
+	})
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		return domain.Account{}, domain.ErrUnauthorized
+	}
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("rehash the password of account %s: %w", acc.ID, err)
 	}
 	return acc, nil
 }
@@ -255,16 +277,11 @@ func (s *Service) Account(ctx context.Context, id string) (domain.Account, error
 
 // Activate activates the authenticated account with code. A wrong code is counted and
 // returned as *domain.InvalidCodeError.
-func (s *Service) Activate(ctx context.Context, who domain.Account, code string) (acc domain.Account, err error) {
+func (s *Service) Activate(ctx context.Context, who domain.Account, code domain.ActivationCode) (acc domain.Account, err error) {
 	ctx, end := s.start(ctx, "Activate")
 	defer func() { end(who.ID, err) }()
-	if !domain.ValidCodeFormat(code) {
-		var verr domain.ValidationError
-		verr.Add("code", "must be exactly 4 digits")
-		return domain.Account{}, &verr
-	}
 	var outcome error
-	acc, err = s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+	acc, err = s.store.Change(ctx, s.spending(ByID(who.ID), ClientGuesses), func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
 		}
@@ -296,7 +313,7 @@ type CodeSent struct {
 func (s *Service) Resend(ctx context.Context, who domain.Account) (sent CodeSent, err error) {
 	ctx, end := s.start(ctx, "Resend")
 	defer func() { end(who.ID, err) }()
-	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+	acc, err := s.store.Change(ctx, s.spending(ByID(who.ID), ClientCodes), func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func (s *Service) SignIn(ctx context.Context, who domain.Account) (started Sessi
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	var expires time.Time
-	acc, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+	acc, err := s.store.Change(ctx, ByID(who.ID), func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err // the password changed since it was checked: no session
 		}
@@ -104,7 +104,7 @@ func (s *Service) SignOut(ctx context.Context, sess domain.Session) (err error) 
 func (s *Service) SignOutEverywhere(ctx context.Context, who domain.Account) (err error) {
 	ctx, end := s.start(ctx, "SignOutEverywhere")
 	defer func() { end(who.ID, err) }()
-	if _, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, _ time.Time) error {
+	if _, err := s.store.Change(ctx, ByID(who.ID), func(acc *domain.Account, _ time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
 		}
@@ -116,23 +116,25 @@ func (s *Service) SignOutEverywhere(ctx context.Context, who domain.Account) (er
 	return nil
 }
 
-// ChangePassword gives the active account who a new password, under the rules of
-// registration: every session of the account ends and a notice is emailed, in the same
-// transaction (domain.PasswordChanged).
-func (s *Service) ChangePassword(ctx context.Context, who domain.Account, password string) (err error) {
+// ChangePassword gives the active account who a new password, which passed the rules of
+// registration (domain.ParsePassword) and is judged here for how guessable it is before
+// the account's state is (a 422 before a 403): every session of the account ends, every
+// failure of its email ends, every client that knew the old password but this one is a
+// stranger again, and a notice is emailed, in the same transaction (domain.PasswordChanged).
+func (s *Service) ChangePassword(ctx context.Context, who domain.Account, password domain.Password) (err error) {
 	ctx, end := s.start(ctx, "ChangePassword")
 	defer func() { end(who.ID, err) }()
-	if who.Status != domain.StatusActive {
-		return domain.ErrAccountPending // before the hash: the change would be refused anyway
-	}
 	if err := s.validatePassword(who.Email, password); err != nil {
 		return err
 	}
-	hash, err := s.hasher.Hash(ctx, password)
+	if who.Status != domain.StatusActive {
+		return domain.ErrAccountPending // before the hash: the change would be refused anyway
+	}
+	hash, err := s.hasher.Hash(ctx, password.Plain())
 	if err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
-	if _, err := s.store.Update(ctx, who.ID, func(acc *domain.Account, now time.Time) error {
+	if _, err := s.store.Change(ctx, ByID(who.ID), func(acc *domain.Account, now time.Time) error {
 		if err := sameCredentials(who, acc); err != nil {
 			return err
 		}

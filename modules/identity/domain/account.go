@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"fmt"
 	"io"
 	"time"
 )
@@ -15,8 +14,16 @@ const (
 	StatusActive  Status = "active"
 )
 
-// Account is the aggregate of the identity context: a registration and its latest code.
-// Change it only through its methods, inside the store's update transaction.
+// Account is the aggregate of the identity context: a registration, its latest code of
+// each purpose, and what its mailbox and the requesting client spent of their budgets.
+// Change it only through its methods, inside the store's one change path (app.Store's
+// Change), which loads all of it, locks it, and saves what the methods changed and
+// recorded.
+//
+// An account with no ID is an address that no account has: the store hands one to a
+// change that looks an email up (a registration, a reset request), so that an unknown
+// email costs and answers what a known one does; of it, only what it spent is saved,
+// unless it registers.
 type Account struct {
 	ID           string
 	Email        Email
@@ -26,21 +33,21 @@ type Account struct {
 	// ActivatedAt is nil while the account is pending.
 	ActivatedAt *time.Time
 	// Code is the latest activation code; nil once the account is active.
-	Code *ActivationCode
-	// Reset is the latest password-reset code; loaded only by the reset use cases (the
-	// store's ResetByEmail), nil otherwise.
-	Reset *ResetCode
-	// Ledger is what the account's mailbox spent of its daily budgets.
+	Code *Code
+	// Reset is the latest password-reset code; nil when there is none.
+	Reset *Code
+	// Ledger is what the account's mailbox spent of its daily budgets (loaded for the
+	// changes that may spend them).
 	Ledger Ledger
 	// Client is what the client making this change spent of its daily budgets, across
-	// every address (empty when the change is not a client's).
+	// every address (empty when the change is not a client's or spends none of them).
 	Client Ledger
 
 	events []Event
 }
 
 // Events returns what happened to the account since it was loaded, in order, for the
-// store to save (ledger entries, emails) in the transaction that saves the account.
+// store to save (rows, ledger entries, emails) in the transaction that saves the account.
 func (a *Account) Events() []Event { return a.events }
 
 func (a *Account) record(e Event) { a.events = append(a.events, e) }
@@ -50,19 +57,41 @@ func (a *Account) record(e Event) { a.events = append(a.events, e) }
 // is a new account with a new id.
 func (a *Account) Delete() { a.record(AccountDeleted{ID: a.ID, Email: a.Email}) }
 
-// Deleted reports whether the account recorded its deletion since it was loaded.
-func (a *Account) Deleted() bool {
-	for _, e := range a.events {
-		if _, ok := e.(AccountDeleted); ok {
-			return true
-		}
+// Register makes the address a new pending account with passwordHash and issues its
+// first activation code: an address no account has becomes one (AccountRegistered); a
+// pending account is taken over (AccountReplaced, then AccountRegistered: its id, codes
+// and sessions go, and the new account gets a new id, so nothing another module keyed by
+// the old id can be reached with the new password); an active one is never taken
+// (ErrEmailTaken). Inside the resend interval of the pending account's last code, or
+// past the mailbox's or the client's daily codes, it refuses with a *RetryLaterError.
+// The mailbox's budgets stay, whatever happens to its accounts.
+func (a *Account) Register(passwordHash string, now time.Time, p CodePolicy, random io.Reader) error {
+	if err := a.CanRegister(now, p); err != nil {
+		return err
 	}
-	return false
+	if a.ID != "" {
+		a.record(AccountReplaced{ID: a.ID})
+	}
+	a.ID = "" // a new account: the store gives it its id
+	a.PasswordHash, a.Status, a.CreatedAt, a.ActivatedAt = passwordHash, StatusPending, now, nil
+	a.Code, a.Reset = nil, nil
+	a.record(AccountRegistered{Email: a.Email, At: now})
+	return a.issue(PurposeActivation, p.TTL, now, random)
 }
 
-// IssueCode issues a new code, voiding every earlier one, unless the account is active,
-// its previous code is younger than the policy's resend interval, or its address has had
-// its codes for the day.
+// CanRegister returns what Register would refuse the address with (ErrEmailTaken, a
+// *RetryLaterError), changing nothing: a request checks it before it pays for the new
+// password's hash.
+func (a *Account) CanRegister(now time.Time, p CodePolicy) error {
+	if a.Status == StatusActive {
+		return ErrEmailTaken
+	}
+	return a.checkIssuable(now, p)
+}
+
+// IssueCode issues a new activation code, voiding every earlier one, unless the account
+// is active, its previous code is younger than the policy's resend interval, or its
+// address has had its codes for the day.
 func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error {
 	if a.Status == StatusActive {
 		return ErrAlreadyActive
@@ -70,24 +99,7 @@ func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error
 	if err := a.checkIssuable(now, p); err != nil {
 		return err
 	}
-	return a.issue(now, p, random)
-}
-
-// Reregister lets a new registration take over a pending account with the same email: a
-// new account (a new id, AccountReplaced), a new password, a fresh creation time and a new
-// code; the mailbox's budgets stay. An active account is never taken.
-func (a *Account) Reregister(passwordHash string, now time.Time, p CodePolicy, random io.Reader) error {
-	if a.Status == StatusActive {
-		return ErrEmailTaken
-	}
-	if err := a.checkIssuable(now, p); err != nil {
-		return err
-	}
-	a.record(AccountReplaced{ID: a.ID})
-	a.ID = "" // a new account: the store gives it its id
-	a.PasswordHash = passwordHash
-	a.CreatedAt = now
-	return a.issue(now, p, random)
+	return a.issue(PurposeActivation, p.TTL, now, random)
 }
 
 // Activate checks guess against the latest code, in this order: the account is not
@@ -95,7 +107,7 @@ func (a *Account) Reregister(passwordHash string, now time.Time, p CodePolicy, r
 // left, the code has not expired, and it matches. A wrong guess is counted on the code and
 // on the address's ledger and returned as *InvalidCodeError; the account must be saved even
 // then.
-func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
+func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) error {
 	if a.Status == StatusActive {
 		return ErrAlreadyActive
 	}
@@ -116,11 +128,8 @@ func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 		return retryLater(ReasonCodeLocked, max(wait, time.Second), p.MaxAttempts)
 	case !now.Before(c.ExpiresAt):
 		return ErrCodeExpired
-	case !c.matches(guess):
-		c.FailedAttempts++
-		a.Ledger.WrongGuesses = append([]time.Time{now}, a.Ledger.WrongGuesses...)
-		a.Client.WrongGuesses = append([]time.Time{now}, a.Client.WrongGuesses...)
-		a.record(WrongCode{Purpose: PurposeActivation, At: now})
+	case !c.matches(guess.digits):
+		a.wrongGuess(PurposeActivation, c, now)
 		return &InvalidCodeError{AttemptsRemaining: min(
 			max(p.MaxAttempts-c.FailedAttempts, 0),
 			budgetLeft(a.Ledger.WrongGuesses, p.GuessesPerDay, now),
@@ -132,6 +141,19 @@ func (a *Account) Activate(guess string, now time.Time, p CodePolicy) error {
 	a.ActivatedAt = &at
 	a.Code = nil
 	return nil
+}
+
+// Rehash replaces the password hash with passwordHash, the same password hashed with the
+// current parameters (a right password whose hash was made with others): nothing else
+// changes, and it records no event.
+func (a *Account) Rehash(passwordHash string) { a.PasswordHash = passwordHash }
+
+// setPassword replaces the password hash (PasswordChanged, Reset telling how): every
+// earlier reset code is void, so none may replace the new password.
+func (a *Account) setPassword(passwordHash string, now time.Time, reset bool) {
+	a.PasswordHash = passwordHash
+	a.Reset = nil
+	a.record(PasswordChanged{Email: a.Email, At: now, Reset: reset})
 }
 
 // ResendAfter is when the next code may be issued.
@@ -172,16 +194,4 @@ func (a *Account) issueWait(now time.Time, p CodePolicy) (reason Reason, wait ti
 		}
 	}
 	return reason, wait, limit
-}
-
-func (a *Account) issue(now time.Time, p CodePolicy, random io.Reader) error {
-	value, err := NewCodeValue(random)
-	if err != nil {
-		return fmt.Errorf("issue code for account %s: %w", a.ID, err)
-	}
-	a.Code = &ActivationCode{Value: value, IssuedAt: now, ExpiresAt: now.Add(p.TTL)}
-	a.Ledger.CodesIssued = append([]time.Time{now}, a.Ledger.CodesIssued...)
-	a.Client.CodesIssued = append([]time.Time{now}, a.Client.CodesIssued...)
-	a.record(CodeIssued{Purpose: PurposeActivation, Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: a.Code.ExpiresAt})
-	return nil
 }

@@ -31,7 +31,7 @@ func wrongGuess(code string) string {
 
 func TestIssueCode(t *testing.T) {
 	a := pendingAccount(t)
-	if a.Code == nil || !ValidCodeFormat(a.Code.Value) {
+	if a.Code == nil || !validCode(a.Code.Value) {
 		t.Fatalf("code = %+v, want four digits", a.Code)
 	}
 	if !a.Code.ExpiresAt.Equal(t0.Add(time.Minute)) || !a.Code.IssuedAt.Equal(t0) {
@@ -61,17 +61,17 @@ func TestIssueCode(t *testing.T) {
 
 func TestNewCodeValueIsFourDigitsFromTheSource(t *testing.T) {
 	// A source of zeros draws 0: the value must still have four digits.
-	got, err := NewCodeValue(bytes.NewReader(make([]byte, 64)))
+	got, err := NewCodeValue(PurposeActivation, bytes.NewReader(make([]byte, 64)))
 	if err != nil || got != "0000" {
-		t.Fatalf("NewCodeValue(zeros) = %q, %v; want 0000", got, err)
+		t.Fatalf("NewCodeValue(PurposeActivation, zeros) = %q, %v; want 0000", got, err)
 	}
-	if _, err := NewCodeValue(bytes.NewReader(nil)); err == nil {
+	if _, err := NewCodeValue(PurposeActivation, bytes.NewReader(nil)); err == nil {
 		t.Fatal("NewCodeValue on an empty source: want an error")
 	}
 	seen := map[string]bool{}
 	for range 200 {
-		v, err := NewCodeValue(rand.Reader)
-		if err != nil || !ValidCodeFormat(v) {
+		v, err := NewCodeValue(PurposeActivation, rand.Reader)
+		if err != nil || !validCode(v) {
 			t.Fatalf("NewCodeValue = %q, %v", v, err)
 		}
 		seen[v] = true
@@ -85,19 +85,19 @@ func TestActivate(t *testing.T) {
 	t.Run("right code activates and consumes the code", func(t *testing.T) {
 		a := pendingAccount(t)
 		now := t0.Add(59 * time.Second)
-		if err := a.Activate(a.Code.Value, now, policy); err != nil {
+		if err := a.Activate(ac(a.Code.Value), now, policy); err != nil {
 			t.Fatalf("activate: %v", err)
 		}
 		if a.Status != StatusActive || a.ActivatedAt == nil || !a.ActivatedAt.Equal(now) || a.Code != nil {
 			t.Fatalf("account after activation = %+v", a)
 		}
-		if err := a.Activate("1234", now, policy); !errors.Is(err, ErrAlreadyActive) {
+		if err := a.Activate(ac("1234"), now, policy); !errors.Is(err, ErrAlreadyActive) {
 			t.Fatalf("second activation: got %v, want ErrAlreadyActive", err)
 		}
 	})
 	t.Run("expired at exactly the TTL", func(t *testing.T) {
 		a := pendingAccount(t)
-		if err := a.Activate(a.Code.Value, t0.Add(time.Minute), policy); !errors.Is(err, ErrCodeExpired) {
+		if err := a.Activate(ac(a.Code.Value), t0.Add(time.Minute), policy); !errors.Is(err, ErrCodeExpired) {
 			t.Fatalf("got %v, want ErrCodeExpired", err)
 		}
 		if a.Status != StatusPending {
@@ -109,22 +109,22 @@ func TestActivate(t *testing.T) {
 		right, wrong := a.Code.Value, wrongGuess(a.Code.Value)
 		for want := 4; want >= 0; want-- {
 			var invalid *InvalidCodeError
-			err := a.Activate(wrong, t0, policy)
+			err := a.Activate(ac(wrong), t0, policy)
 			if !errors.As(err, &invalid) || invalid.AttemptsRemaining != want {
 				t.Fatalf("wrong guess: got %v, want InvalidCodeError with %d remaining", err, want)
 			}
 		}
-		if err := a.Activate(right, t0, policy); !isRetry(err, ReasonCodeLocked) {
+		if err := a.Activate(ac(right), t0, policy); !isRetry(err, ReasonCodeLocked) {
 			t.Fatalf("right code after 5 wrong guesses: got %v, want ErrTooManyAttempts", err)
 		}
 		var locked *RetryLaterError
-		if err := a.Activate(right, t0.Add(10*time.Second), policy); !asRetry(err, &locked, ReasonCodeLocked) || locked.RetryAfter != 20*time.Second {
+		if err := a.Activate(ac(right), t0.Add(10*time.Second), policy); !asRetry(err, &locked, ReasonCodeLocked) || locked.RetryAfter != 20*time.Second {
 			t.Fatalf("locked code 10 s after it was issued: got %v, want CodeLockedError retry in 20 s (the resend interval)", err)
 		}
 		if err := a.IssueCode(t0.Add(policy.ResendInterval), policy, rand.Reader); err != nil {
 			t.Fatalf("new code: %v", err)
 		}
-		if err := a.Activate(a.Code.Value, t0.Add(policy.ResendInterval), policy); err != nil {
+		if err := a.Activate(ac(a.Code.Value), t0.Add(policy.ResendInterval), policy); err != nil {
 			t.Fatalf("new code after lock-out: %v", err)
 		}
 	})
@@ -139,48 +139,53 @@ func TestActivate(t *testing.T) {
 			later = later.Add(policy.ResendInterval)
 		}
 		var invalid *InvalidCodeError
-		if err := a.Activate(first, later, policy); !errors.As(err, &invalid) {
+		if err := a.Activate(ac(first), later, policy); !errors.As(err, &invalid) {
 			t.Fatalf("superseded code: got %v, want InvalidCodeError", err)
 		}
 	})
 	t.Run("no code", func(t *testing.T) {
 		a := &Account{Status: StatusPending}
-		if err := a.Activate("1234", t0, policy); !errors.Is(err, ErrCodeExpired) {
+		if err := a.Activate(ac("1234"), t0, policy); !errors.Is(err, ErrCodeExpired) {
 			t.Fatalf("got %v, want ErrCodeExpired", err)
 		}
 	})
 }
 
-func TestReregister(t *testing.T) {
+func TestRegisterTakesOverAPendingAccount(t *testing.T) {
 	a := pendingAccount(t)
 	var retry *RetryLaterError
-	if err := a.Reregister("h2", t0.Add(time.Second), policy, rand.Reader); !asRetry(err, &retry, ReasonResendInterval) {
+	if err := a.Register("h2", t0.Add(time.Second), policy, rand.Reader); !asRetry(err, &retry, ReasonResendInterval) {
 		t.Fatalf("re-register inside resend interval: got %v, want RetryLaterError", err)
 	}
 	if a.PasswordHash != "h1" {
 		t.Fatal("a refused re-registration changed the password")
 	}
 	later := t0.Add(policy.ResendInterval)
-	if err := a.Reregister("h2", later, policy, rand.Reader); err != nil {
+	if err := a.Register("h2", later, policy, rand.Reader); err != nil {
 		t.Fatalf("re-register: %v", err)
 	}
 	if a.PasswordHash != "h2" || !a.CreatedAt.Equal(later) || !a.Code.IssuedAt.Equal(later) || a.Code.FailedAttempts != 0 {
 		t.Fatalf("account after takeover = %+v, code %+v", a, a.Code)
 	}
 	a.Status = StatusActive
-	if err := a.Reregister("h3", later.Add(time.Hour), policy, rand.Reader); !errors.Is(err, ErrEmailTaken) {
+	if err := a.Register("h3", later.Add(time.Hour), policy, rand.Reader); !errors.Is(err, ErrEmailTaken) {
 		t.Fatalf("re-register active: got %v, want ErrEmailTaken", err)
 	}
 }
 
-func TestValidCodeFormat(t *testing.T) {
+func TestParseActivationCode(t *testing.T) {
 	for s, want := range map[string]bool{
 		"0000": true, "1234": true, "9999": true,
 		"123": false, "12345": false, "12a4": false, "": false, " 123": false,
 		"١٢٣٤": false, // Arabic-Indic digits are not ASCII
 	} {
-		if got := ValidCodeFormat(s); got != want {
-			t.Errorf("ValidCodeFormat(%q) = %v, want %v", s, got, want)
+		if _, msg := ParseActivationCode(s); (msg == "") != want {
+			t.Errorf("ParseActivationCode(%q) says %q, want valid %v", s, msg, want)
+		}
+	}
+	for s, want := range map[string]bool{"12345678": true, "1234": false, "1234567a": false} {
+		if _, msg := ParseResetCode(s); (msg == "") != want {
+			t.Errorf("ParseResetCode(%q) says %q, want valid %v", s, msg, want)
 		}
 	}
 }
@@ -190,13 +195,10 @@ func TestValidCodeFormat(t *testing.T) {
 func TestDelete(t *testing.T) {
 	active := Account{ID: "id-2", Email: "bob@example.com", Status: StatusActive}
 	for _, a := range []*Account{pendingAccount(t), &active} {
-		if a.Deleted() {
-			t.Fatalf("%s deleted before Delete", a.ID)
-		}
 		a.Delete()
 		events := a.Events()
 		last, ok := events[len(events)-1].(AccountDeleted)
-		if !ok || last != (AccountDeleted{ID: a.ID, Email: a.Email}) || !a.Deleted() {
+		if !ok || last != (AccountDeleted{ID: a.ID, Email: a.Email}) {
 			t.Errorf("%s (%s): events %v, want AccountDeleted of %s last", a.ID, a.Status, events, a.Email)
 		}
 	}

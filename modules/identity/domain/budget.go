@@ -12,7 +12,8 @@ const BudgetWindow = 24 * time.Hour
 // the codes issued to it (at its request) and of the wrong codes sent for it (by it)
 // within BudgetWindow, newest first. A mailbox's belongs to the mailbox, not to an
 // account, so neither a re-registration of a pending account nor its deletion resets it.
-// The store loads both with the locked account.
+// The store loads the mailbox's with the locked account, and the client's as its own
+// short reservation (see app.Budgets).
 type Ledger struct {
 	CodesIssued  []time.Time
 	WrongGuesses []time.Time
@@ -22,6 +23,27 @@ type Ledger struct {
 	// and their guesses in CodesIssued and WrongGuesses, with activation's.
 	ResetsIssued []time.Time
 	WrongResets  []time.Time
+}
+
+// issued is where the mailbox's ledger counts the codes of purpose p issued to it.
+func (l *Ledger) issued(p Purpose) *[]time.Time {
+	if p == PurposePasswordReset {
+		return &l.ResetsIssued
+	}
+	return &l.CodesIssued
+}
+
+// wrong is where the mailbox's ledger counts the wrong codes of purpose p sent for it.
+func (l *Ledger) wrong(p Purpose) *[]time.Time {
+	if p == PurposePasswordReset {
+		return &l.WrongResets
+	}
+	return &l.WrongGuesses
+}
+
+// spend records a unit of a budget spent at now (the instants are newest first).
+func spend(spent *[]time.Time, now time.Time) {
+	*spent = append([]time.Time{now}, *spent...)
 }
 
 // budgetWait is how long until an address that spent the instants spent (newest first) in

@@ -17,17 +17,17 @@ func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
 	// fresh counter), then resends: the address's budget counts them all.
 	now := t0
 	for range 5 {
-		_ = a.Activate(wrongGuess(a.Code.Value), now, p)
+		_ = a.Activate(ac(wrongGuess(a.Code.Value)), now, p)
 	}
 	now = now.Add(p.ResendInterval)
-	if err := a.Reregister("h2", now, p, rand.Reader); err != nil {
+	if err := a.Register("h2", now, p, rand.Reader); err != nil {
 		t.Fatalf("re-register: %v", err)
 	}
 	if a.Code.FailedAttempts != 0 {
 		t.Fatal("the takeover did not give the new code a fresh counter")
 	}
 	var invalid *InvalidCodeError
-	if err := a.Activate(wrongGuess(a.Code.Value), now, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 4 {
+	if err := a.Activate(ac(wrongGuess(a.Code.Value)), now, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 4 {
 		t.Fatalf("6th wrong guess: got %v, want 4 remaining on the code", err)
 	}
 	// Guesses 7..12: the attempts remaining follow the address's budget once it is the
@@ -39,7 +39,7 @@ func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		err := a.Activate(wrongGuess(a.Code.Value), now, p)
+		err := a.Activate(ac(wrongGuess(a.Code.Value)), now, p)
 		if !errors.As(err, &invalid) {
 			t.Fatalf("guess %d: got %v", i, err)
 		}
@@ -58,7 +58,7 @@ func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	var spent *RetryLaterError
-	err := a.Activate(a.Code.Value, now, p)
+	err := a.Activate(ac(a.Code.Value), now, p)
 	if !asRetry(err, &spent, ReasonGuessBudget) {
 		t.Fatalf("right code with the budget spent: got %v, want GuessBudgetError", err)
 	}
@@ -75,7 +75,7 @@ func TestGuessBudgetSpansCodesResendsAndReregistrations(t *testing.T) {
 	if err := a.IssueCode(later, p, rand.Reader); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Activate(a.Code.Value, later, p); err != nil {
+	if err := a.Activate(ac(a.Code.Value), later, p); err != nil {
 		t.Fatalf("right code once a guess left the window: %v", err)
 	}
 }
@@ -84,19 +84,19 @@ func TestGuessBudgetRetryAfterFollowsTheOldestCountedGuess(t *testing.T) {
 	p := CodePolicy{TTL: time.Hour, MaxAttempts: 1000, ResendInterval: time.Second, GuessesPerDay: 3, CodesPerDay: 10}
 	// Guesses at t0-23h, t0-2h, t0-1h: the budget of 3 is spent until t0+1h, when the
 	// first leaves the window.
-	a := &Account{Status: StatusPending, Code: &ActivationCode{Value: "1234", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+	a := &Account{Status: StatusPending, Code: &Code{Value: "1234", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
 		Ledger: Ledger{WrongGuesses: []time.Time{t0.Add(-time.Hour), t0.Add(-2 * time.Hour), t0.Add(-23 * time.Hour)}}}
 	var spent *RetryLaterError
-	if err := a.Activate("0000", t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != time.Hour {
+	if err := a.Activate(ac("0000"), t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != time.Hour {
 		t.Fatalf("got %v, want GuessBudgetError retry in 1h", err)
 	}
 	// An instant exactly 24 h old is out of the window ("any 24 hours" is half-open).
 	a.Ledger.WrongGuesses[2] = t0.Add(-BudgetWindow)
 	var invalid *InvalidCodeError
-	if err := a.Activate("0000", t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
+	if err := a.Activate(ac("0000"), t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
 		t.Fatalf("with one guess out of the window: got %v, want InvalidCodeError with 0 remaining", err)
 	}
-	if err := a.Activate("1234", t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != 22*time.Hour {
+	if err := a.Activate(ac("1234"), t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != 22*time.Hour {
 		t.Fatalf("after the last allowed guess: got %v, want GuessBudgetError retry in 22h", err)
 	}
 }
@@ -109,7 +109,7 @@ func TestCodeBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = now.Add(p.ResendInterval)
-	if err := a.Reregister("h2", now, p, rand.Reader); err != nil {
+	if err := a.Register("h2", now, p, rand.Reader); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(p.ResendInterval)
@@ -123,7 +123,7 @@ func TestCodeBudget(t *testing.T) {
 	if err := a.IssueCode(now, p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) || budget.RetryAfter != t0.Add(BudgetWindow).Sub(now) {
 		t.Fatalf("4th code by resend: got %v, want CodeBudgetError until t0+24h", err)
 	}
-	if err := a.Reregister("h3", now, p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) {
+	if err := a.Register("h3", now, p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) {
 		t.Fatalf("4th code by re-registration: got %v, want CodeBudgetError", err)
 	}
 	if a.PasswordHash != "h2" || len(issued(a)) != 3 {
@@ -134,7 +134,7 @@ func TestCodeBudget(t *testing.T) {
 	}
 
 	// Inside the resend interval and over the budget: the longer wait wins.
-	b := &Account{Status: StatusPending, Code: &ActivationCode{IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)},
+	b := &Account{Status: StatusPending, Code: &Code{IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)},
 		Ledger: Ledger{CodesIssued: []time.Time{t0, t0.Add(-time.Hour), t0.Add(-2 * time.Hour)}}}
 	var retry *RetryLaterError
 	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) || budget.RetryAfter != 22*time.Hour-time.Second {
@@ -167,15 +167,15 @@ func TestClientBudgets(t *testing.T) {
 		t.Fatalf("the client's 3rd code: got %v, want the client's code budget until its first code is 24 h old", err)
 	}
 	var invalid *InvalidCodeError
-	if err := a.Activate(wrongGuess(a.Code.Value), t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
+	if err := a.Activate(ac(wrongGuess(a.Code.Value)), t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
 		t.Fatalf("the client's 3rd wrong code: got %v, want InvalidCodeError with 0 remaining (the client's budget)", err)
 	}
-	if err := a.Activate(a.Code.Value, t0, p); !asRetry(err, &retry, ReasonClientGuessBudget) || retry.RetryAfter != 23*time.Hour {
+	if err := a.Activate(ac(a.Code.Value), t0, p); !asRetry(err, &retry, ReasonClientGuessBudget) || retry.RetryAfter != 23*time.Hour {
 		t.Fatalf("the right code with the client's guesses spent: got %v, want the client's guess budget", err)
 	}
 	// 0 is no limit.
 	p.ClientGuessesPerDay, p.ClientCodesPerDay = 0, 0
-	if err := a.Activate(a.Code.Value, t0, p); err != nil {
+	if err := a.Activate(ac(a.Code.Value), t0, p); err != nil {
 		t.Fatalf("without client budgets: %v", err)
 	}
 }

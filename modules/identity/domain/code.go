@@ -9,6 +9,33 @@ import (
 	"time"
 )
 
+// Purpose says what an issued code is for; each purpose has its own length, its own
+// email, its own slot on the account (Account.Code, Account.Reset) and its own budgets
+// of the mailbox. Every code has the one shape of Code and goes through the one life of
+// issue and wrongGuess.
+type Purpose string
+
+// The purposes of a code.
+const (
+	PurposeActivation    Purpose = "activation"
+	PurposePasswordReset Purpose = "password_reset"
+)
+
+// Digits is how many decimal digits a code of p has.
+func (p Purpose) Digits() int {
+	if p == PurposePasswordReset {
+		return ResetCodeLength
+	}
+	return activationCodeLength
+}
+
+// The lengths of the codes.
+const (
+	activationCodeLength = 4
+	// ResetCodeLength is the number of digits of a reset code.
+	ResetCodeLength = 8
+)
+
 // CodePolicy sets how activation codes behave (ACTIVATION_CODE_* configuration).
 type CodePolicy struct {
 	// TTL is how long a code may be used after it is issued.
@@ -31,35 +58,57 @@ type CodePolicy struct {
 	ClientCodesPerDay int
 }
 
-// ActivationCode is the latest code issued to an account.
-type ActivationCode struct {
+// Code is a code issued to an account, of any purpose: only the latest of each purpose
+// counts.
+type Code struct {
 	Value          string
 	IssuedAt       time.Time
 	ExpiresAt      time.Time
 	FailedAttempts int
 }
 
-// activationCodeLength is the number of digits of an activation code.
-const activationCodeLength = 4
-
-// NewCodeValue draws four digits uniformly from 0000-9999 using random, which must be a
-// cryptographic source (crypto/rand.Reader in production).
-func NewCodeValue(random io.Reader) (string, error) {
-	v, err := drawDigits(random, activationCodeLength)
-	if err != nil {
-		return "", fmt.Errorf("draw activation code: %w", err)
-	}
-	return v, nil
+// live reports whether the code may still be guessed at now under maxAttempts.
+func (c *Code) live(now time.Time, maxAttempts int) bool {
+	return c != nil && c.FailedAttempts < maxAttempts && now.Before(c.ExpiresAt)
 }
 
-// ValidCodeFormat reports whether s is exactly four ASCII digits.
-func ValidCodeFormat(s string) bool { return allDigits(s, activationCodeLength) }
+// matches compares in constant time, so a guess's timing reveals nothing of the code.
+func (c *Code) matches(guess string) bool {
+	return c != nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(guess)) == 1
+}
 
-// drawDigits draws n decimal digits uniformly (leading zeros kept) from random.
-func drawDigits(random io.Reader, n int) (string, error) {
+// ActivationCode is a well-formed guess at an activation code, as a client sent it:
+// exactly four ASCII digits. Only ParseActivationCode makes one.
+type ActivationCode struct{ digits string }
+
+// ParseActivationCode checks that s is a well-formed activation code; the message says
+// what is wrong otherwise (a malformed code is not a guess).
+func ParseActivationCode(s string) (ActivationCode, string) {
+	if !allDigits(s, activationCodeLength) {
+		return ActivationCode{}, fmt.Sprintf("must be exactly %d digits", activationCodeLength)
+	}
+	return ActivationCode{digits: s}, ""
+}
+
+// ResetCode is a well-formed guess at a password-reset code: exactly eight ASCII digits.
+// Only ParseResetCode makes one.
+type ResetCode struct{ digits string }
+
+// ParseResetCode checks that s is a well-formed reset code.
+func ParseResetCode(s string) (ResetCode, string) {
+	if !allDigits(s, ResetCodeLength) {
+		return ResetCode{}, fmt.Sprintf("must be exactly %d digits", ResetCodeLength)
+	}
+	return ResetCode{digits: s}, ""
+}
+
+// NewCodeValue draws the digits of a code of purpose p uniformly (leading zeros kept)
+// from random, which must be a cryptographic source (crypto/rand.Reader in production).
+func NewCodeValue(p Purpose, random io.Reader) (string, error) {
+	n := p.Digits()
 	v, err := rand.Int(random, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("draw %s code: %w", p, err)
 	}
 	return fmt.Sprintf("%0*d", n, v), nil
 }
@@ -77,7 +126,37 @@ func allDigits(s string, n int) bool {
 	return true
 }
 
-// matches compares in constant time, so a guess's timing reveals nothing of the code.
-func (c ActivationCode) matches(guess string) bool {
-	return subtle.ConstantTimeCompare([]byte(c.Value), []byte(guess)) == 1
+// slot is where the account keeps its latest code of p.
+func (a *Account) slot(p Purpose) **Code {
+	if p == PurposePasswordReset {
+		return &a.Reset
+	}
+	return &a.Code
+}
+
+// issue draws a new code of purpose p valid for ttl, replacing the account's latest one
+// of p, and spends one code of the mailbox's and the client's budgets: the one way a
+// code of any purpose comes to be (CodeIssued: the store saves it and its email).
+func (a *Account) issue(p Purpose, ttl time.Duration, now time.Time, random io.Reader) error {
+	value, err := NewCodeValue(p, random)
+	if err != nil {
+		return fmt.Errorf("issue code for account %s: %w", a.ID, err)
+	}
+	c := &Code{Value: value, IssuedAt: now, ExpiresAt: now.Add(ttl)}
+	*a.slot(p) = c
+	spend(a.Ledger.issued(p), now)
+	spend(&a.Client.CodesIssued, now)
+	a.record(CodeIssued{Purpose: p, Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: c.ExpiresAt})
+	return nil
+}
+
+// wrongGuess counts a wrong guess of purpose p: on the latest code of p (when the guess
+// was made against a live one), and on the mailbox's and the client's budgets (WrongCode).
+func (a *Account) wrongGuess(p Purpose, c *Code, now time.Time) {
+	if c != nil {
+		c.FailedAttempts++
+	}
+	spend(a.Ledger.wrong(p), now)
+	spend(&a.Client.WrongGuesses, now)
+	a.record(WrongCode{Purpose: p, At: now})
 }

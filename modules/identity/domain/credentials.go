@@ -64,39 +64,55 @@ func validDomain(domain string) bool {
 	return strings.Trim(tld, "0123456789") != ""
 }
 
-// CheckPassword says what is wrong with password for the account email, or "" when
-// nothing is. Length is counted in characters (runes), not bytes. How guessable the
-// password is, is judged outside the domain (app.PasswordStrength).
-func CheckPassword(password string, email Email) string {
-	n := utf8.RuneCountInString(password)
+// Password is a candidate for an account's new password that passed the domain's rules
+// (ParsePassword). It prints as a mask, so that no log line or error can hold it; Plain
+// is the one way to its text, for the hasher and the strength check.
+type Password struct{ plain string }
+
+// Plain returns the password's text.
+func (p Password) Plain() string { return p.plain }
+
+// String masks the password.
+func (Password) String() string { return "********" }
+
+// GoString masks the password (%#v).
+func (Password) GoString() string { return "domain.Password{********}" }
+
+// ParsePassword checks raw as the new password of the account email (which may be "",
+// not known or not valid): the message says what is wrong, or is "" when nothing is.
+// Length is counted in characters (runes), not bytes. How guessable the password is, is
+// judged outside the domain (app.PasswordStrength).
+func ParsePassword(raw string, email Email) (Password, string) {
+	n := utf8.RuneCountInString(raw)
 	switch {
-	case password == "":
-		return "is required"
-	case !utf8.ValidString(password):
-		return "must be valid UTF-8"
+	case raw == "":
+		return Password{}, "is required"
+	case !utf8.ValidString(raw):
+		return Password{}, "must be valid UTF-8"
 	case n < MinPasswordLength:
-		return fmt.Sprintf("must be at least %d characters", MinPasswordLength)
+		return Password{}, fmt.Sprintf("must be at least %d characters", MinPasswordLength)
 	case n > MaxPasswordLength:
-		return fmt.Sprintf("must be at most %d characters", MaxPasswordLength)
-	case strings.IndexFunc(password, unicode.IsControl) >= 0:
-		return "must not contain control characters"
-	case email != "" && strings.EqualFold(strings.TrimSpace(password), string(email)):
-		return "must not be the email address"
+		return Password{}, fmt.Sprintf("must be at most %d characters", MaxPasswordLength)
+	case strings.IndexFunc(raw, unicode.IsControl) >= 0:
+		return Password{}, "must not contain control characters"
+	case email != "" && strings.EqualFold(strings.TrimSpace(raw), string(email)):
+		return Password{}, "must not be the email address"
 	}
-	return ""
+	return Password{plain: raw}, ""
 }
 
-// ParseRegistration validates a registration request, reporting every bad field at once.
-func ParseRegistration(rawEmail, password string) (Email, error) {
+// ParseRegistration parses a registration request, reporting every bad field at once.
+func ParseRegistration(rawEmail, rawPassword string) (Email, Password, error) {
 	var verr ValidationError
 	email, msg := ParseEmail(rawEmail)
 	if msg != "" {
 		verr.Add("email", msg)
 	}
-	if msg := CheckPassword(password, email); msg != "" {
+	password, msg := ParsePassword(rawPassword, email)
+	if msg != "" {
 		verr.Add("password", msg)
 	}
-	return email, verr.Err()
+	return email, password, verr.Err()
 }
 
 // notLDH reports whether r is not a letter (lower-case), a digit or a hyphen.

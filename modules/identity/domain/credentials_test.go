@@ -72,14 +72,14 @@ func TestCheckPassword(t *testing.T) {
 		{"spaces are fine here", ""},
 	}
 	for _, tt := range tests {
-		if got := CheckPassword(tt.password, email); got != tt.want {
+		if got := checkPassword(tt.password, email); got != tt.want {
 			t.Errorf("CheckPassword(%q) = %q, want %q", tt.password, got, tt.want)
 		}
 	}
 }
 
 func TestParseRegistrationReportsEveryField(t *testing.T) {
-	_, err := ParseRegistration("not an email", "short")
+	_, _, err := ParseRegistration("not an email", "short")
 	verr, ok := err.(*ValidationError) //nolint:errorlint // returned unwrapped
 	if !ok {
 		t.Fatalf("got %v, want *ValidationError", err)
@@ -91,7 +91,7 @@ func TestParseRegistrationReportsEveryField(t *testing.T) {
 	if strings.Join(fields, ",") != "email,password" {
 		t.Fatalf("fields = %v, want email and password", fields)
 	}
-	if _, err := ParseRegistration("bob@example.com", "long enough pass"); err != nil {
+	if _, _, err := ParseRegistration("bob@example.com", "long enough pass"); err != nil {
 		t.Fatalf("valid registration: %v", err)
 	}
 }

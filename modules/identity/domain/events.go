@@ -2,19 +2,11 @@ package domain
 
 import "time"
 
-// Event is what a change of an account recorded: the store saves the change and hands
-// its events, in the same transaction, to the one port that turns them into emails
-// (and ledger entries), so a template is never the store's business.
+// Event is what a change of an account recorded: the store saves the change, writing
+// what each event needs in one switch (rows, ledger entries), and hands the events, in
+// the same transaction, to the one port that turns them into emails, so a template is
+// never the store's business.
 type Event interface{ event() }
-
-// Purpose says what an issued code is for; each purpose has its own email.
-type Purpose string
-
-// The purposes of a code.
-const (
-	PurposeActivation    Purpose = "activation"
-	PurposePasswordReset Purpose = "password_reset"
-)
 
 // CodeIssued is the event of a new code: it must be emailed to Email, and it counts
 // against the mailbox's daily code budget.
@@ -33,19 +25,31 @@ type WrongCode struct {
 	At      time.Time
 }
 
+// AccountRegistered is the event of a new pending account for Email, registered at At:
+// the store inserts it (the unique constraint on the email decides a race) and gives it
+// its id.
+type AccountRegistered struct {
+	Email Email
+	At    time.Time
+}
+
 // AccountReplaced is the event of a registration that took over a pending account: the
-// account ID is gone, with its codes and sessions, and the store saves the new one under a
-// new id, so nothing another module keyed by the old id can be reached with the new
-// password.
+// account ID is gone, with its codes and sessions; the AccountRegistered that follows
+// saves the new one under a new id, so nothing another module keyed by the old id can be
+// reached with the new password.
 type AccountReplaced struct {
 	ID string
 }
 
-// PasswordChanged is the event of a new password: every session of the account ends, in
-// the same transaction, and a notice (no secret in it) is emailed to Email.
+// PasswordChanged is the event of a new password, by a change (PUT) or by a confirmed
+// reset (Reset): in the same transaction every session of the account ends, every
+// failure counted against the email ends, every client known to the account but the one
+// that made the change is forgotten (that one becomes known), and a notice (no secret in
+// it) is emailed to Email.
 type PasswordChanged struct {
 	Email Email
 	At    time.Time
+	Reset bool
 }
 
 // SessionStarted is the event of a sign-in: the store keeps the session of TokenHash and
@@ -68,10 +72,11 @@ type AccountDeleted struct {
 	Email Email
 }
 
-func (CodeIssued) event()      {}
-func (WrongCode) event()       {}
-func (AccountReplaced) event() {}
-func (PasswordChanged) event() {}
-func (SessionStarted) event()  {}
-func (SessionsEnded) event()   {}
-func (AccountDeleted) event()  {}
+func (AccountRegistered) event() {}
+func (CodeIssued) event()        {}
+func (WrongCode) event()         {}
+func (AccountReplaced) event()   {}
+func (PasswordChanged) event()   {}
+func (SessionStarted) event()    {}
+func (SessionsEnded) event()     {}
+func (AccountDeleted) event()    {}

@@ -65,7 +65,6 @@ func (a *Account) ChangePassword(passwordHash string, now time.Time) error {
 	if a.Status != StatusActive {
 		return ErrAccountPending
 	}
-	a.PasswordHash = passwordHash
-	a.record(PasswordChanged{Email: a.Email, At: now})
+	a.setPassword(passwordHash, now, false)
 	return nil
 }

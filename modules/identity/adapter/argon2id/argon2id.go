@@ -80,8 +80,8 @@ func New(p Params, gate *admission.Gate, opts ...Option) *Hasher {
 }
 
 // run runs one argon2id computation in a slot of the gate, as a span, timed for the
-// observer: admission.ErrBusy when no slot frees up in time, ctx's error when the caller
-// went away before it started.
+// observer: admission.ErrBusy when no slot frees up in time or ctx's deadline passed,
+// ctx's error when the caller went away before it started.
 func (h *Hasher) run(ctx context.Context, op string, p Params, fn func()) error {
 	compute := func() {
 		_, span := h.tracer.Start(ctx, "argon2id."+op, trace.WithAttributes(
@@ -96,14 +96,20 @@ func (h *Hasher) run(ctx context.Context, op string, p Params, fn func()) error 
 			h.observe(op, took)
 		}
 	}
-	if h.gate == nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	err := ctx.Err()
+	switch {
+	case err != nil:
+	case h.gate == nil:
 		compute()
-		return nil
+	default:
+		err = h.gate.Do(ctx, compute)
 	}
-	return h.gate.Do(ctx, compute)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The request's time ran out (its database budget, started by the work before
+		// the hash) while it waited: the server is too slow for it, not the client wrong.
+		return fmt.Errorf("%w: the request's time ran out before a hashing slot: %w", admission.ErrBusy, err)
+	}
+	return err
 }
 
 var b64 = base64.RawStdEncoding
@@ -138,6 +144,14 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 		return false, fmt.Errorf("verify password: %w", err)
 	}
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
+}
+
+// NeedsRehash reports whether encoded was made with other parameters than the hasher's
+// (or cannot be read): a right password is then hashed again with the current ones, so
+// that known and unknown emails keep taking the same time after a change of parameters.
+func (h *Hasher) NeedsRehash(encoded string) bool {
+	p, _, _, err := decode(encoded)
+	return err != nil || p != h.params
 }
 
 func decode(encoded string) (Params, []byte, []byte, error) {

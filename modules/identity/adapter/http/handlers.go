@@ -19,17 +19,17 @@ import (
 // Service is what the handlers need of the use cases (app.Service satisfies it): one
 // method a use case, returning what its handler renders.
 type Service interface {
-	Register(ctx context.Context, email, password string) (domain.Account, error)
-	Authenticate(ctx context.Context, email, password string) (domain.Account, error)
-	Activate(ctx context.Context, who domain.Account, code string) (domain.Account, error)
+	Register(ctx context.Context, email domain.Email, password domain.Password) (domain.Account, error)
+	Authenticate(ctx context.Context, email domain.Email, password string) (domain.Account, error)
+	Activate(ctx context.Context, who domain.Account, code domain.ActivationCode) (domain.Account, error)
 	Resend(ctx context.Context, who domain.Account) (app.CodeSent, error)
 	AuthenticateToken(ctx context.Context, token string) (domain.Session, domain.Account, error)
 	SignIn(ctx context.Context, who domain.Account) (app.SessionStarted, error)
 	SignOut(ctx context.Context, sess domain.Session) error
 	SignOutEverywhere(ctx context.Context, who domain.Account) error
-	ChangePassword(ctx context.Context, who domain.Account, password string) error
-	RequestReset(ctx context.Context, email string) error
-	ConfirmReset(ctx context.Context, email, code, password string) error
+	ChangePassword(ctx context.Context, who domain.Account, password domain.Password) error
+	RequestReset(ctx context.Context, email domain.Email) error
+	ConfirmReset(ctx context.Context, email domain.Email, code domain.ResetCode, password domain.Password) error
 	DeleteAccount(ctx context.Context, who domain.Account) error
 }
 
@@ -81,10 +81,11 @@ func toUserResponse(a domain.Account) userResponse {
 	return u
 }
 
-// The requests have no validator tags: their one validation path is the domain's
-// (domain.ParseRegistration, domain.ValidCodeFormat, through the use case), where the
-// limits and their messages are written once; the use case's *domain.ValidationError is a
-// 422 listing every field.
+// The requests have no validator tags: each handler parses its request at the edge into
+// the domain's values (domain.ParseRegistration, ParseActivationCode, ParsePassword,
+// ParseResetCode), where the limits and their messages are written once, and hands the
+// use case those values, never raw strings; a *domain.ValidationError is a 422 listing
+// every bad field.
 type registerRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -95,7 +96,11 @@ func (h *Handlers) register(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	acc, err := h.svc.Register(clientContext(c), req.Email, req.Password)
+	email, password, err := domain.ParseRegistration(req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	acc, err := h.svc.Register(clientContext(c), email, password)
 	if err != nil {
 		return err
 	}
@@ -112,7 +117,11 @@ func (h *Handlers) activate(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	acc, err := h.svc.Activate(clientContext(c), principal(c), req.Code)
+	code, msg := domain.ParseActivationCode(req.Code)
+	if msg != "" {
+		return invalid(field{"code", msg})
+	}
+	acc, err := h.svc.Activate(clientContext(c), principal(c), code)
 	if err != nil {
 		return err
 	}
@@ -146,7 +155,12 @@ func (h *Handlers) changePassword(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.svc.ChangePassword(clientContext(c), principal(c), req.Password); err != nil {
+	who := principal(c)
+	password, msg := domain.ParsePassword(req.Password, who.Email)
+	if msg != "" {
+		return invalid(field{"password", msg})
+	}
+	if err := h.svc.ChangePassword(clientContext(c), who, password); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -168,7 +182,11 @@ func (h *Handlers) requestReset(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.svc.RequestReset(clientContext(c), req.Email); err != nil {
+	email, msg := domain.ParseEmail(req.Email)
+	if msg != "" {
+		return invalid(field{"email", msg})
+	}
+	if err := h.svc.RequestReset(clientContext(c), email); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, struct{}{})
@@ -179,10 +197,31 @@ func (h *Handlers) confirmReset(c echo.Context) error {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.svc.ConfirmReset(clientContext(c), req.Email, req.Code, req.Password); err != nil {
+	email, emailMsg := domain.ParseEmail(req.Email)
+	code, codeMsg := domain.ParseResetCode(req.Code)
+	password, passwordMsg := domain.ParsePassword(req.Password, email)
+	if err := invalid(field{"email", emailMsg}, field{"code", codeMsg}, field{"password", passwordMsg}); err != nil {
+		return err // a malformed request is not a guess
+	}
+	if err := h.svc.ConfirmReset(clientContext(c), email, code, password); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// field is one field of a request and what is wrong with it ("" when nothing is).
+type field struct{ name, msg string }
+
+// invalid is the *domain.ValidationError (a 422) listing every field that has a message,
+// or nil when none has.
+func invalid(fields ...field) error {
+	var verr domain.ValidationError
+	for _, f := range fields {
+		if f.msg != "" {
+			verr.Add(f.name, f.msg)
+		}
+	}
+	return verr.Err()
 }
 
 // deleteAccount deletes the account of the Basic credentials (a token is not enough: the
@@ -276,11 +315,17 @@ func (h *Handlers) middleware(allowed schemes, pendingToo bool) echo.MiddlewareF
 			)
 			switch {
 			case allowed&basicScheme != 0 && strings.EqualFold(scheme, "Basic"):
-				email, password, ok := c.Request().BasicAuth()
+				user, password, ok := c.Request().BasicAuth()
 				if !ok {
 					return unauthorized(allowed)
 				}
-				acc, err = h.svc.Authenticate(clientContext(c), email, password)
+				// A user that is not an email is refused at once, without a hash:
+				// nothing about any account depends on it.
+				if email, msg := domain.ParseEmail(user); msg != "" {
+					err = domain.ErrUnauthorized
+				} else {
+					acc, err = h.svc.Authenticate(clientContext(c), email, password)
+				}
 			case allowed&bearerScheme != 0 && strings.EqualFold(scheme, "Bearer"):
 				sess, acc, err = h.svc.AuthenticateToken(ctx, strings.TrimSpace(token))
 				ctx = WithSession(ctx, sess)

@@ -43,3 +43,14 @@ func pruned(what string, n int64, err error) (int64, error) {
 	}
 	return n, nil
 }
+
+// PurgeExpiredResetCodes is the retention batch of reset codes expired a day ago.
+func PurgeExpiredResetCodes(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
+	n, err := sqlcgen.New(tx).PurgeExpiredResetCodes(ctx, sqlcgen.PurgeExpiredResetCodesParams{
+		GraceMs: domain.BudgetWindow.Milliseconds(), BatchSize: limit,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge expired reset codes: %w", fromDriver(err))
+	}
+	return n, nil
+}

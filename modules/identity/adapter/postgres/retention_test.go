@@ -39,7 +39,7 @@ func TestDeleteStalePendingAccounts(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
 	for _, email := range []domain.Email{"old1@example.com", "old2@example.com", "old3@example.com", "fresh@example.com", "active@example.com"} {
-		if _, err := store.Register(ctx, email, "hash-1", issue); err != nil {
+		if _, err := register(ctx, store, email, "hash-1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +76,7 @@ func TestDeleteStalePendingAccounts(t *testing.T) {
 	}
 
 	// The address can register again; its ledger still counts the earlier code.
-	acc, err := store.Register(ctx, "old1@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "old1@example.com", "hash-1")
 	if err != nil {
 		t.Fatalf("register a deleted account's address again: %v", err)
 	}
@@ -88,14 +88,14 @@ func TestDeleteStalePendingAccounts(t *testing.T) {
 func TestDeleteStalePendingAccountsSkipsLockedAccounts(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
-	acc, err := store.Register(ctx, "busy@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "busy@example.com", "hash-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	exec(t, pool, `UPDATE identity.activation_codes SET issued_at = issued_at - interval '8 days', expires_at = expires_at - interval '8 days'`)
 	// A request holds the account (as an activation does): the retention batch neither
 	// waits for it nor deletes it.
-	_, err = store.Update(ctx, acc.ID, func(*domain.Account, time.Time) error {
+	_, err = update(ctx, store, acc.ID, func(*domain.Account, time.Time) error {
 		done := make(chan int64, 1)
 		go func() { done <- batch(t, pool, 10, postgres.DeleteStalePendingAccounts(7*24*time.Hour)) }()
 		select {
@@ -147,7 +147,7 @@ func TestPruneActivationLedger(t *testing.T) {
 func TestDeleteStalePendingAccountsKeepsAReissuedCode(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
-	acc, err := store.Register(ctx, "reissued@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "reissued@example.com", "hash-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestDeleteStalePendingAccountsKeepsAReissuedCode(t *testing.T) {
 func TestPurgeSessions(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
-	acc, err := store.Register(ctx, "sessions@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "sessions@example.com", "hash-1")
 	if err != nil {
 		t.Fatal(err)
 	}

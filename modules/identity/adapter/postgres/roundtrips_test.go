@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -71,31 +72,61 @@ func TestRoundTripsPerChange(t *testing.T) {
 	}
 	trace.take()
 
-	// A client's request, as in production: its budget is locked, read and written too.
-	// The mailbox's and the client's locks cost one round trip (they guard budgets that
-	// several accounts share, so no row lock serves).
+	// A client's request, as in production. The client's budget is checked and a unit of it
+	// reserved in a short transaction of its own (no lock on the client outlives it); the
+	// change's transaction locks the account and the mailbox (budgets that several accounts
+	// share, so no row lock serves), and keeps or gives back the client's unit.
 	ctx = app.WithClient(ctx, "192.0.2.1")
-	acc, err := store.Register(ctx, "rt@example.com", "hash-1", issue)
-	if err != nil {
-		t.Fatal(err)
+	spending := func(k app.Key, kind app.ClientKind) app.Key {
+		k.Budgets = app.Budgets{Mailbox: true, ClientKind: kind, ClientLimit: 100}
+		return k
 	}
-	want := "begin InsertAccount LockBudgets LedgerOfMailboxAndClient UpsertActivationCode AppendLedger AppendClientLedger InsertEmail NotifyEmailQueued commit"
-	if got := strings.Join(trace.take(), " "); got != want {
-		t.Errorf("registration sent\n  %s\nwant\n  %s", got, want)
+	const reserve = "begin LockClientBudget RecentClientLedger ReserveClientLedger commit "
+	step := func(what, want string, key app.Key, change func(*domain.Account, time.Time) error) domain.Account {
+		t.Helper()
+		acc, err := store.Change(ctx, key, change)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := strings.Join(trace.take(), " "); got != want {
+			t.Errorf("%s sent\n  %s\nwant\n  %s", what, got, want)
+		}
+		return acc
 	}
-
-	// A wrong guess changes the code and the ledger, not the account.
-	_, err = store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
-		_ = a.Activate(wrongGuess(a.Code.Value), now, policy)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = "begin LockAccount LockBudgets LedgerOfMailboxAndClient GetActivationCode UpsertActivationCode AppendLedger AppendClientLedger commit"
-	if got := strings.Join(trace.take(), " "); got != want {
-		t.Errorf("a wrong guess sent\n  %s\nwant\n  %s", got, want)
-	}
+	acc := step("a registration",
+		reserve+"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger InsertAccount AppendLedger UpsertActivationCode InsertEmail NotifyEmailQueued commit",
+		spending(app.Key{Email: "rt@example.com"}, app.ClientCodes), func(a *domain.Account, now time.Time) error {
+			return a.Register("hash-1", now, policy, rand.Reader)
+		})
+	// A wrong guess changes the code and the ledgers, not the account.
+	step("a wrong guess",
+		reserve+"begin LockAccount CodesOfAccount LockMailbox MailboxLedger AppendLedger UpsertActivationCode commit",
+		spending(app.ByID(acc.ID), app.ClientGuesses), func(a *domain.Account, now time.Time) error {
+			_ = a.Activate(activationCode(t, wrongGuess(a.Code.Value)), now, policy)
+			return nil
+		})
+	// A right guess spends nothing of the client's: its unit is given back.
+	step("an activation",
+		reserve+"begin LockAccount CodesOfAccount LockMailbox MailboxLedger UpdateAccount DeleteActivationCode DeleteClientLedgerEntry commit",
+		spending(app.ByID(acc.ID), app.ClientGuesses), func(a *domain.Account, now time.Time) error {
+			return a.Activate(activationCode(t, a.Code.Value), now, policy)
+		})
+	// A sign-in spends no budget: it touches no ledger, and no lock but the account's.
+	step("a sign-in", "begin LockAccount CodesOfAccount InsertSession EvictSessions commit",
+		app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+			_, err := a.StartSession(make([]byte, 32), now, domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 5})
+			return err
+		})
+	// A reset request for an unknown address costs what a known one's would (its budgets
+	// checked), and writes nothing but what it spent.
+	step("a reset request for an unknown address",
+		reserve+"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger DeleteClientLedgerEntry commit",
+		spending(app.Key{Email: "nobody@example.com"}, app.ClientCodes), func(a *domain.Account, now time.Time) error {
+			if err := a.IssueReset(now, domain.ResetPolicy{TTL: time.Minute, ResetsPerDay: 5}, rand.Reader); !domain.IsNoReset(err) {
+				return err
+			}
+			return nil
+		})
 }
 
 func wrongGuess(code string) string {

@@ -15,28 +15,36 @@ import (
 
 var _ app.SessionStore = (*Store)(nil)
 
-// saveSessions applies the session events of a change to the account id, in its
-// transaction and under its lock: a sign-in inserts its session and ends those past the
-// policy's count; a sign-out everywhere and a password change end them all.
-func saveSessions(ctx context.Context, q *sqlcgen.Queries, id uuid.UUID, events []domain.Event) error {
-	for _, e := range events {
-		switch e := e.(type) {
-		case domain.SessionStarted:
-			if _, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{AccountID: id, TokenHash: e.TokenHash}); err != nil {
-				return fmt.Errorf("insert session: %w", fromDriver(err))
-			}
-			p := e.Policy
-			if _, err := q.EvictSessions(ctx, sqlcgen.EvictSessionsParams{
-				AccountID: id, Keep: int32(p.PerAccount), //nolint:gosec // LoadSettings bounds it (1 to 10000)
-				IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
-			}); err != nil {
-				return fmt.Errorf("end sessions past the limit: %w", fromDriver(err))
-			}
-		case domain.SessionsEnded, domain.PasswordChanged:
-			if _, err := q.DeleteAccountSessions(ctx, id); err != nil {
-				return fmt.Errorf("end the account's sessions: %w", fromDriver(err))
-			}
-		}
+// startSession inserts the session a sign-in of the account id started and ends those
+// past the policy's count and those already ended, in the change's transaction and under
+// the account's lock.
+func startSession(ctx context.Context, q *sqlcgen.Queries, id string, e domain.SessionStarted) error {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", id, err)
+	}
+	if _, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{AccountID: uid, TokenHash: e.TokenHash}); err != nil {
+		return fmt.Errorf("insert session: %w", fromDriver(err))
+	}
+	p := e.Policy
+	if _, err := q.EvictSessions(ctx, sqlcgen.EvictSessionsParams{
+		AccountID: uid, Keep: int32(p.PerAccount), //nolint:gosec // LoadSettings bounds it (1 to 10000)
+		IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
+	}); err != nil {
+		return fmt.Errorf("end sessions past the limit: %w", fromDriver(err))
+	}
+	return nil
+}
+
+// endSessions ends every session of the account id (a sign-out everywhere, a new
+// password).
+func endSessions(ctx context.Context, q *sqlcgen.Queries, id string) error {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", id, err)
+	}
+	if _, err := q.DeleteAccountSessions(ctx, uid); err != nil {
+		return fmt.Errorf("end the account's sessions: %w", fromDriver(err))
 	}
 	return nil
 }

@@ -54,14 +54,33 @@ func (s *Store) Attempt(ctx context.Context, email domain.Email, client string,
 	return attempt, nil
 }
 
-// SignedIn implements app.Store in one statement.
+// SignedIn implements app.Store in one statement, which inserts nothing for an account
+// that is gone.
 func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accountID string) error {
 	id, err := uuid.Parse(accountID)
 	if err != nil {
 		return fmt.Errorf("account id %q: %w", accountID, domain.ErrAccountNotFound)
 	}
-	if err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{Email: string(email), Client: client, AccountID: id}); err != nil {
+	n, err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{Email: string(email), Client: client, AccountID: id})
+	if err != nil {
 		return fmt.Errorf("record sign-in: %w", fromDriver(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("record sign-in of account %s: %w", accountID, domain.ErrAccountNotFound)
+	}
+	return nil
+}
+
+// forgetSignIns is what a new password does to the sign-in history of acc, in its change's
+// transaction: every failure counted against its email ends, and every client known to
+// it but client (the one that made the change, which becomes known) is a stranger again.
+func forgetSignIns(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account, client string) error {
+	id, err := uuid.Parse(acc.ID)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", acc.ID, err)
+	}
+	if err := q.ForgetSignIns(ctx, sqlcgen.ForgetSignInsParams{Email: string(acc.Email), AccountID: id, Client: client}); err != nil {
+		return fmt.Errorf("forget the sign-ins of the old password: %w", fromDriver(err))
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package postgres is the identity context's store on PostgreSQL: the sqlc queries of
-// db/queries/identity, row locks for every change, and the events of every change handed
-// to one port (Events) inside the same transaction.
+// db/queries/identity, row locks for every change, and the events of every change written
+// in one switch and handed to one port (Events) inside the same transaction.
 package postgres
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
@@ -63,79 +64,71 @@ func (s *Store) AccountByID(ctx context.Context, id string) (domain.Account, err
 	return toAccount(row), nil
 }
 
-// Register implements app.Store. The insert lets the unique constraint decide: ON
-// CONFLICT waits for a concurrent registration of the same email, and then the existing
-// row is locked instead.
-func (s *Store) Register(ctx context.Context, email domain.Email, passwordHash string,
-	decide func(acc *domain.Account, now time.Time, created bool) error,
-) (domain.Account, error) {
-	created := false
-	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
-		// The conflicting account can vanish between the insert and the lock (the
-		// retention task deleted it, pending and stale): then the insert is tried again.
-		for attempt := 1; ; attempt++ {
-			row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(email), PasswordHash: passwordHash})
-			if err == nil {
-				// A new account, but perhaps not a new address: a deleted pending account
-				// leaves its ledger behind.
-				created = true
-				acc, err := s.loadLedger(ctx, q, toAccount(row), row.CreatedAt)
-				return acc, row.CreatedAt, err
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return domain.Account{}, time.Time{}, fmt.Errorf("insert account: %w", fromDriver(err))
-			}
-			locked, err := q.LockAccountByEmail(ctx, string(email))
-			if errors.Is(err, pgx.ErrNoRows) && attempt < 3 {
-				continue
-			}
-			if err != nil {
-				return domain.Account{}, time.Time{}, fmt.Errorf("lock existing account: %w", fromDriver(err))
-			}
-			acc, err := s.load(ctx, q, locked.IdentityAccount, locked.DbNow)
-			return acc, locked.DbNow, err
-		}
-	}, func(acc *domain.Account, now time.Time) error {
-		return decide(acc, now, created)
-	})
-}
+// errRegistrationRaced is a registration whose insert found the email taken by a
+// concurrent one that committed first: the change runs again, on that account.
+var errRegistrationRaced = errors.New("a concurrent registration of the email committed first")
 
-// Update implements app.Store.
-func (s *Store) Update(ctx context.Context, id string, change func(acc *domain.Account, now time.Time) error) (domain.Account, error) {
-	uid, err := uuid.Parse(id)
-	if err != nil {
-		return domain.Account{}, fmt.Errorf("account id %q: %w", id, domain.ErrAccountNotFound)
+// Change implements app.Store: the one path of every change of an account. On one
+// connection, the client's budget is reserved first, in a short transaction of its own
+// (reserve); then one transaction locks and loads the account (lock), lets change
+// decide, and saves what it left (save); a reservation the change did not keep is given
+// back. The two transactions run back to back on one connection, so a replica holds at
+// most one reserved unit per connection of its pool: a unit in flight is never more than
+// a few milliseconds old, and a burst of one client's requests waiting for connections
+// holds none.
+func (s *Store) Change(ctx context.Context, key app.Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error) {
+	if key.CheckOnly {
+		return s.check(ctx, key, change)
 	}
-	return s.apply(ctx, func(q *sqlcgen.Queries) (domain.Account, time.Time, error) {
-		locked, err := q.LockAccount(ctx, uid)
-		if err != nil {
-			return domain.Account{}, time.Time{}, fmt.Errorf("lock account: %w", fromDriver(err))
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return domain.Account{}, fmt.Errorf("acquire a connection: %w", database.Classify(err))
+	}
+	defer conn.Release()
+	res, err := reserve(ctx, conn, app.ClientFrom(ctx), key.Budgets)
+	if err != nil {
+		return domain.Account{}, err
+	}
+	var out domain.Account
+	for attempt := 1; ; attempt++ {
+		out, err = s.apply(ctx, conn, key, res, change)
+		if !errors.Is(err, errRegistrationRaced) || attempt == 3 {
+			break
 		}
-		acc, err := s.load(ctx, q, locked.IdentityAccount, locked.DbNow)
-		return acc, locked.DbNow, err
-	}, change)
+	}
+	if err != nil {
+		// Given back even when the client left; a reservation that cannot be given back
+		// (the database is lost) counts as spent until its window passes.
+		return domain.Account{}, errors.Join(err, res.giveBack(context.WithoutCancel(ctx), sqlcgen.New(conn)))
+	}
+	return out, nil
 }
 
 // apply is one change to one account, in one transaction: lock reads the locked account
-// and the database clock, change lets the domain decide, save writes back what changed
-// and queues the emails it caused. This replica's dispatcher is woken after the commit
-// when there are any.
-func (s *Store) apply(ctx context.Context,
-	lock func(*sqlcgen.Queries) (domain.Account, time.Time, error),
+// with all it holds and the database clock, the mailbox's budgets are locked and read
+// when the change may spend them, change lets the domain decide, and save writes back
+// what changed.
+func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, key app.Key, res reservation,
 	change func(acc *domain.Account, now time.Time) error,
 ) (domain.Account, error) {
 	var out domain.Account
-	err := database.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := database.InTx(ctx, conn, func(tx pgx.Tx) error {
 		q := sqlcgen.New(tx)
-		acc, now, err := lock(q)
+		acc, now, err := load(ctx, q, key, true)
 		if err != nil {
 			return err
 		}
-		loaded := rowOf(acc)
+		if key.Budgets.Mailbox {
+			if acc.Ledger, err = mailboxLedger(ctx, q, acc.Email.Mailbox(), now, true); err != nil {
+				return err
+			}
+		}
+		acc.Client = res.ledger()
+		loaded := snapshotOf(acc)
 		if err := change(&acc, now); err != nil {
 			return err
 		}
-		if err := s.save(ctx, tx, q, &acc, loaded); err != nil {
+		if err := s.save(ctx, tx, q, &acc, loaded, res); err != nil {
 			return err
 		}
 		out = acc
@@ -147,8 +140,90 @@ func (s *Store) apply(ctx context.Context,
 	return out, nil
 }
 
-// The kinds of ledger rows. A client's ledger counts reset codes and their guesses with
-// activation's; a mailbox's keeps them apart.
+// check is a change that only looks (app.Key.CheckOnly): the account key finds and its
+// budgets are read as they are, with the same loading as a change but no lock, no
+// reservation and no transaction, and nothing the closure leaves is saved.
+func (s *Store) check(ctx context.Context, key app.Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error) {
+	q := sqlcgen.New(s.pool)
+	acc, now, err := load(ctx, q, key, false)
+	if err != nil {
+		return domain.Account{}, err
+	}
+	if key.Budgets.Mailbox {
+		if acc.Ledger, err = mailboxLedger(ctx, q, acc.Email.Mailbox(), now, false); err != nil {
+			return domain.Account{}, err
+		}
+	}
+	res, err := readClientBudget(ctx, q, app.ClientFrom(ctx), key.Budgets)
+	if err != nil {
+		return domain.Account{}, err
+	}
+	acc.Client = res.ledger()
+	if err := change(&acc, now); err != nil {
+		return domain.Account{}, err
+	}
+	return acc, nil
+}
+
+// load reads the account key finds with its codes, and the database clock; with lock,
+// it locks the account first and reads the clock after the lock is granted. An email no
+// account has is an account with no ID (and no row lock: the mailbox's lock serialises
+// what it may spend).
+func load(ctx context.Context, q *sqlcgen.Queries, key app.Key, lock bool) (domain.Account, time.Time, error) {
+	var (
+		row sqlcgen.IdentityAccount
+		now time.Time
+		err error
+	)
+	byID := key.ID != "" || key.Email == ""
+	switch {
+	case byID:
+		id, perr := uuid.Parse(key.ID)
+		if perr != nil {
+			return domain.Account{}, time.Time{}, fmt.Errorf("account id %q: %w", key.ID, domain.ErrAccountNotFound)
+		}
+		if lock {
+			var locked sqlcgen.LockAccountRow
+			locked, err = q.LockAccount(ctx, id)
+			row, now = locked.IdentityAccount, locked.DbNow
+		} else {
+			row, err = q.GetAccount(ctx, id)
+		}
+	case lock:
+		var locked sqlcgen.LockAccountByEmailRow
+		locked, err = q.LockAccountByEmail(ctx, string(key.Email))
+		row, now = locked.IdentityAccount, locked.DbNow
+	default:
+		row, err = q.GetAccountByEmail(ctx, string(key.Email))
+	}
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && !byID:
+		if now, err = q.ClockNow(ctx); err != nil {
+			return domain.Account{}, time.Time{}, fmt.Errorf("read the database clock: %w", fromDriver(err))
+		}
+		return domain.Account{Email: key.Email}, now, nil
+	case err != nil:
+		return domain.Account{}, time.Time{}, fmt.Errorf("load account: %w", fromDriver(err))
+	}
+	if !lock {
+		if now, err = q.ClockNow(ctx); err != nil {
+			return domain.Account{}, time.Time{}, fmt.Errorf("read the database clock: %w", fromDriver(err))
+		}
+	}
+	acc := toAccount(row)
+	codes, err := q.CodesOfAccount(ctx, row.ID)
+	if err != nil {
+		return domain.Account{}, time.Time{}, fmt.Errorf("get codes: %w", fromDriver(err))
+	}
+	for _, c := range codes {
+		*slot(&acc, domain.Purpose(c.Purpose)) = &domain.Code{
+			Value: c.Code, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, FailedAttempts: int(c.FailedAttempts),
+		}
+	}
+	return acc, now, nil
+}
+
+// The kinds of a mailbox's ledger rows: each purpose's codes and wrong guesses apart.
 const (
 	ledgerCodeIssued     = "code_issued"
 	ledgerWrongCode      = "wrong_code"
@@ -156,78 +231,141 @@ const (
 	ledgerWrongResetCode = "wrong_reset_code"
 )
 
-// load adds the account's latest activation code and its address's ledger to the locked
-// row; now is the database clock under the lock.
-func (s *Store) load(ctx context.Context, q *sqlcgen.Queries, row sqlcgen.IdentityAccount, now time.Time) (domain.Account, error) {
-	acc, err := s.loadLedger(ctx, q, toAccount(row), now)
-	if err != nil {
-		return domain.Account{}, err
-	}
-	code, err := q.GetActivationCode(ctx, row.ID)
+// mailboxKind is the kind of the mailbox's ledger row of a code of purpose p issued
+// (wrong false) or guessed wrong.
+func mailboxKind(p domain.Purpose, wrong bool) string {
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return domain.Account{}, fmt.Errorf("get activation code: %w", fromDriver(err))
-	default:
-		acc.Code = &domain.ActivationCode{
-			Value: code.Code, IssuedAt: code.IssuedAt, ExpiresAt: code.ExpiresAt, FailedAttempts: int(code.FailedAttempts),
-		}
+	case p == domain.PurposePasswordReset && wrong:
+		return ledgerWrongResetCode
+	case p == domain.PurposePasswordReset:
+		return ledgerResetIssued
+	case wrong:
+		return ledgerWrongCode
 	}
-	return acc, nil
+	return ledgerCodeIssued
 }
 
-// loadLedger locks the budgets of the account's mailbox and of the client of ctx, and adds
-// what they spent in the last 24 h to acc (a new account has no code to read, but its
-// mailbox may have a ledger from another address or a deleted account).
-func (s *Store) loadLedger(ctx context.Context, q *sqlcgen.Queries, acc domain.Account, now time.Time) (domain.Account, error) {
-	mailbox, client := string(acc.Email.Mailbox()), app.ClientFrom(ctx)
-	if err := q.LockBudgets(ctx, sqlcgen.LockBudgetsParams{Mailbox: mailbox, Client: client}); err != nil {
-		return domain.Account{}, fmt.Errorf("lock budgets: %w", fromDriver(err))
+// mailboxLedger reads what mailbox spent in the window before now; with lock, it locks
+// the mailbox's budgets first, until the transaction ends.
+func mailboxLedger(ctx context.Context, q *sqlcgen.Queries, mailbox domain.Mailbox, now time.Time, lock bool) (domain.Ledger, error) {
+	if lock {
+		if err := q.LockMailbox(ctx, string(mailbox)); err != nil {
+			return domain.Ledger{}, fmt.Errorf("lock the mailbox's budgets: %w", fromDriver(err))
+		}
 	}
-	entries, err := q.LedgerOfMailboxAndClient(ctx, sqlcgen.LedgerOfMailboxAndClientParams{
-		Mailbox: mailbox, Client: client, Since: now.Add(-domain.BudgetWindow),
-	})
+	rows, err := q.MailboxLedger(ctx, sqlcgen.MailboxLedgerParams{Mailbox: string(mailbox), Since: now.Add(-domain.BudgetWindow)})
 	if err != nil {
-		return domain.Account{}, fmt.Errorf("get budget ledgers: %w", fromDriver(err))
+		return domain.Ledger{}, fmt.Errorf("get the mailbox's ledger: %w", fromDriver(err))
 	}
-	for _, e := range entries {
-		l := &acc.Ledger
-		if e.Owner == "client" {
-			l = &acc.Client
-		}
-		switch e.Kind {
+	var l domain.Ledger
+	for _, r := range rows {
+		switch r.Kind {
 		case ledgerCodeIssued:
-			l.CodesIssued = append(l.CodesIssued, e.OccurredAt)
+			l.CodesIssued = append(l.CodesIssued, r.OccurredAt)
 		case ledgerWrongCode:
-			l.WrongGuesses = append(l.WrongGuesses, e.OccurredAt)
+			l.WrongGuesses = append(l.WrongGuesses, r.OccurredAt)
 		case ledgerResetIssued:
-			l.ResetsIssued = append(l.ResetsIssued, e.OccurredAt)
+			l.ResetsIssued = append(l.ResetsIssued, r.OccurredAt)
 		case ledgerWrongResetCode:
-			l.WrongResets = append(l.WrongResets, e.OccurredAt)
+			l.WrongResets = append(l.WrongResets, r.OccurredAt)
 		}
 	}
-	return acc, nil
+	return l, nil
 }
 
-// save writes back what the domain changed, records its events in the ledger, and hands
-// them to the events port.
-func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded accountRow) error {
-	if acc.Deleted() {
-		// A deletion: nothing else of the change is saved (see delete.go).
-		return s.deleteAccount(ctx, tx, q, acc)
+// save writes what the change left in acc: first what each of its events needs, in one
+// switch (the one place the store reads the events), then the account row and its codes
+// where they differ from what was loaded, then the client's reservation kept or given
+// back, then the events handed to the events port (the emails).
+func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded snapshot, res reservation) error {
+	client := app.ClientFrom(ctx)
+	spent := false // the change spent the client's reserved unit
+	for _, e := range acc.Events() {
+		var err error
+		switch e := e.(type) {
+		case domain.AccountDeleted:
+			// Nothing else of the change is saved (see delete.go).
+			return s.deleteAccount(ctx, tx, q, acc)
+		case domain.AccountReplaced:
+			err = deleteReplaced(ctx, q, e.ID)
+		case domain.AccountRegistered:
+			err = insertAccount(ctx, q, acc)
+			loaded = snapshot{row: rowOf(*acc)} // a new row, with no code yet
+		case domain.CodeIssued:
+			err = q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{
+				Mailbox: string(acc.Email.Mailbox()), Kind: mailboxKind(e.Purpose, false), OccurredAt: e.IssuedAt,
+			})
+			spent = spent || res.kind == app.ClientCodes
+		case domain.WrongCode:
+			err = q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{
+				Mailbox: string(acc.Email.Mailbox()), Kind: mailboxKind(e.Purpose, true), OccurredAt: e.At,
+			})
+			spent = spent || res.kind == app.ClientGuesses
+		case domain.SessionStarted:
+			err = startSession(ctx, q, acc.ID, e)
+		case domain.SessionsEnded:
+			err = endSessions(ctx, q, acc.ID)
+		case domain.PasswordChanged:
+			err = errors.Join(endSessions(ctx, q, acc.ID), forgetSignIns(ctx, q, acc, client))
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if acc.ID == "" {
-		// A takeover (domain.AccountReplaced): the old account goes, with its code and
-		// what cascades from it, and the new one is inserted under a new id.
-		return s.replace(ctx, tx, q, acc)
+	if acc.ID != "" { // else an address no account has: only what it spent is saved
+		if err := saveAccount(ctx, q, acc, loaded); err != nil {
+			return err
+		}
 	}
+	if !spent {
+		if err := res.giveBack(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
+		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
+	}
+	return nil
+}
+
+// deleteReplaced deletes the pending account id a registration took over: its codes,
+// sessions and sign-in clients cascade.
+func deleteReplaced(ctx context.Context, q *sqlcgen.Queries, id string) error {
+	old, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("replaced account id %q: %w", id, err)
+	}
+	if err := q.DeleteAccount(ctx, old); err != nil {
+		return fmt.Errorf("delete replaced account: %w", fromDriver(err))
+	}
+	return nil
+}
+
+// insertAccount inserts the account acc registered and gives it its id; a concurrent
+// registration of its email that committed first is errRegistrationRaced.
+func insertAccount(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account) error {
+	row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{
+		Email: string(acc.Email), PasswordHash: acc.PasswordHash, CreatedAt: acc.CreatedAt,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errRegistrationRaced
+	}
+	if err != nil {
+		return fmt.Errorf("insert account: %w", fromDriver(err))
+	}
+	acc.ID, acc.CreatedAt = row.ID.String(), row.CreatedAt
+	return nil
+}
+
+// saveAccount writes the account row and its codes where they differ from what was
+// loaded: most changes (a new code, a wrong guess) touch a code, not the account, and a
+// change of one purpose leaves the other purpose's code as it found it.
+func saveAccount(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account, loaded snapshot) error {
 	id, err := uuid.Parse(acc.ID)
 	if err != nil {
 		return fmt.Errorf("account id %q: %w", acc.ID, err)
 	}
-	// Most changes (a new code, a wrong guess) touch the code, not the account: the
-	// account row is written only when one of its columns changed, a round trip saved.
-	if rowOf(*acc) != loaded {
+	if rowOf(*acc) != loaded.row {
 		if err := q.UpdateAccount(ctx, sqlcgen.UpdateAccountParams{
 			ID: id, PasswordHash: acc.PasswordHash, Status: string(acc.Status),
 			CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt,
@@ -235,56 +373,73 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			return fmt.Errorf("update account: %w", fromDriver(err))
 		}
 	}
-	return s.saveRest(ctx, tx, q, id, acc)
-}
-
-// replace deletes the accounts acc's AccountReplaced events name and inserts acc as a new
-// account, then saves the rest of the change under its new id.
-func (s *Store) replace(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account) error {
-	for _, e := range acc.Events() {
-		if r, ok := e.(domain.AccountReplaced); ok {
-			old, err := uuid.Parse(r.ID)
-			if err != nil {
-				return fmt.Errorf("replaced account id %q: %w", r.ID, err)
-			}
-			if err := q.DeleteAccount(ctx, old); err != nil {
-				return fmt.Errorf("delete replaced account: %w", fromDriver(err))
-			}
+	for _, p := range purposes {
+		if err := saveCode(ctx, q, id, p, loaded.codes[p], *slot(acc, p)); err != nil {
+			return err
 		}
 	}
-	row, err := q.InsertAccount(ctx, sqlcgen.InsertAccountParams{Email: string(acc.Email), PasswordHash: acc.PasswordHash})
-	if err != nil {
-		return fmt.Errorf("insert replacing account: %w", fromDriver(err))
-	}
-	acc.ID, acc.CreatedAt = row.ID.String(), row.CreatedAt
-	return s.saveRest(ctx, tx, q, row.ID, acc)
+	return nil
 }
 
-// saveRest saves the code, the ledgers and the events of the change to the account id.
-func (s *Store) saveRest(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, id uuid.UUID, acc *domain.Account) error {
-	if acc.Code == nil {
+// purposes are the purposes of the codes an account holds, one slot each.
+var purposes = []domain.Purpose{domain.PurposeActivation, domain.PurposePasswordReset}
+
+// slot is where acc keeps its latest code of p.
+func slot(acc *domain.Account, p domain.Purpose) **domain.Code {
+	if p == domain.PurposePasswordReset {
+		return &acc.Reset
+	}
+	return &acc.Code
+}
+
+// saveCode writes the code of purpose p of the account id when it differs from before,
+// what was loaded: a new or changed code is upserted, a code gone is deleted.
+func saveCode(ctx context.Context, q *sqlcgen.Queries, id uuid.UUID, p domain.Purpose, before, after *domain.Code) error {
+	switch {
+	case after == nil && before == nil, after != nil && before != nil && *after == *before:
+		return nil
+	case after == nil && p == domain.PurposePasswordReset:
+		if err := q.DeleteResetCode(ctx, id); err != nil {
+			return fmt.Errorf("delete reset code: %w", fromDriver(err))
+		}
+	case after == nil:
 		if err := q.DeleteActivationCode(ctx, id); err != nil {
 			return fmt.Errorf("delete activation code: %w", fromDriver(err))
 		}
-	} else if err := q.UpsertActivationCode(ctx, sqlcgen.UpsertActivationCodeParams{
-		AccountID: id, Code: acc.Code.Value, IssuedAt: acc.Code.IssuedAt, ExpiresAt: acc.Code.ExpiresAt,
-		FailedAttempts: int32(acc.Code.FailedAttempts), //nolint:gosec // bounded by MaxAttempts
-	}); err != nil {
-		return fmt.Errorf("save activation code: %w", fromDriver(err))
-	}
-	if err := s.saveLedger(ctx, q, acc); err != nil {
-		return err
-	}
-	if err := saveSessions(ctx, q, id, acc.Events()); err != nil {
-		return err
-	}
-	if err := voidResetCodes(ctx, q, id, acc.Events()); err != nil {
-		return err
-	}
-	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
-		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
+	case p == domain.PurposePasswordReset:
+		if err := q.UpsertResetCode(ctx, sqlcgen.UpsertResetCodeParams{
+			AccountID: id, Code: after.Value, IssuedAt: after.IssuedAt, ExpiresAt: after.ExpiresAt,
+			FailedAttempts: int32(after.FailedAttempts), //nolint:gosec // bounded by MaxAttempts
+		}); err != nil {
+			return fmt.Errorf("save reset code: %w", fromDriver(err))
+		}
+	default:
+		if err := q.UpsertActivationCode(ctx, sqlcgen.UpsertActivationCodeParams{
+			AccountID: id, Code: after.Value, IssuedAt: after.IssuedAt, ExpiresAt: after.ExpiresAt,
+			FailedAttempts: int32(after.FailedAttempts), //nolint:gosec // bounded by MaxAttempts
+		}); err != nil {
+			return fmt.Errorf("save activation code: %w", fromDriver(err))
+		}
 	}
 	return nil
+}
+
+// snapshot is what was loaded of an account, to save only what a change altered.
+type snapshot struct {
+	row   accountRow
+	codes map[domain.Purpose]*domain.Code
+}
+
+// snapshotOf copies what acc holds before the change (the domain alters codes in place).
+func snapshotOf(acc domain.Account) snapshot {
+	s := snapshot{row: rowOf(acc), codes: map[domain.Purpose]*domain.Code{}}
+	for _, p := range purposes {
+		if c := *slot(&acc, p); c != nil {
+			copied := *c
+			s.codes[p] = &copied
+		}
+	}
+	return s
 }
 
 // accountRow is what the accounts table holds of an account, comparable.
@@ -303,46 +458,6 @@ func rowOf(a domain.Account) accountRow {
 	return r
 }
 
-// saveLedger appends what the mailbox and the client of ctx spent in this change to their
-// ledgers. What left the window is deleted by the retention tasks (PruneActivationLedger,
-// PruneClientLedger), not here.
-func (s *Store) saveLedger(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account) error {
-	mailbox, client := string(acc.Email.Mailbox()), app.ClientFrom(ctx)
-	add := func(kind, clientKind string, at time.Time) error {
-		if err := q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{Mailbox: mailbox, Kind: kind, OccurredAt: at}); err != nil {
-			return fmt.Errorf("append to activation ledger: %w", fromDriver(err))
-		}
-		if client == "" {
-			return nil
-		}
-		if err := q.AppendClientLedger(ctx, sqlcgen.AppendClientLedgerParams{Client: client, Kind: clientKind, OccurredAt: at}); err != nil {
-			return fmt.Errorf("append to client ledger: %w", fromDriver(err))
-		}
-		return nil
-	}
-	for _, e := range acc.Events() {
-		var err error
-		switch e := e.(type) {
-		case domain.CodeIssued:
-			kind := ledgerCodeIssued
-			if e.Purpose == domain.PurposePasswordReset {
-				kind = ledgerResetIssued
-			}
-			err = add(kind, ledgerCodeIssued, e.IssuedAt)
-		case domain.WrongCode:
-			kind := ledgerWrongCode
-			if e.Purpose == domain.PurposePasswordReset {
-				kind = ledgerWrongResetCode
-			}
-			err = add(kind, ledgerWrongCode, e.At)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func toAccount(r sqlcgen.IdentityAccount) domain.Account {
 	return domain.Account{
 		ID:           r.ID.String(),
@@ -354,10 +469,13 @@ func toAccount(r sqlcgen.IdentityAccount) domain.Account {
 	}
 }
 
-// fromDriver interprets every driver error in one place: no row is a missing account, an
-// unreachable database is database.ErrUnavailable; the rest passes through.
+// fromDriver interprets every driver error in one place: no row, or a row that refers to
+// an account that is gone (a foreign-key violation: the account was deleted or taken over
+// meanwhile), is a missing account; an unreachable database is database.ErrUnavailable;
+// the rest passes through.
 func fromDriver(err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
+	var pgErr *pgconn.PgError
+	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "23503" {
 		return domain.ErrAccountNotFound
 	}
 	return database.Classify(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/acme/identity/modules/identity/adapter/email"
 	"github.com/acme/identity/modules/identity/adapter/postgres"
+	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/database/dbtest"
@@ -39,18 +40,33 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 	return n
 }
 
-func issue(acc *domain.Account, now time.Time, created bool) error {
-	if !created {
-		return acc.Reregister("hash-2", now, policy, rand.Reader)
+// register registers email with hash as the use case does: one change by email.
+func register(ctx context.Context, store *postgres.Store, email domain.Email, hash string) (domain.Account, error) {
+	return store.Change(ctx, app.Key{Email: email, Budgets: app.Budgets{Mailbox: true}}, func(acc *domain.Account, now time.Time) error {
+		return acc.Register(hash, now, policy, rand.Reader)
+	})
+}
+
+// update is a change of the account id that may spend the mailbox's budgets.
+func update(ctx context.Context, store *postgres.Store, id string, change func(*domain.Account, time.Time) error) (domain.Account, error) {
+	return store.Change(ctx, app.Key{ID: id, Budgets: app.Budgets{Mailbox: true}}, change)
+}
+
+// activationCode parses s as a handler does.
+func activationCode(t *testing.T, s string) domain.ActivationCode {
+	t.Helper()
+	c, msg := domain.ParseActivationCode(s)
+	if msg != "" {
+		t.Fatalf("activation code %q: %s", s, msg)
 	}
-	return acc.IssueCode(now, policy, rand.Reader)
+	return c
 }
 
 func TestRegisterWritesAccountCodeAndEmailTogether(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
 
-	acc, err := store.Register(ctx, "alice@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "alice@example.com", "hash-1")
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
@@ -85,8 +101,8 @@ func TestRefusedRegistrationLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
 	refused := errors.New("refused")
-	_, err := store.Register(ctx, "bob@example.com", "hash-1", func(acc *domain.Account, now time.Time, _ bool) error {
-		if err := acc.IssueCode(now, policy, rand.Reader); err != nil {
+	_, err := store.Change(ctx, app.Key{Email: "bob@example.com"}, func(acc *domain.Account, now time.Time) error {
+		if err := acc.Register("hash-1", now, policy, rand.Reader); err != nil {
 			return err
 		}
 		return refused
@@ -115,19 +131,13 @@ func TestConcurrentRegistrationsOfOneEmailCreateOne(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := store.Register(ctx, "carol@example.com", "hash-1", func(acc *domain.Account, now time.Time, isNew bool) error {
-				if isNew {
-					mu.Lock()
-					created++
-					mu.Unlock()
-				}
-				return issue(acc, now, isNew)
-			})
+			_, err := register(ctx, store, "carol@example.com", "hash-1")
 			var retry *domain.RetryLaterError
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
+				created++
 			case errors.As(err, &retry):
 				retries++
 			default:
@@ -150,7 +160,7 @@ func TestConcurrentRegistrationsOfOneEmailCreateOne(t *testing.T) {
 func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	ctx := context.Background()
 	store, pool := newStore(t)
-	acc, err := store.Register(ctx, "dan@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "dan@example.com", "hash-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +168,8 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	if acc.Code.Value == wrong {
 		wrong = "0001"
 	}
-	if _, err := store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
-		_ = a.Activate(wrong, now, policy)
+	if _, err := update(ctx, store, acc.ID, func(a *domain.Account, now time.Time) error {
+		_ = a.Activate(activationCode(t, wrong), now, policy)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -169,8 +179,8 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	}
 
 	// An error from the closure saves nothing.
-	_, err = store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
-		_ = a.Activate(wrong, now, policy)
+	_, err = update(ctx, store, acc.ID, func(a *domain.Account, now time.Time) error {
+		_ = a.Activate(activationCode(t, wrong), now, policy)
 		return domain.ErrUnauthorized
 	})
 	if !errors.Is(err, domain.ErrUnauthorized) {
@@ -180,8 +190,8 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 		t.Fatalf("failed_attempts = %d after a refused change, want 1", n)
 	}
 
-	activated, err := store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
-		return a.Activate(acc.Code.Value, now, policy)
+	activated, err := update(ctx, store, acc.ID, func(a *domain.Account, now time.Time) error {
+		return a.Activate(activationCode(t, acc.Code.Value), now, policy)
 	})
 	if err != nil || activated.Status != domain.StatusActive || activated.ActivatedAt == nil {
 		t.Fatalf("activate: %+v, %v", activated, err)
@@ -194,7 +204,7 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 	}
 
 	for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid"} {
-		if _, err := store.Update(ctx, id, func(*domain.Account, time.Time) error { return nil }); !errors.Is(err, domain.ErrAccountNotFound) {
+		if _, err := update(ctx, store, id, func(*domain.Account, time.Time) error { return nil }); !errors.Is(err, domain.ErrAccountNotFound) {
 			t.Errorf("Update(%q): got %v, want ErrAccountNotFound", id, err)
 		}
 	}
@@ -203,7 +213,7 @@ func TestUpdateSavesWhatTheDomainChanged(t *testing.T) {
 func TestConcurrentActivationsActivateOnce(t *testing.T) {
 	ctx := context.Background()
 	store, _ := newStore(t)
-	acc, err := store.Register(ctx, "erin@example.com", "hash-1", issue)
+	acc, err := register(ctx, store, "erin@example.com", "hash-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +226,8 @@ func TestConcurrentActivationsActivateOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := store.Update(ctx, acc.ID, func(a *domain.Account, now time.Time) error {
-				return a.Activate(acc.Code.Value, now, policy)
+			_, err := update(ctx, store, acc.ID, func(a *domain.Account, now time.Time) error {
+				return a.Activate(activationCode(t, acc.Code.Value), now, policy)
 			})
 			mu.Lock()
 			defer mu.Unlock()
@@ -251,7 +261,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	if _, err := store.AccountByEmail(context.Background(), "a@example.com"); !errors.Is(err, database.ErrUnavailable) {
 		t.Fatalf("AccountByEmail on a closed port: got %v, want ErrUnavailable", err)
 	}
-	if _, err := store.Register(context.Background(), "a@example.com", "h", issue); !errors.Is(err, database.ErrUnavailable) {
+	if _, err := register(context.Background(), store, "a@example.com", "h"); !errors.Is(err, database.ErrUnavailable) {
 		t.Fatalf("Register on a closed port: got %v, want ErrUnavailable", err)
 	}
 }

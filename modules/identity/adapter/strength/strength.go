@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/trustelem/zxcvbn"
+
+	"github.com/acme/identity/modules/identity/domain"
 )
 
 // MaxJudgedRunes bounds how much of a password is judged: only its first MaxJudgedRunes
@@ -42,18 +44,18 @@ func New(minScore int) *Checker {
 	return &Checker{minScore: minScore}
 }
 
-// Weak reports whether password scores below the minimum once userInputs (what the user
-// told us: the email address, later perhaps a name) are counted as the first words an
-// attacker tries. Each input that is an email address is expanded into its parts (see
-// Inputs), so "janedoe2024" is weak for jane.doe@example.com.
-func (c *Checker) Weak(password string, userInputs []string) bool {
-	return Score(password, userInputs) < c.minScore
+// Weak reports whether password scores below the minimum once what the user told us,
+// the email address, is counted as the first words an attacker tries (expanded into its
+// parts by Inputs), so "janedoe2024" is weak for jane.doe@example.com. email may be ""
+// (not known).
+func (c *Checker) Weak(password domain.Password, email domain.Email) bool {
+	return Score(password.Plain(), Inputs(email)) < c.minScore
 }
 
 // Score is zxcvbn's score (0 to 4) of password's first MaxJudgedRunes characters, with
-// userInputs expanded by Inputs.
+// userInputs as the words an attacker knows.
 func Score(password string, userInputs []string) int {
-	return zxcvbn.PasswordStrength(prefix(password), Inputs(userInputs...)).Score
+	return zxcvbn.PasswordStrength(prefix(password), userInputs).Score
 }
 
 // prefix returns the first MaxJudgedRunes characters of s.
@@ -68,13 +70,14 @@ func prefix(s string) string {
 	return s
 }
 
-// Inputs lists the words zxcvbn should treat as known to an attacker, most specific
-// first, lower-cased and without duplicates: each input itself and, for an email
-// address, its local part, the local part without separators (and without its +tag)
-// and split on . _ - +, and the domain and its labels. For jane.doe+news@example.com:
+// Inputs lists the words zxcvbn should treat as known to an attacker who knows the
+// address email, most specific first, lower-cased and without duplicates: the address,
+// its local part, the local part without separators, its mailbox's local part (the
+// domain's rule: no +tag; for Gmail no dots) without separators, the local part split on
+// . _ - +, and the domain and its labels. For jane.doe+news@example.com:
 // jane.doe+news@example.com, jane.doe+news, janedoenews, janedoe, jane, doe, news,
 // example.com, example, com.
-func Inputs(userInputs ...string) []string {
+func Inputs(email domain.Email) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(s string) {
@@ -84,26 +87,33 @@ func Inputs(userInputs ...string) []string {
 		}
 	}
 	isSep := func(r rune) bool { return r == '.' || r == '_' || r == '-' || r == '+' }
-	for _, in := range userInputs {
-		add(in)
-		at := strings.LastIndexByte(in, '@')
-		if at < 0 {
-			continue
-		}
-		local, domain := in[:at], in[at+1:]
-		add(local)
-		parts := strings.FieldsFunc(local, isSep)
-		add(strings.Join(parts, ""))
-		if untagged, _, tagged := strings.Cut(local, "+"); tagged {
-			add(strings.Join(strings.FieldsFunc(untagged, isSep), ""))
-		}
-		for _, p := range parts {
-			add(p)
-		}
-		add(domain)
-		for _, l := range strings.Split(domain, ".") {
-			add(l)
-		}
+	in := string(email)
+	add(in)
+	local, host, ok := cut(in)
+	if !ok {
+		return out
+	}
+	add(local)
+	parts := strings.FieldsFunc(local, isSep)
+	add(strings.Join(parts, ""))
+	if mailboxLocal, _, ok := cut(string(email.Mailbox())); ok {
+		add(strings.Join(strings.FieldsFunc(mailboxLocal, isSep), ""))
+	}
+	for _, p := range parts {
+		add(p)
+	}
+	add(host)
+	for _, l := range strings.Split(host, ".") {
+		add(l)
 	}
 	return out
+}
+
+// cut splits an address at its last @.
+func cut(addr string) (local, host string, ok bool) {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return "", "", false
+	}
+	return addr[:at], addr[at+1:], true
 }

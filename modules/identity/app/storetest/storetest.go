@@ -1,5 +1,7 @@
-// Package storetest is the contract of app.Store as one test suite, run against every
-// implementation: the fake the use cases' tests rely on (app) and the PostgreSQL store
+// Package storetest is the contract of the ports the use cases consume — app.Store
+// (accounts through the one change path, codes of every purpose, budgets, the sign-in
+// history) and app.SessionStore — as one test suite, run against every implementation:
+// the fake the use cases' tests rely on (app) and the PostgreSQL store
 // (adapter/postgres). A behaviour the fake has and the real store lacks, or the other way
 // round, fails here first.
 package storetest
@@ -7,7 +9,9 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -17,17 +21,55 @@ import (
 	"github.com/acme/identity/modules/identity/domain"
 )
 
-var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 3, ResendInterval: 30 * time.Second,
-	GuessesPerDay: 20, CodesPerDay: 10}
+var (
+	policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 3, ResendInterval: 30 * time.Second,
+		GuessesPerDay: 20, CodesPerDay: 10}
+	resets = domain.ResetPolicy{TTL: 15 * time.Minute, ResendInterval: time.Minute, MaxAttempts: 5,
+		GuessesPerDay: 20, ResetsPerDay: 5}
+	sessions = domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: 24 * time.Hour, PerAccount: 2}
+)
 
 // Subject is one store under test, and what the suite needs to see around it.
 type Subject struct {
-	Store app.Store
-	// Emailed returns the codes queued for email to addr, oldest first (read from the
-	// outbox, for a real store).
+	Store    app.Store
+	Sessions app.SessionStore
+	// Emailed returns the codes of the emails queued to addr, oldest first ("" for a
+	// notice, an email without a code), read from the outbox for a real store.
 	Emailed func(t *testing.T, addr domain.Email) []string
 	// Delete deletes the account id as the retention of stale pending accounts does.
 	Delete func(t *testing.T, id string)
+	// ClientEntries counts the rows of the client's ledger, of every kind and age.
+	ClientEntries func(t *testing.T, client string) int
+}
+
+// The keys of the changes the suite makes, as the use cases make them.
+func byEmail(email domain.Email) app.Key {
+	return app.Key{Email: email, Budgets: app.Budgets{Mailbox: true}}
+}
+func byID(id string) app.Key { return app.Key{ID: id, Budgets: app.Budgets{Mailbox: true}} }
+
+// register is a registration's change.
+func register(hash string, p domain.CodePolicy) func(*domain.Account, time.Time) error {
+	return func(acc *domain.Account, now time.Time) error { return acc.Register(hash, now, p, rand.Reader) }
+}
+
+// activationCode and resetCode parse a code as a handler does.
+func activationCode(t *testing.T, s string) domain.ActivationCode {
+	t.Helper()
+	c, msg := domain.ParseActivationCode(s)
+	if msg != "" {
+		t.Fatalf("activation code %q: %s", s, msg)
+	}
+	return c
+}
+
+func resetCode(t *testing.T, s string) domain.ResetCode {
+	t.Helper()
+	c, msg := domain.ParseResetCode(s)
+	if msg != "" {
+		t.Fatalf("reset code %q: %s", s, msg)
+	}
+	return c
 }
 
 // Run runs the contract against the subjects newSubject makes, a fresh empty store per
@@ -35,14 +77,29 @@ type Subject struct {
 func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	ctx := context.Background()
 	newStore := func(t *testing.T) app.Store { return newSubject(t).Store }
-	issue := func(acc *domain.Account, now time.Time, created bool) error {
-		if !created {
-			return acc.Reregister("hash-2", now, policy, rand.Reader)
+	// registered is a new pending account of email.
+	registered := func(t *testing.T, s app.Store, email domain.Email) domain.Account {
+		t.Helper()
+		acc, err := s.Change(ctx, byEmail(email), register("hash-1", policy))
+		if err != nil {
+			t.Fatalf("register %s: %v", email, err)
 		}
-		return acc.IssueCode(now, policy, rand.Reader)
+		return acc
+	}
+	// active is a new active account of email.
+	active := func(t *testing.T, s app.Store, email domain.Email) domain.Account {
+		t.Helper()
+		acc := registered(t, s, email)
+		acc, err := s.Change(ctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+			return a.Activate(activationCode(t, a.Code.Value), now, policy)
+		})
+		if err != nil {
+			t.Fatalf("activate %s: %v", email, err)
+		}
+		return acc
 	}
 
-	t.Run("an unknown account is ErrAccountNotFound", func(t *testing.T) {
+	t.Run("an unknown account is ErrAccountNotFound, an unknown email an account with no id", func(t *testing.T) {
 		s := newStore(t)
 		if _, err := s.AccountByEmail(ctx, "nobody@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
 			t.Errorf("AccountByEmail: %v", err)
@@ -51,80 +108,83 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			if _, err := s.AccountByID(ctx, id); !errors.Is(err, domain.ErrAccountNotFound) {
 				t.Errorf("AccountByID(%q): %v", id, err)
 			}
-			_, err := s.Update(ctx, id, func(*domain.Account, time.Time) error { t.Error("closure ran"); return nil })
+			_, err := s.Change(ctx, app.ByID(id), func(*domain.Account, time.Time) error { t.Error("closure ran"); return nil })
 			if !errors.Is(err, domain.ErrAccountNotFound) {
-				t.Errorf("Update(%q): %v", id, err)
+				t.Errorf("Change(%q): %v", id, err)
 			}
+		}
+		ran := false
+		if _, err := s.Change(ctx, byEmail("nobody@example.com"), func(acc *domain.Account, now time.Time) error {
+			ran = true
+			if acc.ID != "" || acc.Email != "nobody@example.com" || acc.Status != "" || now.IsZero() {
+				t.Errorf("an unknown email: %+v at %v", acc, now)
+			}
+			return acc.IssueReset(now, resets, rand.Reader) // sends nothing: no account
+		}); !domain.IsNoReset(err) || !ran {
+			t.Errorf("Change(unknown email) = %v (ran %v), want the closure's refusal", err, ran)
+		}
+		if _, err := s.AccountByEmail(ctx, "nobody@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("a change of an unknown email made an account: %v", err)
 		}
 	})
 
 	t.Run("register creates a pending account that both lookups find", func(t *testing.T) {
 		s := newStore(t)
-		var sawCreated bool
-		acc, err := s.Register(ctx, "alice@example.com", "hash-1", func(acc *domain.Account, now time.Time, created bool) error {
-			sawCreated = created
-			if now.IsZero() || acc.Email != "alice@example.com" || acc.PasswordHash != "hash-1" || acc.Status != domain.StatusPending {
-				t.Errorf("decide got %+v at %v", acc, now)
+		acc, err := s.Change(ctx, byEmail("alice@example.com"), func(acc *domain.Account, now time.Time) error {
+			if acc.ID != "" || now.IsZero() {
+				t.Errorf("decide got %+v at %v, want an address with no account", acc, now)
 			}
-			return issue(acc, now, created)
+			return acc.Register("hash-1", now, policy, rand.Reader)
 		})
-		if err != nil || !sawCreated || acc.ID == "" || acc.Code == nil {
-			t.Fatalf("Register = %+v, %v (created %v)", acc, err, sawCreated)
+		if err != nil || acc.ID == "" || acc.Code == nil || acc.Status != domain.StatusPending {
+			t.Fatalf("register = %+v, %v", acc, err)
 		}
 		byEmail, err := s.AccountByEmail(ctx, "alice@example.com")
 		if err != nil || byEmail.ID != acc.ID || byEmail.Status != domain.StatusPending || byEmail.PasswordHash != "hash-1" {
 			t.Errorf("AccountByEmail = %+v, %v", byEmail, err)
 		}
 		byID, err := s.AccountByID(ctx, acc.ID)
-		if err != nil || byID.Email != "alice@example.com" || byID.ActivatedAt != nil {
+		if err != nil || byID.Email != "alice@example.com" || byID.ActivatedAt != nil || byID.CreatedAt.IsZero() {
 			t.Errorf("AccountByID = %+v, %v", byID, err)
 		}
 	})
 
-	t.Run("register of a known email hands decide the existing account", func(t *testing.T) {
+	t.Run("a change by email hands the closure the existing account, whole", func(t *testing.T) {
 		s := newStore(t)
-		first, err := s.Register(ctx, "bob@example.com", "hash-1", issue)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sawCreated := true
-		second, err := s.Register(ctx, "bob@example.com", "hash-2", func(acc *domain.Account, _ time.Time, created bool) error {
-			sawCreated = created
-			if acc.ID != first.ID || acc.PasswordHash != "hash-1" || acc.Code == nil {
+		first := registered(t, s, "bob@example.com")
+		if _, err := s.Change(ctx, byEmail("bob@example.com"), func(acc *domain.Account, _ time.Time) error {
+			if acc.ID != first.ID || acc.PasswordHash != "hash-1" || acc.Code == nil || acc.Code.Value != first.Code.Value ||
+				len(acc.Ledger.CodesIssued) != 1 {
 				t.Errorf("decide got %+v, want the account %s as saved", acc, first.ID)
 			}
 			return nil
-		})
-		if err != nil || sawCreated || second.ID != first.ID {
-			t.Fatalf("second Register = %+v, %v (created %v)", second, err, sawCreated)
+		}); err != nil {
+			t.Fatal(err)
 		}
 	})
 
 	t.Run("a closure's error saves nothing", func(t *testing.T) {
 		s := newStore(t)
 		refused := errors.New("refused")
-		if _, err := s.Register(ctx, "carol@example.com", "hash-1", func(acc *domain.Account, now time.Time, created bool) error {
-			if err := issue(acc, now, created); err != nil {
+		if _, err := s.Change(ctx, byEmail("carol@example.com"), func(acc *domain.Account, now time.Time) error {
+			if err := register("hash-1", policy)(acc, now); err != nil {
 				return err
 			}
 			return refused
 		}); !errors.Is(err, refused) {
-			t.Fatalf("Register: %v, want the closure's error", err)
+			t.Fatalf("Change: %v, want the closure's error", err)
 		}
 		if _, err := s.AccountByEmail(ctx, "carol@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
 			t.Errorf("a refused registration left an account: %v", err)
 		}
-		acc, err := s.Register(ctx, "carol@example.com", "hash-1", issue)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
-			if err := acc.Activate(acc.Code.Value, now, policy); err != nil {
+		acc := registered(t, s, "carol@example.com")
+		if _, err := s.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
+			if err := acc.Activate(activationCode(t, acc.Code.Value), now, policy); err != nil {
 				return err
 			}
 			return refused
 		}); !errors.Is(err, refused) {
-			t.Fatalf("Update: %v, want the closure's error", err)
+			t.Fatalf("Change: %v, want the closure's error", err)
 		}
 		if got, err := s.AccountByID(ctx, acc.ID); err != nil || got.Status != domain.StatusPending {
 			t.Errorf("a refused activation was saved: %+v, %v", got, err)
@@ -133,36 +193,128 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 
 	t.Run("what the closure changes is saved, and loaded back", func(t *testing.T) {
 		s := newStore(t)
-		acc, err := s.Register(ctx, "dave@example.com", "hash-1", issue)
-		if err != nil {
-			t.Fatal(err)
-		}
+		acc := registered(t, s, "dave@example.com")
 		code := acc.Code.Value
-		wrong := "0000"
-		if code == wrong {
-			wrong = "1111"
-		}
 		var invalid *domain.InvalidCodeError
-		if _, err := s.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
-			if err := acc.Activate(wrong, now, policy); !errors.As(err, &invalid) {
+		if _, err := s.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
+			if err := acc.Activate(activationCode(t, wrongGuess(code)), now, policy); !errors.As(err, &invalid) {
 				t.Errorf("a wrong code: %v", err)
 			}
 			return nil // the counted attempt is saved
 		}); err != nil {
 			t.Fatal(err)
 		}
-		active, err := s.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
-			if acc.Code == nil || acc.Code.FailedAttempts != 1 || acc.Code.Value != code {
-				t.Errorf("loaded code %+v, want %s with 1 failed attempt", acc.Code, code)
+		activated, err := s.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
+			if acc.Code == nil || acc.Code.FailedAttempts != 1 || acc.Code.Value != code || len(acc.Ledger.WrongGuesses) != 1 {
+				t.Errorf("loaded code %+v and ledger %+v, want %s with 1 failed attempt", acc.Code, acc.Ledger, code)
 			}
-			return acc.Activate(code, now, policy)
+			return acc.Activate(activationCode(t, code), now, policy)
 		})
-		if err != nil || active.Status != domain.StatusActive {
-			t.Fatalf("activate: %+v, %v", active, err)
+		if err != nil || activated.Status != domain.StatusActive {
+			t.Fatalf("activate: %+v, %v", activated, err)
 		}
 		got, err := s.AccountByID(ctx, acc.ID)
 		if err != nil || got.Status != domain.StatusActive || got.ActivatedAt == nil || got.Code != nil {
 			t.Errorf("after activation AccountByID = %+v, %v", got, err)
+		}
+	})
+
+	t.Run("a reset request leaves a pending account's activation code as it was", func(t *testing.T) {
+		// A request about one purpose never changes another's state: the defect of a
+		// second change path that saved an account it had loaded without its code.
+		s := newStore(t)
+		acc := registered(t, s, "fred@example.com")
+		want := *acc.Code
+		if _, err := s.Change(ctx, byEmail("fred@example.com"), func(acc *domain.Account, now time.Time) error {
+			if acc.Code == nil {
+				t.Error("a change by email loaded the account without its activation code")
+			}
+			return acc.IssueReset(now, resets, rand.Reader) // a pending account gets none
+		}); !domain.IsNoReset(err) {
+			t.Fatalf("reset request of a pending account: %v", err)
+		}
+		// A change that decides nothing (a reset request that sends nothing) saves nothing.
+		if _, err := s.Change(ctx, byEmail("fred@example.com"), func(acc *domain.Account, now time.Time) error {
+			if err := acc.IssueReset(now, resets, rand.Reader); err != nil && !domain.IsNoReset(err) {
+				return err
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		after, err := s.Change(ctx, byID(acc.ID), func(acc *domain.Account, _ time.Time) error {
+			if acc.Code == nil || *acc.Code != want {
+				t.Errorf("the activation code after a reset request: %+v, want %+v", acc.Code, want)
+			}
+			return nil
+		})
+		if err != nil || after.Code == nil {
+			t.Fatalf("load after reset request: %+v, %v", after, err)
+		}
+		if _, err := s.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
+			return acc.Activate(activationCode(t, want.Value), now, policy)
+		}); err != nil {
+			t.Errorf("activation with the emailed code after a stranger's reset request: %v", err)
+		}
+	})
+
+	t.Run("a reset code is saved apart from the activation code, used up once, and void after a new password", func(t *testing.T) {
+		sub := newSubject(t)
+		s := sub.Store
+		acc := active(t, s, "gina@example.com")
+		issued, err := s.Change(ctx, byEmail("gina@example.com"), func(acc *domain.Account, now time.Time) error {
+			return acc.IssueReset(now, resets, rand.Reader)
+		})
+		if err != nil || issued.Reset == nil || len(issued.Reset.Value) != domain.ResetCodeLength {
+			t.Fatalf("reset request: %+v, %v", issued.Reset, err)
+		}
+		code := issued.Reset.Value
+		if got := sub.Emailed(t, "gina@example.com"); len(got) != 2 || got[1] != code {
+			t.Errorf("emailed %v, want the activation code, then the reset code %s", got, code)
+		}
+		if _, err := s.Change(ctx, byEmail("gina@example.com"), func(acc *domain.Account, now time.Time) error {
+			if err := acc.ConfirmReset(resetCode(t, wrongGuess(code)), "hash-x", now, resets); !errors.Is(err, domain.ErrInvalidResetCode) {
+				t.Errorf("a wrong reset code: %v", err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(ctx, byEmail("gina@example.com"), func(acc *domain.Account, now time.Time) error {
+			if acc.Reset == nil || acc.Reset.FailedAttempts != 1 || len(acc.Ledger.WrongResets) != 1 || len(acc.Ledger.WrongGuesses) != 0 {
+				t.Errorf("loaded reset code %+v, ledger %+v; want 1 wrong reset guess, counted apart", acc.Reset, acc.Ledger)
+			}
+			return acc.ConfirmReset(resetCode(t, code), "hash-2", now, resets)
+		}); err != nil {
+			t.Fatalf("confirm: %v", err)
+		}
+		got, err := s.AccountByID(ctx, acc.ID)
+		if err != nil || got.PasswordHash != "hash-2" || got.Reset != nil {
+			t.Errorf("after the reset: %+v, %v", got, err)
+		}
+		if _, err := s.Change(ctx, byEmail("gina@example.com"), func(acc *domain.Account, now time.Time) error {
+			return acc.ConfirmReset(resetCode(t, code), "hash-3", now, resets)
+		}); !errors.Is(err, domain.ErrInvalidResetCode) {
+			t.Errorf("a used reset code again: %v", err)
+		}
+		// A new code, then a password change: the code is void.
+		if _, err := s.Change(ctx, byEmail("gina@example.com"), func(acc *domain.Account, now time.Time) error {
+			acc.Reset = nil // past the resend interval, as far as this test goes
+			return acc.IssueReset(now, resets, rand.Reader)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		changed, err := s.Change(ctx, app.ByID(acc.ID), func(acc *domain.Account, now time.Time) error {
+			return acc.ChangePassword("hash-4", now)
+		})
+		if err != nil || changed.Reset != nil {
+			t.Fatalf("change password: %+v, %v", changed.Reset, err)
+		}
+		if got, _ := s.AccountByID(ctx, acc.ID); got.Reset != nil {
+			t.Errorf("a reset code outlived a password change: %+v", got.Reset)
+		}
+		if got := sub.Emailed(t, "gina@example.com"); len(got) != 5 || got[2] != "" || got[4] != "" {
+			t.Errorf("emailed %v, want activation, reset, notice, reset, notice", got)
 		}
 	})
 
@@ -181,16 +333,12 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var wasCreated bool
-				acc, err := sub.Store.Register(ctx, "erin@example.com", "hash-1", func(acc *domain.Account, now time.Time, c bool) error {
-					wasCreated = c
-					return issue(acc, now, c)
-				})
+				acc, err := sub.Store.Change(ctx, byEmail("erin@example.com"), register("hash-1", policy))
 				var retry *domain.RetryLaterError
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case err == nil && wasCreated:
+				case err == nil:
 					created++
 					ids[acc.ID] = true
 					code = acc.Code.Value
@@ -214,20 +362,70 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 	})
 
+	t.Run("concurrent activations with the right code: exactly one succeeds", func(t *testing.T) {
+		s := newStore(t)
+		acc := registered(t, s, "hank@example.com")
+		const n = 6
+		results := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := s.Change(ctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+					return a.Activate(activationCode(t, acc.Code.Value), now, policy)
+				})
+				results <- err
+			}()
+		}
+		ok, already := 0, 0
+		for range n {
+			switch err := <-results; {
+			case err == nil:
+				ok++
+			case errors.Is(err, domain.ErrAlreadyActive):
+				already++
+			default:
+				t.Errorf("activation: %v", err)
+			}
+		}
+		if ok != 1 || already != n-1 {
+			t.Errorf("%d activations: %d succeeded, %d already active; want 1 and %d", n, ok, already, n-1)
+		}
+	})
+
+	t.Run("a takeover gives a new id; the old one is gone with its sessions", func(t *testing.T) {
+		sub := newSubject(t)
+		p := policy
+		p.ResendInterval = 0
+		old, err := sub.Store.Change(ctx, byEmail("ivy@example.com"), register("hash-1", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		replaced, err := sub.Store.Change(ctx, byEmail("ivy@example.com"), register("hash-2", p))
+		if err != nil || replaced.ID == "" || replaced.ID == old.ID || replaced.Code == nil || replaced.Code.FailedAttempts != 0 {
+			t.Fatalf("takeover: %+v, %v; want a new id (old %s)", replaced, err, old.ID)
+		}
+		if _, err := sub.Store.AccountByID(ctx, old.ID); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("the replaced account: %v, want it gone", err)
+		}
+		if _, err := sub.Store.Change(ctx, app.ByID(old.ID), func(*domain.Account, time.Time) error { return nil }); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("a change of the replaced account: %v, want ErrAccountNotFound", err)
+		}
+		got, err := sub.Store.AccountByEmail(ctx, "ivy@example.com")
+		if err != nil || got.ID != replaced.ID || got.PasswordHash != "hash-2" {
+			t.Errorf("AccountByEmail after takeover = %+v, %v", got, err)
+		}
+	})
+
 	t.Run("exactly one email per issued code", func(t *testing.T) {
 		sub := newSubject(t)
 		p := policy
 		p.ResendInterval = 0
-		var want []string
-		acc, err := sub.Store.Register(ctx, "fay@example.com", "hash-1", func(acc *domain.Account, now time.Time, _ bool) error {
-			return acc.IssueCode(now, p, rand.Reader)
-		})
+		acc, err := sub.Store.Change(ctx, byEmail("fay@example.com"), register("hash-1", p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, acc.Code.Value)
+		want := []string{acc.Code.Value}
 		for range 2 {
-			acc, err = sub.Store.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
+			acc, err = sub.Store.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
 				return acc.IssueCode(now, p, rand.Reader)
 			})
 			if err != nil {
@@ -236,13 +434,13 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			want = append(want, acc.Code.Value)
 		}
 		// A change that issues no code (a wrong guess) emails nothing; a refused one neither.
-		if _, err := sub.Store.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
-			_ = acc.Activate(wrongGuess(acc.Code.Value), now, p)
+		if _, err := sub.Store.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
+			_ = acc.Activate(activationCode(t, wrongGuess(acc.Code.Value)), now, p)
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sub.Store.Update(ctx, acc.ID, func(acc *domain.Account, now time.Time) error {
+		if _, err := sub.Store.Change(ctx, byID(acc.ID), func(acc *domain.Account, now time.Time) error {
 			if err := acc.IssueCode(now, p, rand.Reader); err != nil {
 				return err
 			}
@@ -258,19 +456,14 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("the ledger outlives re-registration and deletion", func(t *testing.T) {
 		sub := newSubject(t)
 		p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 10, ResendInterval: 0, GuessesPerDay: 3, CodesPerDay: 3}
-		register := func(hash string) (domain.Account, error) {
-			return sub.Store.Register(ctx, "gus@example.com", hash, func(acc *domain.Account, now time.Time, created bool) error {
-				if created {
-					return acc.IssueCode(now, p, rand.Reader)
-				}
-				return acc.Reregister(hash, now, p, rand.Reader)
-			})
+		reg := func(hash string) (domain.Account, error) {
+			return sub.Store.Change(ctx, byEmail("gus@example.com"), register(hash, p))
 		}
 		guessWrong := func(id string) {
 			t.Helper()
-			if _, err := sub.Store.Update(ctx, id, func(acc *domain.Account, now time.Time) error {
+			if _, err := sub.Store.Change(ctx, byID(id), func(acc *domain.Account, now time.Time) error {
 				var invalid *domain.InvalidCodeError
-				if err := acc.Activate(wrongGuess(acc.Code.Value), now, p); !errors.As(err, &invalid) {
+				if err := acc.Activate(activationCode(t, wrongGuess(acc.Code.Value)), now, p); !errors.As(err, &invalid) {
 					t.Errorf("a wrong guess: %v", err)
 				}
 				return nil
@@ -278,49 +471,51 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 				t.Fatal(err)
 			}
 		}
-		first, err := register("hash-1") // code 1
+		first, err := reg("hash-1") // code 1
 		if err != nil {
 			t.Fatal(err)
 		}
-		guessWrong(first.ID)             // guess 1
-		again, err := register("hash-2") // code 2, a re-registration
+		guessWrong(first.ID)        // guess 1
+		again, err := reg("hash-2") // code 2, a re-registration
 		if err != nil {
 			t.Fatal(err)
 		}
 		guessWrong(again.ID) // guess 2
 		sub.Delete(t, again.ID)
-		third, err := register("hash-3") // code 3, a new account of the same address
+		third, err := reg("hash-3") // code 3, a new account of the same address
 		if err != nil {
 			t.Fatal(err)
 		}
 		guessWrong(third.ID) // guess 3: the budget is spent
 		var retry *domain.RetryLaterError
-		if _, err := register("hash-4"); !errors.As(err, &retry) || retry.Reason != domain.ReasonCodeBudget {
+		if _, err := reg("hash-4"); !errors.As(err, &retry) || retry.Reason != domain.ReasonCodeBudget {
 			t.Errorf("a 4th code for the address: %v, want the code budget spent", err)
 		}
-		if _, err := sub.Store.Update(ctx, third.ID, func(acc *domain.Account, now time.Time) error {
-			return acc.Activate(acc.Code.Value, now, p)
+		if _, err := sub.Store.Change(ctx, byID(third.ID), func(acc *domain.Account, now time.Time) error {
+			return acc.Activate(activationCode(t, acc.Code.Value), now, p)
 		}); !errors.As(err, &retry) || retry.Reason != domain.ReasonGuessBudget {
 			t.Errorf("the right code after 3 wrong ones across re-registration and deletion: %v, want the guess budget spent", err)
 		}
 	})
 
-	t.Run("a deleted account is gone with its unsent emails, and its ledger stays", func(t *testing.T) {
+	t.Run("a deleted account is gone with its unsent emails and sessions, and its ledger stays", func(t *testing.T) {
 		sub := newSubject(t)
-		p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 10, ResendInterval: 0, GuessesPerDay: 20, CodesPerDay: 2}
-		register := func() (domain.Account, error) {
-			return sub.Store.Register(ctx, "ida@example.com", "hash", func(acc *domain.Account, now time.Time, _ bool) error {
-				return acc.IssueCode(now, p, rand.Reader)
-			})
-		}
-		acc, err := register() // code 1
+		p := domain.CodePolicy{TTL: time.Minute, MaxAttempts: 10, ResendInterval: 0, GuessesPerDay: 20, CodesPerDay: 3}
+		acc, err := sub.Store.Change(ctx, byEmail("ida@example.com"), register("hash", p)) // code 1
 		if err != nil {
 			t.Fatal(err)
 		}
+		acc, err = sub.Store.Change(ctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+			return a.Activate(activationCode(t, a.Code.Value), now, p)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := signIn(t, sub.Store, acc.ID)
 		if got := sub.Emailed(t, "ida@example.com"); len(got) != 1 {
 			t.Fatalf("emailed %v before the deletion, want one code", got)
 		}
-		if _, err := sub.Store.Update(ctx, acc.ID, func(a *domain.Account, _ time.Time) error {
+		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, _ time.Time) error {
 			a.Delete()
 			return nil
 		}); err != nil {
@@ -332,26 +527,247 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if _, err := sub.Store.AccountByEmail(ctx, "ida@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
 			t.Errorf("AccountByEmail after the deletion: %v, want ErrAccountNotFound", err)
 		}
+		if _, _, err := sub.Sessions.UseSession(ctx, token, sessions); !errors.Is(err, domain.ErrInvalidToken) {
+			t.Errorf("a session of the deleted account: %v, want ErrInvalidToken", err)
+		}
 		if got := sub.Emailed(t, "ida@example.com"); len(got) != 0 {
 			t.Errorf("emailed %v after the deletion, want the unsent email gone", got)
 		}
-		again, err := register() // code 2, the budget's last
-		if err != nil || again.ID == acc.ID {
-			t.Fatalf("register after the deletion: id %s (was %s), %v; want a new account", again.ID, acc.ID, err)
+		if err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("SignedIn of the deleted account: %v, want ErrAccountNotFound", err)
+		}
+		p.ResendInterval = 0
+		for range 2 { // codes 2 and 3: the budget's last
+			again, err := sub.Store.Change(ctx, byEmail("ida@example.com"), register("hash", p))
+			if err != nil || again.ID == acc.ID {
+				t.Fatalf("register after the deletion: id %s (was %s), %v; want a new account", again.ID, acc.ID, err)
+			}
 		}
 		var retry *domain.RetryLaterError
-		if _, err := sub.Store.Update(ctx, again.ID, func(a *domain.Account, now time.Time) error {
-			return a.IssueCode(now, p, rand.Reader)
-		}); !errors.As(err, &retry) || retry.Reason != domain.ReasonCodeBudget {
-			t.Errorf("a 3rd code for the address: %v, want the code budget spent across the deletion", err)
+		if _, err := sub.Store.Change(ctx, byEmail("ida@example.com"), register("hash", p)); !errors.As(err, &retry) || retry.Reason != domain.ReasonCodeBudget {
+			t.Errorf("a 4th code for the address: %v, want the code budget spent across the deletion", err)
+		}
+	})
+
+	t.Run("sessions: started with their account, used, ended one, all, and by a new password", func(t *testing.T) {
+		sub := newSubject(t)
+		acc := active(t, sub.Store, "jack@example.com")
+		first := signIn(t, sub.Store, acc.ID)
+		sess, got, err := sub.Sessions.UseSession(ctx, first, sessions)
+		if err != nil || got.ID != acc.ID || sess.AccountID != acc.ID || sess.ID == 0 {
+			t.Fatalf("UseSession = %+v, %+v, %v", sess, got, err)
+		}
+		if _, _, err := sub.Sessions.UseSession(ctx, sha([]byte("no such token")), sessions); !errors.Is(err, domain.ErrInvalidToken) {
+			t.Errorf("an unknown token: %v", err)
+		}
+		if err := sub.Sessions.EndSession(ctx, sess.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sub.Sessions.UseSession(ctx, first, sessions); !errors.Is(err, domain.ErrInvalidToken) {
+			t.Errorf("an ended session: %v", err)
+		}
+		if err := sub.Sessions.EndSession(ctx, sess.ID); err != nil {
+			t.Errorf("ending an ended session: %v", err)
+		}
+		// Past PerAccount (2), the least recently used ends.
+		a, b := signIn(t, sub.Store, acc.ID), signIn(t, sub.Store, acc.ID)
+		c := signIn(t, sub.Store, acc.ID)
+		if _, _, err := sub.Sessions.UseSession(ctx, a, sessions); !errors.Is(err, domain.ErrInvalidToken) {
+			t.Errorf("the oldest of 3 sessions with 2 per account: %v, want ended", err)
+		}
+		for _, tok := range [][]byte{b, c} {
+			if _, _, err := sub.Sessions.UseSession(ctx, tok, sessions); err != nil {
+				t.Errorf("a session within the limit: %v", err)
+			}
+		}
+		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, _ time.Time) error {
+			a.EndSessions()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range [][]byte{b, c} {
+			if _, _, err := sub.Sessions.UseSession(ctx, tok, sessions); !errors.Is(err, domain.ErrInvalidToken) {
+				t.Errorf("a session after signing out everywhere: %v", err)
+			}
+		}
+		d := signIn(t, sub.Store, acc.ID)
+		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+			return a.ChangePassword("hash-2", now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sub.Sessions.UseSession(ctx, d, sessions); !errors.Is(err, domain.ErrInvalidToken) {
+			t.Errorf("a session after a password change: %v", err)
+		}
+	})
+
+	t.Run("sign-in history: attempts, their settlement, known clients, and a new password", func(t *testing.T) {
+		s := newStore(t)
+		acc := active(t, s, "kim@example.com")
+		const owner, stranger, laptop = "203.0.113.1", "198.51.100.2", "192.0.2.3"
+		history := func(client string) domain.SignInHistory {
+			t.Helper()
+			var h domain.SignInHistory
+			attempt, err := s.Attempt(ctx, "kim@example.com", client, func(got domain.SignInHistory, _ time.Time) error {
+				h = got
+				return errRefused
+			})
+			if !errors.Is(err, errRefused) || attempt != 0 {
+				t.Fatalf("a refused attempt: %d, %v", attempt, err)
+			}
+			return h
+		}
+		try := func(client string, settle func(int64) error) {
+			t.Helper()
+			attempt, err := s.Attempt(ctx, "kim@example.com", client, func(domain.SignInHistory, time.Time) error { return nil })
+			if err != nil || attempt == 0 {
+				t.Fatalf("Attempt: %d, %v", attempt, err)
+			}
+			if err := settle(attempt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		signedIn := func(client string) func(int64) error {
+			return func(int64) error { return s.SignedIn(ctx, "kim@example.com", client, acc.ID) }
+		}
+		failed := func(attempt int64) error { return s.Failed(ctx, attempt) }
+		withdrawn := func(attempt int64) error { return s.Withdraw(ctx, attempt) }
+
+		try(owner, signedIn(owner))
+		try(laptop, signedIn(laptop))
+		try(stranger, failed)
+		try(stranger, failed)
+		try(stranger, withdrawn)
+		if h := history(stranger); h.Known || len(h.Failures) != 2 || !h.Failures[0].Checked || h.Failures[0].Client != stranger {
+			t.Errorf("the stranger's history: %+v, want 2 checked failures, not known", h)
+		}
+		if h := history(owner); !h.Known {
+			t.Errorf("the owner's history: %+v, want known", h)
+		}
+		try(owner, failed) // the owner's typo
+		try(owner, signedIn(owner))
+		if h := history(owner); len(h.Failures) != 2 {
+			t.Errorf("after the owner signed in: %d failures, want the stranger's 2 (the owner's own ended)", len(h.Failures))
+		}
+		// A new password from the owner: every failure ends, the laptop is a stranger again.
+		if _, err := s.Change(app.WithClient(ctx, owner), app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+			return a.ChangePassword("hash-2", now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if h := history(stranger); len(h.Failures) != 0 {
+			t.Errorf("failures after a password change: %+v, want none", h.Failures)
+		}
+		if h := history(laptop); h.Known {
+			t.Error("a client that knew the old password is still known after a password change")
+		}
+		if h := history(owner); !h.Known {
+			t.Error("the client that changed the password is not known")
+		}
+	})
+
+	t.Run("a client's budget: exact under concurrency, bounded, given back, and off at 0", func(t *testing.T) {
+		sub := newSubject(t)
+		const client, limit, n = "198.51.100.9", 3, 8
+		p := policy
+		p.ClientGuessesPerDay = limit
+		guessKey := func(id string) app.Key {
+			return app.Key{ID: id, Budgets: app.Budgets{Mailbox: true, ClientKind: app.ClientGuesses, ClientLimit: limit}}
+		}
+		var accounts []domain.Account
+		for i := range n {
+			accounts = append(accounts, registered(t, sub.Store, domain.Email(fmt.Sprintf("client%d@example.com", i))))
+		}
+		cctx := app.WithClient(ctx, client)
+		// A right guess spends nothing: its reserved unit is given back.
+		if _, err := sub.Store.Change(cctx, guessKey(accounts[0].ID), func(a *domain.Account, now time.Time) error {
+			return a.Activate(activationCode(t, a.Code.Value), now, p)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := sub.ClientEntries(t, client); got != 0 {
+			t.Errorf("after a right guess the client's ledger holds %d rows, want 0", got)
+		}
+		results := make(chan error, n-1)
+		for _, acc := range accounts[1:] {
+			go func() {
+				var outcome error
+				_, err := sub.Store.Change(cctx, guessKey(acc.ID), func(a *domain.Account, now time.Time) error {
+					outcome = a.Activate(activationCode(t, wrongGuess(a.Code.Value)), now, p)
+					var invalid *domain.InvalidCodeError
+					if errors.As(outcome, &invalid) {
+						return nil
+					}
+					return outcome
+				})
+				results <- errors.Join(err, outcome)
+			}()
+		}
+		wrong, refused := 0, 0
+		for range n - 1 {
+			var invalid *domain.InvalidCodeError
+			var retry *domain.RetryLaterError
+			switch err := <-results; {
+			case errors.As(err, &invalid):
+				wrong++
+			case errors.As(err, &retry) && retry.Reason == domain.ReasonClientGuessBudget:
+				refused++
+			default:
+				t.Errorf("a concurrent wrong guess: %v", err)
+			}
+		}
+		if wrong != limit || refused != n-1-limit {
+			t.Errorf("%d concurrent wrong guesses from one client with a budget of %d: %d counted, %d refused", n-1, limit, wrong, refused)
+		}
+		if got := sub.ClientEntries(t, client); got != limit {
+			t.Errorf("the client's ledger holds %d rows, want %d", got, limit)
+		}
+		// A budget of 0 is off: nothing is written for it.
+		const other = "198.51.100.10"
+		if _, err := sub.Store.Change(app.WithClient(ctx, other), app.Key{Email: "zero@example.com",
+			Budgets: app.Budgets{Mailbox: true, ClientKind: app.ClientCodes, ClientLimit: 0}}, register("hash", policy)); err != nil {
+			t.Fatal(err)
+		}
+		if got := sub.ClientEntries(t, other); got != 0 {
+			t.Errorf("a budget of 0 wrote %d rows to the client's ledger, want none", got)
 		}
 	})
 }
 
-// wrongGuess is a code that is not code.
-func wrongGuess(code string) string {
-	if code == "0000" {
-		return "1111"
+// errRefused is a decision that refuses, to read what a closure was shown.
+var errRefused = errors.New("refused by the test")
+
+// signIn starts a session of the active account id and returns its token's hash.
+func signIn(t *testing.T, s app.Store, id string) []byte {
+	t.Helper()
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		t.Fatal(err)
 	}
-	return "0000"
+	hash := sha(token)
+	if _, err := s.Change(context.Background(), app.ByID(id), func(a *domain.Account, now time.Time) error {
+		_, err := a.StartSession(hash, now, sessions)
+		return err
+	}); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	return hash
+}
+
+func sha(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// wrongGuess is a code of code's length that is not code.
+func wrongGuess(code string) string {
+	wrong := make([]byte, len(code))
+	for i := range wrong {
+		wrong[i] = '0'
+	}
+	if string(wrong) == code {
+		wrong[0] = '1'
+	}
+	return string(wrong)
 }

@@ -17,8 +17,8 @@ DELETE FROM identity.accounts
 WHERE id = $1
 `
 
-// A takeover of a pending account deletes it (its code and sign-in clients cascade) before
-// the new account is inserted, in one transaction.
+// A deletion, and a takeover of a pending account before the new account is inserted, in
+// one transaction: its codes, sessions and sign-in clients cascade.
 func (q *Queries) DeleteAccount(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, deleteAccount, id)
 	return err
@@ -70,8 +70,8 @@ func (q *Queries) GetAccountByEmail(ctx context.Context, email string) (Identity
 
 const insertAccount = `-- name: InsertAccount :one
 
-INSERT INTO identity.accounts (email, password_hash)
-VALUES ($1, $2)
+INSERT INTO identity.accounts (email, password_hash, created_at)
+VALUES ($1, $2, $3)
 ON CONFLICT ON CONSTRAINT accounts_email_key DO NOTHING
 RETURNING id, email, password_hash, status, created_at, updated_at, activated_at
 `
@@ -79,14 +79,16 @@ RETURNING id, email, password_hash, status, created_at, updated_at, activated_at
 type InsertAccountParams struct {
 	Email        string
 	PasswordHash string
+	CreatedAt    time.Time
 }
 
 // Queries on accounts, for modules/identity/adapter/postgres.
-// Creates a pending account unless the email is taken. ON CONFLICT waits for a concurrent
-// insert of the same email to commit or roll back, then returns no row if it committed:
-// the constraint decides, never a "check, then insert".
+// Creates a pending account, registered at @created_at (the database clock of its
+// transaction), unless the email is taken. ON CONFLICT waits for a concurrent insert of
+// the same email to commit or roll back, then returns no row if it committed: the
+// constraint decides, never a "check, then insert".
 func (q *Queries) InsertAccount(ctx context.Context, arg InsertAccountParams) (IdentityAccount, error) {
-	row := q.db.QueryRow(ctx, insertAccount, arg.Email, arg.PasswordHash)
+	row := q.db.QueryRow(ctx, insertAccount, arg.Email, arg.PasswordHash, arg.CreatedAt)
 	var i IdentityAccount
 	err := row.Scan(
 		&i.ID,

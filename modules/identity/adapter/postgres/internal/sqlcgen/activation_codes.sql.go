@@ -12,6 +12,55 @@ import (
 	"github.com/google/uuid"
 )
 
+const codesOfAccount = `-- name: CodesOfAccount :many
+
+SELECT 'activation'::text AS purpose, code, issued_at, expires_at, failed_attempts
+FROM identity.activation_codes
+WHERE activation_codes.account_id = $1::uuid
+UNION ALL
+SELECT 'password_reset'::text AS purpose, code, issued_at, expires_at, failed_attempts
+FROM identity.password_reset_codes
+WHERE password_reset_codes.account_id = $1::uuid
+`
+
+type CodesOfAccountRow struct {
+	Purpose        string
+	Code           string
+	IssuedAt       time.Time
+	ExpiresAt      time.Time
+	FailedAttempts int32
+}
+
+// Queries on activation_codes, for modules/identity/adapter/postgres.
+// Always run while the owning account row is locked (LockAccount*).
+// The account's latest code of each purpose, loaded with the locked account (every
+// change sees, and saves, all of it): the activation code and the password-reset code.
+func (q *Queries) CodesOfAccount(ctx context.Context, accountID uuid.UUID) ([]CodesOfAccountRow, error) {
+	rows, err := q.db.Query(ctx, codesOfAccount, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CodesOfAccountRow
+	for rows.Next() {
+		var i CodesOfAccountRow
+		if err := rows.Scan(
+			&i.Purpose,
+			&i.Code,
+			&i.IssuedAt,
+			&i.ExpiresAt,
+			&i.FailedAttempts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteActivationCode = `-- name: DeleteActivationCode :exec
 DELETE FROM identity.activation_codes
 WHERE account_id = $1
@@ -20,28 +69,6 @@ WHERE account_id = $1
 func (q *Queries) DeleteActivationCode(ctx context.Context, accountID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, deleteActivationCode, accountID)
 	return err
-}
-
-const getActivationCode = `-- name: GetActivationCode :one
-
-SELECT account_id, code, issued_at, expires_at, failed_attempts
-FROM identity.activation_codes
-WHERE account_id = $1
-`
-
-// Queries on activation_codes, for modules/identity/adapter/postgres.
-// Always run while the owning account row is locked (LockAccount*).
-func (q *Queries) GetActivationCode(ctx context.Context, accountID uuid.UUID) (IdentityActivationCode, error) {
-	row := q.db.QueryRow(ctx, getActivationCode, accountID)
-	var i IdentityActivationCode
-	err := row.Scan(
-		&i.AccountID,
-		&i.Code,
-		&i.IssuedAt,
-		&i.ExpiresAt,
-		&i.FailedAttempts,
-	)
-	return i, err
 }
 
 const upsertActivationCode = `-- name: UpsertActivationCode :exec

@@ -10,22 +10,6 @@ import (
 	"time"
 )
 
-const appendClientLedger = `-- name: AppendClientLedger :exec
-INSERT INTO identity.client_ledger (client, kind, occurred_at)
-VALUES ($1, $2, $3)
-`
-
-type AppendClientLedgerParams struct {
-	Client     string
-	Kind       string
-	OccurredAt time.Time
-}
-
-func (q *Queries) AppendClientLedger(ctx context.Context, arg AppendClientLedgerParams) error {
-	_, err := q.db.Exec(ctx, appendClientLedger, arg.Client, arg.Kind, arg.OccurredAt)
-	return err
-}
-
 const appendLedger = `-- name: AppendLedger :exec
 INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
 VALUES ($1, $2, $3)
@@ -42,45 +26,85 @@ func (q *Queries) AppendLedger(ctx context.Context, arg AppendLedgerParams) erro
 	return err
 }
 
-const ledgerOfMailboxAndClient = `-- name: LedgerOfMailboxAndClient :many
-SELECT 'mailbox'::text AS owner, kind, occurred_at
+const deleteClientLedgerEntry = `-- name: DeleteClientLedgerEntry :exec
+DELETE FROM identity.client_ledger
+WHERE id = $1
+`
+
+// A reserved unit given back: the change did not spend it, or failed.
+func (q *Queries) DeleteClientLedgerEntry(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, deleteClientLedgerEntry, id)
+	return err
+}
+
+const lockClientBudget = `-- name: LockClientBudget :exec
+SELECT pg_advisory_xact_lock(hashtextextended('identity.client:' || $1::text || '/' || $2::text, 0))
+`
+
+type LockClientBudgetParams struct {
+	Client string
+	Kind   string
+}
+
+// A transaction-scoped advisory lock on one kind of one client's budget, for the short
+// transaction that checks it and reserves a unit of it, never for a request's change.
+func (q *Queries) LockClientBudget(ctx context.Context, arg LockClientBudgetParams) error {
+	_, err := q.db.Exec(ctx, lockClientBudget, arg.Client, arg.Kind)
+	return err
+}
+
+const lockMailbox = `-- name: LockMailbox :exec
+
+SELECT pg_advisory_xact_lock(hashtextextended('identity.mailbox:' || $1::text, 0))
+`
+
+// Queries on activation_ledger (the mailboxes' budgets) and client_ledger (the clients'
+// budgets), for modules/identity/adapter/postgres.
+//
+// A mailbox's budgets are read and written while the account row is locked
+// (LockAccount*) and the mailbox is locked (LockMailbox), so that two requests never both
+// spend the last unit of one. A client's are never locked across a request's transaction
+// (many requests share one client: a backend, a NAT): a short transaction of their own
+// locks the client's budget of one kind, reads at most its limit of entries, and reserves
+// one unit (ReserveClientLedger) that the request's change keeps or gives back.
+// A transaction-scoped advisory lock on the mailbox, taken after the account's row lock:
+// accounts of one mailbox (alice+1@, alice+2@) share a budget but not a row.
+func (q *Queries) LockMailbox(ctx context.Context, mailbox string) error {
+	_, err := q.db.Exec(ctx, lockMailbox, mailbox)
+	return err
+}
+
+const mailboxLedger = `-- name: MailboxLedger :many
+SELECT kind, occurred_at
 FROM identity.activation_ledger
 WHERE mailbox = $1
-  AND occurred_at > $2::timestamptz
-UNION ALL
-SELECT 'client'::text AS owner, kind, occurred_at
-FROM identity.client_ledger
-WHERE client = $3
-  AND client <> ''
   AND occurred_at > $2::timestamptz
 ORDER BY occurred_at DESC
 `
 
-type LedgerOfMailboxAndClientParams struct {
+type MailboxLedgerParams struct {
 	Mailbox string
 	Since   time.Time
-	Client  string
 }
 
-type LedgerOfMailboxAndClientRow struct {
-	Owner      string
+type MailboxLedgerRow struct {
 	Kind       string
 	OccurredAt time.Time
 }
 
-// What the mailbox and the client spent since @since (the start of the 24 h window),
-// newest first, each row marked with whose it is. The budgets bound the rows: a refused
-// code or guess is not recorded.
-func (q *Queries) LedgerOfMailboxAndClient(ctx context.Context, arg LedgerOfMailboxAndClientParams) ([]LedgerOfMailboxAndClientRow, error) {
-	rows, err := q.db.Query(ctx, ledgerOfMailboxAndClient, arg.Mailbox, arg.Since, arg.Client)
+// What the mailbox spent since @since (the start of the 24 h window), newest first. The
+// budgets bound the rows: a refused code or guess is not recorded. Served by
+// activation_ledger_mailbox_occurred_at_idx.
+func (q *Queries) MailboxLedger(ctx context.Context, arg MailboxLedgerParams) ([]MailboxLedgerRow, error) {
+	rows, err := q.db.Query(ctx, mailboxLedger, arg.Mailbox, arg.Since)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []LedgerOfMailboxAndClientRow
+	var items []MailboxLedgerRow
 	for rows.Next() {
-		var i LedgerOfMailboxAndClientRow
-		if err := rows.Scan(&i.Owner, &i.Kind, &i.OccurredAt); err != nil {
+		var i MailboxLedgerRow
+		if err := rows.Scan(&i.Kind, &i.OccurredAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -91,25 +115,67 @@ func (q *Queries) LedgerOfMailboxAndClient(ctx context.Context, arg LedgerOfMail
 	return items, nil
 }
 
-const lockBudgets = `-- name: LockBudgets :exec
-
-SELECT pg_advisory_xact_lock(hashtextextended('identity.mailbox:' || $1::text, 0)),
-       pg_advisory_xact_lock(hashtextextended('identity.client:' || $2::text, 0))
+const recentClientLedger = `-- name: RecentClientLedger :many
+SELECT occurred_at
+FROM identity.client_ledger
+WHERE client = $1
+  AND kind = $2
+  AND occurred_at > clock_timestamp() - $3::bigint * interval '1 millisecond'
+ORDER BY occurred_at DESC
+LIMIT $4::integer
 `
 
-type LockBudgetsParams struct {
-	Mailbox string
-	Client  string
+type RecentClientLedgerParams struct {
+	Client   string
+	Kind     string
+	WindowMs int64
+	MaxRows  int32
 }
 
-// Queries on activation_ledger and client_ledger, for modules/identity/adapter/postgres.
-// Always run while the account row is locked (LockAccount*) and the mailbox and client
-// are locked (LockBudgets), so that two requests never both spend the last unit of one
-// budget.
-// Transaction-scoped advisory locks on the mailbox and on the client (empty: a change
-// that is no client's), taken in this order after the account's row lock: accounts of one
-// mailbox (alice+1@, alice+2@) and requests of one client share a budget but not a row.
-func (q *Queries) LockBudgets(ctx context.Context, arg LockBudgetsParams) error {
-	_, err := q.db.Exec(ctx, lockBudgets, arg.Mailbox, arg.Client)
-	return err
+// The newest @max_rows entries of @kind of @client in the 24 h window of @window_ms
+// milliseconds (database clock), newest first: a budget of @max_rows units is decided by
+// them alone, so the read never grows with what the client did that day. Served by
+// client_ledger_client_kind_occurred_at_idx.
+func (q *Queries) RecentClientLedger(ctx context.Context, arg RecentClientLedgerParams) ([]time.Time, error) {
+	rows, err := q.db.Query(ctx, recentClientLedger,
+		arg.Client,
+		arg.Kind,
+		arg.WindowMs,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []time.Time
+	for rows.Next() {
+		var occurred_at time.Time
+		if err := rows.Scan(&occurred_at); err != nil {
+			return nil, err
+		}
+		items = append(items, occurred_at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reserveClientLedger = `-- name: ReserveClientLedger :one
+INSERT INTO identity.client_ledger (client, kind, occurred_at)
+VALUES ($1, $2, clock_timestamp())
+RETURNING id
+`
+
+type ReserveClientLedgerParams struct {
+	Client string
+	Kind   string
+}
+
+// One unit of @kind reserved for @client, at the database clock's now.
+func (q *Queries) ReserveClientLedger(ctx context.Context, arg ReserveClientLedgerParams) (int64, error) {
+	row := q.db.QueryRow(ctx, reserveClientLedger, arg.Client, arg.Kind)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
 }

@@ -24,15 +24,3 @@ type IdentityAccount struct {
 	UpdatedAt   time.Time
 	ActivatedAt *time.Time
 }
-
-// The one valid activation code of each pending account; deleted on activation. Stored in clear: 10^4 values make a hash useless.
-type IdentityActivationCode struct {
-	AccountID uuid.UUID
-	// Four ASCII digits, drawn with a cryptographic random source.
-	Code     string
-	IssuedAt time.Time
-	// issued_at + ACTIVATION_CODE_TTL, judged on the database clock.
-	ExpiresAt time.Time
-	// Wrong guesses against this code; at ACTIVATION_CODE_MAX_ATTEMPTS the code is locked.
-	FailedAttempts int32
-}

@@ -16,7 +16,7 @@ const clockNow = `-- name: ClockNow :one
 SELECT clock_timestamp()::timestamptz AS now
 `
 
-// The database clock, for a reset of an email that has no account (no row to lock).
+// The database clock, for a change of an address that has no account (no row to lock).
 func (q *Queries) ClockNow(ctx context.Context) (time.Time, error) {
 	row := q.db.QueryRow(ctx, clockNow)
 	var now time.Time
@@ -33,34 +33,6 @@ WHERE account_id = $1
 func (q *Queries) DeleteResetCode(ctx context.Context, accountID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, deleteResetCode, accountID)
 	return err
-}
-
-const getResetCode = `-- name: GetResetCode :one
-
-SELECT code, issued_at, expires_at, failed_attempts
-FROM identity.password_reset_codes
-WHERE account_id = $1
-`
-
-type GetResetCodeRow struct {
-	Code           string
-	IssuedAt       time.Time
-	ExpiresAt      time.Time
-	FailedAttempts int32
-}
-
-// Queries on password_reset_codes, for modules/identity/adapter/postgres. Run while the
-// account row is locked (LockAccountByEmail).
-func (q *Queries) GetResetCode(ctx context.Context, accountID uuid.UUID) (GetResetCodeRow, error) {
-	row := q.db.QueryRow(ctx, getResetCode, accountID)
-	var i GetResetCodeRow
-	err := row.Scan(
-		&i.Code,
-		&i.IssuedAt,
-		&i.ExpiresAt,
-		&i.FailedAttempts,
-	)
-	return i, err
 }
 
 const purgeExpiredResetCodes = `-- name: PurgeExpiredResetCodes :execrows
@@ -91,6 +63,7 @@ func (q *Queries) PurgeExpiredResetCodes(ctx context.Context, arg PurgeExpiredRe
 }
 
 const upsertResetCode = `-- name: UpsertResetCode :exec
+
 INSERT INTO identity.password_reset_codes (account_id, code, issued_at, expires_at, failed_attempts)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT ON CONSTRAINT password_reset_codes_pkey DO UPDATE
@@ -108,6 +81,8 @@ type UpsertResetCodeParams struct {
 	FailedAttempts int32
 }
 
+// Queries on password_reset_codes, for modules/identity/adapter/postgres. Run while the
+// account row is locked (LockAccountByEmail).
 // Issuing a code replaces the previous one: only the latest counts.
 func (q *Queries) UpsertResetCode(ctx context.Context, arg UpsertResetCodeParams) error {
 	_, err := q.db.Exec(ctx, upsertResetCode,

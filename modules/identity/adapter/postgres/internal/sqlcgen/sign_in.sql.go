@@ -65,6 +65,37 @@ func (q *Queries) FailuresOfEmail(ctx context.Context, arg FailuresOfEmailParams
 	return items, nil
 }
 
+const forgetSignIns = `-- name: ForgetSignIns :exec
+WITH failures AS (
+    DELETE FROM identity.sign_in_failures AS f
+    WHERE f.email = $3::text
+), forgotten AS (
+    DELETE FROM identity.sign_in_clients AS c
+    WHERE c.account_id = $1::uuid
+      AND c.client <> $2::text
+)
+INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
+SELECT $1::uuid, $2::text, clock_timestamp()
+WHERE $2::text <> ''
+ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
+SET signed_in_at = excluded.signed_in_at
+`
+
+type ForgetSignInsParams struct {
+	AccountID uuid.UUID
+	Client    string
+	Email     string
+}
+
+// A password change or a confirmed reset of @account_id, whose address is @email: every
+// failure counted against the email ends, every client known to the account but @client
+// is a stranger again, and @client (unless empty: no client's change) becomes known.
+// Run in the change's transaction, under the account's lock.
+func (q *Queries) ForgetSignIns(ctx context.Context, arg ForgetSignInsParams) error {
+	_, err := q.db.Exec(ctx, forgetSignIns, arg.AccountID, arg.Client, arg.Email)
+	return err
+}
+
 const insertSignInFailure = `-- name: InsertSignInFailure :one
 INSERT INTO identity.sign_in_failures (email, client, failed_at)
 VALUES ($1, $2, $3)
@@ -123,29 +154,35 @@ func (q *Queries) LockSignIn(ctx context.Context, arg LockSignInParams) (LockSig
 	return i, err
 }
 
-const signedIn = `-- name: SignedIn :exec
+const signedIn = `-- name: SignedIn :execrows
 WITH ended AS (
-    DELETE FROM identity.sign_in_failures
-    WHERE email = $3
-      AND client = $2
+    DELETE FROM identity.sign_in_failures AS f
+    WHERE f.email = $3::text
+      AND f.client = $1::text
 )
 INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
-VALUES ($1, $2, clock_timestamp())
+SELECT a.id, $1::text, clock_timestamp()
+FROM identity.accounts AS a
+WHERE a.id = $2::uuid
 ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
 SET signed_in_at = excluded.signed_in_at
 `
 
 type SignedInParams struct {
-	AccountID uuid.UUID
 	Client    string
+	AccountID uuid.UUID
 	Email     string
 }
 
 // A right password from @client: its failures for @email end (the attempt's included), and
-// it is known to the account for 30 days from now.
-func (q *Queries) SignedIn(ctx context.Context, arg SignedInParams) error {
-	_, err := q.db.Exec(ctx, signedIn, arg.AccountID, arg.Client, arg.Email)
-	return err
+// it is known to the account @account_id for 30 days from now. No row when the account is
+// gone (deleted or taken over since its password was checked).
+func (q *Queries) SignedIn(ctx context.Context, arg SignedInParams) (int64, error) {
+	result, err := q.db.Exec(ctx, signedIn, arg.Client, arg.AccountID, arg.Email)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const withdrawSignInFailure = `-- name: WithdrawSignInFailure :exec

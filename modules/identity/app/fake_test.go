@@ -1,0 +1,375 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/acme/identity/modules/identity/domain"
+)
+
+// fakeStore keeps accounts, sessions and sign-in histories in memory with the contract
+// of Store and SessionStore (storetest runs it): changes run under one lock, a change's
+// error saves nothing, and what a change saves is what its events and its state say,
+// as the PostgreSQL store does.
+type fakeStore struct {
+	mu       sync.Mutex
+	now      time.Time
+	accounts map[string]domain.Account // by id
+	ledgers  map[domain.Mailbox]domain.Ledger
+	clients  map[string]domain.Ledger
+	emails   []fakeEmail
+	nextID   int
+	sessions map[int64]fakeSession
+	nextSess int64
+	// The sign-in history: failures by attempt id, and the clients known to each account.
+	failures    map[int64]failure
+	nextAttempt int64
+	known       map[string]map[string]time.Time // account id → client → last sign-in
+}
+
+// fakeEmail is an email queued: a code of Purpose, or a notice (no code).
+type fakeEmail struct {
+	to      domain.Email
+	purpose domain.Purpose
+	code    string
+}
+
+type fakeSession struct {
+	account       string
+	hash          []byte
+	created, used time.Time
+}
+
+type failure struct {
+	email domain.Email
+	domain.Failure
+}
+
+var (
+	_ Store        = (*fakeStore)(nil)
+	_ SessionStore = (*fakeStore)(nil)
+)
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{
+		now:      time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC),
+		accounts: map[string]domain.Account{},
+		ledgers:  map[domain.Mailbox]domain.Ledger{},
+		clients:  map[string]domain.Ledger{},
+		sessions: map[int64]fakeSession{},
+		failures: map[int64]failure{},
+		known:    map[string]map[string]time.Time{},
+	}
+}
+
+func (s *fakeStore) AccountByEmail(_ context.Context, email domain.Email) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.byEmail(email); ok {
+		return a, nil
+	}
+	return domain.Account{}, domain.ErrAccountNotFound
+}
+
+func (s *fakeStore) byEmail(email domain.Email) (domain.Account, bool) {
+	for _, a := range s.accounts {
+		if a.Email == email {
+			return a, true
+		}
+	}
+	return domain.Account{}, false
+}
+
+func (s *fakeStore) AccountByID(_ context.Context, id string) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[id]; ok {
+		return a, nil
+	}
+	return domain.Account{}, domain.ErrAccountNotFound
+}
+
+func (s *fakeStore) newID() string {
+	s.nextID++
+	return fmt.Sprintf("account-%d", s.nextID)
+}
+
+// copyCode is a copy of c: the domain alters codes in place, and a refused change must
+// leave the stored one as it was.
+func copyCode(c *domain.Code) *domain.Code {
+	if c == nil {
+		return nil
+	}
+	copied := *c
+	return &copied
+}
+
+func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Account, time.Time) error) (domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var a domain.Account
+	if key.ID != "" || key.Email == "" {
+		var ok bool
+		if a, ok = s.accounts[key.ID]; !ok {
+			return domain.Account{}, domain.ErrAccountNotFound
+		}
+	} else if found, ok := s.byEmail(key.Email); ok {
+		a = found
+	} else {
+		a = domain.Account{Email: key.Email}
+	}
+	a.Code, a.Reset = copyCode(a.Code), copyCode(a.Reset)
+	mailbox, client := a.Email.Mailbox(), ClientFrom(ctx)
+	if key.Budgets.Mailbox {
+		l := s.ledgers[mailbox]
+		a.Ledger = domain.Ledger{CodesIssued: inWindow(l.CodesIssued, s.now, 0), WrongGuesses: inWindow(l.WrongGuesses, s.now, 0),
+			ResetsIssued: inWindow(l.ResetsIssued, s.now, 0), WrongResets: inWindow(l.WrongResets, s.now, 0)}
+	}
+	b := key.Budgets
+	clientBudget := client != "" && b.ClientKind != "" && b.ClientLimit > 0
+	if clientBudget {
+		cl := s.clients[client]
+		switch b.ClientKind {
+		case ClientCodes:
+			a.Client.CodesIssued = inWindow(cl.CodesIssued, s.now, b.ClientLimit)
+		case ClientGuesses:
+			a.Client.WrongGuesses = inWindow(cl.WrongGuesses, s.now, b.ClientLimit)
+		}
+	}
+	if err := change(&a, s.now); err != nil {
+		return domain.Account{}, err
+	}
+	if key.CheckOnly {
+		return a, nil
+	}
+	l, cl := s.ledgers[mailbox], s.clients[client]
+	prepend := func(spent *[]time.Time, at time.Time) { *spent = append([]time.Time{at}, *spent...) }
+	for _, e := range a.Events() {
+		switch e := e.(type) {
+		case domain.AccountDeleted:
+			s.forget(e.ID)
+			s.emails = slices.DeleteFunc(s.emails, func(m fakeEmail) bool { return m.to == e.Email })
+			return a, nil
+		case domain.AccountReplaced:
+			s.forget(e.ID)
+		case domain.AccountRegistered:
+			a.ID = s.newID()
+		case domain.CodeIssued:
+			if e.Purpose == domain.PurposePasswordReset {
+				prepend(&l.ResetsIssued, e.IssuedAt)
+			} else {
+				prepend(&l.CodesIssued, e.IssuedAt)
+			}
+			if clientBudget && b.ClientKind == ClientCodes {
+				prepend(&cl.CodesIssued, e.IssuedAt)
+			}
+			s.emails = append(s.emails, fakeEmail{to: e.Email, purpose: e.Purpose, code: e.Code})
+		case domain.WrongCode:
+			if e.Purpose == domain.PurposePasswordReset {
+				prepend(&l.WrongResets, e.At)
+			} else {
+				prepend(&l.WrongGuesses, e.At)
+			}
+			if clientBudget && b.ClientKind == ClientGuesses {
+				prepend(&cl.WrongGuesses, e.At)
+			}
+		case domain.SessionStarted:
+			s.nextSess++
+			s.sessions[s.nextSess] = fakeSession{account: a.ID, hash: e.TokenHash, created: s.now, used: s.now}
+			s.evict(a.ID, e.Policy)
+		case domain.SessionsEnded:
+			s.endSessions(a.ID)
+		case domain.PasswordChanged:
+			s.endSessions(a.ID)
+			for id, f := range s.failures {
+				if f.email == a.Email {
+					delete(s.failures, id)
+				}
+			}
+			s.known[a.ID] = map[string]time.Time{}
+			if client != "" {
+				s.known[a.ID][client] = s.now
+			}
+			s.emails = append(s.emails, fakeEmail{to: e.Email})
+		}
+	}
+	s.ledgers[mailbox] = l
+	if clientBudget {
+		s.clients[client] = cl
+	}
+	if a.ID != "" {
+		// Saved without the events and the budgets, as a store would load it back.
+		s.accounts[a.ID] = domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
+			CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: copyCode(a.Code), Reset: copyCode(a.Reset)}
+	}
+	return a, nil
+}
+
+// forget deletes the account id with what cascades from it: its sessions and known
+// clients.
+func (s *fakeStore) forget(id string) {
+	delete(s.accounts, id)
+	delete(s.known, id)
+	s.endSessions(id)
+}
+
+func (s *fakeStore) endSessions(account string) {
+	maps.DeleteFunc(s.sessions, func(_ int64, sess fakeSession) bool { return sess.account == account })
+}
+
+// evict ends the account's sessions past p.PerAccount (least recently used first) and
+// those already ended.
+func (s *fakeStore) evict(account string, p domain.SessionPolicy) {
+	var ids []int64
+	for id, sess := range s.sessions {
+		if sess.account == account {
+			if s.live(sess, p) {
+				ids = append(ids, id)
+			} else {
+				delete(s.sessions, id)
+			}
+		}
+	}
+	slices.SortFunc(ids, func(a, b int64) int {
+		if c := s.sessions[b].used.Compare(s.sessions[a].used); c != 0 {
+			return c
+		}
+		return int(b - a)
+	})
+	for _, id := range ids[min(len(ids), p.PerAccount):] {
+		delete(s.sessions, id)
+	}
+}
+
+func (s *fakeStore) live(sess fakeSession, p domain.SessionPolicy) bool {
+	return s.now.Sub(sess.used) < p.IdleTimeout && s.now.Sub(sess.created) < p.MaxAge
+}
+
+func (s *fakeStore) UseSession(_ context.Context, tokenHash []byte, p domain.SessionPolicy) (domain.Session, domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, sess := range s.sessions {
+		if !bytes.Equal(sess.hash, tokenHash) || !s.live(sess, p) {
+			continue
+		}
+		if s.now.Sub(sess.used) >= p.TouchEvery() {
+			sess.used = s.now
+			s.sessions[id] = sess
+		}
+		return domain.Session{ID: id, AccountID: sess.account, CreatedAt: sess.created}, s.accounts[sess.account], nil
+	}
+	return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
+}
+
+func (s *fakeStore) EndSession(_ context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, id)
+	return nil
+}
+
+// inWindow is what a store loads of a ledger: the instants of the last 24 h, newest
+// first, at most limit of them (0: all).
+func inWindow(newestFirst []time.Time, now time.Time, limit int) []time.Time {
+	var out []time.Time
+	for _, at := range newestFirst {
+		if now.Sub(at) < domain.BudgetWindow && (limit == 0 || len(out) < limit) {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+func (s *fakeStore) Attempt(_ context.Context, email domain.Email, client string,
+	decide func(domain.SignInHistory, time.Time) error,
+) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := domain.SignInHistory{Client: client}
+	if a, ok := s.byEmail(email); ok {
+		if at, ok := s.known[a.ID][client]; ok && s.now.Sub(at) < domain.KnownClientWindow {
+			h.Known = true
+		}
+	}
+	ids := slices.Sorted(maps.Keys(s.failures))
+	for _, id := range slices.Backward(ids) { // newest first
+		if f := s.failures[id]; f.email == email && s.now.Sub(f.At) < domain.FailureWindow {
+			h.Failures = append(h.Failures, f.Failure)
+		}
+	}
+	if err := decide(h, s.now); err != nil {
+		return 0, err
+	}
+	s.nextAttempt++
+	s.failures[s.nextAttempt] = failure{email: email, Failure: domain.Failure{Client: client, At: s.now}}
+	return s.nextAttempt, nil
+}
+
+func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, f := range s.failures {
+		if f.email == email && f.Client == client {
+			delete(s.failures, id)
+		}
+	}
+	if _, ok := s.accounts[accountID]; !ok {
+		return domain.ErrAccountNotFound
+	}
+	if s.known[accountID] == nil {
+		s.known[accountID] = map[string]time.Time{}
+	}
+	s.known[accountID][client] = s.now
+	return nil
+}
+
+func (s *fakeStore) Failed(_ context.Context, attempt int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.failures[attempt]; ok {
+		f.Checked = true
+		s.failures[attempt] = f
+	}
+	return nil
+}
+
+func (s *fakeStore) Withdraw(_ context.Context, attempt int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.failures, attempt)
+	return nil
+}
+
+func (s *fakeStore) advance(d time.Duration) {
+	s.mu.Lock()
+	s.now = s.now.Add(d)
+	s.mu.Unlock()
+}
+
+// lastCode is the code last emailed to email, of any purpose.
+func (s *fakeStore) lastCode(t *testing.T, email domain.Email) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.emails) - 1; i >= 0; i-- {
+		if s.emails[i].to == email && s.emails[i].code != "" {
+			return s.emails[i].code
+		}
+	}
+	t.Fatalf("no code emailed to %s", email)
+	return ""
+}
+
+// clientEntries counts what the client's ledger holds, every kind and age.
+func (s *fakeStore) clientEntries(client string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.clients[client]
+	return len(l.CodesIssued) + len(l.WrongGuesses)
+}
