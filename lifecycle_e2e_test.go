@@ -53,7 +53,7 @@ func TestResetIsTheWayOut(t *testing.T) {
 	}
 	fail()
 	wantProblem(t, a.from(phone).me(t, acc), http.StatusTooManyRequests, "rate_limited") // a new client waits
-	wantUser(t, b.from(laptop).me(t, acc), acc.email, "active")                            // a known one does not
+	wantUser(t, b.from(laptop).me(t, acc), acc.email, "active")                          // a known one does not
 
 	wantStatus(t, a.from(phone).send(t, http.MethodPost, "/v1/password-reset", map[string]string{"email": acc.email}, "", ""), http.StatusAccepted)
 	reset := resetCodeIn(t, a.Mail.waitFor(t, acc.email, 2))
@@ -103,7 +103,9 @@ func TestARaceWithDeletionOrTakeoverIsNever500(t *testing.T) {
 	}
 	for i := range 12 {
 		c := ts.activated(t, "racer"+strings.Repeat("x", i)+"@example.com")
-		race(c, func() { wantStatus(t, ts.request(t, http.MethodDelete, "/v1/users/me", nil, c.email, c.password), http.StatusNoContent) })
+		race(c, func() {
+			wantStatus(t, ts.request(t, http.MethodDelete, "/v1/users/me", nil, c.email, c.password), http.StatusNoContent)
+		})
 	}
 	for i := range 6 {
 		email := "pending" + strings.Repeat("x", i) + "@example.com"
