@@ -669,3 +669,58 @@ func checkTheRule(t *testing.T, tree *tree) {
 		t.Errorf("reported\n  %q\nwant\n  %q", reported, want)
 	}
 }
+
+// TestBenchmarksIsOneReportOfOneRun keeps docs/benchmarks.md the report of the run whose
+// raw output sits next to it (docs/bench/report.md), not a changelog of later
+// measurements: the commit it names is that run's, every date it gives is that run's
+// day, no section is an "After …" epilogue, and no document has a table whose header is
+// empty.
+func TestBenchmarksIsOneReportOfOneRun(t *testing.T) {
+	raw, err := os.ReadFile("docs/bench/report.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := regexp.MustCompile(`(?m)^- commit ([0-9a-f]{7,}); started (\d{4}-\d{2}-\d{2})T`).FindSubmatch(raw)
+	if run == nil {
+		t.Fatal("docs/bench/report.md names no commit and start (- commit …; started …)")
+	}
+	commit, day := string(run[1][:7]), string(run[2])
+	page, err := os.ReadFile("docs/benchmarks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "`"+commit+"`") {
+		t.Errorf("docs/benchmarks.md does not name the commit of its run, %s", commit)
+	}
+	for _, m := range regexp.MustCompile("commit `([0-9a-f]{7,})`").FindAllStringSubmatch(string(page), -1) {
+		if m[1][:7] != commit {
+			t.Errorf("docs/benchmarks.md names commit %s; its run is %s", m[1], commit)
+		}
+	}
+	for _, h := range regexp.MustCompile(`(?m)^#+ (After .*)$`).FindAllStringSubmatch(string(page), -1) {
+		t.Errorf("docs/benchmarks.md has a section %q: what changed after the run is not its report", h[1])
+	}
+	for _, d := range regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}\b`).FindAllString(string(page), -1) {
+		if d != day {
+			t.Errorf("docs/benchmarks.md gives the date %s; its run is of %s: a later measurement is another report", d, day)
+		}
+	}
+
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emptyHeader := regexp.MustCompile(`^\|(\s*\|)+\s*$`)
+	for _, doc := range append([]string{"README.md"}, docs...) {
+		text, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(text), "\n")
+		for i := 0; i+1 < len(lines); i++ {
+			if emptyHeader.MatchString(lines[i]) && strings.HasPrefix(lines[i+1], "|-") {
+				t.Errorf("%s:%d: a table with an empty header", doc, i+1)
+			}
+		}
+	}
+}
