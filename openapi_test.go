@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,13 +160,30 @@ func checkContract(t *testing.T, sent *http.Request, body []byte, res response) 
 	resInput := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: reqInput,
 		Status:                 res.Status,
-		Header:                 res.Header,
+		Header:                 combinedHeader(res.Header),
 		Body:                   io.NopCloser(bytes.NewReader(res.Body)),
 		Options:                contractOptions,
 	}
 	if err := openapi3filter.ValidateResponse(ctx, resInput); err != nil {
 		t.Errorf("contract: %s: the response is not what the document says:\n%v\nbody: %.300s", what, err, res.Body)
 	}
+}
+
+// combinedHeader is h with the lines of each field combined into one line, their values
+// separated by commas, as RFC 9110 (section 5.3) lets any recipient combine them: the field
+// value the document describes, as a proxy or a validator of traffic (Stoplight Prism) sees
+// it. kin-openapi validates only the first line of a field otherwise, so a 401 with two
+// WWW-Authenticate lines would pass for its first challenge alone.
+func combinedHeader(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for name, lines := range h {
+		if name == "Set-Cookie" { // the one field that cannot be combined
+			out[name] = lines
+			continue
+		}
+		out[name] = []string{strings.Join(lines, ", ")}
+	}
+	return out
 }
 
 // checkProblem checks a response the document has no operation for is a problem document.
@@ -272,6 +290,12 @@ func TestOpenAPIDocumentMatchesTheCode(t *testing.T) {
 			t.Errorf("the password description does not say %q", rule)
 		}
 	}
+	// A takeover is a new account with a new id (TestTakeoverIsANewAccount): the User schema
+	// must say so, not that the id is kept.
+	id := doc.Components.Schemas["User"].Value.Properties["id"].Value.Description
+	if strings.Contains(id, "kept") || !strings.Contains(id, "a new id") {
+		t.Errorf("the User id description %q must say a takeover gives a new id", id)
+	}
 	codes := doc.Components.Schemas["Problem"].Value.Properties["code"].Value.Description
 	for _, code := range []string{
 		httpserver.CodeMalformedJSON, httpserver.CodeValidationFailed, httpserver.CodeUnauthorized,
@@ -339,5 +363,69 @@ func TestRoutesAreTheDocumentsOperations(t *testing.T) {
 	}
 	if len(served) < 10 {
 		t.Errorf("served routes %v: the hook saw almost nothing", served)
+	}
+}
+
+// TestOpenAPIEveryDocumented401 sends every operation that documents a 401 each request
+// that earns one: no credentials, a malformed Authorization header, a scheme the route does
+// not take, a bad Basic (an unknown email) and a bad Bearer token where the route takes
+// Basic or Bearer. Each real response goes through checkContract (do), which validates it
+// with kin-openapi's openapi3filter.ValidateResponse against the document, its
+// WWW-Authenticate lines combined as a proxy or Prism sees them.
+func TestOpenAPIEveryDocumented401(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, serverConfig{})
+	doc, _ := contract(t)
+	operations := 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Responses.Status(http.StatusUnauthorized) == nil {
+				continue
+			}
+			operations++
+			takes := map[string]bool{}
+			if op.Security != nil {
+				for _, requirement := range *op.Security {
+					for name := range requirement {
+						takes[strings.ToLower(doc.Components.SecuritySchemes[name].Value.Scheme)] = true
+					}
+				}
+			}
+			if len(takes) == 0 {
+				t.Errorf("%s %s documents a 401 but no security scheme", method, path)
+				continue
+			}
+			var body any
+			if op.RequestBody != nil {
+				body = op.RequestBody.Value.Content.Get("application/json").Example
+			}
+			cases := map[string]string{"no credentials": "", "a malformed header": "Basic !!!"}
+			if takes["basic"] {
+				cases["a bad Basic"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("nobody@example.com:not the password"))
+			} else {
+				cases["Basic, which the route does not take"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("nobody@example.com:pw"))
+			}
+			if takes["bearer"] {
+				cases["a bad Bearer"] = "Bearer not-a-session-token"
+			} else {
+				cases["Bearer, which the route does not take"] = "Bearer not-a-session-token"
+			}
+			for name, authorization := range cases {
+				req := ts.newRequest(t, method, path, body, "", "")
+				if authorization != "" {
+					req.Header.Set("Authorization", authorization)
+				}
+				res := ts.do(t, req) // validated against the document
+				if res.Status != http.StatusUnauthorized {
+					t.Errorf("%s %s with %s: %d, want 401\n%s", method, path, name, res.Status, res.Body)
+				}
+				if len(res.Header.Values("WWW-Authenticate")) == 0 {
+					t.Errorf("%s %s with %s: no WWW-Authenticate", method, path, name)
+				}
+			}
+		}
+	}
+	if operations < 8 {
+		t.Errorf("only %d operations document a 401; the walk checked almost nothing", operations)
 	}
 }

@@ -308,6 +308,66 @@ func (e UnauthorizedStatus) Valid() bool {
 	}
 }
 
+// Defines values for UnauthorizedBasicCode.
+const (
+	UnauthorizedBasicCodeUnauthorized UnauthorizedBasicCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedBasicCode enum.
+func (e UnauthorizedBasicCode) Valid() bool {
+	switch e {
+	case UnauthorizedBasicCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnauthorizedBasicStatus.
+const (
+	UnauthorizedBasicStatusN401 UnauthorizedBasicStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedBasicStatus enum.
+func (e UnauthorizedBasicStatus) Valid() bool {
+	switch e {
+	case UnauthorizedBasicStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnauthorizedBearerCode.
+const (
+	UnauthorizedBearerCodeUnauthorized UnauthorizedBearerCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedBearerCode enum.
+func (e UnauthorizedBearerCode) Valid() bool {
+	switch e {
+	case UnauthorizedBearerCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for UnauthorizedBearerStatus.
+const (
+	UnauthorizedBearerStatusN401 UnauthorizedBearerStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the UnauthorizedBearerStatus enum.
+func (e UnauthorizedBearerStatus) Valid() bool {
+	switch e {
+	case UnauthorizedBearerStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UnavailableCode.
 const (
 	UnavailableCodeUnavailable UnavailableCode = "unavailable"
@@ -2511,7 +2571,7 @@ type User struct {
 	// Example: alice@example.com
 	Email openapi_types.Email `json:"email"`
 
-	// Id Opaque to clients; stable for the account's life, kept when a re-registration takes a pending account over.
+	// Id Opaque to clients; stable for the account's life. A re-registration that takes a pending account over makes a new account with a new id.
 	//
 	// Example: 0b8f3c1e-6a52-4c1d-9a0e-5f1b2c3d4e5f
 	Id string `json:"id"`
@@ -2807,6 +2867,74 @@ type UnauthorizedCode string
 
 // UnauthorizedStatus defines model for Unauthorized.Status.
 type UnauthorizedStatus int
+
+// UnauthorizedBasic defines model for UnauthorizedBasic.
+type UnauthorizedBasic struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int                  `json:"attempts_remaining,omitempty"`
+	Code              UnauthorizedBasicCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError           `json:"errors,omitempty"`
+	Status UnauthorizedBasicStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+}
+
+// UnauthorizedBasicCode defines model for UnauthorizedBasic.Code.
+type UnauthorizedBasicCode string
+
+// UnauthorizedBasicStatus defines model for UnauthorizedBasic.Status.
+type UnauthorizedBasicStatus int
+
+// UnauthorizedBearer defines model for UnauthorizedBearer.
+type UnauthorizedBearer struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int                   `json:"attempts_remaining,omitempty"`
+	Code              UnauthorizedBearerCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError            `json:"errors,omitempty"`
+	Status UnauthorizedBearerStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+}
+
+// UnauthorizedBearerCode defines model for UnauthorizedBearer.Code.
+type UnauthorizedBearerCode string
+
+// UnauthorizedBearerStatus defines model for UnauthorizedBearer.Status.
+type UnauthorizedBearerStatus int
 
 // Unavailable defines model for Unavailable.
 type Unavailable struct {
@@ -6617,7 +6745,7 @@ type SignInResponse struct {
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *Session
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
+	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *AccountPending
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -6648,7 +6776,7 @@ func (r SignInResponse) GetJSON201() *Session {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r SignInResponse) GetApplicationproblemJSON401() *Unauthorized {
+func (r SignInResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 	return r.ApplicationproblemJSON401
 }
 
@@ -6748,7 +6876,7 @@ type SignOutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
+	ApplicationproblemJSON401 *UnauthorizedBearer
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -6770,7 +6898,7 @@ type SignOutResponse struct {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r SignOutResponse) GetApplicationproblemJSON401() *Unauthorized {
+func (r SignOutResponse) GetApplicationproblemJSON401() *UnauthorizedBearer {
 	return r.ApplicationproblemJSON401
 }
 
@@ -7103,7 +7231,7 @@ type DeleteAccountResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
+	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -7125,7 +7253,7 @@ type DeleteAccountResponse struct {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r DeleteAccountResponse) GetApplicationproblemJSON401() *Unauthorized {
+func (r DeleteAccountResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 	return r.ApplicationproblemJSON401
 }
 
@@ -7408,7 +7536,7 @@ type ActivateResponse struct {
 		Type string `json:"type"`
 	}
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
+	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *AlreadyActive
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -7508,7 +7636,7 @@ func (r ActivateResponse) GetApplicationproblemJSON400() *struct {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r ActivateResponse) GetApplicationproblemJSON401() *Unauthorized {
+func (r ActivateResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 	return r.ApplicationproblemJSON401
 }
 
@@ -7816,7 +7944,7 @@ type ChangePasswordResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
+	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *AccountPending
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -7854,7 +7982,7 @@ type ChangePasswordResponse struct {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r ChangePasswordResponse) GetApplicationproblemJSON401() *Unauthorized {
+func (r ChangePasswordResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 	return r.ApplicationproblemJSON401
 }
 
@@ -9611,7 +9739,7 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest UnauthorizedBasic
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9846,7 +9974,7 @@ func ParseSignOutResponse(rsp *http.Response) (*SignOutResponse, error) {
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest UnauthorizedBearer
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10407,7 +10535,7 @@ func ParseDeleteAccountResponse(rsp *http.Response) (*DeleteAccountResponse, err
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest UnauthorizedBasic
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -10855,7 +10983,7 @@ func ParseActivateResponse(rsp *http.Response) (*ActivateResponse, error) {
 		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest UnauthorizedBasic
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -11471,7 +11599,7 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
+		var dest UnauthorizedBasic
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -161,14 +164,54 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // ipExtractor picks the client IP: the TCP peer, or, behind trusted proxies only, the
 // right-most untrusted address of X-Forwarded-For. Nothing else is believed, so a client
-// cannot choose its own IP (and its own rate limit) by sending the header.
+// cannot choose its own IP (and its own rate limit) by sending the header. An entry may be
+// written IP, [IPv6], IP:port or [IPv6]:port (some load balancers add the port); one that
+// is none of these makes the header untrusted, and the peer is the client.
 func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}
-	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
-	for _, n := range trusted {
-		opts = append(opts, echo.TrustIPRange(n))
+	isTrusted := func(ip net.IP) bool {
+		return slices.ContainsFunc(trusted, func(n *net.IPNet) bool { return n.Contains(ip) })
 	}
-	return echo.ExtractIPFromXFFHeader(opts...)
+	return func(req *http.Request) string {
+		peer := echo.ExtractIPDirect()(req)
+		xffs := req.Header.Values(echo.HeaderXForwardedFor)
+		if len(xffs) == 0 {
+			return peer
+		}
+		entries := append(strings.Split(strings.Join(xffs, ","), ","), peer)
+		var ip net.IP
+		for i := len(entries) - 1; i >= 0; i-- {
+			if ip = forwardedIP(entries[i]); ip == nil {
+				return peer
+			}
+			if !isTrusted(ip) {
+				return ip.String()
+			}
+		}
+		return ip.String() // every hop is trusted: the farthest
+	}
+}
+
+// forwardedIP is the address of one X-Forwarded-For entry (IP, [IPv6], IP:port or
+// [IPv6]:port), or nil.
+func forwardedIP(entry string) net.IP {
+	entry = strings.TrimSpace(entry)
+	if ip := net.ParseIP(entry); ip != nil {
+		return ip
+	}
+	if inner, ok := strings.CutPrefix(entry, "["); ok {
+		if inner, ok := strings.CutSuffix(inner, "]"); ok {
+			return net.ParseIP(inner)
+		}
+	}
+	host, port, err := net.SplitHostPort(entry)
+	if err != nil {
+		return nil
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return nil
+	}
+	return net.ParseIP(host)
 }

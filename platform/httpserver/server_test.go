@@ -55,6 +55,50 @@ func TestClientIPIgnoresSpoofedForwardedFor(t *testing.T) {
 	}
 }
 
+// TestClientIPOfForwardedForWithPort reads an X-Forwarded-For entry written IP:port or
+// [IPv6]:port (as some load balancers write it) as that IP, like a bare one; an entry that
+// is no address at all still makes the whole header untrusted (the peer is the client).
+func TestClientIPOfForwardedForWithPort(t *testing.T) {
+	_, proxies, _ := net.ParseCIDR("10.0.0.0/8")
+	const peer = "10.0.0.2:5000"
+	for _, tc := range []struct {
+		xff  string
+		want string
+	}{
+		{"198.51.100.9:4711", "198.51.100.9"},
+		{"[2001:db8::7]:4711", "2001:db8::7"},
+		{"2001:db8::7", "2001:db8::7"},
+		{"[2001:db8::7]", "2001:db8::7"},
+		{"198.51.100.9", "198.51.100.9"},
+		{" 198.51.100.9:4711 ", "198.51.100.9"},
+		{"1.2.3.4:1, 198.51.100.9:4711", "198.51.100.9"},
+		{"198.51.100.9:4711, 10.0.0.3:80", "198.51.100.9"},
+		{"198.51.100.9, [10.0.0.3]:80", "198.51.100.9"},
+		{"10.0.0.4:80, 10.0.0.3", "10.0.0.4"}, // every hop trusted: the farthest
+		// Not an address: the header is not believed, as before.
+		{"garbage", "10.0.0.2"},
+		{"198.51.100.9:http", "10.0.0.2"},
+		{"198.51.100.9:", "10.0.0.2"},
+		{"198.51.100.9:99999", "10.0.0.2"},
+		{"[2001:db8::7]:", "10.0.0.2"},
+		{"[198.51.100.9:4711]", "10.0.0.2"},
+		{"example.com:80", "10.0.0.2"},
+		{"1.2.3.4, garbage, 198.51.100.9", "198.51.100.9"}, // right-most untrusted reached first
+		{"1.2.3.4, 198.51.100.9:x", "10.0.0.2"},
+	} {
+		s, _ := newTestServer(t, Options{TrustedProxies: []*net.IPNet{proxies}})
+		var got string
+		s.API().GET("/ip", func(c echo.Context) error { got = c.RealIP(); return nil })
+		req := httptest.NewRequest(http.MethodGet, "/v1/ip", nil)
+		req.RemoteAddr = peer
+		req.Header.Set("X-Forwarded-For", tc.xff)
+		s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		if got != tc.want {
+			t.Errorf("X-Forwarded-For %q: client IP %q, want %q", tc.xff, got, tc.want)
+		}
+	}
+}
+
 func TestErrorHandler(t *testing.T) {
 	s, logs := newTestServer(t, Options{Ready: func(context.Context) error { return errors.New("down") }})
 	s.API().GET("/boom", func(echo.Context) error { return fmt.Errorf("query: %w", errors.New("secret internals")) })
