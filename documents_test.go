@@ -641,7 +641,7 @@ func cutLast(s, sep string) (before, after string, found bool) {
 func checkTheRule(t *testing.T, tree *tree) {
 	text := "`database.InTx` `(*identity.API).Account(ctx, id) (identity.Account, error)`\n" +
 		"`adapter/http.Handlers` `*domain.InvalidCodeError` `problemFor` `httpserver.New(opts, logger)`\n" +
-		"`postgres.Store.Update` `app.Store` `Handlers.Register` `h.Authenticate` `pgx.ErrNoRows` `echo.IPExtractor`\n" +
+		"`postgres.Store.Change` `app.Store` `Handlers.Register` `h.Authenticate` `pgx.ErrNoRows` `echo.IPExtractor`\n" +
 		"`make test` `DATABASE_URL` `/v1/users` `Store` `commit` `pg_notify()` `Retry-After` `a=b`\n" +
 		"`identity.accounts` `\"x\"` `GOGC` `main.go` `len(x)` `outbox_emails.trace_parent` `VmHWM` `README.md` `api/openapi.yaml` `now()` `sum(rate(x[5m]))`\n" +
 		"```sh\nmake `app.Gone`\n```\n" +

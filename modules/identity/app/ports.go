@@ -124,7 +124,7 @@ type PasswordHasher interface {
 }
 
 // PasswordStrength judges how guessable a password is, beyond the domain's rules
-// (domain.CheckPassword): common passwords, keyboard walks, dates, and passwords made of
+// (domain.ParsePassword): common passwords, keyboard walks, dates, and passwords made of
 // what the user told us. It is cheap (well under a password hash) and pure.
 type PasswordStrength interface {
 	// Weak reports whether password is too easy to guess for an attacker who knows the

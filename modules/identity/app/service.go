@@ -1,5 +1,8 @@
-// Package app holds the use cases of the identity context: register, authenticate,
-// activate and resend a code. Each orchestrates domain rules and the ports of ports.go.
+// Package app holds the use cases of the identity context: register, authenticate (a
+// password or a session token), activate and resend a code, sign in and out, change and
+// reset a password, delete an account. Each is one method of Service that takes the
+// domain's values (parsed at the edge), orchestrates domain rules and the ports of
+// ports.go, and changes an account only through Store.Change.
 package app
 
 import (

@@ -50,7 +50,7 @@ func TestParseEmail(t *testing.T) {
 	}
 }
 
-func TestCheckPassword(t *testing.T) {
+func TestParsePassword(t *testing.T) {
 	const email Email = "alice@example.com"
 	tests := []struct {
 		password string
@@ -73,7 +73,7 @@ func TestCheckPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		if got := checkPassword(tt.password, email); got != tt.want {
-			t.Errorf("CheckPassword(%q) = %q, want %q", tt.password, got, tt.want)
+			t.Errorf("ParsePassword(%q) = %q, want %q", tt.password, got, tt.want)
 		}
 	}
 }
