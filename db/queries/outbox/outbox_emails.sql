@@ -3,127 +3,84 @@
 -- An email is unfinished until exactly one of sent_at, dropped_at and failed_at is set
 -- (outbox_emails_outcome_check). The statement that finishes it also erases its bodies,
 -- which hold the activation code (outbox_emails_erased_check); the row keeps the
--- recipient, the times, the attempts, the outcome and the last error.
+-- recipient, the times, the attempts, the outcome and the last error. Its River job
+-- (platform/jobs), inserted with it, carries its id alone; the worker reads the rest here.
 
 -- name: InsertEmail :one
--- Queues an email inside the transaction of the caller.
-INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
-VALUES (@recipient, @subject, @text_body, @html_body, @expires_at, @trace_parent)
+-- Queues an email inside the transaction of the caller (its job is inserted beside it).
+INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, expires_at)
+VALUES (@recipient, @subject, @text_body, @html_body, @expires_at)
 RETURNING id;
 
--- name: NotifyEmailQueued :exec
--- Wakes the dispatchers that LISTEN on this channel; delivered only when the caller commits.
-SELECT pg_notify('outbox_emails', '');
-
--- name: DropExpiredEmails :many
--- Gives up on unsent emails whose content expired (their code can no longer be used).
--- Claimed emails (available_at in the future) are left to their claim. SKIP LOCKED: two
--- replicas dropping at once neither wait for nor deadlock on each other.
-WITH expired AS (
-    SELECT id
-    FROM platform.outbox_emails
-    WHERE sent_at IS NULL
-      AND dropped_at IS NULL
-      AND failed_at IS NULL
-      AND expires_at <= now()
-      AND available_at <= now()
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE platform.outbox_emails AS e
-SET dropped_at  = now(),
-    lease_token = NULL,
-    text_body   = '',
-    html_body   = ''
-FROM expired
-WHERE e.id = expired.id
-RETURNING e.id;
-
--- name: ClaimDueEmails :many
--- Claims up to batch_size due emails for this dispatcher: SKIP LOCKED lets replicas claim
--- side by side without waiting, and the lease (available_at pushed to the end of the lease)
--- keeps them claimed after this short transaction commits. A dispatcher that dies leaves
--- its claims to be taken again once the lease ends.
-WITH due AS (
-    SELECT id
-    FROM platform.outbox_emails
-    WHERE sent_at IS NULL
-      AND dropped_at IS NULL
-      AND failed_at IS NULL
-      AND available_at <= now()
-      AND (expires_at IS NULL OR expires_at > now())
-    ORDER BY available_at
-    LIMIT @batch_size
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE platform.outbox_emails AS e
-SET available_at = now() + sqlc.arg(lease_ms)::bigint * interval '1 millisecond',
-    attempts     = e.attempts + 1,
-    lease_token  = @lease_token
-FROM due
-WHERE e.id = due.id
-RETURNING e.id, e.message_id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent;
+-- name: LoadEmail :one
+-- What the worker sends, and whether there is anything left to do: finished (an earlier
+-- attempt recorded its outcome) or expired (its code can no longer be used: dropped, not
+-- sent), both judged on the database's clock.
+SELECT message_id,
+       recipient,
+       subject,
+       text_body,
+       html_body,
+       num_nonnulls(sent_at, dropped_at, failed_at) > 0 AS finished,
+       coalesce(expires_at <= now(), false)::boolean AS expired
+FROM platform.outbox_emails
+WHERE id = @id;
 
 -- name: MarkEmailSent :execrows
--- The SMTP server accepted the email: it is finished, and its bodies are erased.
+-- The SMTP server accepted the email at attempt @attempts: it is finished, and its bodies
+-- are erased. Run in the transaction that completes its job.
 UPDATE platform.outbox_emails
-SET sent_at     = now(),
-    lease_token = NULL,
-    last_error  = NULL,
-    text_body   = '',
-    html_body   = ''
+SET sent_at    = now(),
+    attempts   = @attempts,
+    last_error = NULL,
+    text_body  = '',
+    html_body  = ''
 WHERE id = @id
-  AND lease_token = @lease_token;
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL;
 
 -- name: MarkEmailFailed :execrows
--- The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data): it is
--- finished, never retried, with the reply in last_error, and its bodies are erased.
+-- The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data), or
+-- its job ran out of attempts: it is finished, never retried, with the reason in
+-- last_error, and its bodies are erased.
 UPDATE platform.outbox_emails
-SET failed_at   = now(),
-    lease_token = NULL,
-    last_error  = @last_error,
-    text_body   = '',
-    html_body   = ''
+SET failed_at  = now(),
+    attempts   = @attempts,
+    last_error = @last_error,
+    text_body  = '',
+    html_body  = ''
 WHERE id = @id
-  AND lease_token = @lease_token;
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL;
 
--- name: RetryEmailLater :execrows
--- Records a failed attempt that may succeed later (a 4xx reply, a timeout, a broken
--- connection, TLS or AUTH) and schedules the next one after retry_in_ms milliseconds.
+-- name: MarkEmailDropped :execrows
+-- Gives up on an unsent email whose content expired, and erases its bodies. Run in the
+-- transaction that completes its job.
 UPDATE platform.outbox_emails
-SET available_at = now() + sqlc.arg(retry_in_ms)::bigint * interval '1 millisecond',
-    lease_token  = NULL,
-    last_error   = @last_error
+SET dropped_at = now(),
+    text_body  = '',
+    html_body  = ''
 WHERE id = @id
-  AND lease_token = @lease_token;
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL;
 
--- name: ReleaseEmail :execrows
--- Hands a claimed but unsent email back at shutdown, due at once, without counting the
--- attempt as a failure.
+-- name: RecordFailedAttempt :execrows
+-- Records attempt @attempts, which failed in a way that may succeed later (a 4xx reply, a
+-- timeout, a broken connection, TLS or AUTH): its job is retried with backoff.
 UPDATE platform.outbox_emails
-SET available_at = now(),
-    attempts     = greatest(attempts - 1, 0),
-    lease_token  = NULL
+SET attempts   = @attempts,
+    last_error = @last_error
 WHERE id = @id
-  AND lease_token = @lease_token;
-
--- name: MillisUntilNextEmailDue :one
--- How long until the next unfinished email falls due, in milliseconds (0: one is due now;
--- -1: none is waiting). The dispatcher sleeps that long, so a retry or an expired lease is
--- taken on time. Served by outbox_emails_due_idx.
--- (GREATEST ignores NULLs: the empty case is tested first, or it would read "due now" and
--- the dispatcher would poll an empty outbox every 10 ms.)
-SELECT CASE
-           WHEN min(available_at) IS NULL THEN -1
-           ELSE greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000))
-       END::bigint AS wait_ms
-FROM platform.outbox_emails
-WHERE sent_at IS NULL
+  AND sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL;
 
 -- name: OutboxBacklog :one
 -- The unfinished emails (not sent, dropped or failed) and the age of the oldest in
--- seconds (0 when there is none), for the metrics. Served by outbox_emails_due_idx.
+-- seconds (0 when there is none), for the metrics. Served by outbox_emails_unfinished_idx.
 SELECT count(*)::bigint AS emails,
        coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds
 FROM platform.outbox_emails
@@ -150,9 +107,10 @@ WHERE id IN (
 
 -- name: DeleteUnsentEmails :execrows
 -- Deletes the unfinished emails (not sent, dropped or failed) to @recipient, inside the
--- transaction of the caller: the deletion of the recipient's account. Finished ones keep
--- their record (bodies erased) until the retention deletes them. Served by
--- outbox_emails_due_idx (its predicate repeated, so the planner can prove it applies).
+-- transaction of the caller: the deletion of the recipient's account. Their jobs find no
+-- row and end. Finished ones keep their record (bodies erased) until the retention
+-- deletes them. Served by outbox_emails_unfinished_idx (its predicate repeated, so the
+-- planner can prove it applies).
 DELETE FROM platform.outbox_emails
 WHERE recipient = @recipient
   AND sent_at IS NULL

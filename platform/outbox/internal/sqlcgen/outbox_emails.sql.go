@@ -12,78 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const claimDueEmails = `-- name: ClaimDueEmails :many
-WITH due AS (
-    SELECT id
-    FROM platform.outbox_emails
-    WHERE sent_at IS NULL
-      AND dropped_at IS NULL
-      AND failed_at IS NULL
-      AND available_at <= now()
-      AND (expires_at IS NULL OR expires_at > now())
-    ORDER BY available_at
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE platform.outbox_emails AS e
-SET available_at = now() + $1::bigint * interval '1 millisecond',
-    attempts     = e.attempts + 1,
-    lease_token  = $2
-FROM due
-WHERE e.id = due.id
-RETURNING e.id, e.message_id, e.recipient, e.subject, e.text_body, e.html_body, e.attempts, e.trace_parent
-`
-
-type ClaimDueEmailsParams struct {
-	LeaseMs    int64
-	LeaseToken *uuid.UUID
-	BatchSize  int32
-}
-
-type ClaimDueEmailsRow struct {
-	ID          int64
-	MessageID   uuid.UUID
-	Recipient   string
-	Subject     string
-	TextBody    string
-	HtmlBody    string
-	Attempts    int32
-	TraceParent *string
-}
-
-// Claims up to batch_size due emails for this dispatcher: SKIP LOCKED lets replicas claim
-// side by side without waiting, and the lease (available_at pushed to the end of the lease)
-// keeps them claimed after this short transaction commits. A dispatcher that dies leaves
-// its claims to be taken again once the lease ends.
-func (q *Queries) ClaimDueEmails(ctx context.Context, arg ClaimDueEmailsParams) ([]ClaimDueEmailsRow, error) {
-	rows, err := q.db.Query(ctx, claimDueEmails, arg.LeaseMs, arg.LeaseToken, arg.BatchSize)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ClaimDueEmailsRow
-	for rows.Next() {
-		var i ClaimDueEmailsRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.MessageID,
-			&i.Recipient,
-			&i.Subject,
-			&i.TextBody,
-			&i.HtmlBody,
-			&i.Attempts,
-			&i.TraceParent,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const deleteFinishedEmails = `-- name: DeleteFinishedEmails :execrows
 DELETE FROM platform.outbox_emails
 WHERE id IN (
@@ -124,9 +52,10 @@ WHERE recipient = $1
 `
 
 // Deletes the unfinished emails (not sent, dropped or failed) to @recipient, inside the
-// transaction of the caller: the deletion of the recipient's account. Finished ones keep
-// their record (bodies erased) until the retention deletes them. Served by
-// outbox_emails_due_idx (its predicate repeated, so the planner can prove it applies).
+// transaction of the caller: the deletion of the recipient's account. Their jobs find no
+// row and end. Finished ones keep their record (bodies erased) until the retention
+// deletes them. Served by outbox_emails_unfinished_idx (its predicate repeated, so the
+// planner can prove it applies).
 func (q *Queries) DeleteUnsentEmails(ctx context.Context, recipient string) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteUnsentEmails, recipient)
 	if err != nil {
@@ -135,64 +64,19 @@ func (q *Queries) DeleteUnsentEmails(ctx context.Context, recipient string) (int
 	return result.RowsAffected(), nil
 }
 
-const dropExpiredEmails = `-- name: DropExpiredEmails :many
-WITH expired AS (
-    SELECT id
-    FROM platform.outbox_emails
-    WHERE sent_at IS NULL
-      AND dropped_at IS NULL
-      AND failed_at IS NULL
-      AND expires_at <= now()
-      AND available_at <= now()
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE platform.outbox_emails AS e
-SET dropped_at  = now(),
-    lease_token = NULL,
-    text_body   = '',
-    html_body   = ''
-FROM expired
-WHERE e.id = expired.id
-RETURNING e.id
-`
-
-// Gives up on unsent emails whose content expired (their code can no longer be used).
-// Claimed emails (available_at in the future) are left to their claim. SKIP LOCKED: two
-// replicas dropping at once neither wait for nor deadlock on each other.
-func (q *Queries) DropExpiredEmails(ctx context.Context) ([]int64, error) {
-	rows, err := q.db.Query(ctx, dropExpiredEmails)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const insertEmail = `-- name: InsertEmail :one
 
-INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, expires_at, trace_parent)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, expires_at)
+VALUES ($1, $2, $3, $4, $5)
 RETURNING id
 `
 
 type InsertEmailParams struct {
-	Recipient   string
-	Subject     string
-	TextBody    string
-	HtmlBody    string
-	ExpiresAt   *time.Time
-	TraceParent *string
+	Recipient string
+	Subject   string
+	TextBody  string
+	HtmlBody  string
+	ExpiresAt *time.Time
 }
 
 // Queries on outbox_emails, for platform/outbox.
@@ -200,8 +84,9 @@ type InsertEmailParams struct {
 // An email is unfinished until exactly one of sent_at, dropped_at and failed_at is set
 // (outbox_emails_outcome_check). The statement that finishes it also erases its bodies,
 // which hold the activation code (outbox_emails_erased_check); the row keeps the
-// recipient, the times, the attempts, the outcome and the last error.
-// Queues an email inside the transaction of the caller.
+// recipient, the times, the attempts, the outcome and the last error. Its River job
+// (platform/jobs), inserted with it, carries its id alone; the worker reads the rest here.
+// Queues an email inside the transaction of the caller (its job is inserted beside it).
 func (q *Queries) InsertEmail(ctx context.Context, arg InsertEmailParams) (int64, error) {
 	row := q.db.QueryRow(ctx, insertEmail,
 		arg.Recipient,
@@ -209,34 +94,97 @@ func (q *Queries) InsertEmail(ctx context.Context, arg InsertEmailParams) (int64
 		arg.TextBody,
 		arg.HtmlBody,
 		arg.ExpiresAt,
-		arg.TraceParent,
 	)
 	var id int64
 	err := row.Scan(&id)
 	return id, err
 }
 
+const loadEmail = `-- name: LoadEmail :one
+SELECT message_id,
+       recipient,
+       subject,
+       text_body,
+       html_body,
+       num_nonnulls(sent_at, dropped_at, failed_at) > 0 AS finished,
+       coalesce(expires_at <= now(), false)::boolean AS expired
+FROM platform.outbox_emails
+WHERE id = $1
+`
+
+type LoadEmailRow struct {
+	MessageID uuid.UUID
+	Recipient string
+	Subject   string
+	TextBody  string
+	HtmlBody  string
+	Finished  bool
+	Expired   bool
+}
+
+// What the worker sends, and whether there is anything left to do: finished (an earlier
+// attempt recorded its outcome) or expired (its code can no longer be used: dropped, not
+// sent), both judged on the database's clock.
+func (q *Queries) LoadEmail(ctx context.Context, id int64) (LoadEmailRow, error) {
+	row := q.db.QueryRow(ctx, loadEmail, id)
+	var i LoadEmailRow
+	err := row.Scan(
+		&i.MessageID,
+		&i.Recipient,
+		&i.Subject,
+		&i.TextBody,
+		&i.HtmlBody,
+		&i.Finished,
+		&i.Expired,
+	)
+	return i, err
+}
+
+const markEmailDropped = `-- name: MarkEmailDropped :execrows
+UPDATE platform.outbox_emails
+SET dropped_at = now(),
+    text_body  = '',
+    html_body  = ''
+WHERE id = $1
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL
+`
+
+// Gives up on an unsent email whose content expired, and erases its bodies. Run in the
+// transaction that completes its job.
+func (q *Queries) MarkEmailDropped(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, markEmailDropped, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const markEmailFailed = `-- name: MarkEmailFailed :execrows
 UPDATE platform.outbox_emails
-SET failed_at   = now(),
-    lease_token = NULL,
-    last_error  = $1,
-    text_body   = '',
-    html_body   = ''
-WHERE id = $2
-  AND lease_token = $3
+SET failed_at  = now(),
+    attempts   = $1,
+    last_error = $2,
+    text_body  = '',
+    html_body  = ''
+WHERE id = $3
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL
 `
 
 type MarkEmailFailedParams struct {
-	LastError  *string
-	ID         int64
-	LeaseToken *uuid.UUID
+	Attempts  int32
+	LastError *string
+	ID        int64
 }
 
-// The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data): it is
-// finished, never retried, with the reply in last_error, and its bodies are erased.
+// The SMTP server refused the email for good (a 5xx reply to MAIL, RCPT or the data), or
+// its job ran out of attempts: it is finished, never retried, with the reason in
+// last_error, and its bodies are erased.
 func (q *Queries) MarkEmailFailed(ctx context.Context, arg MarkEmailFailedParams) (int64, error) {
-	result, err := q.db.Exec(ctx, markEmailFailed, arg.LastError, arg.ID, arg.LeaseToken)
+	result, err := q.db.Exec(ctx, markEmailFailed, arg.Attempts, arg.LastError, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -245,60 +193,30 @@ func (q *Queries) MarkEmailFailed(ctx context.Context, arg MarkEmailFailedParams
 
 const markEmailSent = `-- name: MarkEmailSent :execrows
 UPDATE platform.outbox_emails
-SET sent_at     = now(),
-    lease_token = NULL,
-    last_error  = NULL,
-    text_body   = '',
-    html_body   = ''
-WHERE id = $1
-  AND lease_token = $2
-`
-
-type MarkEmailSentParams struct {
-	ID         int64
-	LeaseToken *uuid.UUID
-}
-
-// The SMTP server accepted the email: it is finished, and its bodies are erased.
-func (q *Queries) MarkEmailSent(ctx context.Context, arg MarkEmailSentParams) (int64, error) {
-	result, err := q.db.Exec(ctx, markEmailSent, arg.ID, arg.LeaseToken)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const millisUntilNextEmailDue = `-- name: MillisUntilNextEmailDue :one
-SELECT CASE
-           WHEN min(available_at) IS NULL THEN -1
-           ELSE greatest(0, ceil(extract(epoch FROM min(available_at) - clock_timestamp()) * 1000))
-       END::bigint AS wait_ms
-FROM platform.outbox_emails
-WHERE sent_at IS NULL
+SET sent_at    = now(),
+    attempts   = $1,
+    last_error = NULL,
+    text_body  = '',
+    html_body  = ''
+WHERE id = $2
+  AND sent_at IS NULL
   AND dropped_at IS NULL
   AND failed_at IS NULL
 `
 
-// How long until the next unfinished email falls due, in milliseconds (0: one is due now;
-// -1: none is waiting). The dispatcher sleeps that long, so a retry or an expired lease is
-// taken on time. Served by outbox_emails_due_idx.
-// (GREATEST ignores NULLs: the empty case is tested first, or it would read "due now" and
-// the dispatcher would poll an empty outbox every 10 ms.)
-func (q *Queries) MillisUntilNextEmailDue(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, millisUntilNextEmailDue)
-	var wait_ms int64
-	err := row.Scan(&wait_ms)
-	return wait_ms, err
+type MarkEmailSentParams struct {
+	Attempts int32
+	ID       int64
 }
 
-const notifyEmailQueued = `-- name: NotifyEmailQueued :exec
-SELECT pg_notify('outbox_emails', '')
-`
-
-// Wakes the dispatchers that LISTEN on this channel; delivered only when the caller commits.
-func (q *Queries) NotifyEmailQueued(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, notifyEmailQueued)
-	return err
+// The SMTP server accepted the email at attempt @attempts: it is finished, and its bodies
+// are erased. Run in the transaction that completes its job.
+func (q *Queries) MarkEmailSent(ctx context.Context, arg MarkEmailSentParams) (int64, error) {
+	result, err := q.db.Exec(ctx, markEmailSent, arg.Attempts, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const outboxBacklog = `-- name: OutboxBacklog :one
@@ -316,7 +234,7 @@ type OutboxBacklogRow struct {
 }
 
 // The unfinished emails (not sent, dropped or failed) and the age of the oldest in
-// seconds (0 when there is none), for the metrics. Served by outbox_emails_due_idx.
+// seconds (0 when there is none), for the metrics. Served by outbox_emails_unfinished_idx.
 func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	row := q.db.QueryRow(ctx, outboxBacklog)
 	var i OutboxBacklogRow
@@ -324,55 +242,26 @@ func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
 	return i, err
 }
 
-const releaseEmail = `-- name: ReleaseEmail :execrows
+const recordFailedAttempt = `-- name: RecordFailedAttempt :execrows
 UPDATE platform.outbox_emails
-SET available_at = now(),
-    attempts     = greatest(attempts - 1, 0),
-    lease_token  = NULL
-WHERE id = $1
-  AND lease_token = $2
-`
-
-type ReleaseEmailParams struct {
-	ID         int64
-	LeaseToken *uuid.UUID
-}
-
-// Hands a claimed but unsent email back at shutdown, due at once, without counting the
-// attempt as a failure.
-func (q *Queries) ReleaseEmail(ctx context.Context, arg ReleaseEmailParams) (int64, error) {
-	result, err := q.db.Exec(ctx, releaseEmail, arg.ID, arg.LeaseToken)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const retryEmailLater = `-- name: RetryEmailLater :execrows
-UPDATE platform.outbox_emails
-SET available_at = now() + $1::bigint * interval '1 millisecond',
-    lease_token  = NULL,
-    last_error   = $2
+SET attempts   = $1,
+    last_error = $2
 WHERE id = $3
-  AND lease_token = $4
+  AND sent_at IS NULL
+  AND dropped_at IS NULL
+  AND failed_at IS NULL
 `
 
-type RetryEmailLaterParams struct {
-	RetryInMs  int64
-	LastError  *string
-	ID         int64
-	LeaseToken *uuid.UUID
+type RecordFailedAttemptParams struct {
+	Attempts  int32
+	LastError *string
+	ID        int64
 }
 
-// Records a failed attempt that may succeed later (a 4xx reply, a timeout, a broken
-// connection, TLS or AUTH) and schedules the next one after retry_in_ms milliseconds.
-func (q *Queries) RetryEmailLater(ctx context.Context, arg RetryEmailLaterParams) (int64, error) {
-	result, err := q.db.Exec(ctx, retryEmailLater,
-		arg.RetryInMs,
-		arg.LastError,
-		arg.ID,
-		arg.LeaseToken,
-	)
+// Records attempt @attempts, which failed in a way that may succeed later (a 4xx reply, a
+// timeout, a broken connection, TLS or AUTH): its job is retried with backoff.
+func (q *Queries) RecordFailedAttempt(ctx context.Context, arg RecordFailedAttemptParams) (int64, error) {
+	result, err := q.db.Exec(ctx, recordFailedAttempt, arg.Attempts, arg.LastError, arg.ID)
 	if err != nil {
 		return 0, err
 	}
