@@ -10,12 +10,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/database/dbtest"
+	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/mail/smtptest"
 )
 
-// BenchmarkDeliveryOverLatency measures the emails per second one dispatcher sends through
+// BenchmarkDeliveryOverLatency measures the emails per second one replica sends through
 // the production SMTP transport to an SMTP server whose every reply takes one round trip
 // (smtptest ReplyDelay). Each iteration is one email, queued before the clock starts:
 //
@@ -29,26 +31,20 @@ func BenchmarkDeliveryOverLatency(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ob := New()
+			r := newReplica(b, pool, sender, Options{}, jobs.Options{}, slog.New(slog.DiscardHandler))
 			ctx := context.Background()
-			err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-				for i := range b.N {
-					to := fmt.Sprintf("bench%05d@example.com", i)
-					if err := ob.enqueue(ctx, tx, mail.Message{To: to, Subject: "s", Text: "t", HTML: "h"}, nil); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
+			emails := make([]Email, b.N)
+			for i := range emails {
+				emails[i] = Email{Message: mail.Message{To: fmt.Sprintf("bench%05d@example.com", i), Subject: "s", Text: "t", HTML: "h"}}
+			}
+			if err := database.InTx(ctx, pool, func(tx pgx.Tx) error { return r.ob.Queue(ctx, tx, emails...) }); err != nil {
 				b.Fatal(err)
 			}
-			d := NewDispatcher(pool, ob, sender, Options{}, slog.New(slog.DiscardHandler))
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			b.ResetTimer()
 			begin := time.Now()
-			go func() { done <- d.Run(runCtx) }()
+			go func() { done <- r.jobs.Run(runCtx) }()
 			for len(srv.Received()) < b.N {
 				time.Sleep(time.Millisecond)
 			}

@@ -12,11 +12,13 @@ import (
 	"github.com/acme/identity/platform/poll"
 )
 
-// TestDispatcherQueriesAreBounded: the dispatcher's queries wait at most QueryTimeout. Its
-// connection is severed while a claim waits on it (the host vanished: nothing ever
-// answers); it gives up on it, and sends the next email on a new connection. Without the
-// bound the claim would wait on the dead connection for the OS's TCP timeout.
-func TestDispatcherQueriesAreBounded(t *testing.T) {
+// TestWorkerQueriesAreBounded: no query of the email path waits for ever. The pool's
+// connections are severed while a fetch of jobs waits on one (the host vanished: nothing
+// ever answers); River gives up on it after its own bound on a fetch (10 s,
+// HotOperationTimeout), and the next email goes out on a new connection. Without a bound
+// the fetch would wait on the dead connection for the OS's TCP timeout, and the queue with
+// it. The outbox's own queries (load, record) are bounded by QueryTimeout.
+func TestWorkerQueriesAreBounded(t *testing.T) {
 	t.Parallel()
 	target := dbtest.NewURL(t)
 	proxy, viaProxy := dbtest.NewProxy(t, target)
@@ -36,22 +38,24 @@ func TestDispatcherQueriesAreBounded(t *testing.T) {
 	opts := fastOptions
 	opts.QueryTimeout = 300 * time.Millisecond
 	opts.PollInterval = 50 * time.Millisecond
+	jopts := fastJobs
+	jopts.PollInterval = 50 * time.Millisecond
 	sender := &fakeSender{}
-	ob := New()
-	d := NewDispatcher(pool, ob, sender, opts, testLogger(t))
+	r := newReplica(t, pool, sender, opts, jopts, testLogger(t))
+	other := newReplica(t, direct, &fakeSender{}, opts, jopts, testLogger(t)) // queues, not running
 
-	run(t, d)
-	enqueue(t, direct, New(), "alice@example.com", nil)
-	poll.Until(t, 5*time.Second, "the first email is sent", func() bool { return sender.sentTo("alice@example.com") == 1 })
+	run(t, r)
+	enqueue(t, direct, other.ob, "alice@example.com", nil)
+	poll.Until(t, 5*time.Second, "the first email is sent and recorded", func() bool { return rowOf(t, direct, "alice@example.com").Sent })
 
-	// The next claim goes out on the pooled connection, and never comes back.
+	// The next fetch goes out on a pooled connection, and never comes back.
 	proxy.Blackhole()
 	proxy.WaitHeld(t, 1, 5*time.Second)
 	proxy.Sever()
 	proxy.Heal()
 
-	enqueue(t, direct, New(), "bob@example.com", nil)
-	poll.Until(t, 5*time.Second, "the second email is sent on a new connection", func() bool {
+	enqueue(t, direct, other.ob, "bob@example.com", nil)
+	poll.Until(t, 15*time.Second, "the second email is sent on a new connection", func() bool {
 		return sender.sentTo("bob@example.com") == 1
 	})
 }

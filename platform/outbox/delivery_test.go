@@ -14,13 +14,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/mail/smtptest"
 	"github.com/acme/identity/platform/poll"
 )
 
-// These tests run the dispatcher with the production SMTP transport against the real
+// These tests run the outbox with the production SMTP transport against the real
 // PostgreSQL and a real SMTP server in the test process: what the server received is
 // compared with what the outbox recorded.
 
@@ -41,19 +42,14 @@ func smtpSender(t *testing.T, srv *smtptest.Server, maxConns int) *mail.SMTPTran
 func enqueueMany(t *testing.T, pool *pgxpool.Pool, ob *Outbox, n int) {
 	t.Helper()
 	ctx := context.Background()
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for i := range n {
-			to := fmt.Sprintf("r%04d@example.com", i)
-			if err := ob.enqueue(ctx, tx, mail.Message{To: to, Subject: "code", Text: "code 1234 for " + to, HTML: "<p>1234</p>"}, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	emails := make([]Email, n)
+	for i := range emails {
+		to := fmt.Sprintf("r%04d@example.com", i)
+		emails[i] = Email{Message: mail.Message{To: to, Subject: "code", Text: "code 1234 for " + to, HTML: "<p>1234</p>"}}
+	}
+	if err := database.InTx(ctx, pool, func(tx pgx.Tx) error { return ob.Queue(ctx, tx, emails...) }); err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
-	ob.wake(1)
 }
 
 // outboxState counts the outbox rows by outcome, and the finished rows that kept a body.
@@ -128,12 +124,11 @@ func TestDeliveryOfHundredsOfEmailsOverPooledConnections(t *testing.T) {
 			srv := smtptest.Start(t, smtptest.Options{ReplyDelay: time.Millisecond})
 			tt.setup(srv)
 			sender := smtpSender(t, srv, maxConns)
-			ob := New()
-			enqueueMany(t, pool, ob, emails)
 			opts := fastOptions
 			opts.Concurrency = 0 // one send per pooled connection
-			d := NewDispatcher(pool, ob, sender, opts, testLogger(t))
-			run(t, d)
+			r := newReplica(t, pool, sender, opts, fastJobs, testLogger(t))
+			enqueueMany(t, pool, r.ob, emails)
+			run(t, r)
 			poll.Until(t, 60*time.Second, "every email is recorded sent", func() bool { return stateOf(t, pool).Sent == emails })
 
 			ids := map[string]string{} // recipient -> <message_id@example.com>
@@ -175,11 +170,11 @@ func TestDeliveryOfHundredsOfEmailsOverPooledConnections(t *testing.T) {
 			if s := stateOf(t, pool); s.FinishedWithBody != 0 || s.Unfinished != 0 {
 				t.Errorf("outbox %+v: want every email finished, no body kept", s)
 			}
-			ps, ds := sender.Stats(), d.Stats()
-			t.Logf("%d connections (%d at once); pool %+v, %.1f emails per connection; dispatcher %+v",
+			ps, ds := sender.Stats(), r.ob.Stats()
+			t.Logf("%d connections (%d at once); pool %+v, %.1f emails per connection; outbox %+v",
 				srv.Connections(), most, ps, ps.MessagesPerConnection(), ds)
 			if ds.Sent != emails || ds.Failed != 0 {
-				t.Errorf("dispatcher stats %+v, want %d sent and no failed attempt (broken pooled connections are replaced on the spot)", ds, emails)
+				t.Errorf("outbox stats %+v, want %d sent and no failed attempt (broken pooled connections are replaced on the spot)", ds, emails)
 			}
 		})
 	}
@@ -205,11 +200,10 @@ func TestDeliveryPermanentRefusalFailsForGoodTemporaryIsRetried(t *testing.T) {
 		}
 		return nil
 	})
-	ob := New()
-	d := NewDispatcher(pool, ob, smtpSender(t, srv, 2), fastOptions, testLogger(t))
-	run(t, d)
-	enqueue(t, pool, ob, "gone@example.com", nil)
-	enqueue(t, pool, ob, "busy@example.com", nil)
+	r := newReplica(t, pool, smtpSender(t, srv, 2), fastOptions, fastJobs, testLogger(t))
+	run(t, r)
+	enqueue(t, pool, r.ob, "gone@example.com", nil)
+	enqueue(t, pool, r.ob, "busy@example.com", nil)
 	poll.Until(t, 10*time.Second, "the 550 is recorded failed and the 451 sent at its retry", func() bool {
 		return rowOf(t, pool, "gone@example.com").Failed && rowOf(t, pool, "busy@example.com").Sent
 	})
@@ -225,7 +219,7 @@ func TestDeliveryPermanentRefusalFailsForGoodTemporaryIsRetried(t *testing.T) {
 	if tries["gone@example.com"] != 1 || len(srv.To("gone@example.com")) != 0 || len(srv.To("busy@example.com")) != 1 {
 		t.Errorf("RCPT tries %v, want the 550 tried once", tries)
 	}
-	if s := d.Stats(); s.Rejected != 1 || s.Failed != 1 || s.Sent != 1 {
+	if s := r.ob.Stats(); s.Rejected != 1 || s.Failed != 1 || s.Sent != 1 {
 		t.Errorf("stats %+v, want 1 rejected, 1 failed attempt, 1 sent", s)
 	}
 }
@@ -242,22 +236,22 @@ func TestDeliveryLostReplyToDataResendsWithTheSameMessageID(t *testing.T) {
 		once.Do(func() { err = smtptest.ErrKeepThenDrop })
 		return err
 	})
-	ob := New()
-	run(t, NewDispatcher(pool, ob, smtpSender(t, srv, 2), fastOptions, testLogger(t)))
-	enqueue(t, pool, ob, "lost@example.com", nil)
+	r := newReplica(t, pool, smtpSender(t, srv, 2), fastOptions, fastJobs, testLogger(t))
+	run(t, r)
+	enqueue(t, pool, r.ob, "lost@example.com", nil)
 	poll.Until(t, 10*time.Second, "the email is recorded sent", func() bool { return rowOf(t, pool, "lost@example.com").Sent })
 	got := srv.To("lost@example.com")
 	if len(got) != 2 {
 		t.Fatalf("the server holds %d copies, want 2 (the lost reply, then the retry)", len(got))
 	}
-	r := rowOf(t, pool, "lost@example.com")
-	want := "<" + r.MessageID + "@example.com>"
+	row := rowOf(t, pool, "lost@example.com")
+	want := "<" + row.MessageID + "@example.com>"
 	for _, c := range got {
 		if id := messageIDOf(t, c); id != want {
 			t.Errorf("copy with Message-ID %s, want %s on both", id, want)
 		}
 	}
-	if r.Attempts != 2 {
-		t.Errorf("row %+v, want sent at attempt 2", r)
+	if row.Attempts != 2 {
+		t.Errorf("row %+v, want sent at attempt 2", row)
 	}
 }

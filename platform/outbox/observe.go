@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -21,8 +22,8 @@ type Delivery struct {
 	ID int64
 	// Attempt counts the attempts at this email, this one included (1 for the first).
 	Attempt int
-	// QueuedBy is the span of the request that queued the email; invalid when tracing
-	// was off then.
+	// QueuedBy is the span of the request that queued the email (kept in its job's
+	// metadata); invalid when tracing was off then.
 	QueuedBy trace.SpanContext
 }
 
@@ -38,30 +39,21 @@ func DeliveryFrom(ctx context.Context) (Delivery, bool) {
 	return d, ok
 }
 
-// traceContext is the W3C Trace Context format the outbox keeps a trace in.
-var traceContext = propagation.TraceContext{}
-
-// traceParent is the W3C traceparent of ctx's span, nil when ctx has none (tracing off).
-func traceParent(ctx context.Context) *string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return nil
+// spanContext reads the span that inserted a job from the job's metadata, where
+// otelriver keeps it (W3C traceparent); invalid when there is none (tracing off then).
+func spanContext(metadata []byte) trace.SpanContext {
+	var meta struct {
+		TraceParent string `json:"traceparent"`
+		TraceState  string `json:"tracestate"`
 	}
-	carrier := propagation.MapCarrier{}
-	traceContext.Inject(ctx, carrier)
-	v := carrier.Get("traceparent")
-	if v == "" {
-		return nil
-	}
-	return &v
-}
-
-// spanContext reads a traceparent kept by traceParent; invalid for nil or garbage.
-func spanContext(traceparent *string) trace.SpanContext {
-	if traceparent == nil {
+	if len(metadata) == 0 || json.Unmarshal(metadata, &meta) != nil || meta.TraceParent == "" {
 		return trace.SpanContext{}
 	}
-	ctx := traceContext.Extract(context.Background(), propagation.MapCarrier{"traceparent": *traceparent})
-	return trace.SpanContextFromContext(ctx)
+	carrier := propagation.MapCarrier{"traceparent": meta.TraceParent}
+	if meta.TraceState != "" {
+		carrier["tracestate"] = meta.TraceState
+	}
+	return trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier))
 }
 
 // Backlog is the outbox's queue at one instant.
@@ -72,9 +64,10 @@ type Backlog struct {
 	OldestAge time.Duration
 }
 
-// Backlog reads the outbox's backlog, shared by every replica.
-func (d *Dispatcher) Backlog(ctx context.Context) (Backlog, error) {
-	row, err := sqlcgen.New(d.pool).OutboxBacklog(ctx)
+// Backlog reads the outbox's backlog, shared by every replica: one indexed query, for a
+// refresh loop (platform/metrics), never a scrape.
+func (o *Outbox) Backlog(ctx context.Context) (Backlog, error) {
+	row, err := sqlcgen.New(o.jobs.Pool()).OutboxBacklog(ctx)
 	if err != nil {
 		return Backlog{}, fmt.Errorf("read outbox backlog: %w", err)
 	}

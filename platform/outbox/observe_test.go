@@ -4,27 +4,27 @@ import (
 	"context"
 	"testing"
 
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-func TestTheQueuingSpanSurvivesTheOutboxRow(t *testing.T) {
-	if got := traceParent(context.Background()); got != nil {
-		t.Fatalf("traceParent without a span = %q, want nil (nothing stored with tracing off)", *got)
-	}
+// TestTheQueuingSpanSurvivesInTheJobsMetadata: the span of the request that queued an
+// email is read back from its job's metadata, where otelriver keeps it (W3C traceparent),
+// and reaches the Sender with the delivery.
+func TestTheQueuingSpanSurvivesInTheJobsMetadata(t *testing.T) {
 	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(context.Background(), "request")
 	defer span.End()
-	stored := traceParent(ctx)
-	if stored == nil {
-		t.Fatal("traceParent of a span is nil")
-	}
-	got := spanContext(stored)
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	metadata := []byte(`{"traceparent": "` + carrier.Get("traceparent") + `", "other": 1}`)
+	got := spanContext(metadata)
 	want := span.SpanContext()
 	if got.TraceID() != want.TraceID() || got.SpanID() != want.SpanID() || !got.IsRemote() {
 		t.Fatalf("read back %v, want the span %v (remote)", got, want)
 	}
-	for _, bad := range []*string{nil, ptr(""), ptr("garbage")} {
-		if sc := spanContext(bad); sc.IsValid() {
-			t.Errorf("spanContext(%v) = %v, want invalid", bad, sc)
+	for _, bad := range []string{"", "{}", `{"traceparent": "garbage"}`, "not json", `{"traceparent": 7}`} {
+		if sc := spanContext([]byte(bad)); sc.IsValid() {
+			t.Errorf("spanContext(%s) = %v, want invalid", bad, sc)
 		}
 	}
 	d := Delivery{ID: 7, Attempt: 2, QueuedBy: got}
@@ -35,5 +35,3 @@ func TestTheQueuingSpanSurvivesTheOutboxRow(t *testing.T) {
 		t.Error("a plain context has a delivery")
 	}
 }
-
-func ptr(s string) *string { return &s }
