@@ -20,12 +20,13 @@ import (
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/httpserver"
+	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox"
 	"github.com/acme/identity/platform/poll"
 )
 
-// testServer is the real service (echo, pgx, the outbox dispatcher) serving in-process on
+// testServer is the real service (echo, pgx, the job system and its outbox) serving in-process on
 // a fresh database, as end-to-end tests drive it.
 type testServer struct {
 	URL         string
@@ -50,7 +51,7 @@ type serverConfig struct {
 	// realMail uses the production transport (newSender: SMTP when SMTP_HOST is set)
 	// instead of the mailbox; sender must be nil.
 	realMail bool
-	// dispatch tunes the dispatcher.
+	// dispatch tunes the outbox.
 	dispatch outbox.Options
 	// tracer records the spans (tracing is off without it).
 	tracer trace.TracerProvider
@@ -100,6 +101,10 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	go func() {
 		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server,
+			// A job under way at the end of a test (a hung send) is cancelled after 1 s; the
+			// retention's jobs are polled for every 200 ms (MAINTENANCE_INTERVAL is short in
+			// its tests).
+			jobs:         jobs.Options{PollInterval: 200 * time.Millisecond, ShutdownGrace: time.Second, AbandonAfter: time.Second},
 			backlogEvery: 20 * time.Millisecond, metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
 	}()
 	var once sync.Once

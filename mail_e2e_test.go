@@ -29,15 +29,13 @@ import (
 
 const mailPassword = "correct horse battery"
 
-// mailDispatch shortens the dispatcher's delays so failures and retries take
-// milliseconds, not seconds.
-// Concurrency is left to the SMTP pool (SMTP_MAX_CONNECTIONS).
+// mailDispatch shortens the outbox's delays so failures and retries take milliseconds,
+// not seconds. Concurrency is left to the SMTP pool (SMTP_MAX_CONNECTIONS).
 var mailDispatch = outbox.Options{
-	SendTimeout:   2 * time.Second,
-	MinBackoff:    100 * time.Millisecond,
-	MaxBackoff:    500 * time.Millisecond,
-	PollInterval:  200 * time.Millisecond,
-	ShutdownGrace: time.Second,
+	SendTimeout:  2 * time.Second,
+	MinBackoff:   100 * time.Millisecond,
+	MaxBackoff:   500 * time.Millisecond,
+	PollInterval: 200 * time.Millisecond,
 }
 
 // startMailServer starts the service sending by SMTP to 127.0.0.1:port.
@@ -98,7 +96,8 @@ type outboxRow struct {
 	Sent      bool
 	Dropped   bool
 	Failed    bool
-	Leased    bool
+	// Leased: its job is running (a send is under way).
+	Leased bool
 	// Row is the whole row as JSON, to look for what it must no longer hold.
 	Row string
 }
@@ -114,7 +113,9 @@ func outboxRowOf(t *testing.T, databaseURL, to string) outboxRow {
 	var r outboxRow
 	err = conn.QueryRow(ctx, `
 		SELECT attempts, coalesce(last_error, ''), sent_at IS NOT NULL, dropped_at IS NOT NULL, failed_at IS NOT NULL,
-		       lease_token IS NOT NULL, row_to_json(o)::text
+		       EXISTS (SELECT FROM river.river_job AS j WHERE j.kind = 'outbox.email' AND j.state = 'running'
+		               AND j.args @> jsonb_build_object('email_id', o.id)),
+		       row_to_json(o)::text
 		FROM platform.outbox_emails AS o WHERE recipient = $1`, to).Scan(&r.Attempts, &r.LastError, &r.Sent, &r.Dropped, &r.Failed, &r.Leased, &r.Row)
 	if err != nil {
 		t.Fatalf("outbox row of %s: %v", to, err)
@@ -415,7 +416,7 @@ func TestMailThreeReplicasSendEachEmailOnce(t *testing.T) {
 	}
 }
 
-// TestMailConcurrencyFollowsSMTPMaxConnections: the dispatcher sends as many emails at
+// TestMailConcurrencyFollowsSMTPMaxConnections: the outbox sends as many emails at
 // once as SMTP_MAX_CONNECTIONS, through the metrics wrapper that hides the transport
 // (it once fell back to 8). A provider 50 ms away and 30 registrations at once make
 // every connection busy.

@@ -1,7 +1,8 @@
 // Command identity is the user registration service: a modular monolith serving the
-// REST API of every module under modules/ and sending their emails from the outbox.
+// REST API of every module under modules/ and running their jobs (the emails of the
+// outbox, the retention work) on the platform's job system.
 //
-//	identity [serve]   serve HTTP and dispatch emails until SIGINT/SIGTERM (the default)
+//	identity [serve]   serve HTTP and run the jobs until SIGINT/SIGTERM (the default)
 //	identity migrate   create the database if needed and apply pending migrations
 //
 // Configuration is read from the environment only; see README.md.
@@ -32,6 +33,7 @@ import (
 	"github.com/acme/identity/platform/config"
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/httpserver"
+	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/metrics"
@@ -132,6 +134,9 @@ func newModules(p module.Platform, s moduleSettings) ([]module.Module, error) {
 type serveOptions struct {
 	sender   outbox.Sender
 	dispatch outbox.Options
+	// jobs tunes the job system (its DirectURL, Timeout and Tracer come from the
+	// configuration).
+	jobs jobs.Options
 	// tracer replaces the tracing of the OTEL_* variables (an in-memory exporter).
 	tracer trace.TracerProvider
 	// backlogEvery replaces metrics.DefaultBacklogRefresh.
@@ -193,11 +198,48 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	mx.Pool(pool)
 	observers = append(observers, mx.Middleware())
 
-	ob := outbox.New()
-	housekeeping := maintenance.NewRunner(pool, cfg.MaintenanceInterval, logger)
-	housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)})
+	sender := opts.sender
+	if sender == nil {
+		if sender, err = newSender(cfg, logger); err != nil {
+			return err
+		}
+	}
+	if c, ok := sender.(io.Closer); ok {
+		// The SMTP pool says QUIT on its open connections once the job system has stopped
+		// (1 s at most).
+		defer func() { _ = c.Close() }()
+	}
+	sender = mx.Sender(sender)
+	if tr.Enabled() {
+		sender = tr.Sender(sender)
+	}
+	// One job system per replica (River): it works on a small pool of its own straight to
+	// PostgreSQL and LISTENs there when DATABASE_DIRECT_URL is set, and polls through the
+	// main pool otherwise; every insert uses the transaction of the change that causes it.
+	jobOpts := opts.jobs
+	jobOpts.DirectURL, jobOpts.Timeout, jobOpts.Tracer = cfg.DatabaseDirectURL, cfg.DatabaseTimeout, tracer
+	js, err := jobs.New(ctx, pool, jobOpts, logger)
+	if err != nil {
+		return err
+	}
+	defer js.Close() // after its Run, among the workers, has returned
+	// The outbox owns its defaults (one send per SMTP connection among them); main gives
+	// it what the configuration says.
+	dispatch := opts.dispatch
+	dispatch.QueryTimeout = cmp.Or(dispatch.QueryTimeout, cfg.DatabaseTimeout)
+	ob, err := outbox.New(js, sender, dispatch, logger)
+	if err != nil {
+		return err
+	}
+	housekeeping, err := maintenance.NewRunner(js, cfg.MaintenanceInterval, logger)
+	if err != nil {
+		return err
+	}
+	if err := housekeeping.Add(maintenance.Task{Name: "outbox.finished_emails", Batch: outbox.DeleteFinishedEmails(cfg.OutboxRetention)}); err != nil {
+		return err
+	}
 	mx.Maintenance(housekeeping.Removed)
-	platform := module.Platform{Env: cfg.Modules, Pool: pool, Outbox: ob, Maintenance: housekeeping,
+	platform := module.Platform{Env: cfg.Modules, Pool: pool, Jobs: js, Outbox: ob, Maintenance: housekeeping,
 		Metrics: mx.Registerer(), Tracer: tracer}
 	modules, err := newModules(platform, settings)
 	if err != nil {
@@ -220,31 +262,10 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	}
 	logger.InfoContext(ctx, "listening", slog.String("addr", ln.Addr().String()))
 
-	sender := opts.sender
-	if sender == nil {
-		if sender, err = newSender(cfg, logger); err != nil {
-			return err
-		}
-	}
-	if c, ok := sender.(io.Closer); ok {
-		// The SMTP pool says QUIT on its open connections once the dispatcher has stopped
-		// (1 s at most).
-		defer func() { _ = c.Close() }()
-	}
-	sender = mx.Sender(sender)
-	if tr.Enabled() {
-		sender = tr.Sender(sender)
-	}
-	// The outbox owns its defaults (one send per SMTP connection among them); main gives
-	// it what the configuration says. An empty ListenURL LISTENs on a pool connection:
-	// behind a transaction-mode pooler it hears nothing and polling carries delivery.
-	dispatch := opts.dispatch
-	dispatch.QueryTimeout = cmp.Or(dispatch.QueryTimeout, cfg.DatabaseTimeout)
-	dispatch.ListenURL = cmp.Or(dispatch.ListenURL, cfg.DatabaseDirectURL)
-	dispatcher := outbox.NewDispatcher(pool, ob, sender, dispatch, logger)
-	backlog := mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: dispatcher.Stats,
-		Backlog: dispatcher.Backlog, RefreshEvery: opts.backlogEvery})
-	workers := []module.Worker{dispatcher.Run, housekeeping.Run, backlog}
+	backlog := mx.Outbox(metrics.OutboxSource{Queued: ob.Queued, Stats: ob.Stats,
+		Backlog: ob.Backlog, RefreshEvery: opts.backlogEvery})
+	jobCounts := mx.Jobs(metrics.JobsSource{Counts: js.Counts, Worked: js.Worked, RefreshEvery: opts.backlogEvery})
+	workers := []module.Worker{js.Run, backlog, jobCounts}
 	metricsHandler := mx.Handler()
 	if metricsLn != nil {
 		workers = append(workers, func(ctx context.Context) error { return mx.Serve(ctx, metricsLn) })
@@ -296,10 +317,11 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 }
 
 // The shutdown schedule, from the signal: the HTTP server drains and cuts within
-// httpserver.DrainTimeout + httpserver.CutGrace (7 s), the outbox dispatcher hands back
-// its sends within its ShutdownGrace and a 2 s abandon (7 s), workers are waited for until
-// workersStopBy, and the pool gets poolCloseGrace to close, never past poolCloseBy:
-// half a second of the contract's 10 s is left to spare.
+// httpserver.DrainTimeout + httpserver.CutGrace (7 s), the job system lets the jobs under
+// way finish within its ShutdownGrace, cancels the others (an unsent email goes back to
+// its queue) and abandons what ignores that after AbandonAfter (5 s + 2 s), workers are
+// waited for until workersStopBy, and the pool gets poolCloseGrace to close, never past
+// poolCloseBy: half a second of the contract's 10 s is left to spare.
 const (
 	workersStopBy  = 8500 * time.Millisecond
 	poolCloseBy    = 9500 * time.Millisecond

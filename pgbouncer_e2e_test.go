@@ -26,6 +26,7 @@ import (
 	"github.com/acme/identity/db"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/mail/smtptest"
+	"github.com/acme/identity/platform/outbox"
 	"github.com/acme/identity/platform/poll"
 )
 
@@ -113,7 +114,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 
 	smtpServer := smtptest.Start(t, smtptest.Options{})
 	dispatch := mailDispatch
-	dispatch.PollInterval = 2 * time.Second // the production default: what polling costs
+	dispatch.PollInterval = outbox.DefaultOptions.PollInterval // the production default: what polling costs
 	// Replica 0 records its spans: one per SQL round trip of a traced request.
 	exporter := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
@@ -125,7 +126,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 			"MAIL_FROM": "Identity <no-reply@identity.test>",
 		}
 		if i == 0 {
-			// LISTEN here; the others only have the pooler.
+			// The job system LISTENs here; the others only have the pooler, and poll.
 			e["DATABASE_DIRECT_URL"] = direct + "&application_name=identity-direct"
 		}
 		sc := serverConfig{env: e, databaseURL: pooled, realMail: true, dispatch: dispatch}
@@ -139,7 +140,7 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 	poll.Until(t, 10*time.Second, "replica 0 listens on its direct connection", func() bool {
 		var n int
 		queryDirect(t, direct, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = 'identity-direct' AND query = 'LISTEN outbox_emails'`, &n)
+			WHERE datname = current_database() AND application_name = 'identity-direct' AND query LIKE 'LISTEN "river.%'`, &n)
 		return n == 1
 	})
 

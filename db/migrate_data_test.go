@@ -18,24 +18,21 @@ import (
 // schemasMigration moves every table to its owner's schema.
 const schemasMigration = "20261126070000_"
 
-// TestSchemasMigrationKeepsTheData migrates a database holding accounts, codes, budgets
-// and pending emails with the previous release's migrations, then applies the move to
-// module schemas: every row is where its owner's queries look, with its constraints and
-// identity sequences.
-func TestSchemasMigrationKeepsTheData(t *testing.T) {
-	ctx := context.Background()
+// riverMigration makes the emails River jobs.
+const riverMigration = "20261207110000_"
+
+// migrationsBefore are the migrations before the one whose name starts with prefix: the
+// previous release's.
+func migrationsBefore(t *testing.T, prefix string) fstest.MapFS {
+	t.Helper()
 	previous := fstest.MapFS{}
 	entries, err := fs.ReadDir(db.Migrations, db.MigrationsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), schemasMigration) {
-			found = true
-		}
-		if found {
-			continue // the move and every migration after it run below
+		if strings.HasPrefix(e.Name(), prefix) {
+			return previous
 		}
 		data, err := fs.ReadFile(db.Migrations, db.MigrationsDir+"/"+e.Name())
 		if err != nil {
@@ -43,10 +40,75 @@ func TestSchemasMigrationKeepsTheData(t *testing.T) {
 		}
 		previous[db.MigrationsDir+"/"+e.Name()] = &fstest.MapFile{Data: data}
 	}
-	if !found {
-		t.Fatalf("no migration %s*", schemasMigration)
+	t.Fatalf("no migration %s*", prefix)
+	return nil
+}
+
+// TestRiverMigrationKeepsTheUnsentEmails migrates a database holding unsent, sent and
+// failed emails with the previous release's migrations (River's tables already made),
+// then applies the move of the emails to River: each unsent email, and only those, has
+// its job, ready to run, carrying its id alone; the rows keep their attempts and errors.
+func TestRiverMigrationKeepsTheUnsentEmails(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.NewURLMigratedBy(t, migrationsBefore(t, riverMigration), db.MigrationsDir)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
 	}
-	url := dbtest.NewURLMigratedBy(t, previous, db.MigrationsDir)
+	defer func() { _ = conn.Close(ctx) }()
+	if _, err := conn.Exec(ctx, `
+		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, attempts, last_error, available_at)
+		     VALUES ('retrying@example.com', 's', 'code 1234', '<p>1234</p>', 3, 'dial tcp: refused', now() + interval '10 seconds'),
+		            ('new@example.com', 's', 'code 5678', '<p>5678</p>', 0, NULL, now());
+		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, attempts, sent_at)
+		     VALUES ('sent@example.com', 's', '', '', 1, now());
+		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, attempts, failed_at, last_error)
+		     VALUES ('failed@example.com', 's', '', '', 1, now(), '550 no');`); err != nil {
+		t.Fatal(err)
+	}
+	if err := database.Migrate(ctx, url, db.Migrations, db.MigrationsDir, io.Discard); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT o.recipient, o.attempts, j.state::text, j.queue, j.args::text, j.metadata::text
+		FROM river.river_job AS j JOIN platform.outbox_emails AS o ON j.args @> jsonb_build_object('email_id', o.id)
+		WHERE j.kind = 'outbox.email' ORDER BY o.recipient`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type job struct {
+		To, State, Queue, Args, Metadata string
+		Attempts                         int
+	}
+	var got []job
+	for rows.Next() {
+		var j job
+		if err := rows.Scan(&j.To, &j.Attempts, &j.State, &j.Queue, &j.Args, &j.Metadata); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, j)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].To != "new@example.com" || got[1].To != "retrying@example.com" || got[1].Attempts != 3 {
+		t.Fatalf("jobs %+v, want one for each unsent email, the rows' attempts kept", got)
+	}
+	for _, j := range got {
+		if j.State != "available" || j.Queue != "outbox" || strings.Contains(j.Args+j.Metadata, "@") || strings.Contains(j.Args, "code") {
+			t.Errorf("job %+v: want available in the outbox queue, its args the email's id alone", j)
+		}
+	}
+}
+
+// TestSchemasMigrationKeepsTheData migrates a database holding accounts, codes, budgets
+// and pending emails with the previous release's migrations, then applies the move to
+// module schemas: every row is where its owner's queries look, with its constraints and
+// identity sequences.
+func TestSchemasMigrationKeepsTheData(t *testing.T) {
+	ctx := context.Background()
+	// The move and every migration after it run below.
+	url := dbtest.NewURLMigratedBy(t, migrationsBefore(t, schemasMigration), db.MigrationsDir)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -49,12 +49,13 @@ func query(t *testing.T, file, name string) string {
 }
 
 // TestMaintenanceQueriesUseTheirIndexes: each query the retention worker runs in batches
-// (and the dispatcher's claim, and the ledger's read) finds its rows through the index
-// made for it, never by reading the whole table. The tables hold what they hold in
-// production, most rows recent or finished (20,000 accounts, nearly all active; 20,000
-// emails, nearly all sent recently; 20,000 ledger rows of the last day), and are analysed;
-// sequential scans are priced out besides, so a query that no index serves still plans a
-// Seq Scan and fails. The plans are logged (go test -v ./db).
+// (and the metrics' reads of the queues, and the ledger's read) finds its rows through
+// the index made for it, never by reading the whole table. The tables hold what they hold
+// in production, most rows recent or finished (20,000 accounts, nearly all active; 20,000
+// emails, nearly all sent recently, and their 20,000 jobs, nearly all completed; 20,000
+// ledger rows of the last day), and are analysed; sequential scans are priced out
+// besides, so a query that no index serves still plans a Seq Scan and fails. The plans
+// are logged (go test -v ./db).
 func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
@@ -67,9 +68,14 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		FROM generate_series(1, 20000) AS i;
 		INSERT INTO identity.activation_codes (account_id, code, issued_at, expires_at)
 		SELECT id, '1234', created_at, created_at + interval '1 minute' FROM identity.accounts WHERE status = 'pending';
-		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, available_at)
+		INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at)
 		SELECT 'user' || i || '@example.com', 's', '', '', now() - (i % 14) * interval '1 day',
-		       now() - (i % 14) * interval '1 day', now()
+		       CASE WHEN i % 1000 = 0 THEN NULL ELSE now() - (i % 14) * interval '1 day' END
+		FROM generate_series(1, 20000) AS i;
+		INSERT INTO river.river_job (kind, args, queue, max_attempts, state, finalized_at)
+		SELECT 'outbox.email', jsonb_build_object('email_id', i), 'outbox', 10000,
+		       CASE WHEN i % 1000 = 0 THEN 'available' ELSE 'completed' END::river.river_job_state,
+		       CASE WHEN i % 1000 = 0 THEN NULL ELSE now() END
 		FROM generate_series(1, 20000) AS i;
 		INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
 		SELECT 'user' || (i % 5000) || '@example.com', 'code_issued', now() - (i % 1440) * interval '1 minute'
@@ -93,8 +99,9 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/outbox/outbox_emails.sql", "DeleteFinishedEmails", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "outbox_emails_finished_idx"},
 		{"queries/identity/retention.sql", "DeleteStalePendingAccounts", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "activation_codes_issued_at_idx"},
 		{"queries/identity/retention.sql", "PruneActivationLedger", []any{int64(24 * 3600 * 1000), int64(500)}, "activation_ledger_occurred_at_idx"},
-		{"queries/outbox/outbox_emails.sql", "DeleteUnsentEmails", []any{"user1@example.com"}, "outbox_emails_due_idx"},
-		{"queries/outbox/outbox_emails.sql", "ClaimDueEmails", []any{int64(8), int64(30000), "00000000-0000-0000-0000-000000000000"}, "outbox_emails_due_idx"},
+		{"queries/outbox/outbox_emails.sql", "DeleteUnsentEmails", []any{"user1@example.com"}, "outbox_emails_unfinished_idx"},
+		{"queries/outbox/outbox_emails.sql", "OutboxBacklog", nil, "outbox_emails_unfinished_idx"},
+		{"queries/jobs/river_job.sql", "CountUnfinishedJobs", nil, "river_job_prioritized_fetching_index"},
 		{"queries/identity/activation_ledger.sql", "MailboxLedger", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "activation_ledger_mailbox_occurred_at_idx"},
 		{"queries/identity/activation_ledger.sql", "RecentClientLedger", []any{"192.0.2.1", "wrong_code", int64(24 * 3600 * 1000), int32(50)}, "client_ledger_client_kind_occurred_at_idx"},
 		{"queries/identity/sign_in.sql", "ForgetSignIns", []any{"a@example.com", "00000000-0000-0000-0000-000000000000", "192.0.2.1"}, "sign_in_failures_email_failed_at_idx"},

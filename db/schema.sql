@@ -33,6 +33,53 @@ CREATE SCHEMA platform;
 
 COMMENT ON SCHEMA platform IS 'What the platform (platform/) keeps for every module: the email outbox.';
 
+--
+-- Name: river; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA river;
+
+--
+-- Name: SCHEMA river; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA river IS 'The job system (platform/jobs): River''s tables, made by its own migrations.';
+
+--
+-- Name: river_job_state; Type: TYPE; Schema: river; Owner: -
+--
+
+CREATE TYPE river.river_job_state AS ENUM (
+    'available',
+    'cancelled',
+    'completed',
+    'discarded',
+    'pending',
+    'retryable',
+    'running',
+    'scheduled'
+);
+
+--
+-- Name: river_job_state_in_bitmask(bit, river.river_job_state); Type: FUNCTION; Schema: river; Owner: -
+--
+
+CREATE FUNCTION river.river_job_state_in_bitmask(bitmask bit, state river.river_job_state) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT CASE state
+        WHEN 'available' THEN get_bit(bitmask, 7)
+        WHEN 'cancelled' THEN get_bit(bitmask, 6)
+        WHEN 'completed' THEN get_bit(bitmask, 5)
+        WHEN 'discarded' THEN get_bit(bitmask, 4)
+        WHEN 'pending'   THEN get_bit(bitmask, 3)
+        WHEN 'retryable' THEN get_bit(bitmask, 2)
+        WHEN 'running'   THEN get_bit(bitmask, 1)
+        WHEN 'scheduled' THEN get_bit(bitmask, 0)
+        ELSE 0
+    END = 1;
+$$;
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -313,15 +360,12 @@ CREATE TABLE platform.outbox_emails (
     html_body text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone,
-    available_at timestamp with time zone DEFAULT now() NOT NULL,
     attempts integer DEFAULT 0 NOT NULL,
-    lease_token uuid,
     last_error text,
     sent_at timestamp with time zone,
     dropped_at timestamp with time zone,
     message_id uuid DEFAULT gen_random_uuid() NOT NULL,
     failed_at timestamp with time zone,
-    trace_parent text,
     CONSTRAINT outbox_emails_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT outbox_emails_erased_check CHECK (((num_nonnulls(sent_at, dropped_at, failed_at) = 0) OR ((text_body = ''::text) AND (html_body = ''::text)))),
     CONSTRAINT outbox_emails_outcome_check CHECK ((num_nonnulls(sent_at, dropped_at, failed_at) <= 1))
@@ -331,7 +375,7 @@ CREATE TABLE platform.outbox_emails (
 -- Name: TABLE outbox_emails; Type: COMMENT; Schema: platform; Owner: -
 --
 
-COMMENT ON TABLE platform.outbox_emails IS 'Transactional outbox of emails (platform/outbox): written in the transaction that caused the email, sent by the dispatcher of any replica. Finished rows are deleted after OUTBOX_RETENTION.';
+COMMENT ON TABLE platform.outbox_emails IS 'Transactional outbox of emails (platform/outbox): written in the transaction that caused the email with a River job that carries its id, sent by that job on any replica. Finished rows are deleted after OUTBOX_RETENTION.';
 
 --
 -- Name: COLUMN outbox_emails.text_body; Type: COMMENT; Schema: platform; Owner: -
@@ -352,16 +396,16 @@ COMMENT ON COLUMN platform.outbox_emails.html_body IS 'Rendered HTML part; erase
 COMMENT ON COLUMN platform.outbox_emails.expires_at IS 'After it, an unsent email is dropped, not sent (its code is no longer valid); NULL: never.';
 
 --
--- Name: COLUMN outbox_emails.available_at; Type: COMMENT; Schema: platform; Owner: -
+-- Name: COLUMN outbox_emails.attempts; Type: COMMENT; Schema: platform; Owner: -
 --
 
-COMMENT ON COLUMN platform.outbox_emails.available_at IS 'When the email may next be claimed: now for a new one, later after a failed attempt (backoff) or while a claim''s lease runs.';
+COMMENT ON COLUMN platform.outbox_emails.attempts IS 'Delivery attempts made, as of the last outcome recorded (the River job''s attempt).';
 
 --
--- Name: COLUMN outbox_emails.lease_token; Type: COMMENT; Schema: platform; Owner: -
+-- Name: COLUMN outbox_emails.last_error; Type: COMMENT; Schema: platform; Owner: -
 --
 
-COMMENT ON COLUMN platform.outbox_emails.lease_token IS 'Token of the dispatcher that claimed the email; only it may record the outcome.';
+COMMENT ON COLUMN platform.outbox_emails.last_error IS 'Why the last attempt failed; cleared once sent.';
 
 --
 -- Name: COLUMN outbox_emails.sent_at; Type: COMMENT; Schema: platform; Owner: -
@@ -388,12 +432,6 @@ COMMENT ON COLUMN platform.outbox_emails.message_id IS 'The Message-ID of every 
 COMMENT ON COLUMN platform.outbox_emails.failed_at IS 'Refused for good by a permanent (5xx) reply; last_error keeps the reply.';
 
 --
--- Name: COLUMN outbox_emails.trace_parent; Type: COMMENT; Schema: platform; Owner: -
---
-
-COMMENT ON COLUMN platform.outbox_emails.trace_parent IS 'W3C traceparent of the request that queued the email; the delivery span links to it.';
-
---
 -- Name: outbox_emails_id_seq; Type: SEQUENCE; Schema: platform; Owner: -
 --
 
@@ -413,6 +451,131 @@ ALTER TABLE platform.outbox_emails ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
 CREATE TABLE public.schema_migrations (
     version character varying NOT NULL
 );
+
+--
+-- Name: river_job; Type: TABLE; Schema: river; Owner: -
+--
+
+CREATE TABLE river.river_job (
+    id bigint NOT NULL,
+    state river.river_job_state DEFAULT 'available'::river.river_job_state NOT NULL,
+    attempt smallint DEFAULT 0 NOT NULL,
+    max_attempts smallint DEFAULT 25 NOT NULL,
+    attempted_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    finalized_at timestamp with time zone,
+    scheduled_at timestamp with time zone DEFAULT now() NOT NULL,
+    priority smallint DEFAULT 1 NOT NULL,
+    args jsonb NOT NULL,
+    attempted_by text[],
+    errors jsonb[],
+    kind text NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    queue text DEFAULT 'default'::text NOT NULL,
+    tags character varying(255)[] DEFAULT '{}'::character varying[] NOT NULL,
+    unique_key bytea,
+    unique_states bit(8),
+    CONSTRAINT finalized_or_finalized_at_null CHECK ((((finalized_at IS NULL) AND (state <> ALL (ARRAY['cancelled'::river.river_job_state, 'completed'::river.river_job_state, 'discarded'::river.river_job_state]))) OR ((finalized_at IS NOT NULL) AND (state = ANY (ARRAY['cancelled'::river.river_job_state, 'completed'::river.river_job_state, 'discarded'::river.river_job_state]))))),
+    CONSTRAINT kind_length CHECK (((char_length(kind) > 0) AND (char_length(kind) < 128))),
+    CONSTRAINT max_attempts_is_positive CHECK ((max_attempts > 0)),
+    CONSTRAINT priority_in_range CHECK (((priority >= 1) AND (priority <= 4))),
+    CONSTRAINT queue_length CHECK (((char_length(queue) > 0) AND (char_length(queue) < 128)))
+);
+
+--
+-- Name: river_job_id_seq; Type: SEQUENCE; Schema: river; Owner: -
+--
+
+CREATE SEQUENCE river.river_job_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: river_job_id_seq; Type: SEQUENCE OWNED BY; Schema: river; Owner: -
+--
+
+ALTER SEQUENCE river.river_job_id_seq OWNED BY river.river_job.id;
+
+--
+-- Name: river_leader; Type: TABLE; Schema: river; Owner: -
+--
+
+CREATE UNLOGGED TABLE river.river_leader (
+    elected_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    leader_id text NOT NULL,
+    name text DEFAULT 'default'::text NOT NULL,
+    CONSTRAINT leader_id_length CHECK (((char_length(leader_id) > 0) AND (char_length(leader_id) < 128))),
+    CONSTRAINT name_length CHECK ((name = 'default'::text))
+);
+
+--
+-- Name: river_migration; Type: TABLE; Schema: river; Owner: -
+--
+
+CREATE TABLE river.river_migration (
+    line text NOT NULL,
+    version bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT line_length CHECK (((char_length(line) > 0) AND (char_length(line) < 128))),
+    CONSTRAINT version_gte_1 CHECK ((version >= 1))
+);
+
+--
+-- Name: river_notification; Type: TABLE; Schema: river; Owner: -
+--
+
+CREATE TABLE river.river_notification (
+    id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    payload text NOT NULL,
+    topic text NOT NULL,
+    CONSTRAINT topic_length CHECK (((length(topic) > 0) AND (length(topic) < 128)))
+);
+
+--
+-- Name: river_notification_id_seq; Type: SEQUENCE; Schema: river; Owner: -
+--
+
+CREATE SEQUENCE river.river_notification_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: river_notification_id_seq; Type: SEQUENCE OWNED BY; Schema: river; Owner: -
+--
+
+ALTER SEQUENCE river.river_notification_id_seq OWNED BY river.river_notification.id;
+
+--
+-- Name: river_queue; Type: TABLE; Schema: river; Owner: -
+--
+
+CREATE TABLE river.river_queue (
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    paused_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT CURRENT_TIMESTAMP NOT NULL
+);
+
+--
+-- Name: river_job id; Type: DEFAULT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_job ALTER COLUMN id SET DEFAULT nextval('river.river_job_id_seq'::regclass);
+
+--
+-- Name: river_notification id; Type: DEFAULT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_notification ALTER COLUMN id SET DEFAULT nextval('river.river_notification_id_seq'::regclass);
 
 --
 -- Name: accounts accounts_email_key; Type: CONSTRAINT; Schema: identity; Owner: -
@@ -499,6 +662,41 @@ ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 --
+-- Name: river_job river_job_pkey; Type: CONSTRAINT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_job
+    ADD CONSTRAINT river_job_pkey PRIMARY KEY (id);
+
+--
+-- Name: river_leader river_leader_pkey; Type: CONSTRAINT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_leader
+    ADD CONSTRAINT river_leader_pkey PRIMARY KEY (name);
+
+--
+-- Name: river_migration river_migration_pkey1; Type: CONSTRAINT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_migration
+    ADD CONSTRAINT river_migration_pkey1 PRIMARY KEY (line, version);
+
+--
+-- Name: river_notification river_notification_pkey; Type: CONSTRAINT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_notification
+    ADD CONSTRAINT river_notification_pkey PRIMARY KEY (id);
+
+--
+-- Name: river_queue river_queue_pkey; Type: CONSTRAINT; Schema: river; Owner: -
+--
+
+ALTER TABLE ONLY river.river_queue
+    ADD CONSTRAINT river_queue_pkey PRIMARY KEY (name);
+
+--
 -- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
@@ -571,18 +769,6 @@ CREATE INDEX sign_in_failures_email_failed_at_idx ON identity.sign_in_failures U
 CREATE INDEX sign_in_failures_failed_at_idx ON identity.sign_in_failures USING btree (failed_at);
 
 --
--- Name: outbox_emails_due_idx; Type: INDEX; Schema: platform; Owner: -
---
-
-CREATE INDEX outbox_emails_due_idx ON platform.outbox_emails USING btree (available_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
-
---
--- Name: INDEX outbox_emails_due_idx; Type: COMMENT; Schema: platform; Owner: -
---
-
-COMMENT ON INDEX platform.outbox_emails_due_idx IS 'The unfinished emails by when they are due: ClaimDueEmails, DropExpiredEmails, MillisUntilNextEmailDue and OutboxBacklog read it; finished rows leave it, so it stays small.';
-
---
 -- Name: outbox_emails_finished_idx; Type: INDEX; Schema: platform; Owner: -
 --
 
@@ -593,6 +779,66 @@ CREATE INDEX outbox_emails_finished_idx ON platform.outbox_emails USING btree (C
 --
 
 COMMENT ON INDEX platform.outbox_emails_finished_idx IS 'The finished emails by when they finished: DeleteFinishedEmails (OUTBOX_RETENTION).';
+
+--
+-- Name: outbox_emails_unfinished_idx; Type: INDEX; Schema: platform; Owner: -
+--
+
+CREATE INDEX outbox_emails_unfinished_idx ON platform.outbox_emails USING btree (created_at) WHERE ((sent_at IS NULL) AND (dropped_at IS NULL) AND (failed_at IS NULL));
+
+--
+-- Name: INDEX outbox_emails_unfinished_idx; Type: COMMENT; Schema: platform; Owner: -
+--
+
+COMMENT ON INDEX platform.outbox_emails_unfinished_idx IS 'The unfinished emails by age: OutboxBacklog and DeleteUnsentEmails read it; finished rows leave it, so it stays small.';
+
+--
+-- Name: river_job_args_index; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_job_args_index ON river.river_job USING gin (args);
+
+--
+-- Name: river_job_kind; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_job_kind ON river.river_job USING btree (kind);
+
+--
+-- Name: river_job_metadata_index; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_job_metadata_index ON river.river_job USING gin (metadata);
+
+--
+-- Name: river_job_prioritized_fetching_index; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_job_prioritized_fetching_index ON river.river_job USING btree (state, queue, priority, scheduled_at, id);
+
+--
+-- Name: river_job_state_and_finalized_at_index; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_job_state_and_finalized_at_index ON river.river_job USING btree (state, finalized_at) WHERE (finalized_at IS NOT NULL);
+
+--
+-- Name: river_job_unique_idx; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE UNIQUE INDEX river_job_unique_idx ON river.river_job USING btree (unique_key) WHERE ((unique_key IS NOT NULL) AND (unique_states IS NOT NULL) AND river.river_job_state_in_bitmask(unique_states, state));
+
+--
+-- Name: river_notification_created_at_idx; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_notification_created_at_idx ON river.river_notification USING btree (created_at);
+
+--
+-- Name: river_notification_topic_id_idx; Type: INDEX; Schema: river; Owner: -
+--
+
+CREATE INDEX river_notification_topic_id_idx ON river.river_notification USING btree (topic, id);
 
 --
 -- Name: activation_codes activation_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
@@ -643,4 +889,13 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261202150000'),
     ('20261203100000'),
     ('20261203110000'),
-    ('20261207100000');
+    ('20261207100000'),
+    ('20261207100001'),
+    ('20261207100002'),
+    ('20261207100003'),
+    ('20261207100004'),
+    ('20261207100005'),
+    ('20261207100006'),
+    ('20261207100007'),
+    ('20261207100008'),
+    ('20261207110000');

@@ -20,7 +20,7 @@ import (
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/module"
-	"github.com/acme/identity/platform/outbox"
+	"github.com/acme/identity/platform/outbox/outboxtest"
 )
 
 // newModule builds identity on pool with cheap password hashing, as main would.
@@ -35,7 +35,7 @@ func newModule(t *testing.T, pool *pgxpool.Pool) *identity.Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outbox.New()}, settings)
+	m, err := identity.New(module.Platform{Env: cfg.Modules, Pool: pool, Outbox: outboxtest.New(t, pool)}, settings)
 	if err != nil {
 		t.Fatal(err)
 	}

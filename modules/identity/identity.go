@@ -47,8 +47,8 @@ var (
 
 // New builds the module on the platform p with its settings (LoadSettings: ACTIVATION_*,
 // PASSWORD_HASH_*, PENDING_ACCOUNT_RETENTION, ...; main reads them once, for the garbage
-// collector too), registers its metrics, and adds its retention tasks to the platform's
-// maintenance runner.
+// collector too), registers its metrics, and adds its retention tasks (periodic jobs) to
+// the platform's maintenance runner.
 func New(p module.Platform, settings Settings) (*Module, error) {
 	codes := settings.Codes
 	notifier, err := email.NewNotifier(p.Outbox)
@@ -95,18 +95,25 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if p.Maintenance != nil {
-		p.Maintenance.Add(maintenance.Task{Name: "identity.activation_ledger", Batch: postgres.PruneActivationLedger})
-		p.Maintenance.Add(maintenance.Task{Name: "identity.client_ledger", Batch: postgres.PruneClientLedger})
-		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures})
-		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients})
-		p.Maintenance.Add(maintenance.Task{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes})
 		idle, old := postgres.PurgeSessions(settings.Sessions)
-		p.Maintenance.Add(maintenance.Task{Name: "identity.idle_sessions", Batch: idle})
-		p.Maintenance.Add(maintenance.Task{Name: "identity.old_sessions", Batch: old})
+		tasks := []maintenance.Task{
+			{Name: "identity.activation_ledger", Batch: postgres.PruneActivationLedger},
+			{Name: "identity.client_ledger", Batch: postgres.PruneClientLedger},
+			{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures},
+			{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients},
+			{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes},
+			{Name: "identity.idle_sessions", Batch: idle},
+			{Name: "identity.old_sessions", Batch: old},
+		}
 		if retention := settings.PendingAccountRetention; retention > 0 {
-			p.Maintenance.Add(maintenance.Task{
+			tasks = append(tasks, maintenance.Task{
 				Name: "identity.pending_accounts", Batch: postgres.DeleteStalePendingAccounts(retention),
 			})
+		}
+		for _, t := range tasks {
+			if err := p.Maintenance.Add(t); err != nil {
+				return nil, fmt.Errorf("identity: %w", err)
+			}
 		}
 	}
 	h := identityhttp.NewHandlers(svc)

@@ -101,13 +101,14 @@ type Options struct {
 	CompletedRetention time.Duration
 }
 
-// DefaultOptions are the production settings: the shutdown fits the 10 s of the
-// contract beside the HTTP server's drain (main.go), a job lost with its replica is
-// retried after a minute, and completed jobs stay an hour (an email's outcome stays in
-// its row; a job is only how it got there).
+// DefaultOptions are the production settings: a queue that names no poll interval of its
+// own (the retention work) polls every 2 s, as the outbox's dispatcher did; the shutdown
+// fits the 10 s of the contract beside the HTTP server's drain (main.go); a job lost with
+// its replica is retried after a minute; completed jobs stay an hour (an email's outcome
+// stays in its row; a job is only how it got there).
 var DefaultOptions = Options{
 	Timeout:            5 * time.Second,
-	PollInterval:       time.Second,
+	PollInterval:       2 * time.Second,
 	JobTimeout:         30 * time.Second,
 	RescueAfter:        time.Minute,
 	ShutdownGrace:      5 * time.Second,

@@ -16,9 +16,9 @@ import (
 type OutboxSource struct {
 	// Queued counts the emails queued by this replica (outbox.Outbox.Queued).
 	Queued func() int64
-	// Stats are this replica's dispatcher's counters (outbox.Dispatcher.Stats).
+	// Stats are this replica's outbox counters (outbox.Outbox.Stats).
 	Stats func() outbox.Stats
-	// Backlog reads the backlog every replica shares (outbox.Dispatcher.Backlog), from
+	// Backlog reads the backlog every replica shares (outbox.Outbox.Backlog), from
 	// the refresh loop, never from a scrape.
 	Backlog func(context.Context) (outbox.Backlog, error)
 	// RefreshEvery is how often the backlog is read; 0 means DefaultBacklogRefresh.
@@ -74,11 +74,11 @@ var (
 	descQueued = prometheus.NewDesc(Namespace+"_outbox_emails_queued_total",
 		"Emails queued by this replica's modules (committed with the change that caused them).", nil, nil)
 	descSent = prometheus.NewDesc(Namespace+"_outbox_emails_sent_total",
-		"Emails this replica's dispatcher handed to the mail provider.", nil, nil)
+		"Emails this replica handed to the mail provider.", nil, nil)
 	descDropped = prometheus.NewDesc(Namespace+"_outbox_emails_dropped_total",
-		"Emails this replica's dispatcher dropped unsent because they had expired (their content was no longer of use).", nil, nil)
+		"Emails this replica dropped unsent because they had expired (their content was no longer of use).", nil, nil)
 	descReleased = prometheus.NewDesc(Namespace+"_outbox_emails_released_total",
-		"Emails this replica's dispatcher handed back to the queue at shutdown, unsent.", nil, nil)
+		"Emails this replica handed back to the queue at shutdown, unsent.", nil, nil)
 	descBacklog = prometheus.NewDesc(Namespace+"_outbox_backlog_emails",
 		"Emails queued and neither sent, dropped nor failed yet, across every replica.", nil, nil)
 	descOldest = prometheus.NewDesc(Namespace+"_outbox_oldest_unsent_age_seconds",

@@ -1,7 +1,7 @@
 // Package metrics exports the service's Prometheus metrics at GET /metrics: the
 // platform's own (HTTP requests by route template and status with latency histograms, the
-// email outbox, the PostgreSQL pool, the maintenance runner, the Go runtime and process
-// collectors) and whatever the modules register on Registerer. Each Metrics has its own
+// email outbox, the job system, the PostgreSQL pool, the maintenance tasks, the Go runtime
+// and process collectors) and whatever the modules register on Registerer. Each Metrics has its own
 // registry, so several servers in one process (tests) never mix their series.
 //
 // Every label value comes from a small fixed set (route templates, status codes, a few

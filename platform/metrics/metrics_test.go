@@ -126,7 +126,7 @@ type boundedSender struct{ n int }
 func (b boundedSender) MaxConcurrent() int                     { return b.n }
 func (boundedSender) Send(context.Context, mail.Message) error { return nil }
 
-// TestSenderKeepsItsConcurrency: the dispatcher sends as many at once as the wrapped
+// TestSenderKeepsItsConcurrency: the outbox sends as many at once as the wrapped
 // sender can (one per SMTP connection), through the metrics wrapper.
 func TestSenderKeepsItsConcurrency(t *testing.T) {
 	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/identity/platform/config"
+	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/outbox"
 )
@@ -30,19 +31,25 @@ type Module interface {
 type Worker func(ctx context.Context) error
 
 // Runner is a Module with background loops of its own, which main runs beside the
-// platform's (the outbox dispatcher, the maintenance runner) and stops with them. A
-// module without any does not implement it.
+// platform's (the job system, the metrics' refresh loops) and stops with them. A module
+// without any does not implement it. Work that must survive a crash or run on one
+// replica is a job (Platform.Jobs), not a loop.
 type Runner interface {
 	Workers() []Worker
 }
 
 // Platform is what the platform gives every module: the environment of its own variables
-// (never the platform's: no DATABASE_URL, no SMTP password), the database pool, the email
-// outbox, the housekeeping runner (a module adds its retention tasks), the metrics and the
-// tracer provider.
+// (never the platform's: no DATABASE_URL, no SMTP password), the database pool, the job
+// system (a module registers its workers and inserts its jobs in its own transactions),
+// the email outbox, the housekeeping runner (a module adds its retention tasks: periodic
+// jobs), the metrics and the tracer provider.
 type Platform struct {
-	Env         config.ModuleEnv
-	Pool        *pgxpool.Pool
+	Env  config.ModuleEnv
+	Pool *pgxpool.Pool
+	// Jobs is the job system every module shares (River): register workers, queues and
+	// periodic jobs while the module is built; insert jobs with the transaction that
+	// causes them.
+	Jobs        *jobs.Jobs
 	Outbox      *outbox.Outbox
 	Maintenance *maintenance.Runner
 	// Metrics registers the module's own metrics (served at /metrics with the

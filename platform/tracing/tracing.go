@@ -140,7 +140,7 @@ func (t *Tracing) Middleware() echo.MiddlewareFunc {
 // QueryTracer makes every SQL query run in a traced request a span (otelpgx), named after
 // its sqlc query ("query InsertEmail") or its operation ("query SELECT"), with the statement but
 // never its arguments (they hold password hashes and codes). Queries outside a trace (the
-// dispatcher's polling) make no span.
+// job system's polling) make no span.
 func (t *Tracing) QueryTracer() pgx.QueryTracer {
 	return otelpgx.NewTracer(
 		otelpgx.WithTracerProvider(t.provider),

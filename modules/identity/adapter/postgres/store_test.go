@@ -16,7 +16,7 @@ import (
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/database"
 	"github.com/acme/identity/platform/database/dbtest"
-	"github.com/acme/identity/platform/outbox"
+	"github.com/acme/identity/platform/outbox/outboxtest"
 )
 
 var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval: 30 * time.Second}
@@ -24,7 +24,7 @@ var policy = domain.CodePolicy{TTL: time.Minute, MaxAttempts: 5, ResendInterval:
 func newStore(t *testing.T) (*postgres.Store, *pgxpool.Pool) {
 	t.Helper()
 	pool := dbtest.NewPool(t)
-	notifier, err := email.NewNotifier(outbox.New())
+	notifier, err := email.NewNotifier(outboxtest.New(t, pool))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	notifier, err := email.NewNotifier(outbox.New())
+	notifier, err := email.NewNotifier(outboxtest.New(t, pool))
 	if err != nil {
 		t.Fatal(err)
 	}
