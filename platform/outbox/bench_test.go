@@ -25,9 +25,16 @@ import (
 func BenchmarkDeliveryOverLatency(b *testing.B) {
 	for _, rtt := range []time.Duration{0, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond} {
 		b.Run(fmt.Sprintf("rtt=%v", rtt), func(b *testing.B) {
-			pool := dbtest.NewPool(b)
+			// The production pool (DATABASE_MAX_CONNS): the workers' records compete with
+			// River's fetches for its connections as in the service.
+			pool, err := database.Open(context.Background(), dbtest.NewURL(b), database.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(pool.Close)
 			srv := smtptest.Start(b, smtptest.Options{ReplyDelay: rtt})
-			sender, err := mail.NewSMTPTransport(config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none"}, "Identity <no-reply@example.com>", nil)
+			var sender *mail.SMTPTransport
+			sender, err = mail.NewSMTPTransport(config.SMTP{Host: srv.Host, Port: srv.Port, TLS: "none"}, "Identity <no-reply@example.com>", nil)
 			if err != nil {
 				b.Fatal(err)
 			}

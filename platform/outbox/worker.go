@@ -35,9 +35,10 @@ type worker struct {
 	o *Outbox
 }
 
-// Timeout implements river.Worker: the send, and the load and the record around it.
+// Timeout implements river.Worker: the send, and the load and the record around it, and
+// the wait for the sends under way (at most one of each worker ahead of it).
 func (w *worker) Timeout(*river.Job[emailArgs]) time.Duration {
-	return w.o.opts.SendTimeout + 2*w.o.opts.QueryTimeout
+	return 2*w.o.opts.SendTimeout + 2*w.o.opts.QueryTimeout
 }
 
 // NextRetry implements river.Worker: the outbox's backoff, not River's (which waits
@@ -78,11 +79,20 @@ func (w *worker) Work(ctx context.Context, job *river.Job[emailArgs]) error {
 		return nil
 	}
 
+	// Wait for a send of the replica's Concurrency to end (the worker holds its loaded
+	// email meanwhile: see New).
+	select {
+	case o.sending <- struct{}{}:
+	case <-ctx.Done():
+		o.released.Add(1)
+		return fmt.Errorf("email %d: stopped before its send: %w", id, ctx.Err())
+	}
 	msg := mail.Message{ID: e.MessageID.String(), To: e.Recipient, Subject: e.Subject, Text: e.TextBody, HTML: e.HtmlBody}
 	delivery := Delivery{ID: id, Attempt: attempt, QueuedBy: spanContext(job.Metadata)}
 	sendCtx, cancel := context.WithTimeout(withDelivery(ctx, delivery), o.opts.SendTimeout)
 	err = o.sender.Send(sendCtx, msg)
 	cancel()
+	<-o.sending
 
 	// The outcome is recorded even when the job's context has ended meanwhile (a
 	// shutdown): an email the server accepted must be recorded sent.
