@@ -113,6 +113,17 @@ check-schema: ## fail when db/schema.sql differs from what the migrations produc
 	$(MAKE) --no-print-directory schema SCHEMA_OUT="$$tmp/schema.sql" >/dev/null && \
 	{ diff -u db/schema.sql "$$tmp/schema.sql" || { echo "db/schema.sql is stale: run make schema and commit" >&2; exit 1; }; }
 
+# River's tables (schema river) are made by dbmate like ours, from files db/rivergen writes
+# out of River's own migrations for the version in go.mod: after bumping River, run
+# `make river-migrations schema` and commit. CI fails while they differ (check-river-migrations).
+.PHONY: river-migrations
+river-migrations: ## write River's migrations (go.mod's version) as dbmate files in db/migrations
+	$(GO) run ./db/rivergen -dir db/migrations
+
+.PHONY: check-river-migrations
+check-river-migrations: ## fail when db/migrations' River files differ from the migrations of go.mod's River
+	$(GO) run ./db/rivergen -dir db/migrations -check
+
 .PHONY: module
 module: ## scaffold a new module: make module NAME=payment (then make generate schema are run for it)
 	@test -n "$(NAME)" || { echo "usage: make module NAME=payment" >&2; exit 1; }
