@@ -123,10 +123,15 @@ func start(t *testing.T, j *jobs.Jobs) (stop func()) {
 
 func insert(t *testing.T, pool *pgxpool.Pool, j *jobs.Jobs, ns ...int) {
 	t.Helper()
+	insertInto(t, pool, j, jobs.QueueDefault, ns...)
+}
+
+func insertInto(t *testing.T, pool *pgxpool.Pool, j *jobs.Jobs, queue string, ns ...int) {
+	t.Helper()
 	err := database.InTx(context.Background(), pool, func(tx pgx.Tx) error {
 		params := make([]river.InsertManyParams, len(ns))
 		for i, n := range ns {
-			params[i] = river.InsertManyParams{Args: pingArgs{N: n}}
+			params[i] = river.InsertManyParams{Args: pingArgs{N: n}, InsertOpts: &river.InsertOpts{Queue: queue}}
 		}
 		_, err := j.InsertManyTx(context.Background(), tx, params)
 		return err
@@ -399,8 +404,12 @@ func TestPickUpLatency(t *testing.T) {
 				picked <- time.Now()
 				return nil
 			})
+			// A queue as the outbox's: its poll interval, a 10 ms cooldown.
+			if err := j.AddQueue("latency", jobs.Queue{MaxWorkers: 4, PollInterval: tc.poll, Cooldown: 10 * time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
 			start(t, j)
-			insert(t, pool, j, -1)
+			insertInto(t, pool, j, "latency", -1)
 			<-picked // started: listening, or polling
 			const samples = 20
 			var waits []time.Duration
@@ -411,7 +420,7 @@ func TestPickUpLatency(t *testing.T) {
 					step = tc.poll / 7
 				}
 				time.Sleep(time.Duration(i%7) * step)
-				insert(t, pool, j, i)
+				insertInto(t, pool, j, "latency", i)
 				committed := time.Now()
 				select {
 				case at := <-picked:
