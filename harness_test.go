@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,11 +54,20 @@ type serverConfig struct {
 	realMail bool
 	// dispatch tunes the outbox.
 	dispatch outbox.Options
+	// jobs tunes the job system; zero: testJobs.
+	jobs jobs.Options
+	// backlogEvery is how often the metrics' loops read the database; zero: 20 ms.
+	backlogEvery time.Duration
 	// tracer records the spans (tracing is off without it).
 	tracer trace.TracerProvider
 	// server is given the HTTP server once its routes are mounted.
 	server func(*httpserver.Server)
 }
+
+// testJobs are the job system's options of a test server: a job under way at the end of
+// a test (a hung send) is cancelled after 1 s, and the retention's jobs are polled for
+// every 200 ms (MAINTENANCE_INTERVAL is short in its tests).
+var testJobs = jobs.Options{PollInterval: 200 * time.Millisecond, ShutdownGrace: time.Second, AbandonAfter: time.Second}
 
 // startServer starts the service and stops it when the test ends.
 func startServer(t *testing.T, sc serverConfig) *testServer {
@@ -96,6 +106,10 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	if sender == nil && !sc.realMail {
 		sender = box
 	}
+	jobOpts := sc.jobs
+	if jobOpts == (jobs.Options{}) {
+		jobOpts = testJobs
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
@@ -105,7 +119,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 			// retention's jobs are polled for every 200 ms (MAINTENANCE_INTERVAL is short in
 			// its tests).
 			jobs:         jobs.Options{PollInterval: 200 * time.Millisecond, ShutdownGrace: time.Second, AbandonAfter: time.Second},
-			backlogEvery: 20 * time.Millisecond, metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
+			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
 	}()
 	var once sync.Once
 	ts.stop = func() {
