@@ -115,10 +115,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	go func() {
 		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server,
-			// A job under way at the end of a test (a hung send) is cancelled after 1 s; the
-			// retention's jobs are polled for every 200 ms (MAINTENANCE_INTERVAL is short in
-			// its tests).
-			jobs:         jobs.Options{PollInterval: 200 * time.Millisecond, ShutdownGrace: time.Second, AbandonAfter: time.Second},
+			jobs:         jobOpts,
 			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
 	}()
 	var once sync.Once
