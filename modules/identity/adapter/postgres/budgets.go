@@ -63,7 +63,7 @@ func readClientBudget(ctx context.Context, q *sqlcgen.Queries, client string, b 
 	}
 	spent, err := q.RecentClientLedger(ctx, sqlcgen.RecentClientLedgerParams{
 		Client: client, Kind: string(b.ClientKind), WindowMs: domain.BudgetWindow.Milliseconds(),
-		MaxRows: int32(min(b.ClientLimit, 1<<20)), //nolint:gosec // bounded just before
+		MaxRows: int32(min(b.ClientLimit, 1<<20)),
 	})
 	if err != nil {
 		return reservation{}, fmt.Errorf("get the client's ledger: %w", fromDriver(err))
