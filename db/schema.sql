@@ -38,6 +38,41 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: account_events; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.account_events (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    type text NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    client text DEFAULT ''::text NOT NULL,
+    request_id text DEFAULT ''::text NOT NULL,
+    CONSTRAINT account_events_type_check CHECK ((type = ANY (ARRAY['account.registered'::text, 'account.activated'::text, 'account.signed_in'::text, 'account.password_changed'::text, 'account.password_reset'::text, 'account.email_changed'::text, 'account.disabled'::text, 'account.enabled'::text, 'account.sessions_revoked'::text, 'account.deleted'::text])))
+);
+
+--
+-- Name: TABLE account_events; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.account_events IS 'The audit trail: every change of an account as an event, written in the change''s transaction. Kept AUDIT_RETENTION; a deletion strips the account''s email addresses.';
+
+--
+-- Name: account_events_seq_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.account_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.account_events_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: accounts; Type: TABLE; Schema: identity; Owner: -
 --
 
@@ -415,6 +450,20 @@ CREATE TABLE public.schema_migrations (
 );
 
 --
+-- Name: account_events account_events_id_key; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.account_events
+    ADD CONSTRAINT account_events_id_key UNIQUE (id);
+
+--
+-- Name: account_events account_events_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.account_events
+    ADD CONSTRAINT account_events_pkey PRIMARY KEY (seq);
+
+--
 -- Name: accounts accounts_email_key; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -497,6 +546,24 @@ ALTER TABLE ONLY platform.outbox_emails
 
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+--
+-- Name: account_events_account_id_seq_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX account_events_account_id_seq_idx ON identity.account_events USING btree (account_id, seq DESC);
+
+--
+-- Name: account_events_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX account_events_occurred_at_idx ON identity.account_events USING btree (occurred_at);
+
+--
+-- Name: account_events_type_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX account_events_type_occurred_at_idx ON identity.account_events USING btree (type, occurred_at);
 
 --
 -- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: identity; Owner: -
@@ -643,4 +710,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261202150000'),
     ('20261203100000'),
     ('20261203110000'),
-    ('20261207100000');
+    ('20261207100000'),
+    ('20261207110000');

@@ -20,6 +20,48 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccountEventType.
+const (
+	AccountEventTypeAccountActivated       AccountEventType = "account.activated"
+	AccountEventTypeAccountDeleted         AccountEventType = "account.deleted"
+	AccountEventTypeAccountDisabled        AccountEventType = "account.disabled"
+	AccountEventTypeAccountEmailChanged    AccountEventType = "account.email_changed"
+	AccountEventTypeAccountEnabled         AccountEventType = "account.enabled"
+	AccountEventTypeAccountPasswordChanged AccountEventType = "account.password_changed"
+	AccountEventTypeAccountPasswordReset   AccountEventType = "account.password_reset"
+	AccountEventTypeAccountRegistered      AccountEventType = "account.registered"
+	AccountEventTypeAccountSessionsRevoked AccountEventType = "account.sessions_revoked"
+	AccountEventTypeAccountSignedIn        AccountEventType = "account.signed_in"
+)
+
+// Valid indicates whether the value is a known member of the AccountEventType enum.
+func (e AccountEventType) Valid() bool {
+	switch e {
+	case AccountEventTypeAccountActivated:
+		return true
+	case AccountEventTypeAccountDeleted:
+		return true
+	case AccountEventTypeAccountDisabled:
+		return true
+	case AccountEventTypeAccountEmailChanged:
+		return true
+	case AccountEventTypeAccountEnabled:
+		return true
+	case AccountEventTypeAccountPasswordChanged:
+		return true
+	case AccountEventTypeAccountPasswordReset:
+		return true
+	case AccountEventTypeAccountRegistered:
+		return true
+	case AccountEventTypeAccountSessionsRevoked:
+		return true
+	case AccountEventTypeAccountSignedIn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTokenType.
 const (
 	SessionTokenTypeBearer SessionTokenType = "Bearer"
@@ -2150,6 +2192,156 @@ func (e ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus) Val
 	}
 }
 
+// Defines values for MyEvents401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized MyEvents401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents401ApplicationProblemPlusJSONResponseBodyStatusN401 MyEvents401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the MyEvents401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed MyEvents422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents422ApplicationProblemPlusJSONResponseBodyStatusN422 MyEvents422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the MyEvents422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents429ApplicationProblemPlusJSONResponseBodyCodeRateLimited MyEvents429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents429ApplicationProblemPlusJSONResponseBodyStatusN429 MyEvents429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the MyEvents429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents500ApplicationProblemPlusJSONResponseBodyCodeInternalError MyEvents500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents500ApplicationProblemPlusJSONResponseBodyStatusN500 MyEvents500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the MyEvents500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents503ApplicationProblemPlusJSONResponseBodyCodeUnavailable MyEvents503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents503ApplicationProblemPlusJSONResponseBodyStatusN503 MyEvents503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the MyEvents503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ChangePassword401ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	ChangePassword401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized ChangePassword401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
@@ -2388,6 +2580,51 @@ func (e ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus) Valid() b
 	default:
 		return false
 	}
+}
+
+// AccountEvent Something that happened to an account, recorded in the transaction of the change.
+// The same shape is the body of a webhook delivery and what a module's subscriber
+// receives; consumers order by `occurred_at` and deduplicate by `id`. `data` holds
+// what the type needs and never a password, hash, code or token.
+type AccountEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string             `json:"account_id"`
+	Data      AccountEventData   `json:"data"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// Type `account.signed_in` is a session created, or a Basic sign-in from a client new to the
+	// account (no sign-in from it in 30 days).
+	Type AccountEventType `json:"type"`
+}
+
+// AccountEventData defines model for AccountEventData.
+type AccountEventData struct {
+	// Actor For an administrator's action, the name of the key that acted.
+	Actor *string `json:"actor,omitempty"`
+
+	// Client For `account.signed_in`, the client (IP; IPv6 by its prefix) that signed in.
+	Client *string `json:"client,omitempty"`
+
+	// Email For `account.registered`, `account.activated` and `account.email_changed`; removed from every event once the account is deleted.
+	Email *openapi_types.Email `json:"email,omitempty"`
+
+	// SessionId For `account.signed_in` by a session, the session's id.
+	SessionId *string `json:"session_id,omitempty"`
+}
+
+// AccountEventType `account.signed_in` is a session created, or a Basic sign-in from a client new to the
+// account (no sign-in from it in 30 days).
+type AccountEventType string
+
+// AccountEvents defines model for AccountEvents.
+type AccountEvents struct {
+	Events []AccountEvent `json:"events"`
+
+	// NextBefore The cursor of the next page (its `before`), or null when this page is the last.
+	NextBefore *openapi_types.UUID `json:"next_before"`
 }
 
 // ActivationRequest An activation. Unknown fields are ignored.
@@ -3502,6 +3739,50 @@ type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyCode string
 // ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ResendActivationCode.
 type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus int
 
+// MyEventsParams defines parameters for MyEvents.
+type MyEventsParams struct {
+	// Before The id of an event of this account; the page holds the events before it. An id that is not one of the account's events gives an empty page.
+	Before *openapi_types.UUID `form:"before,omitempty" json:"before,omitempty"`
+
+	// Limit The most events the page holds.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// MyEvents401ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents401ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents422ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents422ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents429ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents429ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents500ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents500ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents503ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents503ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // ChangePasswordParams defines parameters for ChangePassword.
 type ChangePasswordParams struct {
 	// XRequestID An id for this request, echoed in the response and written in the service's log
@@ -3999,6 +4280,18 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MyEvents Read the caller's own audit trail
+	//
+	// The account's events (see the `AccountEvent` schema), newest first, one page at a
+	// time: `next_before` is the cursor of the next page (null on the last). Every change
+	// of the account records its event in the change's transaction, so a change the
+	// service answered is in the trail, and one it refused is not. Events are kept
+	// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+	// address.
+	//
+	// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+	MyEvents(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangePasswordWithBody Change the caller's password
 	//
@@ -4578,6 +4871,28 @@ func (c *Client) Activate(ctx context.Context, params *ActivateParams, body Acti
 // Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 func (c *Client) ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendActivationCodeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MyEvents Read the caller's own audit trail
+//
+// The account's events (see the `AccountEvent` schema), newest first, one page at a
+// time: `next_before` is the cursor of the next page (null on the last). Every change
+// of the account records its event in the change's transaction, so a change the
+// service answered is in the trail, and one it refused is not. Events are kept
+// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+// address.
+//
+// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+func (c *Client) MyEvents(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMyEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5366,6 +5681,87 @@ func NewResendActivationCodeRequest(server string, params *ResendActivationCodeP
 	return req, nil
 }
 
+// NewMyEventsRequest constructs an http.Request for the MyEvents method
+func NewMyEventsRequest(server string, params *MyEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/me/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewChangePasswordRequest calls the generic ChangePassword builder with application/json body
 func NewChangePasswordRequest(server string, params *ChangePasswordParams, body ChangePasswordJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5841,6 +6237,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCodeWithResponse(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*ResendActivationCodeResponse, error)
+
+	// MyEventsWithResponse Read the caller's own audit trail
+	//
+	// The account's events (see the `AccountEvent` schema), newest first, one page at a
+	// time: `next_before` is the cursor of the next page (null on the last). Every change
+	// of the account records its event in the change's transaction, so a change the
+	// service answered is in the trail, and one it refused is not. Events are kept
+	// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+	// address.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+	MyEventsWithResponse(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*MyEventsResponse, error)
 
 	// ChangePasswordWithBodyWithResponse Change the caller's password
 	//
@@ -7874,6 +8284,146 @@ func (r ResendActivationCodeResponse) ContentType() string {
 	return ""
 }
 
+// MyEventsResponse200Headers the declared response headers of an HTTP 200 response for MyEvents
+type MyEventsResponse200Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse401Headers the declared response headers of an HTTP 401 response for MyEvents
+type MyEventsResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse422Headers the declared response headers of an HTTP 422 response for MyEvents
+type MyEventsResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse429Headers the declared response headers of an HTTP 429 response for MyEvents
+type MyEventsResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse500Headers the declared response headers of an HTTP 500 response for MyEvents
+type MyEventsResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse503Headers the declared response headers of an HTTP 503 response for MyEvents
+type MyEventsResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type MyEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccountEvents
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *MyEventsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MyEventsResponse401Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *MyEventsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MyEventsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *MyEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MyEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MyEventsResponse) GetJSON200() *AccountEvents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MyEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MyEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MyEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MyEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ChangePasswordResponse204Headers the declared response headers of an HTTP 204 response for ChangePassword
 type ChangePasswordResponse204Headers struct {
 	CacheControl        string
@@ -8550,6 +9100,26 @@ func (c *ClientWithResponses) ResendActivationCodeWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseResendActivationCodeResponse(rsp)
+}
+
+// MyEventsWithResponse Read the caller's own audit trail
+//
+// The account's events (see the `AccountEvent` schema), newest first, one page at a
+// time: `next_before` is the cursor of the next page (null on the last). Every change
+// of the account records its event in the change's transaction, so a change the
+// service answered is in the trail, and one it refused is not. Events are kept
+// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+// address.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+func (c *ClientWithResponses) MyEventsWithResponse(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*MyEventsResponse, error) {
+	rsp, err := c.MyEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMyEventsResponse(rsp)
 }
 
 // ChangePasswordWithBodyWithResponse Change the caller's password
@@ -11547,6 +12117,245 @@ func ParseResendActivationCodeResponse(rsp *http.Response) (*ResendActivationCod
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ResendActivationCodeResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMyEventsResponse parses an HTTP response from a MyEventsWithResponse call
+func ParseMyEventsResponse(rsp *http.Response) (*MyEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MyEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccountEvents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers MyEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers MyEventsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 422:
+		var headers MyEventsResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers MyEventsResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers MyEventsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers MyEventsResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

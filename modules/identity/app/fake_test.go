@@ -31,6 +31,9 @@ type fakeStore struct {
 	failures    map[int64]failure
 	nextAttempt int64
 	known       map[string]map[string]time.Time // account id → client → last sign-in
+	// trail is the audit trail, oldest first.
+	trail     []domain.AccountEvent
+	nextEvent int
 }
 
 // fakeEmail is an email queued: a code of Purpose, or a notice (no code).
@@ -150,16 +153,44 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	}
 	l, cl := s.ledgers[mailbox], s.clients[client]
 	prepend := func(spent *[]time.Time, at time.Time) { *spent = append([]time.Time{at}, *spent...) }
+	audit := func(kind string, data map[string]any) {
+		if data == nil {
+			data = map[string]any{}
+		}
+		if actor := OriginFrom(ctx).Actor; actor != "" {
+			data["actor"] = actor
+		}
+		s.nextEvent++
+		s.trail = append(s.trail, domain.AccountEvent{ID: fmt.Sprintf("event-%d", s.nextEvent), Type: kind,
+			OccurredAt: s.now, AccountID: a.ID, Data: data})
+	}
 	for _, e := range a.Events() {
 		switch e := e.(type) {
 		case domain.AccountDeleted:
 			s.forget(e.ID)
 			s.emails = slices.DeleteFunc(s.emails, func(m fakeEmail) bool { return m.to == e.Email })
+			audit(domain.EventDeleted, nil)
+			for i := range s.trail {
+				if s.trail[i].AccountID == e.ID {
+					delete(s.trail[i].Data, "email")
+				}
+			}
 			return a, nil
 		case domain.AccountReplaced:
 			s.forget(e.ID)
 		case domain.AccountRegistered:
 			a.ID = s.newID()
+			audit(domain.EventRegistered, map[string]any{"email": string(e.Email)})
+		case domain.AccountActivated:
+			audit(domain.EventActivated, map[string]any{"email": string(e.Email)})
+		case domain.ClientSignedIn:
+			if at, ok := s.known[a.ID][e.Client]; !ok || s.now.Sub(at) >= domain.KnownClientWindow {
+				audit(domain.EventSignedIn, map[string]any{"client": e.Client})
+			}
+			if s.known[a.ID] == nil {
+				s.known[a.ID] = map[string]time.Time{}
+			}
+			s.known[a.ID][e.Client] = s.now
 		case domain.CodeIssued:
 			if e.Purpose == domain.PurposePasswordReset {
 				prepend(&l.ResetsIssued, e.IssuedAt)
@@ -183,10 +214,17 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 			s.nextSess++
 			s.sessions[s.nextSess] = fakeSession{account: a.ID, hash: e.TokenHash, created: s.now, used: s.now}
 			s.evict(a.ID, e.Policy)
+			audit(domain.EventSignedIn, map[string]any{"client": client, "session_id": fmt.Sprint(s.nextSess)})
 		case domain.SessionsEnded:
 			s.endSessions(a.ID)
+			audit(domain.EventSessionsRevoked, nil)
 		case domain.PasswordChanged:
 			s.endSessions(a.ID)
+			if e.Reset {
+				audit(domain.EventPasswordReset, nil)
+			} else {
+				audit(domain.EventPasswordChanged, nil)
+			}
 			for id, f := range s.failures {
 				if f.email == a.Email {
 					delete(s.failures, id)
@@ -311,7 +349,7 @@ func (s *fakeStore) Attempt(_ context.Context, email domain.Email, client string
 	return s.nextAttempt, nil
 }
 
-func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) error {
+func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, f := range s.failures {
@@ -320,13 +358,36 @@ func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, acco
 		}
 	}
 	if _, ok := s.accounts[accountID]; !ok {
-		return domain.ErrAccountNotFound
+		return false, nil
 	}
-	if s.known[accountID] == nil {
-		s.known[accountID] = map[string]time.Time{}
+	at, ok := s.known[accountID][client]
+	if !ok || s.now.Sub(at) >= domain.KnownClientWindow {
+		return false, nil
 	}
 	s.known[accountID][client] = s.now
-	return nil
+	return true, nil
+}
+
+func (s *fakeStore) EventsOf(_ context.Context, accountID, before string, limit int) ([]domain.AccountEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.AccountEvent
+	skipping := before != ""
+	for i := len(s.trail) - 1; i >= 0 && len(out) < limit; i-- {
+		e := s.trail[i]
+		if e.AccountID != accountID {
+			continue
+		}
+		if skipping {
+			skipping = e.ID != before
+			continue
+		}
+		out = append(out, e)
+	}
+	if skipping {
+		return nil, nil // before is not one of the account's events
+	}
+	return out, nil
 }
 
 func (s *fakeStore) Failed(_ context.Context, attempt int64) error {

@@ -29,6 +29,11 @@ type Store interface {
 	// its codes, sessions and unsent emails, and leaves its mailbox's ledger.
 	Change(ctx context.Context, key Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 
+	// EventsOf returns the account's events of the audit trail, newest first, at most
+	// limit, before the event before when it is set (an id that is not one of the
+	// account's events gives none).
+	EventsOf(ctx context.Context, accountID, before string, limit int) ([]domain.AccountEvent, error)
+
 	// Attempt locks the sign-in history of email (known or not), shows it to decide with
 	// the database clock's now, and unless decide refuses (its error is returned),
 	// records the attempt of client as a failure before its password is checked: the
@@ -36,9 +41,11 @@ type Store interface {
 	Attempt(ctx context.Context, email domain.Email, client string,
 		decide func(h domain.SignInHistory, now time.Time) error) (attempt int64, err error)
 	// SignedIn settles an attempt whose password was right: every failure of client for
-	// email ends, the attempt's included, and client is known to the account accountID;
-	// domain.ErrAccountNotFound when that account is gone meanwhile (deleted, taken over).
-	SignedIn(ctx context.Context, email domain.Email, client, accountID string) error
+	// email ends, the attempt's included, and when client is known to the account
+	// accountID (it signed in within domain.KnownClientWindow) it stays known from now and
+	// known is true. A client the account does not know (or an account gone meanwhile)
+	// is false: the caller records it through Change (domain.ClientSignedIn).
+	SignedIn(ctx context.Context, email domain.Email, client, accountID string) (known bool, err error)
 	// Failed settles an attempt whose password was checked and wrong: it stays a failure
 	// after domain.AttemptWindow.
 	Failed(ctx context.Context, attempt int64) error

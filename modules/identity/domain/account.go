@@ -140,7 +140,14 @@ func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) er
 	a.Status = StatusActive
 	a.ActivatedAt = &at
 	a.Code = nil
+	a.record(AccountActivated{Email: a.Email, At: now})
 	return nil
+}
+
+// SignedInFrom records a right password from client, which the account did not know
+// (ClientSignedIn): from now on it is one of the account's known clients.
+func (a *Account) SignedInFrom(client string, now time.Time) {
+	a.record(ClientSignedIn{Client: client, At: now})
 }
 
 // Rehash replaces the password hash with passwordHash, the same password hashed with the

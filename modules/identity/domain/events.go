@@ -33,6 +33,20 @@ type AccountRegistered struct {
 	At    time.Time
 }
 
+// AccountActivated is the event of an account whose owner proved its address.
+type AccountActivated struct {
+	Email Email
+	At    time.Time
+}
+
+// ClientSignedIn is the event of a right password from a client the account did not
+// know (it has not signed in from it within KnownClientWindow): the store makes it
+// known, and it is an account event when it was not known.
+type ClientSignedIn struct {
+	Client string
+	At     time.Time
+}
+
 // AccountReplaced is the event of a registration that took over a pending account: the
 // account ID is gone, with its codes and sessions; the AccountRegistered that follows
 // saves the new one under a new id, so nothing another module keyed by the old id can be
@@ -73,6 +87,8 @@ type AccountDeleted struct {
 }
 
 func (AccountRegistered) event() {}
+func (AccountActivated) event()  {}
+func (ClientSignedIn) event()    {}
 func (CodeIssued) event()        {}
 func (WrongCode) event()         {}
 func (AccountReplaced) event()   {}

@@ -52,6 +52,10 @@ func (s *authService) ConfirmReset(context.Context, domain.Email, domain.ResetCo
 	return domain.ErrInvalidResetCode
 }
 
+func (s *authService) Events(context.Context, domain.Account, string, int) ([]domain.AccountEvent, string, error) {
+	return nil, "", nil
+}
+
 func (s *authService) DeleteAccount(context.Context, domain.Account) error {
 	return domain.ErrUnauthorized
 }

@@ -6,9 +6,11 @@ package http
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/acme/identity/modules/identity/app"
@@ -31,6 +33,7 @@ type Service interface {
 	RequestReset(ctx context.Context, email domain.Email) error
 	ConfirmReset(ctx context.Context, email domain.Email, code domain.ResetCode, password domain.Password) error
 	DeleteAccount(ctx context.Context, who domain.Account) error
+	Events(ctx context.Context, who domain.Account, before string, limit int) ([]domain.AccountEvent, string, error)
 }
 
 // Handlers serves the identity routes.
@@ -58,6 +61,7 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.POST("/password-reset", h.requestReset, mapErrors)
 	api.POST("/password-reset/confirm", h.confirmReset, mapErrors)
 	api.DELETE("/users/me", h.deleteAccount, mapErrors, basic)
+	api.GET("/users/me/events", h.events, mapErrors, either)
 	api.POST("/sessions", h.signIn, mapErrors, basic)
 	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
 	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
@@ -207,6 +211,63 @@ func (h *Handlers) confirmReset(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// eventResponse is an account event as the API renders it (the contract's "Account
+// events"); the webhooks and the administration API render the same shape.
+type eventResponse struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	AccountID  string         `json:"account_id"`
+	Data       map[string]any `json:"data"`
+}
+
+type eventsResponse struct {
+	Events     []eventResponse `json:"events"`
+	NextBefore *string         `json:"next_before"`
+}
+
+// events is a page of the authenticated account's own audit trail, newest first:
+// ?before=<event id>&limit= (1 to 100).
+func (h *Handlers) events(c echo.Context) error {
+	before := c.QueryParam("before")
+	limit := 0
+	var bad []field
+	if before != "" && !isUUID(before) {
+		bad = append(bad, field{"before", "must be the id of an event"})
+	}
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100 {
+			bad = append(bad, field{"limit", "must be a whole number from 1 to 100"})
+		}
+		limit = n
+	}
+	if err := invalid(bad...); err != nil {
+		return err
+	}
+	events, next, err := h.svc.Events(clientContext(c), principal(c), before, limit)
+	if err != nil {
+		return err
+	}
+	out := eventsResponse{Events: make([]eventResponse, len(events))}
+	for i, e := range events {
+		out.Events[i] = eventResponse{ID: e.ID, Type: e.Type, OccurredAt: e.OccurredAt.UTC(), AccountID: e.AccountID, Data: e.Data}
+		if out.Events[i].Data == nil {
+			out.Events[i].Data = map[string]any{}
+		}
+	}
+	if next != "" {
+		out.NextBefore = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// isUUID reports whether s is a UUID in its canonical form.
+func isUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
 }
 
 // field is one field of a request and what is wrong with it ("" when nothing is).
@@ -362,11 +423,14 @@ func unauthorized(allowed schemes) *httpserver.Problem {
 	return p
 }
 
-// clientContext is the request's context with its client (httpserver.ClientFrom) as the
-// use cases read it (app.WithClient), for the per-client budgets and the sign-in delay.
+// clientContext is the request's context with its origin as the use cases read it
+// (app.WithOrigin): its client (httpserver.ClientFrom), for the per-client budgets and the
+// sign-in delay, and its id, both written with every account event it causes.
 func clientContext(c echo.Context) context.Context {
 	ctx := c.Request().Context()
-	return app.WithClient(ctx, httpserver.ClientFrom(ctx))
+	o := app.OriginFrom(ctx)
+	o.Client, o.RequestID = httpserver.ClientFrom(ctx), httpserver.RequestID(c)
+	return app.WithOrigin(ctx, o)
 }
 
 type principalKey struct{}

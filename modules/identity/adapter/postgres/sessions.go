@@ -17,23 +17,24 @@ var _ app.SessionStore = (*Store)(nil)
 
 // startSession inserts the session a sign-in of the account id started and ends those
 // past the policy's count and those already ended, in the change's transaction and under
-// the account's lock.
-func startSession(ctx context.Context, q *sqlcgen.Queries, id string, e domain.SessionStarted) error {
+// the account's lock; it returns the new session's id.
+func startSession(ctx context.Context, q *sqlcgen.Queries, id string, e domain.SessionStarted) (int64, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return fmt.Errorf("account id %q: %w", id, err)
+		return 0, fmt.Errorf("account id %q: %w", id, err)
 	}
-	if _, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{AccountID: uid, TokenHash: e.TokenHash}); err != nil {
-		return fmt.Errorf("insert session: %w", fromDriver(err))
+	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{AccountID: uid, TokenHash: e.TokenHash})
+	if err != nil {
+		return 0, fmt.Errorf("insert session: %w", fromDriver(err))
 	}
 	p := e.Policy
 	if _, err := q.EvictSessions(ctx, sqlcgen.EvictSessionsParams{
 		AccountID: uid, Keep: int32(p.PerAccount), //nolint:gosec // LoadSettings bounds it (1 to 10000)
 		IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
 	}); err != nil {
-		return fmt.Errorf("end sessions past the limit: %w", fromDriver(err))
+		return 0, fmt.Errorf("end sessions past the limit: %w", fromDriver(err))
 	}
-	return nil
+	return row.ID, nil
 }
 
 // endSessions ends every session of the account id (a sign-out everywhere, a new

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,7 +129,7 @@ func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, key app.Key, res 
 		if err := change(&acc, now); err != nil {
 			return err
 		}
-		if err := s.save(ctx, tx, q, &acc, loaded, res); err != nil {
+		if err := s.save(ctx, tx, q, &acc, now, loaded, res); err != nil {
 			return err
 		}
 		out = acc
@@ -274,23 +275,31 @@ func mailboxLedger(ctx context.Context, q *sqlcgen.Queries, mailbox domain.Mailb
 }
 
 // save writes what the change left in acc: first what each of its events needs, in one
-// switch (the one place the store reads the events), then the account row and its codes
-// where they differ from what was loaded, then the client's reservation kept or given
-// back, then the events handed to the events port (the emails).
-func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded snapshot, res reservation) error {
-	client := app.ClientFrom(ctx)
+// switch (the one place the store reads the events): its rows, the mailbox's ledger, and
+// its account event in the audit trail; then the account row and its codes where they
+// differ from what was loaded, then the client's reservation kept or given back, then the
+// events handed to the events port (the emails). now is the change's database clock.
+func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, now time.Time,
+	loaded snapshot, res reservation,
+) error {
+	origin := app.OriginFrom(ctx)
+	trail := auditTrail{q: q, origin: origin, at: now}
 	spent := false // the change spent the client's reserved unit
 	for _, e := range acc.Events() {
 		var err error
 		switch e := e.(type) {
 		case domain.AccountDeleted:
 			// Nothing else of the change is saved (see delete.go).
-			return s.deleteAccount(ctx, tx, q, acc)
+			return s.deleteAccount(ctx, tx, q, acc, trail)
 		case domain.AccountReplaced:
 			err = deleteReplaced(ctx, q, e.ID)
 		case domain.AccountRegistered:
-			err = insertAccount(ctx, q, acc)
-			loaded = snapshot{row: rowOf(*acc)} // a new row, with no code yet
+			if err = insertAccount(ctx, q, acc); err == nil {
+				loaded = snapshot{row: rowOf(*acc)} // a new row, with no code yet
+				err = trail.add(ctx, acc.ID, domain.EventRegistered, map[string]any{"email": e.Email})
+			}
+		case domain.AccountActivated:
+			err = trail.add(ctx, acc.ID, domain.EventActivated, map[string]any{"email": e.Email})
 		case domain.CodeIssued:
 			err = q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{
 				Mailbox: string(acc.Email.Mailbox()), Kind: mailboxKind(e.Purpose, false), OccurredAt: e.IssuedAt,
@@ -302,11 +311,24 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			})
 			spent = spent || res.kind == app.ClientGuesses
 		case domain.SessionStarted:
-			err = startSession(ctx, q, acc.ID, e)
+			var session int64
+			if session, err = startSession(ctx, q, acc.ID, e); err == nil {
+				err = trail.add(ctx, acc.ID, domain.EventSignedIn,
+					map[string]any{"client": origin.Client, "session_id": strconv.FormatInt(session, 10)})
+			}
+		case domain.ClientSignedIn:
+			err = trail.clientSignedIn(ctx, acc.ID, e.Client)
 		case domain.SessionsEnded:
-			err = endSessions(ctx, q, acc.ID)
+			if err = endSessions(ctx, q, acc.ID); err == nil {
+				err = trail.add(ctx, acc.ID, domain.EventSessionsRevoked, nil)
+			}
 		case domain.PasswordChanged:
-			err = errors.Join(endSessions(ctx, q, acc.ID), forgetSignIns(ctx, q, acc, client))
+			kind := domain.EventPasswordChanged
+			if e.Reset {
+				kind = domain.EventPasswordReset
+			}
+			err = errors.Join(endSessions(ctx, q, acc.ID), forgetSignIns(ctx, q, acc, origin.Client),
+				trail.add(ctx, acc.ID, kind, nil))
 		}
 		if err != nil {
 			return err

@@ -533,8 +533,14 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if got := sub.Emailed(t, "ida@example.com"); len(got) != 0 {
 			t.Errorf("emailed %v after the deletion, want the unsent email gone", got)
 		}
-		if err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); !errors.Is(err, domain.ErrAccountNotFound) {
-			t.Errorf("SignedIn of the deleted account: %v, want ErrAccountNotFound", err)
+		if known, err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); known || err != nil {
+			t.Errorf("SignedIn of the deleted account: %v, %v; want not known", known, err)
+		}
+		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+			a.SignedInFrom("198.51.100.7", now)
+			return nil
+		}); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("a new client of the deleted account: %v, want ErrAccountNotFound", err)
 		}
 		p.ResendInterval = 0
 		for range 2 { // codes 2 and 3: the budget's last
@@ -628,8 +634,20 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 				t.Fatal(err)
 			}
 		}
+		// A right password: the history settles it, and a client the account does not
+		// know yet is made known by a change (as app.Service.Authenticate does).
 		signedIn := func(client string) func(int64) error {
-			return func(int64) error { return s.SignedIn(ctx, "kim@example.com", client, acc.ID) }
+			return func(int64) error {
+				known, err := s.SignedIn(ctx, "kim@example.com", client, acc.ID)
+				if err != nil || known {
+					return err
+				}
+				_, err = s.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+					a.SignedInFrom(client, now)
+					return nil
+				})
+				return err
+			}
 		}
 		failed := func(attempt int64) error { return s.Failed(ctx, attempt) }
 		withdrawn := func(attempt int64) error { return s.Withdraw(ctx, attempt) }
@@ -664,6 +682,93 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 		if h := history(owner); !h.Known {
 			t.Error("the client that changed the password is not known")
+		}
+	})
+
+	t.Run("account events: one per change, none for a refused one, in pages, without an address once deleted", func(t *testing.T) {
+		sub := newSubject(t)
+		s := sub.Store
+		const client = "203.0.113.40"
+		cctx := app.WithOrigin(ctx, app.Origin{Client: client, RequestID: "req-1"})
+		acc, err := s.Change(cctx, byEmail("lea@example.com"), register("hash-1", policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(cctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+			if err := a.Activate(activationCode(t, a.Code.Value), now, policy); err != nil {
+				return err
+			}
+			return errRefused // rolled back: no event
+		}); !errors.Is(err, errRefused) {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(cctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+			return a.Activate(activationCode(t, a.Code.Value), now, policy)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		signIn(t, s, acc.ID)
+		for range 2 { // a new client is an event once
+			if _, err := s.Change(cctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+				a.SignedInFrom(client, now)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, change := range []func(*domain.Account, time.Time) error{
+			func(a *domain.Account, now time.Time) error { return a.ChangePassword("hash-2", now) },
+			func(a *domain.Account, _ time.Time) error { a.EndSessions(); return nil },
+		} {
+			if _, err := s.Change(app.WithOrigin(ctx, app.Origin{Actor: "support"}), app.ByID(acc.ID), change); err != nil {
+				t.Fatal(err)
+			}
+		}
+		events, err := s.EventsOf(ctx, acc.ID, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, e := range events {
+			types = append(types, e.Type)
+			if e.AccountID != acc.ID || e.ID == "" || e.OccurredAt.IsZero() {
+				t.Errorf("event %+v", e)
+			}
+		}
+		want := []string{domain.EventSessionsRevoked, domain.EventPasswordChanged, domain.EventSignedIn,
+			domain.EventSignedIn, domain.EventActivated, domain.EventRegistered}
+		if !slices.Equal(types, want) {
+			t.Fatalf("events, newest first: %v, want %v", types, want)
+		}
+		if events[5].Data["email"] != "lea@example.com" || events[4].Data["email"] != "lea@example.com" {
+			t.Errorf("registered and activated carry the email: %v, %v", events[5].Data, events[4].Data)
+		}
+		if events[2].Data["client"] != client || events[3].Data["session_id"] == nil || events[3].Data["session_id"] == "" {
+			t.Errorf("signed_in data: a session %v, a client %v", events[3].Data, events[2].Data)
+		}
+		if events[0].Data["actor"] != "support" || events[1].Data["actor"] != "support" {
+			t.Errorf("an administrator's changes carry the actor: %v, %v", events[0].Data, events[1].Data)
+		}
+		// Keyset pages.
+		page, err := s.EventsOf(ctx, acc.ID, events[1].ID, 2)
+		if err != nil || len(page) != 2 || page[0].ID != events[2].ID || page[1].ID != events[3].ID {
+			t.Errorf("the page before %s: %+v, %v", events[1].ID, page, err)
+		}
+		if page, err := s.EventsOf(ctx, acc.ID, "00000000-0000-0000-0000-000000000000", 2); err != nil || len(page) != 0 {
+			t.Errorf("the page before an unknown event: %+v, %v", page, err)
+		}
+		// A deletion: one more event, and no address left in any.
+		if _, err := s.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, _ time.Time) error { a.Delete(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		events, err = s.EventsOf(ctx, acc.ID, "", 100)
+		if err != nil || len(events) != 7 || events[0].Type != domain.EventDeleted {
+			t.Fatalf("after the deletion: %d events, newest %+v, %v", len(events), events[0], err)
+		}
+		for _, e := range events {
+			if _, ok := e.Data["email"]; ok {
+				t.Errorf("%s keeps the address after the deletion: %v", e.Type, e.Data)
+			}
 		}
 	})
 
