@@ -60,4 +60,12 @@ func TestMyEvents(t *testing.T) {
 		wantProblem(t, ts.bearer(t, http.MethodGet, "/v1/users/me/events"+bad, token, nil), http.StatusUnprocessableEntity, "validation_failed")
 	}
 	wantProblem(t, ts.request(t, http.MethodGet, "/v1/users/me/events", nil, "", ""), http.StatusUnauthorized, "unauthorized")
+
+	// The metric counts what committed, by type.
+	m := ts.scrape(t)
+	for kind, want := range map[string]float64{"account.registered": 1, "account.activated": 1, "account.signed_in": 2, "account.deleted": 0} {
+		if got := value(m, "identity_account_events_written_total", "type", kind); got != want {
+			t.Errorf("identity_account_events_written_total{type=%q} = %v, want %v", kind, got, want)
+		}
+	}
 }

@@ -77,6 +77,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			return nil, fmt.Errorf("identity metrics: %w", err)
 		}
 		hashOpts = append(hashOpts, argon2id.WithObserver(mx.observeHash))
+		store.ObserveEvents(mx.observeEvent)
 		appOpts = append(appOpts, app.WithObserver(mx.observeUseCase))
 		observeWait = mx.observeWait
 	}

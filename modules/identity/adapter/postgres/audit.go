@@ -12,15 +12,18 @@ import (
 	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
 	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/domain"
+	"github.com/acme/identity/platform/database"
 )
 
 // auditTrail writes the account events of one change, in its transaction: each carries
 // the change's database clock and its origin (the request's client and id, and the
 // administrator who acted, as data.actor).
 type auditTrail struct {
-	q      *sqlcgen.Queries
-	origin app.Origin
-	at     time.Time
+	tx      pgx.Tx
+	q       *sqlcgen.Queries
+	origin  app.Origin
+	at      time.Time
+	observe func(kind string) // nil: nobody counts
 }
 
 // add appends an event of type kind of the account id with data (nil: none).
@@ -46,6 +49,9 @@ func (t auditTrail) add(ctx context.Context, id, kind string, data map[string]an
 		AccountID: uid, Type: kind, OccurredAt: t.at, Data: body, Client: t.origin.Client, RequestID: t.origin.RequestID,
 	}); err != nil {
 		return fmt.Errorf("append %s to the audit trail: %w", kind, fromDriver(err))
+	}
+	if t.observe != nil {
+		database.AfterCommit(t.tx, func() { t.observe(kind) })
 	}
 	return nil
 }

@@ -34,7 +34,13 @@ type Store struct {
 	events Events
 	// deletion holds what other modules do inside a deletion (OnDelete).
 	deletion deletionHooks
+	// observeEvent is told of each account event a change committed (ObserveEvents).
+	observeEvent func(kind string)
 }
+
+// ObserveEvents has observe told the type of every account event, once its change has
+// committed (the module's metrics). Call it before the store serves.
+func (s *Store) ObserveEvents(observe func(kind string)) { s.observeEvent = observe }
 
 var _ app.Store = (*Store)(nil)
 
@@ -283,7 +289,7 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 	loaded snapshot, res reservation,
 ) error {
 	origin := app.OriginFrom(ctx)
-	trail := auditTrail{q: q, origin: origin, at: now}
+	trail := auditTrail{tx: tx, q: q, origin: origin, at: now, observe: s.observeEvent}
 	spent := false // the change spent the client's reserved unit
 	for _, e := range acc.Events() {
 		var err error
