@@ -265,8 +265,12 @@ CREATE TABLE identity.sessions (
     token_hash bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone DEFAULT now() NOT NULL,
+    public_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    client text DEFAULT ''::text NOT NULL,
+    user_agent text DEFAULT ''::text NOT NULL,
     CONSTRAINT sessions_last_used_at_check CHECK ((last_used_at >= created_at)),
-    CONSTRAINT sessions_token_hash_length_check CHECK ((octet_length(token_hash) = 32))
+    CONSTRAINT sessions_token_hash_length_check CHECK ((octet_length(token_hash) = 32)),
+    CONSTRAINT sessions_user_agent_length_check CHECK ((char_length(user_agent) <= 256))
 );
 
 --
@@ -513,6 +517,13 @@ ALTER TABLE ONLY identity.sessions
     ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
 
 --
+-- Name: sessions sessions_public_id_key; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sessions
+    ADD CONSTRAINT sessions_public_id_key UNIQUE (public_id);
+
+--
 -- Name: sessions sessions_token_hash_key; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -711,4 +722,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261203100000'),
     ('20261203110000'),
     ('20261207100000'),
-    ('20261207110000');
+    ('20261207110000'),
+    ('20261207120000');

@@ -10,6 +10,8 @@ type Origin struct {
 	Client    string
 	RequestID string
 	Actor     string
+	// UserAgent is the request's User-Agent, kept with a session it starts.
+	UserAgent string
 }
 
 type originKey struct{}

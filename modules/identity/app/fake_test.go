@@ -25,8 +25,8 @@ type fakeStore struct {
 	clients  map[string]domain.Ledger
 	emails   []fakeEmail
 	nextID   int
-	sessions map[int64]fakeSession
-	nextSess int64
+	sessions map[string]fakeSession // by public id
+	nextSess int
 	// The sign-in history: failures by attempt id, and the clients known to each account.
 	failures    map[int64]failure
 	nextAttempt int64
@@ -47,6 +47,8 @@ type fakeSession struct {
 	account       string
 	hash          []byte
 	created, used time.Time
+	device        domain.Device
+	seq           int
 }
 
 type failure struct {
@@ -65,7 +67,7 @@ func newFakeStore() *fakeStore {
 		accounts: map[string]domain.Account{},
 		ledgers:  map[domain.Mailbox]domain.Ledger{},
 		clients:  map[string]domain.Ledger{},
-		sessions: map[int64]fakeSession{},
+		sessions: map[string]fakeSession{},
 		failures: map[int64]failure{},
 		known:    map[string]map[string]time.Time{},
 	}
@@ -151,6 +153,13 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	if key.CheckOnly {
 		return a, nil
 	}
+	for _, e := range a.Events() { // refused before anything is saved, as a rollback would
+		if e, ok := e.(domain.SessionEnded); ok {
+			if sess, live := s.sessions[e.ID]; !live || sess.account != a.ID {
+				return domain.Account{}, domain.ErrSessionNotFound
+			}
+		}
+	}
 	l, cl := s.ledgers[mailbox], s.clients[client]
 	prepend := func(spent *[]time.Time, at time.Time) { *spent = append([]time.Time{at}, *spent...) }
 	audit := func(kind string, data map[string]any) {
@@ -212,9 +221,12 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 			}
 		case domain.SessionStarted:
 			s.nextSess++
-			s.sessions[s.nextSess] = fakeSession{account: a.ID, hash: e.TokenHash, created: s.now, used: s.now}
+			id := fmt.Sprintf("session-%d", s.nextSess)
+			s.sessions[id] = fakeSession{account: a.ID, hash: e.TokenHash, created: s.now, used: s.now, device: e.Device, seq: s.nextSess}
 			s.evict(a.ID, e.Policy)
-			audit(domain.EventSignedIn, map[string]any{"client": client, "session_id": fmt.Sprint(s.nextSess)})
+			audit(domain.EventSignedIn, map[string]any{"client": e.Device.Client, "session_id": id})
+		case domain.SessionEnded:
+			delete(s.sessions, e.ID)
 		case domain.SessionsEnded:
 			s.endSessions(a.ID)
 			audit(domain.EventSessionsRevoked, nil)
@@ -258,13 +270,13 @@ func (s *fakeStore) forget(id string) {
 }
 
 func (s *fakeStore) endSessions(account string) {
-	maps.DeleteFunc(s.sessions, func(_ int64, sess fakeSession) bool { return sess.account == account })
+	maps.DeleteFunc(s.sessions, func(_ string, sess fakeSession) bool { return sess.account == account })
 }
 
 // evict ends the account's sessions past p.PerAccount (least recently used first) and
 // those already ended.
 func (s *fakeStore) evict(account string, p domain.SessionPolicy) {
-	var ids []int64
+	var ids []string
 	for id, sess := range s.sessions {
 		if sess.account == account {
 			if s.live(sess, p) {
@@ -274,11 +286,11 @@ func (s *fakeStore) evict(account string, p domain.SessionPolicy) {
 			}
 		}
 	}
-	slices.SortFunc(ids, func(a, b int64) int {
+	slices.SortFunc(ids, func(a, b string) int {
 		if c := s.sessions[b].used.Compare(s.sessions[a].used); c != 0 {
 			return c
 		}
-		return int(b - a)
+		return s.sessions[b].seq - s.sessions[a].seq
 	})
 	for _, id := range ids[min(len(ids), p.PerAccount):] {
 		delete(s.sessions, id)
@@ -305,11 +317,18 @@ func (s *fakeStore) UseSession(_ context.Context, tokenHash []byte, p domain.Ses
 	return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
 }
 
-func (s *fakeStore) EndSession(_ context.Context, id int64) error {
+func (s *fakeStore) SessionsOf(_ context.Context, accountID string, p domain.SessionPolicy) ([]domain.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.sessions, id)
-	return nil
+	var out []domain.Session
+	for id, sess := range s.sessions {
+		if sess.account == accountID && s.live(sess, p) {
+			out = append(out, domain.Session{ID: id, AccountID: accountID, CreatedAt: sess.created, LastUsedAt: sess.used,
+				Client: sess.device.Client, UserAgent: sess.device.UserAgent})
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Session) int { return s.sessions[b.ID].seq - s.sessions[a.ID].seq })
+	return out, nil
 }
 
 // inWindow is what a store loads of a ledger: the instants of the last 24 h, newest

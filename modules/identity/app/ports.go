@@ -104,16 +104,18 @@ const (
 	ClientGuesses ClientKind = "wrong_code"
 )
 
-// SessionStore finds and ends sign-in sessions by the SHA-256 of their token. Sessions
-// start and end with their account's changes (Store.Update, the events
-// domain.SessionStarted, SessionsEnded and PasswordChanged), under the account's lock.
+// SessionStore finds sign-in sessions by the SHA-256 of their token, and lists an
+// account's. Sessions start and end with their account's changes (Store.Change, the
+// events domain.SessionStarted, SessionEnded, SessionsEnded and PasswordChanged), under
+// the account's lock.
 type SessionStore interface {
 	// UseSession returns the live session of tokenHash (idle and absolute expiry judged
 	// on the database clock) and its account, and keeps the session's idle clock, writing
 	// it at most once per p.TouchEvery(); domain.ErrInvalidToken when no session is live.
 	UseSession(ctx context.Context, tokenHash []byte, p domain.SessionPolicy) (domain.Session, domain.Account, error)
-	// EndSession ends the session id (sign-out); ending one that has ended is no error.
-	EndSession(ctx context.Context, id int64) error
+	// SessionsOf returns the live sessions of the account accountID under p, newest
+	// first. Sessions end through Store.Change (domain.SessionEnded, SessionsEnded).
+	SessionsOf(ctx context.Context, accountID string, p domain.SessionPolicy) ([]domain.Session, error)
 }
 
 // PasswordHasher turns passwords into self-describing hashes and checks them. Both are

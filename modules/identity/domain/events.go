@@ -71,7 +71,15 @@ type PasswordChanged struct {
 // already ended.
 type SessionStarted struct {
 	TokenHash []byte
+	Device    Device
 	Policy    SessionPolicy
+}
+
+// SessionEnded is the event of one session ended by its id (a sign-out, or the owner
+// ending one device): the store deletes it when it is a live session of the account,
+// and refuses the change with ErrSessionNotFound otherwise.
+type SessionEnded struct {
+	ID string
 }
 
 // SessionsEnded is the event of a sign-out everywhere: every session of the account ends.
@@ -95,4 +103,5 @@ func (AccountReplaced) event()   {}
 func (PasswordChanged) event()   {}
 func (SessionStarted) event()    {}
 func (SessionsEnded) event()     {}
+func (SessionEnded) event()      {}
 func (AccountDeleted) event()    {}

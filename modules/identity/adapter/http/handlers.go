@@ -29,6 +29,8 @@ type Service interface {
 	SignIn(ctx context.Context, who domain.Account) (app.SessionStarted, error)
 	SignOut(ctx context.Context, sess domain.Session) error
 	SignOutEverywhere(ctx context.Context, who domain.Account) error
+	Sessions(ctx context.Context, who domain.Account) ([]domain.Session, error)
+	EndSession(ctx context.Context, who domain.Account, id string) error
 	ChangePassword(ctx context.Context, who domain.Account, password domain.Password) error
 	RequestReset(ctx context.Context, email domain.Email) error
 	ConfirmReset(ctx context.Context, email domain.Email, code domain.ResetCode, password domain.Password) error
@@ -65,6 +67,8 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.POST("/sessions", h.signIn, mapErrors, basic)
 	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
 	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
+	api.GET("/sessions", h.sessions, mapErrors, either)
+	api.DELETE("/sessions/:id", h.endSession, mapErrors, either)
 }
 
 // userResponse is a user as the API renders it.
@@ -326,6 +330,45 @@ func (h *Handlers) signOutEverywhere(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// sessionInfo is a live session as its owner sees it: never its token.
+type sessionInfo struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	Client     string    `json:"client"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+type sessionsResponse struct {
+	Sessions []sessionInfo `json:"sessions"`
+}
+
+// sessions lists the account's live sessions, newest first; current marks the session of
+// the request's own token.
+func (h *Handlers) sessions(c echo.Context) error {
+	list, err := h.svc.Sessions(clientContext(c), principal(c))
+	if err != nil {
+		return err
+	}
+	current, _ := SessionFrom(c.Request().Context())
+	out := sessionsResponse{Sessions: make([]sessionInfo, len(list))}
+	for i, s := range list {
+		out.Sessions[i] = sessionInfo{ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(),
+			Client: s.Client, UserAgent: s.UserAgent, Current: current.ID != "" && s.ID == current.ID}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// endSession ends one session of the account by its id: 404 for an id that is not one of
+// its live sessions, another account's included.
+func (h *Handlers) endSession(c echo.Context) error {
+	if err := h.svc.EndSession(clientContext(c), principal(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // schemes are the authentication schemes a route accepts.
 type schemes uint8
 
@@ -429,7 +472,7 @@ func unauthorized(allowed schemes) *httpserver.Problem {
 func clientContext(c echo.Context) context.Context {
 	ctx := c.Request().Context()
 	o := app.OriginFrom(ctx)
-	o.Client, o.RequestID = httpserver.ClientFrom(ctx), httpserver.RequestID(c)
+	o.Client, o.RequestID, o.UserAgent = httpserver.ClientFrom(ctx), httpserver.RequestID(c), c.Request().UserAgent()
 	return app.WithOrigin(ctx, o)
 }
 

@@ -114,7 +114,7 @@ func TestRoundTripsPerChange(t *testing.T) {
 	// A sign-in spends no budget: it touches no ledger, and no lock but the account's.
 	step("a sign-in", "begin LockAccount CodesOfAccount InsertSession EvictSessions AppendAccountEvent commit",
 		app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-			_, err := a.StartSession(make([]byte, 32), now, domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 5})
+			_, err := a.StartSession(make([]byte, 32), domain.Device{}, now, domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 5})
 			return err
 		})
 	// A reset request for an unknown address costs what a known one's would (its budgets

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -317,11 +316,13 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			})
 			spent = spent || res.kind == app.ClientGuesses
 		case domain.SessionStarted:
-			var session int64
+			var session string
 			if session, err = startSession(ctx, q, acc.ID, e); err == nil {
 				err = trail.add(ctx, acc.ID, domain.EventSignedIn,
-					map[string]any{"client": origin.Client, "session_id": strconv.FormatInt(session, 10)})
+					map[string]any{"client": e.Device.Client, "session_id": session})
 			}
+		case domain.SessionEnded:
+			err = endSession(ctx, q, acc.ID, e.ID)
 		case domain.ClientSignedIn:
 			err = trail.clientSignedIn(ctx, acc.ID, e.Client)
 		case domain.SessionsEnded:

@@ -560,20 +560,42 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		acc := active(t, sub.Store, "jack@example.com")
 		first := signIn(t, sub.Store, acc.ID)
 		sess, got, err := sub.Sessions.UseSession(ctx, first, sessions)
-		if err != nil || got.ID != acc.ID || sess.AccountID != acc.ID || sess.ID == 0 {
+		if err != nil || got.ID != acc.ID || sess.AccountID != acc.ID || sess.ID == "" {
 			t.Fatalf("UseSession = %+v, %+v, %v", sess, got, err)
 		}
 		if _, _, err := sub.Sessions.UseSession(ctx, sha([]byte("no such token")), sessions); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("an unknown token: %v", err)
 		}
-		if err := sub.Sessions.EndSession(ctx, sess.ID); err != nil {
+		list, err := sub.Sessions.SessionsOf(ctx, acc.ID, sessions)
+		if err != nil || len(list) != 1 || list[0].ID != sess.ID || list[0].Client != device.Client ||
+			list[0].UserAgent != device.UserAgent || list[0].CreatedAt.IsZero() || list[0].LastUsedAt.IsZero() {
+			t.Fatalf("SessionsOf = %+v, %v; want the one session with its device", list, err)
+		}
+		endSession := func(account, id string) error {
+			_, err := sub.Store.Change(ctx, app.ByID(account), func(a *domain.Account, _ time.Time) error {
+				a.EndSession(id)
+				return nil
+			})
+			return err
+		}
+		// Another account cannot end it: the same answer as an unknown id.
+		other := active(t, sub.Store, "other@example.com")
+		for _, id := range []string{sess.ID, "00000000-0000-0000-0000-000000000000", "not an id"} {
+			if err := endSession(other.ID, id); !errors.Is(err, domain.ErrSessionNotFound) {
+				t.Errorf("another account ends session %q: %v, want ErrSessionNotFound", id, err)
+			}
+		}
+		if _, _, err := sub.Sessions.UseSession(ctx, first, sessions); err != nil {
+			t.Errorf("a session another account tried to end: %v", err)
+		}
+		if err := endSession(acc.ID, sess.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := sub.Sessions.UseSession(ctx, first, sessions); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("an ended session: %v", err)
 		}
-		if err := sub.Sessions.EndSession(ctx, sess.ID); err != nil {
-			t.Errorf("ending an ended session: %v", err)
+		if err := endSession(acc.ID, sess.ID); !errors.Is(err, domain.ErrSessionNotFound) {
+			t.Errorf("ending an ended session: %v, want ErrSessionNotFound", err)
 		}
 		// Past PerAccount (2), the least recently used ends.
 		a, b := signIn(t, sub.Store, acc.ID), signIn(t, sub.Store, acc.ID)
@@ -840,6 +862,9 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	})
 }
 
+// device is the device of the suite's sign-ins.
+var device = domain.Device{Client: "198.51.100.50", UserAgent: "storetest/1.0"}
+
 // errRefused is a decision that refuses, to read what a closure was shown.
 var errRefused = errors.New("refused by the test")
 
@@ -852,7 +877,7 @@ func signIn(t *testing.T, s app.Store, id string) []byte {
 	}
 	hash := sha(token)
 	if _, err := s.Change(context.Background(), app.ByID(id), func(a *domain.Account, now time.Time) error {
-		_, err := a.StartSession(hash, now, sessions)
+		_, err := a.StartSession(hash, device, now, sessions)
 		return err
 	}); err != nil {
 		t.Fatalf("sign in: %v", err)
