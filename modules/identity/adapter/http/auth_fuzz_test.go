@@ -56,7 +56,9 @@ func (s *authService) Events(context.Context, domain.Account, string, int) ([]do
 	return nil, "", nil
 }
 
-func (s *authService) Sessions(context.Context, domain.Account) ([]domain.Session, error) { return nil, nil }
+func (s *authService) Sessions(context.Context, domain.Account) ([]domain.Session, error) {
+	return nil, nil
+}
 
 func (s *authService) EndSession(context.Context, domain.Account, string) error {
 	return domain.ErrSessionNotFound
