@@ -65,6 +65,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			app.WithSessions(store, settings.Sessions),
 			app.WithPasswordReset(settings.Resets),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
+			app.WithNewClientNotice(settings.NotifyNewClientSignIn),
 		}
 		mx *metrics
 	)

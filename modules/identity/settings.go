@@ -22,6 +22,9 @@ type Settings struct {
 	PendingAccountRetention time.Duration
 	// AuditRetention: account events (the audit trail) older than this are deleted.
 	AuditRetention time.Duration
+	// NotifyNewClientSignIn emails an account that signs in from a client it does not
+	// know (NOTIFY_NEW_CLIENT_SIGN_IN).
+	NotifyNewClientSignIn bool
 }
 
 // PasswordHash holds the argon2id parameters and the bound on hashes run at once.
@@ -87,6 +90,7 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 		},
 		PendingAccountRetention: s.DurationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
 		AuditRetention:          s.Duration("AUDIT_RETENTION", 2160*time.Hour),
+		NotifyNewClientSignIn:   s.Bool("NOTIFY_NEW_CLIENT_SIGN_IN", true),
 	}
 	// The client's budgets are shared by every code purpose.
 	set.Resets.ClientGuessesPerDay, set.Resets.ClientCodesPerDay = set.Codes.ClientGuessesPerDay, set.Codes.ClientCodesPerDay

@@ -30,6 +30,7 @@ func TestSettingsDefaults(t *testing.T) {
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second, QueueLength: 32 * runtime.GOMAXPROCS(0)},
 		PendingAccountRetention: 168 * time.Hour,
 		AuditRetention:          2160 * time.Hour,
+		NotifyNewClientSignIn:   true,
 	}
 	if s != want {
 		t.Fatalf("got %+v\nwant %+v", s, want)
@@ -45,7 +46,7 @@ func TestSettingsAreRead(t *testing.T) {
 		"PASSWORD_RESET_CODE_TTL": "10m", "PASSWORD_RESET_RESEND_INTERVAL": "2m", "PASSWORD_RESETS_PER_DAY": "4",
 		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
-		"AUDIT_RETENTION": "720h",
+		"AUDIT_RETENTION": "720h", "NOTIFY_NEW_CLIENT_SIGN_IN": "false",
 	}))
 	if err != nil {
 		t.Fatal(err)

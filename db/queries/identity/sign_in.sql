@@ -43,21 +43,30 @@ WHERE id = @id;
 DELETE FROM identity.sign_in_failures
 WHERE id = @id;
 
--- name: SignedIn :execrows
+-- name: SignedIn :one
 -- A right password from @client: its failures for @email end (the attempt's included),
 -- and when @client signed in to the account @account_id since @known_ms milliseconds ago,
--- it stays known from now (one row). No row: a client the account does not know (or an
--- account gone), which the change path then records (KnowClient).
+-- it stays known from now (known). Not known: a client new to the account (or an account
+-- gone), which the change path then records (KnowClient); any_known says whether the
+-- account knows any client at all (a new client's notice is for an account that does).
 WITH ended AS (
     DELETE FROM identity.sign_in_failures AS f
     WHERE f.email = sqlc.arg(email)::text
       AND f.client = sqlc.arg(client)::text
+), touched AS (
+    UPDATE identity.sign_in_clients AS c
+    SET signed_in_at = clock_timestamp()
+    WHERE c.account_id = sqlc.arg(account_id)::uuid
+      AND c.client = sqlc.arg(client)::text
+      AND c.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond'
+    RETURNING c.client
 )
-UPDATE identity.sign_in_clients AS c
-SET signed_in_at = clock_timestamp()
-WHERE c.account_id = sqlc.arg(account_id)::uuid
-  AND c.client = sqlc.arg(client)::text
-  AND c.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond';
+SELECT EXISTS (SELECT 1 FROM touched) AS known,
+       EXISTS (
+           SELECT 1 FROM identity.sign_in_clients AS k
+           WHERE k.account_id = sqlc.arg(account_id)::uuid
+             AND k.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond'
+       ) AS any_known;
 
 -- name: KnowClient :one
 -- A right password of the account @account_id from @client, in the change's transaction

@@ -178,6 +178,7 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 		case domain.AccountDeleted:
 			s.forget(e.ID)
 			s.emails = slices.DeleteFunc(s.emails, func(m fakeEmail) bool { return m.to == e.Email })
+			s.emails = append(s.emails, fakeEmail{to: e.Email}) // the deletion's notice
 			audit(domain.EventDeleted, nil)
 			for i := range s.trail {
 				if s.trail[i].AccountID == e.ID {
@@ -195,6 +196,9 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 		case domain.ClientSignedIn:
 			if at, ok := s.known[a.ID][e.Client]; !ok || s.now.Sub(at) >= domain.KnownClientWindow {
 				audit(domain.EventSignedIn, map[string]any{"client": e.Client})
+				if e.Notify {
+					s.emails = append(s.emails, fakeEmail{to: e.Email})
+				}
 			}
 			if s.known[a.ID] == nil {
 				s.known[a.ID] = map[string]time.Time{}
@@ -368,7 +372,7 @@ func (s *fakeStore) Attempt(_ context.Context, email domain.Email, client string
 	return s.nextAttempt, nil
 }
 
-func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) (bool, error) {
+func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) (known, anyKnown bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, f := range s.failures {
@@ -376,15 +380,18 @@ func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, acco
 			delete(s.failures, id)
 		}
 	}
+	for _, at := range s.known[accountID] {
+		anyKnown = anyKnown || s.now.Sub(at) < domain.KnownClientWindow
+	}
 	if _, ok := s.accounts[accountID]; !ok {
-		return false, nil
+		return false, anyKnown, nil
 	}
 	at, ok := s.known[accountID][client]
 	if !ok || s.now.Sub(at) >= domain.KnownClientWindow {
-		return false, nil
+		return false, anyKnown, nil
 	}
 	s.known[accountID][client] = s.now
-	return true, nil
+	return true, anyKnown, nil
 }
 
 func (s *fakeStore) EventsOf(_ context.Context, accountID, before string, limit int) ([]domain.AccountEvent, error) {

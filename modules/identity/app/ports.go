@@ -44,8 +44,9 @@ type Store interface {
 	// email ends, the attempt's included, and when client is known to the account
 	// accountID (it signed in within domain.KnownClientWindow) it stays known from now and
 	// known is true. A client the account does not know (or an account gone meanwhile)
-	// is false: the caller records it through Change (domain.ClientSignedIn).
-	SignedIn(ctx context.Context, email domain.Email, client, accountID string) (known bool, err error)
+	// is false: the caller records it through Change (domain.ClientSignedIn); anyKnown
+	// says whether the account knows any client at all.
+	SignedIn(ctx context.Context, email domain.Email, client, accountID string) (known, anyKnown bool, err error)
 	// Failed settles an attempt whose password was checked and wrong: it stays a failure
 	// after domain.AttemptWindow.
 	Failed(ctx context.Context, attempt int64) error

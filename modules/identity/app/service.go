@@ -41,6 +41,9 @@ type Service struct {
 	dummyHash string
 	// strength judges how guessable a new password is; nil: it is not judged.
 	strength PasswordStrength
+	// notifyNewClient emails a notice of a sign-in from a client new to the account
+	// (WithNewClientNotice).
+	notifyNewClient bool
 }
 
 // Option configures a Service.
@@ -64,6 +67,12 @@ func WithObserver(observe Observer) Option {
 // WithSignInPolicy sets the sign-in delay (by default the contract's: 10 failures).
 func WithSignInPolicy(p domain.SignInPolicy) Option {
 	return func(s *Service) { s.signIn = p }
+}
+
+// WithNewClientNotice has an active account emailed a notice when it signs in from a
+// client it does not know, unless it knows none yet (NOTIFY_NEW_CLIENT_SIGN_IN).
+func WithNewClientNotice(on bool) Option {
+	return func(s *Service) { s.notifyNewClient = on }
 }
 
 // WithPasswordStrength has every new password judged by p (see validatePassword); by
@@ -218,7 +227,7 @@ func (s *Service) Authenticate(ctx context.Context, email domain.Email, password
 		}
 		return domain.Account{}, domain.ErrUnauthorized
 	}
-	known, err := s.store.SignedIn(ctx, email, client, acc.ID)
+	known, anyKnown, err := s.store.SignedIn(ctx, email, client, acc.ID)
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
 	}
@@ -229,7 +238,8 @@ func (s *Service) Authenticate(ctx context.Context, email domain.Email, password
 			if err := sameCredentials(checked, locked); err != nil {
 				return err
 			}
-			locked.SignedInFrom(client, now)
+			// A notice, but not for an account's first known client (its owner's own).
+			locked.SignedInFrom(client, now, s.notifyNewClient && anyKnown)
 			return nil
 		})
 		if err != nil {

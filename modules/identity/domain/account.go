@@ -145,9 +145,11 @@ func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) er
 }
 
 // SignedInFrom records a right password from client, which the account did not know
-// (ClientSignedIn): from now on it is one of the account's known clients.
-func (a *Account) SignedInFrom(client string, now time.Time) {
-	a.record(ClientSignedIn{Client: client, At: now})
+// (ClientSignedIn): from now on it is one of the account's known clients. With notify,
+// an active account is told of the sign-in by email (not a pending one: its owner has
+// proved no address yet, and registers from the client it signs in from).
+func (a *Account) SignedInFrom(client string, now time.Time, notify bool) {
+	a.record(ClientSignedIn{Client: client, At: now, Notify: notify && a.Status == StatusActive, Email: a.Email})
 }
 
 // Rehash replaces the password hash with passwordHash, the same password hashed with the

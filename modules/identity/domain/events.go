@@ -45,6 +45,10 @@ type AccountActivated struct {
 type ClientSignedIn struct {
 	Client string
 	At     time.Time
+	// Notify emails Email a notice of the sign-in (NOTIFY_NEW_CLIENT_SIGN_IN, for an
+	// active account that already knows another client).
+	Notify bool
+	Email  Email
 }
 
 // AccountReplaced is the event of a registration that took over a pending account: the
@@ -87,7 +91,8 @@ type SessionsEnded struct{}
 
 // AccountDeleted is the event of an account its owner deleted: the store deletes the
 // account ID with its codes and sessions, and the emails to Email not sent yet, and runs
-// what other modules registered for a deletion, all in one transaction. The mailbox's
+// what other modules registered for a deletion, all in one transaction; a notice of the
+// deletion, queued after, is the one email that still leaves. The mailbox's
 // ledgers stay until their window passes, so a deletion restores no budget.
 type AccountDeleted struct {
 	ID    string

@@ -57,17 +57,18 @@ func (t auditTrail) add(ctx context.Context, id, kind string, data map[string]an
 }
 
 // clientSignedIn makes client known to the account id and, when it was new to the
-// account, records the sign-in.
-func (t auditTrail) clientSignedIn(ctx context.Context, id, client string) error {
+// account, records the sign-in; it reports whether it was (a concurrent request from the
+// same client may have made it known first: then nothing more happens, no notice).
+func (t auditTrail) clientSignedIn(ctx context.Context, id, client string) (bool, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return fmt.Errorf("account id %q: %w", id, err)
+		return false, fmt.Errorf("account id %q: %w", id, err)
 	}
 	isNew, err := knowClient(ctx, t.q, uid, client)
 	if err != nil || !isNew {
-		return err
+		return false, err
 	}
-	return t.add(ctx, id, domain.EventSignedIn, map[string]any{"client": client})
+	return true, t.add(ctx, id, domain.EventSignedIn, map[string]any{"client": client})
 }
 
 // EventsOf implements app.Store.

@@ -55,18 +55,18 @@ func (s *Store) Attempt(ctx context.Context, email domain.Email, client string,
 }
 
 // SignedIn implements app.Store in one statement.
-func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accountID string) (bool, error) {
+func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accountID string) (known, anyKnown bool, err error) {
 	id, err := uuid.Parse(accountID)
 	if err != nil {
-		return false, fmt.Errorf("account id %q: %w", accountID, domain.ErrAccountNotFound)
+		return false, false, fmt.Errorf("account id %q: %w", accountID, domain.ErrAccountNotFound)
 	}
-	n, err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{
+	row, err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{
 		Email: string(email), Client: client, AccountID: id, KnownMs: domain.KnownClientWindow.Milliseconds(),
 	})
 	if err != nil {
-		return false, fmt.Errorf("record sign-in: %w", fromDriver(err))
+		return false, false, fmt.Errorf("record sign-in: %w", fromDriver(err))
 	}
-	return n > 0, nil
+	return row.Known, row.AnyKnown, nil
 }
 
 // knowClient makes client known to the account id (a right password from it), in the

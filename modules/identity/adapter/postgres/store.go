@@ -290,7 +290,11 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 	origin := app.OriginFrom(ctx)
 	trail := auditTrail{tx: tx, q: q, origin: origin, at: now, observe: s.observeEvent}
 	spent := false // the change spent the client's reserved unit
+	// What the events port is handed: the change's events but a sign-in from a client a
+	// concurrent request made known first (no second notice).
+	publish := make([]domain.Event, 0, len(acc.Events()))
 	for _, e := range acc.Events() {
+		publish = append(publish, e)
 		var err error
 		switch e := e.(type) {
 		case domain.AccountDeleted:
@@ -324,7 +328,10 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 		case domain.SessionEnded:
 			err = endSession(ctx, q, acc.ID, e.ID)
 		case domain.ClientSignedIn:
-			err = trail.clientSignedIn(ctx, acc.ID, e.Client)
+			var isNew bool
+			if isNew, err = trail.clientSignedIn(ctx, acc.ID, e.Client); !isNew {
+				publish = publish[:len(publish)-1]
+			}
 		case domain.SessionsEnded:
 			if err = endSessions(ctx, q, acc.ID); err == nil {
 				err = trail.add(ctx, acc.ID, domain.EventSessionsRevoked, nil)
@@ -351,7 +358,7 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			return err
 		}
 	}
-	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
+	if err := s.events.Publish(ctx, tx, publish); err != nil {
 		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}
 	return nil

@@ -530,14 +530,14 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if _, _, err := sub.Sessions.UseSession(ctx, token, sessions); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("a session of the deleted account: %v, want ErrInvalidToken", err)
 		}
-		if got := sub.Emailed(t, "ida@example.com"); len(got) != 0 {
-			t.Errorf("emailed %v after the deletion, want the unsent email gone", got)
+		if got := sub.Emailed(t, "ida@example.com"); len(got) != 1 || got[0] != "" {
+			t.Errorf("emailed %v after the deletion, want the unsent code gone and the deletion's notice alone", got)
 		}
-		if known, err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); known || err != nil {
+		if known, _, err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); known || err != nil {
 			t.Errorf("SignedIn of the deleted account: %v, %v; want not known", known, err)
 		}
 		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-			a.SignedInFrom("198.51.100.7", now)
+			a.SignedInFrom("198.51.100.7", now, false)
 			return nil
 		}); !errors.Is(err, domain.ErrAccountNotFound) {
 			t.Errorf("a new client of the deleted account: %v, want ErrAccountNotFound", err)
@@ -660,12 +660,12 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		// know yet is made known by a change (as app.Service.Authenticate does).
 		signedIn := func(client string) func(int64) error {
 			return func(int64) error {
-				known, err := s.SignedIn(ctx, "kim@example.com", client, acc.ID)
+				known, _, err := s.SignedIn(ctx, "kim@example.com", client, acc.ID)
 				if err != nil || known {
 					return err
 				}
 				_, err = s.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-					a.SignedInFrom(client, now)
+					a.SignedInFrom(client, now, false)
 					return nil
 				})
 				return err
@@ -730,13 +730,16 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Fatal(err)
 		}
 		signIn(t, s, acc.ID)
-		for range 2 { // a new client is an event once
+		for range 2 { // a new client is an event once, and a notice once
 			if _, err := s.Change(cctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-				a.SignedInFrom(client, now)
+				a.SignedInFrom(client, now, true)
 				return nil
 			}); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if got := sub.Emailed(t, "lea@example.com"); len(got) != 2 || got[1] != "" {
+			t.Errorf("emailed %v, want the activation code and one notice of the new client", got)
 		}
 		for _, change := range []func(*domain.Account, time.Time) error{
 			func(a *domain.Account, now time.Time) error { return a.ChangePassword("hash-2", now) },

@@ -188,41 +188,54 @@ func (q *Queries) LockSignIn(ctx context.Context, arg LockSignInParams) (LockSig
 	return i, err
 }
 
-const signedIn = `-- name: SignedIn :execrows
+const signedIn = `-- name: SignedIn :one
 WITH ended AS (
     DELETE FROM identity.sign_in_failures AS f
-    WHERE f.email = $4::text
-      AND f.client = $2::text
+    WHERE f.email = $3::text
+      AND f.client = $4::text
+), touched AS (
+    UPDATE identity.sign_in_clients AS c
+    SET signed_in_at = clock_timestamp()
+    WHERE c.account_id = $1::uuid
+      AND c.client = $4::text
+      AND c.signed_in_at > clock_timestamp() - $2::bigint * interval '1 millisecond'
+    RETURNING c.client
 )
-UPDATE identity.sign_in_clients AS c
-SET signed_in_at = clock_timestamp()
-WHERE c.account_id = $1::uuid
-  AND c.client = $2::text
-  AND c.signed_in_at > clock_timestamp() - $3::bigint * interval '1 millisecond'
+SELECT EXISTS (SELECT 1 FROM touched) AS known,
+       EXISTS (
+           SELECT 1 FROM identity.sign_in_clients AS k
+           WHERE k.account_id = $1::uuid
+             AND k.signed_in_at > clock_timestamp() - $2::bigint * interval '1 millisecond'
+       ) AS any_known
 `
 
 type SignedInParams struct {
 	AccountID uuid.UUID
-	Client    string
 	KnownMs   int64
 	Email     string
+	Client    string
+}
+
+type SignedInRow struct {
+	Known    bool
+	AnyKnown bool
 }
 
 // A right password from @client: its failures for @email end (the attempt's included),
 // and when @client signed in to the account @account_id since @known_ms milliseconds ago,
-// it stays known from now (one row). No row: a client the account does not know (or an
-// account gone), which the change path then records (KnowClient).
-func (q *Queries) SignedIn(ctx context.Context, arg SignedInParams) (int64, error) {
-	result, err := q.db.Exec(ctx, signedIn,
+// it stays known from now (known). Not known: a client new to the account (or an account
+// gone), which the change path then records (KnowClient); any_known says whether the
+// account knows any client at all (a new client's notice is for an account that does).
+func (q *Queries) SignedIn(ctx context.Context, arg SignedInParams) (SignedInRow, error) {
+	row := q.db.QueryRow(ctx, signedIn,
 		arg.AccountID,
-		arg.Client,
 		arg.KnownMs,
 		arg.Email,
+		arg.Client,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var i SignedInRow
+	err := row.Scan(&i.Known, &i.AnyKnown)
+	return i, err
 }
 
 const withdrawSignInFailure = `-- name: WithdrawSignInFailure :exec
