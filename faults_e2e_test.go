@@ -307,8 +307,9 @@ func TestShutdownWithASlowDatabaseExitsInTime(t *testing.T) {
 			}
 		}()
 	}
-	// Held: the requests' queries and the background loops' (the outbox dispatcher, the
-	// metrics' backlog read; at most 4 at once): five held are at least one request's.
+	// Held: the requests' queries and the background loops' (the job system's polls and
+	// reports, the metrics' reads). The requests start together with the black hole, so
+	// by the time five are held their queries are on the way in too.
 	proxy.WaitHeld(t, 5, 10*time.Second)
 
 	took := stopTimed(ts)

@@ -90,9 +90,9 @@ func TestMetricsFollowTheTraffic(t *testing.T) {
 	wantStatus(t, ts.me(t, c), http.StatusOK)
 
 	var m map[string]*dto.MetricFamily
-	// The dispatcher counts a send as the provider accepts it and records it in the outbox
-	// just after: wait for both before reading the backlog.
-	poll.Until(t, 5*time.Second, "the dispatcher's counters reach the sends, and the sends are recorded", func() bool {
+	// The outbox counts a send as the provider accepts it and records it in its row just
+	// after: wait for both before reading the backlog.
+	poll.Until(t, 5*time.Second, "the outbox's counters reach the sends, and the sends are recorded", func() bool {
 		m = ts.scrape(t)
 		return value(m, "identity_outbox_emails_sent_total") == n && value(m, "identity_outbox_backlog_emails") == 0
 	})

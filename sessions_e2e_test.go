@@ -228,3 +228,67 @@ func TestSignOutEverywhereAndPasswordChangeEndEverySession(t *testing.T) {
 		t.Error("no series identity_sessions_live")
 	}
 }
+
+// TestSessionsYouCanSee: the account's live sessions with the client and User-Agent of
+// their sign-in and the current one marked; one ended by its id on one replica stops
+// working at once on the other; another account's id answers 404 like an unknown one.
+func TestSessionsYouCanSee(t *testing.T) {
+	t.Parallel()
+	a, b := replicas(t, nil)
+	c := a.activated(t, "devices@example.com")
+	signInFrom := func(srv *testServer, ip, agent string) string {
+		req := srv.newRequest(t, http.MethodPost, "/v1/sessions", nil, c.email, c.password)
+		req.Header.Set("X-Forwarded-For", ip)
+		req.Header.Set("User-Agent", agent)
+		res := srv.do(t, req)
+		wantStatus(t, res, http.StatusCreated)
+		token, _ := res.JSON(t)["token"].(string)
+		return token
+	}
+	laptop := signInFrom(a, "198.51.100.60", "Laptop/1.0 "+strings.Repeat("x", 300))
+	phone := signInFrom(b, "198.51.100.61", "Phone/2.0")
+
+	res := b.bearer(t, http.MethodGet, "/v1/sessions", phone, nil)
+	wantStatus(t, res, http.StatusOK)
+	list, _ := res.JSON(t)["sessions"].([]any)
+	if len(list) != 2 {
+		t.Fatalf("sessions %v, want 2", list)
+	}
+	newest, oldest := list[0].(map[string]any), list[1].(map[string]any)
+	if newest["client"] != "198.51.100.61" || newest["user_agent"] != "Phone/2.0" || newest["current"] != true {
+		t.Errorf("the newest session %v, want the phone's, current", newest)
+	}
+	if ua, _ := oldest["user_agent"].(string); oldest["client"] != "198.51.100.60" || oldest["current"] != false ||
+		len([]rune(ua)) != 256 || !strings.HasPrefix(ua, "Laptop/1.0 ") {
+		t.Errorf("the oldest session %v, want the laptop's, its User-Agent cut to 256 characters", oldest)
+	}
+	for _, s := range list {
+		if id, _ := s.(map[string]any)["id"].(string); id == laptop || id == phone || id == "" {
+			t.Errorf("a session id %q is a token or empty", id)
+		}
+	}
+	// With Basic, no session is current.
+	basic := a.request(t, http.MethodGet, "/v1/sessions", nil, c.email, c.password).JSON(t)
+	for _, s := range basic["sessions"].([]any) {
+		if s.(map[string]any)["current"] != false {
+			t.Errorf("a current session under Basic: %v", s)
+		}
+	}
+
+	// Another account cannot end the laptop's session: 404, as for an unknown id.
+	other := a.activated(t, "other-devices@example.com")
+	laptopID := oldest["id"].(string)
+	for _, id := range []string{laptopID, "00000000-0000-0000-0000-000000000000", "not-an-id"} {
+		wantProblem(t, a.request(t, http.MethodDelete, "/v1/sessions/"+id, nil, other.email, other.password), http.StatusNotFound, "not_found")
+	}
+	wantUser(t, a.bearer(t, http.MethodGet, "/v1/users/me", laptop, nil), c.email, "active")
+
+	// The phone ends the laptop's session on replica b: the laptop is out on replica a.
+	wantStatus(t, b.bearer(t, http.MethodDelete, "/v1/sessions/"+laptopID, phone, nil), http.StatusNoContent)
+	wantInvalidToken(t, a.bearer(t, http.MethodGet, "/v1/users/me", laptop, nil))
+	wantUser(t, a.bearer(t, http.MethodGet, "/v1/users/me", phone, nil), c.email, "active")
+	wantProblem(t, b.bearer(t, http.MethodDelete, "/v1/sessions/"+laptopID, phone, nil), http.StatusNotFound, "not_found")
+	// Signing out the current session still works, once.
+	wantStatus(t, a.bearer(t, http.MethodDelete, "/v1/sessions/current", phone, nil), http.StatusNoContent)
+	wantInvalidToken(t, b.bearer(t, http.MethodGet, "/v1/users/me", phone, nil))
+}

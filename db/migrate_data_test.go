@@ -19,7 +19,7 @@ import (
 const schemasMigration = "20261126070000_"
 
 // riverMigration makes the emails River jobs.
-const riverMigration = "20261207110000_"
+const riverMigration = "20261207130000_"
 
 // migrationsBefore are the migrations before the one whose name starts with prefix: the
 // previous release's.

@@ -85,6 +85,41 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: account_events; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.account_events (
+    seq bigint NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    account_id uuid NOT NULL,
+    type text NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    client text DEFAULT ''::text NOT NULL,
+    request_id text DEFAULT ''::text NOT NULL,
+    CONSTRAINT account_events_type_check CHECK ((type = ANY (ARRAY['account.registered'::text, 'account.activated'::text, 'account.signed_in'::text, 'account.password_changed'::text, 'account.password_reset'::text, 'account.email_changed'::text, 'account.disabled'::text, 'account.enabled'::text, 'account.sessions_revoked'::text, 'account.deleted'::text])))
+);
+
+--
+-- Name: TABLE account_events; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.account_events IS 'The audit trail: every change of an account as an event, written in the change''s transaction. Kept AUDIT_RETENTION; a deletion strips the account''s email addresses.';
+
+--
+-- Name: account_events_seq_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.account_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.account_events_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: accounts; Type: TABLE; Schema: identity; Owner: -
 --
 
@@ -277,8 +312,12 @@ CREATE TABLE identity.sessions (
     token_hash bytea NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone DEFAULT now() NOT NULL,
+    public_id uuid DEFAULT gen_random_uuid() NOT NULL,
+    client text DEFAULT ''::text NOT NULL,
+    user_agent text DEFAULT ''::text NOT NULL,
     CONSTRAINT sessions_last_used_at_check CHECK ((last_used_at >= created_at)),
-    CONSTRAINT sessions_token_hash_length_check CHECK ((octet_length(token_hash) = 32))
+    CONSTRAINT sessions_token_hash_length_check CHECK ((octet_length(token_hash) = 32)),
+    CONSTRAINT sessions_user_agent_length_check CHECK ((char_length(user_agent) <= 256))
 );
 
 --
@@ -578,6 +617,20 @@ ALTER TABLE ONLY river.river_job ALTER COLUMN id SET DEFAULT nextval('river.rive
 ALTER TABLE ONLY river.river_notification ALTER COLUMN id SET DEFAULT nextval('river.river_notification_id_seq'::regclass);
 
 --
+-- Name: account_events account_events_id_key; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.account_events
+    ADD CONSTRAINT account_events_id_key UNIQUE (id);
+
+--
+-- Name: account_events account_events_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.account_events
+    ADD CONSTRAINT account_events_pkey PRIMARY KEY (seq);
+
+--
 -- Name: accounts accounts_email_key; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -625,6 +678,13 @@ ALTER TABLE ONLY identity.password_reset_codes
 
 ALTER TABLE ONLY identity.sessions
     ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
+
+--
+-- Name: sessions sessions_public_id_key; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.sessions
+    ADD CONSTRAINT sessions_public_id_key UNIQUE (public_id);
 
 --
 -- Name: sessions sessions_token_hash_key; Type: CONSTRAINT; Schema: identity; Owner: -
@@ -695,6 +755,24 @@ ALTER TABLE ONLY river.river_notification
 
 ALTER TABLE ONLY river.river_queue
     ADD CONSTRAINT river_queue_pkey PRIMARY KEY (name);
+
+--
+-- Name: account_events_account_id_seq_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX account_events_account_id_seq_idx ON identity.account_events USING btree (account_id, seq DESC);
+
+--
+-- Name: account_events_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX account_events_occurred_at_idx ON identity.account_events USING btree (occurred_at);
+
+--
+-- Name: account_events_type_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX account_events_type_occurred_at_idx ON identity.account_events USING btree (type, occurred_at);
 
 --
 -- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: identity; Owner: -
@@ -898,4 +976,6 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261207100006'),
     ('20261207100007'),
     ('20261207100008'),
-    ('20261207110000');
+    ('20261207110000'),
+    ('20261207120000'),
+    ('20261207130000');

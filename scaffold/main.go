@@ -2,13 +2,27 @@
 //
 //	go run ./scaffold -name payment   (make module NAME=payment)
 //
-// It writes modules/<name>/ (the root with New, domain, app with its ports, adapter/http
-// with one route behind identity's authentication, adapter/postgres with one sqlc query,
-// and their tests), db/migrations/<timestamp>_create_<name>_schema.sql (the module's
-// schema and first table), db/queries/<name>/, its block in sqlc.yaml and its line in
-// main.go, and its route in api/openapi.yaml. `make module` then runs `make generate`
-// (sqlc, the API client) and rewrites db/schema.sql. Run it at the root of
-// the repository.
+// The module it writes under modules/<name>/ is one worked example of each hard part, to
+// rewrite with the module's own rules:
+//
+//   - the root package: New, and Identity, what the module needs of identity's API;
+//   - domain: an aggregate whose method decides and can refuse (Balance.Post), and the
+//     values a request is parsed into at the edge (ParsePosting);
+//   - app: the use cases (Balance, Post) and ports.go, whose Store changes a balance only
+//     through Update, an update closure; app/storetest, the Store's contract, which the
+//     app's in-memory fake and the PostgreSQL store both run, concurrency included;
+//   - adapter/postgres: Update over sqlc (lock the row, let the closure decide, write
+//     back, commit);
+//   - adapter/http: GET /v1/<name> and POST /v1/<name>/entries behind identity's
+//     authentication, a 422 validation_failed for a bad request, and one table from
+//     domain errors to problems;
+//   - tests of each layer, and of the module behind identity, which they reach only
+//     through its HTTP and Go APIs and the emails it sends, never its tables.
+//
+// Beside it: db/migrations/<timestamp>_create_<name>_schema.sql (the module's schema and
+// tables), db/queries/<name>/, its block in sqlc.yaml, its line in main.go, and its routes
+// and schema in api/openapi.yaml. `make module` then runs `make generate` (sqlc, the API
+// client) and rewrites db/schema.sql. Run it at the root of the repository.
 package main
 
 import (
@@ -31,10 +45,14 @@ import (
 //go:embed all:templates
 var templates embed.FS
 
-// openAPIPath is the module's route in api/openapi.yaml.
-//
-//go:embed openapi.yaml.tmpl
-var openAPIPath string
+// openAPIPaths are the module's routes in api/openapi.yaml, and openAPISchemas the
+// schemas they name.
+var (
+	//go:embed openapi.yaml.tmpl
+	openAPIPaths string
+	//go:embed openapi-schemas.yaml.tmpl
+	openAPISchemas string
+)
 
 // module is what the templates are executed with.
 type module struct {
@@ -92,32 +110,44 @@ func run(name string, now time.Time) error {
 	if err := documentRoute(m); err != nil {
 		return err
 	}
-	fmt.Printf("scaffold: wrote modules/%s, db/migrations/%s_create_%s_schema.sql, db/queries/%s/, its sqlc.yaml block and its line in main.go\n",
-		name, m.Migration, name, name)
+	fmt.Printf("scaffold: wrote modules/%s, db/migrations/%s_create_%s_schema.sql, db/queries/%s/, its sqlc.yaml block, "+
+		"its line in main.go and its routes in api/openapi.yaml\n", name, m.Migration, name, name)
 	return nil
 }
 
-// documentRoute adds the module's route to api/openapi.yaml, at the end of its paths: the
-// root package's tests hold the routes served and the document's operations equal.
+// documentRoute adds the module's routes to api/openapi.yaml, at the end of its paths,
+// and their schemas, at the start of its components' schemas: the root package's tests
+// hold the routes served and the document's operations equal.
 func documentRoute(m module) error {
 	raw, err := os.ReadFile("api/openapi.yaml")
 	if err != nil {
 		return err
 	}
-	tmpl, err := template.New("openapi").Delims("[[", "]]").Parse(openAPIPath)
-	if err != nil {
-		return err
-	}
-	var path bytes.Buffer
-	if err := tmpl.Execute(&path, m); err != nil {
-		return err
-	}
 	s := string(raw)
-	at := strings.Index(s, "\ncomponents:\n")
-	if at < 0 {
-		return errors.New("api/openapi.yaml: no top-level components: to add the path before")
+	for _, part := range []struct {
+		name, text string
+		// mark is where the text goes: skip bytes into the first match of mark.
+		mark string
+		skip int
+	}{
+		{"paths", openAPIPaths, "\ncomponents:\n", 1},                        // after the last path
+		{"schemas", openAPISchemas, "\n  schemas:\n", len("\n  schemas:\n")}, // before the first schema
+	} {
+		tmpl, err := template.New(part.name).Delims("[[", "]]").Parse(part.text)
+		if err != nil {
+			return err
+		}
+		var text bytes.Buffer
+		if err := tmpl.Execute(&text, m); err != nil {
+			return err
+		}
+		at := strings.Index(s, part.mark)
+		if at < 0 {
+			return fmt.Errorf("api/openapi.yaml: no %q to add the %s at", strings.TrimSpace(part.mark), part.name)
+		}
+		at += part.skip
+		s = s[:at] + text.String() + s[at:]
 	}
-	s = s[:at+1] + path.String() + s[at+1:]
 	return os.WriteFile("api/openapi.yaml", []byte(s), 0o644) //nolint:gosec // a source file
 }
 

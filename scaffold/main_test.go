@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +50,30 @@ func TestNextMigrationSortsAfterTheLatest(t *testing.T) {
 	future := time.Date(2099, 1, 2, 3, 4, 5, 0, time.UTC)
 	if ts, err := nextMigration(future); err != nil || ts != "20990102030405" {
 		t.Errorf("with a clock after every migration: %s, %v; want the clock's time", ts, err)
+	}
+}
+
+// TestTemplatesReachIdentityOnlyThroughItsAPI: the module the scaffold writes is the one
+// others copy, so its code and tests name none of identity's tables (identity.accounts,
+// identity.activation_codes...): they reach identity through its HTTP API, its Go API
+// (modules/identity: New, API, AccountFrom...) and the emails it sends. An exported Go
+// name (identity.Account) is the API; a lower-case one is a table.
+func TestTemplatesReachIdentityOnlyThroughItsAPI(t *testing.T) {
+	table := regexp.MustCompile(`\bidentity\.[a-z_]+\b`)
+	err := fs.WalkDir(templates, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := templates.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range table.FindAllString(string(raw), -1) {
+			t.Errorf("%s names %s: reach identity through its API, never its tables", path, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -20,6 +20,48 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccountEventType.
+const (
+	AccountEventTypeAccountActivated       AccountEventType = "account.activated"
+	AccountEventTypeAccountDeleted         AccountEventType = "account.deleted"
+	AccountEventTypeAccountDisabled        AccountEventType = "account.disabled"
+	AccountEventTypeAccountEmailChanged    AccountEventType = "account.email_changed"
+	AccountEventTypeAccountEnabled         AccountEventType = "account.enabled"
+	AccountEventTypeAccountPasswordChanged AccountEventType = "account.password_changed"
+	AccountEventTypeAccountPasswordReset   AccountEventType = "account.password_reset"
+	AccountEventTypeAccountRegistered      AccountEventType = "account.registered"
+	AccountEventTypeAccountSessionsRevoked AccountEventType = "account.sessions_revoked"
+	AccountEventTypeAccountSignedIn        AccountEventType = "account.signed_in"
+)
+
+// Valid indicates whether the value is a known member of the AccountEventType enum.
+func (e AccountEventType) Valid() bool {
+	switch e {
+	case AccountEventTypeAccountActivated:
+		return true
+	case AccountEventTypeAccountDeleted:
+		return true
+	case AccountEventTypeAccountDisabled:
+		return true
+	case AccountEventTypeAccountEmailChanged:
+		return true
+	case AccountEventTypeAccountEnabled:
+		return true
+	case AccountEventTypeAccountPasswordChanged:
+		return true
+	case AccountEventTypeAccountPasswordReset:
+		return true
+	case AccountEventTypeAccountRegistered:
+		return true
+	case AccountEventTypeAccountSessionsRevoked:
+		return true
+	case AccountEventTypeAccountSignedIn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTokenType.
 const (
 	SessionTokenTypeBearer SessionTokenType = "Bearer"
@@ -182,6 +224,36 @@ const (
 func (e MalformedJSONStatus) Valid() bool {
 	switch e {
 	case MalformedJSONStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotFoundCode.
+const (
+	NotFoundCodeNotFound NotFoundCode = "not_found"
+)
+
+// Valid indicates whether the value is a known member of the NotFoundCode enum.
+func (e NotFoundCode) Valid() bool {
+	switch e {
+	case NotFoundCodeNotFound:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NotFoundStatus.
+const (
+	NotFoundStatusN404 NotFoundStatus = 404
+)
+
+// Valid indicates whether the value is a known member of the NotFoundStatus enum.
+func (e NotFoundStatus) Valid() bool {
+	switch e {
+	case NotFoundStatusN404:
 		return true
 	default:
 		return false
@@ -971,6 +1043,126 @@ func (e SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus) Valid(
 	}
 }
 
+// Defines values for ListSessions401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ListSessions401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized ListSessions401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ListSessions401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ListSessions401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ListSessions401ApplicationProblemPlusJSONResponseBodyStatusN401 ListSessions401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the ListSessions401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ListSessions401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListSessions401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ListSessions429ApplicationProblemPlusJSONResponseBodyCodeRateLimited ListSessions429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ListSessions429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ListSessions429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ListSessions429ApplicationProblemPlusJSONResponseBodyStatusN429 ListSessions429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the ListSessions429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ListSessions429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListSessions429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ListSessions500ApplicationProblemPlusJSONResponseBodyCodeInternalError ListSessions500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ListSessions500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ListSessions500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ListSessions500ApplicationProblemPlusJSONResponseBodyStatusN500 ListSessions500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the ListSessions500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ListSessions500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListSessions500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ListSessions503ApplicationProblemPlusJSONResponseBodyCodeUnavailable ListSessions503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ListSessions503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ListSessions503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ListSessions503ApplicationProblemPlusJSONResponseBodyStatusN503 ListSessions503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the ListSessions503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ListSessions503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListSessions503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SignIn401ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	SignIn401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized SignIn401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
@@ -1235,6 +1427,156 @@ const (
 func (e SignOut503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case SignOut503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	EndSession401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized EndSession401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the EndSession401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e EndSession401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case EndSession401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	EndSession401ApplicationProblemPlusJSONResponseBodyStatusN401 EndSession401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the EndSession401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e EndSession401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case EndSession401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession404ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	EndSession404ApplicationProblemPlusJSONResponseBodyCodeNotFound EndSession404ApplicationProblemPlusJSONResponseBodyCode = "not_found"
+)
+
+// Valid indicates whether the value is a known member of the EndSession404ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e EndSession404ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case EndSession404ApplicationProblemPlusJSONResponseBodyCodeNotFound:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession404ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	EndSession404ApplicationProblemPlusJSONResponseBodyStatusN404 EndSession404ApplicationProblemPlusJSONResponseBodyStatus = 404
+)
+
+// Valid indicates whether the value is a known member of the EndSession404ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e EndSession404ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case EndSession404ApplicationProblemPlusJSONResponseBodyStatusN404:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	EndSession429ApplicationProblemPlusJSONResponseBodyCodeRateLimited EndSession429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the EndSession429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e EndSession429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case EndSession429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	EndSession429ApplicationProblemPlusJSONResponseBodyStatusN429 EndSession429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the EndSession429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e EndSession429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case EndSession429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	EndSession500ApplicationProblemPlusJSONResponseBodyCodeInternalError EndSession500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the EndSession500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e EndSession500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case EndSession500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	EndSession500ApplicationProblemPlusJSONResponseBodyStatusN500 EndSession500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the EndSession500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e EndSession500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case EndSession500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	EndSession503ApplicationProblemPlusJSONResponseBodyCodeUnavailable EndSession503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the EndSession503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e EndSession503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case EndSession503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	EndSession503ApplicationProblemPlusJSONResponseBodyStatusN503 EndSession503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the EndSession503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e EndSession503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case EndSession503ApplicationProblemPlusJSONResponseBodyStatusN503:
 		return true
 	default:
 		return false
@@ -2150,6 +2492,156 @@ func (e ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus) Val
 	}
 }
 
+// Defines values for MyEvents401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized MyEvents401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents401ApplicationProblemPlusJSONResponseBodyStatusN401 MyEvents401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the MyEvents401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed MyEvents422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents422ApplicationProblemPlusJSONResponseBodyStatusN422 MyEvents422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the MyEvents422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents429ApplicationProblemPlusJSONResponseBodyCodeRateLimited MyEvents429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents429ApplicationProblemPlusJSONResponseBodyStatusN429 MyEvents429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the MyEvents429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents500ApplicationProblemPlusJSONResponseBodyCodeInternalError MyEvents500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents500ApplicationProblemPlusJSONResponseBodyStatusN500 MyEvents500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the MyEvents500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents503ApplicationProblemPlusJSONResponseBodyCodeUnavailable MyEvents503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents503ApplicationProblemPlusJSONResponseBodyStatusN503 MyEvents503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the MyEvents503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ChangePassword401ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	ChangePassword401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized ChangePassword401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
@@ -2390,6 +2882,51 @@ func (e ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus) Valid() b
 	}
 }
 
+// AccountEvent Something that happened to an account, recorded in the transaction of the change.
+// The same shape is the body of a webhook delivery and what a module's subscriber
+// receives; consumers order by `occurred_at` and deduplicate by `id`. `data` holds
+// what the type needs and never a password, hash, code or token.
+type AccountEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string             `json:"account_id"`
+	Data      AccountEventData   `json:"data"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time `json:"occurred_at"`
+
+	// Type `account.signed_in` is a session created, or a Basic sign-in from a client new to the
+	// account (no sign-in from it in 30 days).
+	Type AccountEventType `json:"type"`
+}
+
+// AccountEventData defines model for AccountEventData.
+type AccountEventData struct {
+	// Actor For an administrator's action, the name of the key that acted.
+	Actor *string `json:"actor,omitempty"`
+
+	// Client For `account.signed_in`, the client (IP; IPv6 by its prefix) that signed in.
+	Client *string `json:"client,omitempty"`
+
+	// Email For `account.registered`, `account.activated` and `account.email_changed`; removed from every event once the account is deleted.
+	Email *openapi_types.Email `json:"email,omitempty"`
+
+	// SessionId For `account.signed_in` by a session, the session's id.
+	SessionId *string `json:"session_id,omitempty"`
+}
+
+// AccountEventType `account.signed_in` is a session created, or a Basic sign-in from a client new to the
+// account (no sign-in from it in 30 days).
+type AccountEventType string
+
+// AccountEvents defines model for AccountEvents.
+type AccountEvents struct {
+	Events []AccountEvent `json:"events"`
+
+	// NextBefore The cursor of the next page (its `before`), or null when this page is the last.
+	NextBefore *openapi_types.UUID `json:"next_before"`
+}
+
 // ActivationRequest An activation. Unknown fields are ignored.
 type ActivationRequest struct {
 	// Code The code of the latest activation email: exactly four ASCII digits, as a JSON
@@ -2544,6 +3081,32 @@ type Session struct {
 
 // SessionTokenType defines model for Session.TokenType.
 type SessionTokenType string
+
+// SessionInfo defines model for SessionInfo.
+type SessionInfo struct {
+	// Client The client of the sign-in (IP; IPv6 by its prefix).
+	Client string `json:"client"`
+
+	// CreatedAt The sign-in.
+	CreatedAt time.Time `json:"created_at"`
+
+	// Current The session of the request's own token.
+	Current bool `json:"current"`
+
+	// Id Opaque; not the token.
+	Id string `json:"id"`
+
+	// LastUsedAt The last use, written at most once a minute.
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// UserAgent The `User-Agent` of the sign-in, at most 256 characters.
+	UserAgent string `json:"user_agent"`
+}
+
+// Sessions defines model for Sessions.
+type Sessions struct {
+	Sessions []SessionInfo `json:"sessions"`
+}
 
 // Status A health answer.
 type Status struct {
@@ -2728,6 +3291,40 @@ type MalformedJSONCode string
 
 // MalformedJSONStatus defines model for MalformedJSON.Status.
 type MalformedJSONStatus int
+
+// NotFound defines model for NotFound.
+type NotFound struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int         `json:"attempts_remaining,omitempty"`
+	Code              NotFoundCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError  `json:"errors,omitempty"`
+	Status NotFoundStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+}
+
+// NotFoundCode defines model for NotFound.Code.
+type NotFoundCode string
+
+// NotFoundStatus defines model for NotFound.Status.
+type NotFoundStatus int
 
 // NotReady defines model for NotReady.
 type NotReady struct {
@@ -3212,6 +3809,38 @@ type SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyCode string
 // SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
 type SignOutEverywhere503ApplicationProblemPlusJSONResponseBodyStatus int
 
+// ListSessionsParams defines parameters for ListSessions.
+type ListSessionsParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ListSessions401ApplicationProblemPlusJSONResponseBodyCode defines parameters for ListSessions.
+type ListSessions401ApplicationProblemPlusJSONResponseBodyCode string
+
+// ListSessions401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ListSessions.
+type ListSessions401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ListSessions429ApplicationProblemPlusJSONResponseBodyCode defines parameters for ListSessions.
+type ListSessions429ApplicationProblemPlusJSONResponseBodyCode string
+
+// ListSessions429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ListSessions.
+type ListSessions429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ListSessions500ApplicationProblemPlusJSONResponseBodyCode defines parameters for ListSessions.
+type ListSessions500ApplicationProblemPlusJSONResponseBodyCode string
+
+// ListSessions500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ListSessions.
+type ListSessions500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ListSessions503ApplicationProblemPlusJSONResponseBodyCode defines parameters for ListSessions.
+type ListSessions503ApplicationProblemPlusJSONResponseBodyCode string
+
+// ListSessions503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ListSessions.
+type ListSessions503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // SignInParams defines parameters for SignIn.
 type SignInParams struct {
 	// XRequestID An id for this request, echoed in the response and written in the service's log
@@ -3281,6 +3910,44 @@ type SignOut503ApplicationProblemPlusJSONResponseBodyCode string
 
 // SignOut503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
 type SignOut503ApplicationProblemPlusJSONResponseBodyStatus int
+
+// EndSessionParams defines parameters for EndSession.
+type EndSessionParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// EndSession401ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
+type EndSession401ApplicationProblemPlusJSONResponseBodyCode string
+
+// EndSession401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
+type EndSession401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// EndSession404ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
+type EndSession404ApplicationProblemPlusJSONResponseBodyCode string
+
+// EndSession404ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
+type EndSession404ApplicationProblemPlusJSONResponseBodyStatus int
+
+// EndSession429ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
+type EndSession429ApplicationProblemPlusJSONResponseBodyCode string
+
+// EndSession429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
+type EndSession429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// EndSession500ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
+type EndSession500ApplicationProblemPlusJSONResponseBodyCode string
+
+// EndSession500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
+type EndSession500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// EndSession503ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
+type EndSession503ApplicationProblemPlusJSONResponseBodyCode string
+
+// EndSession503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
+type EndSession503ApplicationProblemPlusJSONResponseBodyStatus int
 
 // RegisterParams defines parameters for Register.
 type RegisterParams struct {
@@ -3501,6 +4168,50 @@ type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyCode string
 
 // ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ResendActivationCode.
 type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEventsParams defines parameters for MyEvents.
+type MyEventsParams struct {
+	// Before The id of an event of this account; the page holds the events before it. An id that is not one of the account's events gives an empty page.
+	Before *openapi_types.UUID `form:"before,omitempty" json:"before,omitempty"`
+
+	// Limit The most events the page holds.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// MyEvents401ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents401ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents422ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents422ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents429ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents429ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents500ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents500ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents503ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents503ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents503ApplicationProblemPlusJSONResponseBodyStatus int
 
 // ChangePasswordParams defines parameters for ChangePassword.
 type ChangePasswordParams struct {
@@ -3798,6 +4509,16 @@ type ClientInterface interface {
 	// Corresponds with DELETE /v1/sessions (the `SignOutEverywhere` operationId).
 	SignOutEverywhere(ctx context.Context, params *SignOutEverywhereParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListSessions The account's live sessions
+	//
+	// Every live session of the account, newest first, with the client (IP; IPv6 by its
+	// prefix) and the `User-Agent` (at most 256 characters) of its sign-in; `current`
+	// marks the session of the request's own token (never with Basic). `id` is opaque
+	// and is not the token: `DELETE /v1/sessions/{id}` ends that one session.
+	//
+	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+	ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SignIn Sign in
 	//
 	// *Basic only*: starts a session and returns its token, shown this once. Send it as
@@ -3825,6 +4546,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
 	SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EndSession End one session
+	//
+	// Ends the session `id` of the account at once, on every replica (its token then
+	// answers 401). An id that is not a live session of this account — another
+	// account's included, in the same time — answers 404 `not_found`.
+	//
+	// Corresponds with DELETE /v1/sessions/{id} (the `EndSession` operationId).
+	EndSession(ctx context.Context, id string, params *EndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RegisterWithBody Register an account
 	//
@@ -3999,6 +4729,18 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// MyEvents Read the caller's own audit trail
+	//
+	// The account's events (see the `AccountEvent` schema), newest first, one page at a
+	// time: `next_before` is the cursor of the next page (null on the last). Every change
+	// of the account records its event in the change's transaction, so a change the
+	// service answered is in the trail, and one it refused is not. Events are kept
+	// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+	// address.
+	//
+	// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+	MyEvents(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangePasswordWithBody Change the caller's password
 	//
@@ -4296,6 +5038,26 @@ func (c *Client) SignOutEverywhere(ctx context.Context, params *SignOutEverywher
 	return c.Client.Do(req)
 }
 
+// ListSessions The account's live sessions
+//
+// Every live session of the account, newest first, with the client (IP; IPv6 by its
+// prefix) and the `User-Agent` (at most 256 characters) of its sign-in; `current`
+// marks the session of the request's own token (never with Basic). `id` is opaque
+// and is not the token: `DELETE /v1/sessions/{id}` ends that one session.
+//
+// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+func (c *Client) ListSessions(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSessionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SignIn Sign in
 //
 // *Basic only*: starts a session and returns its token, shown this once. Send it as
@@ -4334,6 +5096,25 @@ func (c *Client) SignIn(ctx context.Context, params *SignInParams, reqEditors ..
 // Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
 func (c *Client) SignOut(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSignOutRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EndSession End one session
+//
+// Ends the session `id` of the account at once, on every replica (its token then
+// answers 401). An id that is not a live session of this account — another
+// account's included, in the same time — answers 404 `not_found`.
+//
+// Corresponds with DELETE /v1/sessions/{id} (the `EndSession` operationId).
+func (c *Client) EndSession(ctx context.Context, id string, params *EndSessionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEndSessionRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4578,6 +5359,28 @@ func (c *Client) Activate(ctx context.Context, params *ActivateParams, body Acti
 // Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 func (c *Client) ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendActivationCodeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// MyEvents Read the caller's own audit trail
+//
+// The account's events (see the `AccountEvent` schema), newest first, one page at a
+// time: `next_before` is the cursor of the next page (null on the last). Every change
+// of the account records its event in the change's transaction, so a change the
+// service answered is in the trail, and one it refused is not. Events are kept
+// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+// address.
+//
+// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+func (c *Client) MyEvents(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMyEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5046,6 +5849,48 @@ func NewSignOutEverywhereRequest(server string, params *SignOutEverywhereParams)
 	return req, nil
 }
 
+// NewListSessionsRequest constructs an http.Request for the ListSessions method
+func NewListSessionsRequest(server string, params *ListSessionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewSignInRequest constructs an http.Request for the SignIn method
 func NewSignInRequest(server string, params *SignInParams) (*http.Request, error) {
 	var err error
@@ -5098,6 +5943,55 @@ func NewSignOutRequest(server string, params *SignOutParams) (*http.Request, err
 	}
 
 	operationPath := fmt.Sprintf("/v1/sessions/current")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewEndSessionRequest constructs an http.Request for the EndSession method
+func NewEndSessionRequest(server string, id string, params *EndSessionParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/sessions/%s", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -5344,6 +6238,87 @@ func NewResendActivationCodeRequest(server string, params *ResendActivationCodeP
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewMyEventsRequest constructs an http.Request for the MyEvents method
+func NewMyEventsRequest(server string, params *MyEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/me/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Before != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "before", *params.Before, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -5630,6 +6605,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /v1/sessions (the `SignOutEverywhere` operationId).
 	SignOutEverywhereWithResponse(ctx context.Context, params *SignOutEverywhereParams, reqEditors ...RequestEditorFn) (*SignOutEverywhereResponse, error)
 
+	// ListSessionsWithResponse The account's live sessions
+	//
+	// Every live session of the account, newest first, with the client (IP; IPv6 by its
+	// prefix) and the `User-Agent` (at most 256 characters) of its sign-in; `current`
+	// marks the session of the request's own token (never with Basic). `id` is opaque
+	// and is not the token: `DELETE /v1/sessions/{id}` ends that one session.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+	ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error)
+
 	// SignInWithResponse Sign in
 	//
 	// *Basic only*: starts a session and returns its token, shown this once. Send it as
@@ -5661,6 +6648,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /v1/sessions/current (the `SignOut` operationId).
 	SignOutWithResponse(ctx context.Context, params *SignOutParams, reqEditors ...RequestEditorFn) (*SignOutResponse, error)
+
+	// EndSessionWithResponse End one session
+	//
+	// Ends the session `id` of the account at once, on every replica (its token then
+	// answers 401). An id that is not a live session of this account — another
+	// account's included, in the same time — answers 404 `not_found`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/sessions/{id} (the `EndSession` operationId).
+	EndSessionWithResponse(ctx context.Context, id string, params *EndSessionParams, reqEditors ...RequestEditorFn) (*EndSessionResponse, error)
 
 	// RegisterWithBodyWithResponse Register an account
 	//
@@ -5841,6 +6839,20 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCodeWithResponse(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*ResendActivationCodeResponse, error)
+
+	// MyEventsWithResponse Read the caller's own audit trail
+	//
+	// The account's events (see the `AccountEvent` schema), newest first, one page at a
+	// time: `next_before` is the cursor of the next page (null on the last). Every change
+	// of the account records its event in the change's transaction, so a change the
+	// service answered is in the trail, and one it refused is not. Events are kept
+	// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+	// address.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+	MyEventsWithResponse(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*MyEventsResponse, error)
 
 	// ChangePasswordWithBodyWithResponse Change the caller's password
 	//
@@ -6694,6 +7706,130 @@ func (r SignOutEverywhereResponse) ContentType() string {
 	return ""
 }
 
+// ListSessionsResponse200Headers the declared response headers of an HTTP 200 response for ListSessions
+type ListSessionsResponse200Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ListSessionsResponse401Headers the declared response headers of an HTTP 401 response for ListSessions
+type ListSessionsResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ListSessionsResponse429Headers the declared response headers of an HTTP 429 response for ListSessions
+type ListSessionsResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ListSessionsResponse500Headers the declared response headers of an HTTP 500 response for ListSessions
+type ListSessionsResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ListSessionsResponse503Headers the declared response headers of an HTTP 503 response for ListSessions
+type ListSessionsResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type ListSessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Sessions
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListSessionsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSessionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListSessionsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListSessionsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListSessionsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSessionsResponse) GetJSON200() *Sessions {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SignInResponse201Headers the declared response headers of an HTTP 201 response for SignIn
 type SignInResponse201Headers struct {
 	CacheControl        string
@@ -6945,6 +8081,139 @@ func (r SignOutResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SignOutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EndSessionResponse204Headers the declared response headers of an HTTP 204 response for EndSession
+type EndSessionResponse204Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// EndSessionResponse401Headers the declared response headers of an HTTP 401 response for EndSession
+type EndSessionResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// EndSessionResponse404Headers the declared response headers of an HTTP 404 response for EndSession
+type EndSessionResponse404Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// EndSessionResponse429Headers the declared response headers of an HTTP 429 response for EndSession
+type EndSessionResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// EndSessionResponse500Headers the declared response headers of an HTTP 500 response for EndSession
+type EndSessionResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// EndSessionResponse503Headers the declared response headers of an HTTP 503 response for EndSession
+type EndSessionResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type EndSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *EndSessionResponse204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EndSessionResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *EndSessionResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EndSessionResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *EndSessionResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EndSessionResponse503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EndSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EndSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EndSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EndSessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7874,6 +9143,146 @@ func (r ResendActivationCodeResponse) ContentType() string {
 	return ""
 }
 
+// MyEventsResponse200Headers the declared response headers of an HTTP 200 response for MyEvents
+type MyEventsResponse200Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse401Headers the declared response headers of an HTTP 401 response for MyEvents
+type MyEventsResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse422Headers the declared response headers of an HTTP 422 response for MyEvents
+type MyEventsResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse429Headers the declared response headers of an HTTP 429 response for MyEvents
+type MyEventsResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse500Headers the declared response headers of an HTTP 500 response for MyEvents
+type MyEventsResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// MyEventsResponse503Headers the declared response headers of an HTTP 503 response for MyEvents
+type MyEventsResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type MyEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccountEvents
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *MyEventsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *MyEventsResponse401Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *MyEventsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *MyEventsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *MyEventsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MyEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r MyEventsResponse) GetJSON200() *AccountEvents {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r MyEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r MyEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r MyEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r MyEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ChangePasswordResponse204Headers the declared response headers of an HTTP 204 response for ChangePassword
 type ChangePasswordResponse204Headers struct {
 	CacheControl        string
@@ -8286,6 +9695,24 @@ func (c *ClientWithResponses) SignOutEverywhereWithResponse(ctx context.Context,
 	return ParseSignOutEverywhereResponse(rsp)
 }
 
+// ListSessionsWithResponse The account's live sessions
+//
+// Every live session of the account, newest first, with the client (IP; IPv6 by its
+// prefix) and the `User-Agent` (at most 256 characters) of its sign-in; `current`
+// marks the session of the request's own token (never with Basic). `id` is opaque
+// and is not the token: `DELETE /v1/sessions/{id}` ends that one session.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/sessions (the `ListSessions` operationId).
+func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, params *ListSessionsParams, reqEditors ...RequestEditorFn) (*ListSessionsResponse, error) {
+	rsp, err := c.ListSessions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSessionsResponse(rsp)
+}
+
 // SignInWithResponse Sign in
 //
 // *Basic only*: starts a session and returns its token, shown this once. Send it as
@@ -8328,6 +9755,23 @@ func (c *ClientWithResponses) SignOutWithResponse(ctx context.Context, params *S
 		return nil, err
 	}
 	return ParseSignOutResponse(rsp)
+}
+
+// EndSessionWithResponse End one session
+//
+// Ends the session `id` of the account at once, on every replica (its token then
+// answers 401). An id that is not a live session of this account — another
+// account's included, in the same time — answers 404 `not_found`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/sessions/{id} (the `EndSession` operationId).
+func (c *ClientWithResponses) EndSessionWithResponse(ctx context.Context, id string, params *EndSessionParams, reqEditors ...RequestEditorFn) (*EndSessionResponse, error) {
+	rsp, err := c.EndSession(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEndSessionResponse(rsp)
 }
 
 // RegisterWithBodyWithResponse Register an account
@@ -8550,6 +9994,26 @@ func (c *ClientWithResponses) ResendActivationCodeWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseResendActivationCodeResponse(rsp)
+}
+
+// MyEventsWithResponse Read the caller's own audit trail
+//
+// The account's events (see the `AccountEvent` schema), newest first, one page at a
+// time: `next_before` is the cursor of the next page (null on the last). Every change
+// of the account records its event in the change's transaction, so a change the
+// service answered is in the trail, and one it refused is not. Events are kept
+// `AUDIT_RETENTION` (90 days by default); a deleted account's events lose every email
+// address.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/users/me/events (the `MyEvents` operationId).
+func (c *ClientWithResponses) MyEventsWithResponse(ctx context.Context, params *MyEventsParams, reqEditors ...RequestEditorFn) (*MyEventsResponse, error) {
+	rsp, err := c.MyEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMyEventsResponse(rsp)
 }
 
 // ChangePasswordWithBodyWithResponse Change the caller's password
@@ -9717,6 +11181,214 @@ func ParseSignOutEverywhereResponse(rsp *http.Response) (*SignOutEverywhereRespo
 	return response, nil
 }
 
+// ParseListSessionsResponse parses an HTTP response from a ListSessionsWithResponse call
+func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Sessions
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListSessionsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListSessionsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListSessionsResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListSessionsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListSessionsResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSignInResponse parses an HTTP response from a SignInWithResponse call
 func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -10126,6 +11798,241 @@ func ParseSignOutResponse(rsp *http.Response) (*SignOutResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers SignOutResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEndSessionResponse parses an HTTP response from a EndSessionWithResponse call
+func ParseEndSessionResponse(rsp *http.Response) (*EndSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EndSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers EndSessionResponse204Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers EndSessionResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers EndSessionResponse404Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers EndSessionResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers EndSessionResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers EndSessionResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -11547,6 +13454,245 @@ func ParseResendActivationCodeResponse(rsp *http.Response) (*ResendActivationCod
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ResendActivationCodeResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMyEventsResponse parses an HTTP response from a MyEventsWithResponse call
+func ParseMyEventsResponse(rsp *http.Response) (*MyEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &MyEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccountEvents
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers MyEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers MyEventsResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 422:
+		var headers MyEventsResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers MyEventsResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers MyEventsResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers MyEventsResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

@@ -65,6 +65,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			app.WithSessions(store, settings.Sessions),
 			app.WithPasswordReset(settings.Resets),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
+			app.WithNewClientNotice(settings.NotifyNewClientSignIn),
 		}
 		mx *metrics
 	)
@@ -77,6 +78,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			return nil, fmt.Errorf("identity metrics: %w", err)
 		}
 		hashOpts = append(hashOpts, argon2id.WithObserver(mx.observeHash))
+		store.ObserveEvents(mx.observeEvent)
 		appOpts = append(appOpts, app.WithObserver(mx.observeUseCase))
 		observeWait = mx.observeWait
 	}
@@ -102,6 +104,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures},
 			{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients},
 			{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes},
+			{Name: "identity.account_events", Batch: postgres.PurgeAccountEvents(settings.AuditRetention)},
 			{Name: "identity.idle_sessions", Batch: idle},
 			{Name: "identity.old_sessions", Batch: old},
 		}

@@ -34,6 +34,8 @@ type metrics struct {
 	// liveSessions is the last count of live sessions (refreshSessions); negative: none
 	// read yet, or the last read failed.
 	liveSessions atomic.Int64
+	// events counts the account events committed, by type (observeEvent).
+	events *prometheus.CounterVec
 }
 
 // sessionsRefresh is how often a replica counts the live sessions for the gauge.
@@ -84,6 +86,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "sessions", Name: "ended_total",
 			Help: "Sessions ended on request, by reason (sign_out: one; sign_out_everywhere and password_change: all of an account, counted once).",
 		}, []string{"reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "account_events", Name: "written_total",
+			Help: "Account events written to the audit trail by committed changes, by type.",
+		}, []string{"type"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "requests_limited_total",
 			Help: "Requests a limit held back with 429, by reason (sign_in_delay: a sign-in delayed after too many wrong passwords for its email).",
@@ -104,17 +110,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"sign_out", "sign_out_everywhere", "password_change"} {
 		m.signOuts.WithLabelValues(r)
 	}
+	for _, kind := range []string{domain.EventRegistered, domain.EventActivated, domain.EventSignedIn,
+		domain.EventPasswordChanged, domain.EventPasswordReset, domain.EventSessionsRevoked, domain.EventDeleted} {
+		m.events.WithLabelValues(kind)
+	}
 	m.liveSessions.Store(-1)
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "sessions", Name: "live",
 		Help: "Live sessions across every replica, counted every 30 s (-1 until a count succeeds, and while the database is lost).",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
 	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
-		m.signIns, m.signOuts, m.resets, m.deletions, live); err != nil {
+		m.signIns, m.signOuts, m.resets, m.deletions, m.events, live); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
+
+// observeEvent counts an account event of type kind that a change committed.
+func (m *metrics) observeEvent(kind string) { m.events.WithLabelValues(kind).Inc() }
 
 // refreshSessions counts the live sessions every sessionsRefresh until ctx ends, so a
 // scrape reads a number and runs no query.

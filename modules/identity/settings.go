@@ -20,6 +20,11 @@ type Settings struct {
 	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
 	// 0 keeps them.
 	PendingAccountRetention time.Duration
+	// AuditRetention: account events (the audit trail) older than this are deleted.
+	AuditRetention time.Duration
+	// NotifyNewClientSignIn emails an account that signs in from a client it does not
+	// know (NOTIFY_NEW_CLIENT_SIGN_IN).
+	NotifyNewClientSignIn bool
 }
 
 // PasswordHash holds the argon2id parameters and the bound on hashes run at once.
@@ -84,6 +89,8 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 			QueueTimeout: s.Duration("PASSWORD_HASH_QUEUE_TIMEOUT", time.Second),
 		},
 		PendingAccountRetention: s.DurationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
+		AuditRetention:          s.Duration("AUDIT_RETENTION", 2160*time.Hour),
+		NotifyNewClientSignIn:   s.Bool("NOTIFY_NEW_CLIENT_SIGN_IN", true),
 	}
 	// The client's budgets are shared by every code purpose.
 	set.Resets.ClientGuessesPerDay, set.Resets.ClientCodesPerDay = set.Codes.ClientGuessesPerDay, set.Codes.ClientCodesPerDay

@@ -29,6 +29,8 @@ func TestSettingsDefaults(t *testing.T) {
 		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second, QueueLength: 32 * runtime.GOMAXPROCS(0)},
 		PendingAccountRetention: 168 * time.Hour,
+		AuditRetention:          2160 * time.Hour,
+		NotifyNewClientSignIn:   true,
 	}
 	if s != want {
 		t.Fatalf("got %+v\nwant %+v", s, want)
@@ -44,6 +46,7 @@ func TestSettingsAreRead(t *testing.T) {
 		"PASSWORD_RESET_CODE_TTL": "10m", "PASSWORD_RESET_RESEND_INTERVAL": "2m", "PASSWORD_RESETS_PER_DAY": "4",
 		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
+		"AUDIT_RETENTION": "720h", "NOTIFY_NEW_CLIENT_SIGN_IN": "false",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +66,7 @@ func TestSettingsAreRead(t *testing.T) {
 			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
 		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
 			Concurrency: 7, QueueTimeout: 250 * time.Millisecond, QueueLength: 56}, // 7 × 0.25 s × 32
+		AuditRetention: 720 * time.Hour,
 	}
 	if s != want {
 		t.Fatalf("got %+v\nwant %+v", s, want)

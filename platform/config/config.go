@@ -324,16 +324,24 @@ func (p *parser) cidrs(name string) []*net.IPNet {
 	return nets
 }
 
+// boolean returns name's value, true or false (as strconv.ParseBool reads them), or def
+// when unset.
+func (p *parser) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("must be true or false, got %q", v))
+		return def
+	}
+	return b
+}
+
 // tracing reads OpenTelemetry's standard variables, as far as the service must know them.
 func (p *parser) tracing() Tracing {
-	disabled := false
-	if v := strings.TrimSpace(p.getenv("OTEL_SDK_DISABLED")); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			p.fail("OTEL_SDK_DISABLED", fmt.Sprintf("must be true or false, got %q", v))
-		}
-		disabled = b
-	}
+	disabled := p.boolean("OTEL_SDK_DISABLED", false)
 	exporter := p.oneOf("OTEL_TRACES_EXPORTER", "", "otlp", "none")
 	endpoint := false
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {

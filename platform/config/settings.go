@@ -49,6 +49,9 @@ func (s *Settings) String(name, def string) string { return s.str(name, def) }
 // Int returns name's value, a whole number from lo to hi, or def when unset.
 func (s *Settings) Int(name string, def, lo, hi int) int { return s.intRange(name, def, lo, hi) }
 
+// Bool returns name's value, true or false, or def when unset.
+func (s *Settings) Bool(name string, def bool) bool { return s.boolean(name, def) }
+
 // Float returns name's value, a finite number of at least 0, or def when unset.
 func (s *Settings) Float(name string, def float64) float64 { return s.float(name, def) }
 

@@ -117,7 +117,7 @@ func startBudget(ctx context.Context) bool {
 // boundTracer is the pool's tracer: it starts the caller's budget when the caller first
 // asks for a connection (every pool operation begins by acquiring one), and bounds the
 // wait for a connection by acquireTimeout for callers without a budget (the outbox
-// dispatcher, probes). It implements pgx.QueryTracer with no-ops so that it can be
+// workers, probes). It implements pgx.QueryTracer with no-ops so that it can be
 // combined with other tracers by github.com/jackc/pgx/v5/multitracer.
 type boundTracer struct {
 	acquireTimeout time.Duration

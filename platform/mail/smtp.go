@@ -131,7 +131,7 @@ func NewSMTPTransport(cfg config.SMTP, from string, logger *slog.Logger) (*SMTPT
 }
 
 // MaxConcurrent is how many emails the transport sends at once: its number of
-// connections. The outbox dispatcher sends that many at a time.
+// connections. The outbox sends that many at a time.
 func (t *SMTPTransport) MaxConcurrent() int { return t.pool.max }
 
 // Send delivers m as a multipart/alternative email (text/plain, then text/html) on a
@@ -387,7 +387,7 @@ func (t *SMTPTransport) discard(c *smtpConn, cause error) {
 	_ = c.client.Close()
 	t.pool.closed()
 	t.stats.closedOnError.Add(1)
-	// Info: the email's own outcome is logged by the caller (the dispatcher logs a failure
+	// Info: the email's own outcome is logged by the caller (the outbox logs a failure
 	// as an error); a server closing a pooled connection is routine.
 	t.logger.Info("SMTP connection closed after an error", slog.Int64("conn", c.id),
 		slog.Int("messages", c.messages), slog.Duration("open_for", time.Since(c.opened)), slog.Any("error", cause))
@@ -401,7 +401,7 @@ func (c *smtpConn) stopIdleTimer() {
 
 // Close closes the idle connections politely and waits for the connections being closed;
 // a connection still sending is closed when its email is done. Call it once the
-// dispatcher has stopped.
+// job system has stopped.
 func (t *SMTPTransport) Close() error {
 	for _, c := range t.pool.shut() {
 		c.stopIdleTimer()

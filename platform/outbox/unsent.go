@@ -13,8 +13,8 @@ import (
 // DeleteUnsent deletes, within tx, every email to recipient that is not finished yet
 // (neither sent, dropped nor failed), and returns how many it deleted: what a module does
 // when the recipient's account is deleted, in the deletion's transaction. An email a
-// dispatcher has claimed and is sending at that moment may still arrive; its outcome is
-// then recorded on no row. Finished emails stay until the retention deletes them
+// worker is sending at that moment may still arrive; its outcome is then recorded on no
+// row, and the jobs of the deleted emails find nothing to send. Finished emails stay until the retention deletes them
 // (DeleteFinishedEmails). Its errors are wrapped, and database.ErrUnavailable when the
 // database is lost.
 func DeleteUnsent(ctx context.Context, tx pgx.Tx, recipient string) (int64, error) {

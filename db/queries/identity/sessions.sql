@@ -2,10 +2,11 @@
 -- SHA-256 of the token.
 
 -- name: InsertSession :one
--- A new session of @account_id, at the database clock's now.
-INSERT INTO identity.sessions (account_id, token_hash)
-VALUES (@account_id, @token_hash)
-RETURNING id, created_at, last_used_at;
+-- A new session of @account_id, at the database clock's now, from @client with
+-- @user_agent.
+INSERT INTO identity.sessions (account_id, token_hash, client, user_agent)
+VALUES (@account_id, @token_hash, @client, @user_agent)
+RETURNING id, public_id, created_at, last_used_at;
 
 -- name: EvictSessions :execrows
 -- Ends the sessions of @account_id beyond the @keep most recently used, and those already
@@ -28,7 +29,7 @@ WHERE d.account_id = sqlc.arg(account_id)::uuid
 -- happens in the statement's CTE, at most once per touch interval per session), so a
 -- session is judged idle up to @touch_ms early, never late.
 WITH live AS (
-    SELECT s.id, s.account_id, s.created_at, s.last_used_at
+    SELECT s.id, s.public_id, s.account_id, s.created_at, s.last_used_at
     FROM identity.sessions AS s
     WHERE s.token_hash = sqlc.arg(token_hash)::bytea
       AND s.last_used_at > now() - sqlc.arg(idle_ms)::bigint * interval '1 millisecond'
@@ -41,14 +42,27 @@ WITH live AS (
       AND live.last_used_at <= now() - sqlc.arg(touch_ms)::bigint * interval '1 millisecond'
     RETURNING sessions.id
 )
-SELECT sqlc.embed(accounts), live.id AS session_id, live.created_at AS session_created_at
+SELECT sqlc.embed(accounts), live.public_id AS session_id, live.created_at AS session_created_at
 FROM live
 JOIN identity.accounts AS accounts ON accounts.id = live.account_id;
 
--- name: DeleteSession :execrows
--- Sign-out: the session @id ends at once, on every replica.
+-- name: DeleteSessionOf :execrows
+-- A sign-out, or the owner ending one session: the session @public_id of @account_id ends
+-- at once, on every replica. No row: no such live session of this account (another
+-- account's id included: the statement is the same either way).
 DELETE FROM identity.sessions
-WHERE id = @id;
+WHERE public_id = @public_id
+  AND account_id = @account_id;
+
+-- name: SessionsOf :many
+-- The live sessions of @account_id, newest first. Served by
+-- sessions_account_id_last_used_at_idx.
+SELECT s.public_id, s.created_at, s.last_used_at, s.client, s.user_agent
+FROM identity.sessions AS s
+WHERE s.account_id = @account_id
+  AND s.last_used_at > now() - sqlc.arg(idle_ms)::bigint * interval '1 millisecond'
+  AND s.created_at > now() - sqlc.arg(max_age_ms)::bigint * interval '1 millisecond'
+ORDER BY s.created_at DESC, s.id DESC;
 
 -- name: DeleteAccountSessions :execrows
 -- Sign-out everywhere, and a password change: every session of @account_id ends.

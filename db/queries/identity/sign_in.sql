@@ -43,21 +43,50 @@ WHERE id = @id;
 DELETE FROM identity.sign_in_failures
 WHERE id = @id;
 
--- name: SignedIn :execrows
--- A right password from @client: its failures for @email end (the attempt's included), and
--- it is known to the account @account_id for 30 days from now. No row when the account is
--- gone (deleted or taken over since its password was checked).
+-- name: SignedIn :one
+-- A right password from @client: its failures for @email end (the attempt's included),
+-- and when @client signed in to the account @account_id since @known_ms milliseconds ago,
+-- it stays known from now (known). Not known: a client new to the account (or an account
+-- gone), which the change path then records (KnowClient); any_known says whether the
+-- account knows any client at all (a new client's notice is for an account that does).
 WITH ended AS (
     DELETE FROM identity.sign_in_failures AS f
     WHERE f.email = sqlc.arg(email)::text
       AND f.client = sqlc.arg(client)::text
+), touched AS (
+    UPDATE identity.sign_in_clients AS c
+    SET signed_in_at = clock_timestamp()
+    WHERE c.account_id = sqlc.arg(account_id)::uuid
+      AND c.client = sqlc.arg(client)::text
+      AND c.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond'
+    RETURNING c.client
 )
-INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
-SELECT a.id, sqlc.arg(client)::text, clock_timestamp()
-FROM identity.accounts AS a
-WHERE a.id = sqlc.arg(account_id)::uuid
-ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
-SET signed_in_at = excluded.signed_in_at;
+SELECT EXISTS (SELECT 1 FROM touched) AS known,
+       EXISTS (
+           SELECT 1 FROM identity.sign_in_clients AS k
+           WHERE k.account_id = sqlc.arg(account_id)::uuid
+             AND k.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond'
+       ) AS any_known;
+
+-- name: KnowClient :one
+-- A right password of the account @account_id from @client, in the change's transaction
+-- under the account's lock: @client is known from now, and new_client says whether it was
+-- not known before (no sign-in since @known_ms milliseconds ago): an account event.
+WITH prev AS (
+    SELECT c.signed_in_at
+    FROM identity.sign_in_clients AS c
+    WHERE c.account_id = sqlc.arg(account_id)::uuid
+      AND c.client = sqlc.arg(client)::text
+), up AS (
+    INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
+    VALUES (sqlc.arg(account_id)::uuid, sqlc.arg(client)::text, clock_timestamp())
+    ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
+    SET signed_in_at = excluded.signed_in_at
+)
+SELECT NOT EXISTS (
+    SELECT 1 FROM prev
+    WHERE prev.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond'
+) AS new_client;
 
 -- name: ForgetSignIns :exec
 -- A password change or a confirmed reset of @account_id, whose address is @email: every

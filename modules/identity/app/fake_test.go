@@ -25,12 +25,15 @@ type fakeStore struct {
 	clients  map[string]domain.Ledger
 	emails   []fakeEmail
 	nextID   int
-	sessions map[int64]fakeSession
-	nextSess int64
+	sessions map[string]fakeSession // by public id
+	nextSess int
 	// The sign-in history: failures by attempt id, and the clients known to each account.
 	failures    map[int64]failure
 	nextAttempt int64
 	known       map[string]map[string]time.Time // account id → client → last sign-in
+	// trail is the audit trail, oldest first.
+	trail     []domain.AccountEvent
+	nextEvent int
 }
 
 // fakeEmail is an email queued: a code of Purpose, or a notice (no code).
@@ -44,6 +47,8 @@ type fakeSession struct {
 	account       string
 	hash          []byte
 	created, used time.Time
+	device        domain.Device
+	seq           int
 }
 
 type failure struct {
@@ -62,7 +67,7 @@ func newFakeStore() *fakeStore {
 		accounts: map[string]domain.Account{},
 		ledgers:  map[domain.Mailbox]domain.Ledger{},
 		clients:  map[string]domain.Ledger{},
-		sessions: map[int64]fakeSession{},
+		sessions: map[string]fakeSession{},
 		failures: map[int64]failure{},
 		known:    map[string]map[string]time.Time{},
 	}
@@ -148,18 +153,57 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	if key.CheckOnly {
 		return a, nil
 	}
+	for _, e := range a.Events() { // refused before anything is saved, as a rollback would
+		if e, ok := e.(domain.SessionEnded); ok {
+			if sess, live := s.sessions[e.ID]; !live || sess.account != a.ID {
+				return domain.Account{}, domain.ErrSessionNotFound
+			}
+		}
+	}
 	l, cl := s.ledgers[mailbox], s.clients[client]
 	prepend := func(spent *[]time.Time, at time.Time) { *spent = append([]time.Time{at}, *spent...) }
+	audit := func(kind string, data map[string]any) {
+		if data == nil {
+			data = map[string]any{}
+		}
+		if actor := OriginFrom(ctx).Actor; actor != "" {
+			data["actor"] = actor
+		}
+		s.nextEvent++
+		s.trail = append(s.trail, domain.AccountEvent{ID: fmt.Sprintf("event-%d", s.nextEvent), Type: kind,
+			OccurredAt: s.now, AccountID: a.ID, Data: data})
+	}
 	for _, e := range a.Events() {
 		switch e := e.(type) {
 		case domain.AccountDeleted:
 			s.forget(e.ID)
 			s.emails = slices.DeleteFunc(s.emails, func(m fakeEmail) bool { return m.to == e.Email })
+			s.emails = append(s.emails, fakeEmail{to: e.Email}) // the deletion's notice
+			audit(domain.EventDeleted, nil)
+			for i := range s.trail {
+				if s.trail[i].AccountID == e.ID {
+					delete(s.trail[i].Data, "email")
+				}
+			}
 			return a, nil
 		case domain.AccountReplaced:
 			s.forget(e.ID)
 		case domain.AccountRegistered:
 			a.ID = s.newID()
+			audit(domain.EventRegistered, map[string]any{"email": string(e.Email)})
+		case domain.AccountActivated:
+			audit(domain.EventActivated, map[string]any{"email": string(e.Email)})
+		case domain.ClientSignedIn:
+			if at, ok := s.known[a.ID][e.Client]; !ok || s.now.Sub(at) >= domain.KnownClientWindow {
+				audit(domain.EventSignedIn, map[string]any{"client": e.Client})
+				if e.Notify {
+					s.emails = append(s.emails, fakeEmail{to: e.Email})
+				}
+			}
+			if s.known[a.ID] == nil {
+				s.known[a.ID] = map[string]time.Time{}
+			}
+			s.known[a.ID][e.Client] = s.now
 		case domain.CodeIssued:
 			if e.Purpose == domain.PurposePasswordReset {
 				prepend(&l.ResetsIssued, e.IssuedAt)
@@ -181,12 +225,22 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 			}
 		case domain.SessionStarted:
 			s.nextSess++
-			s.sessions[s.nextSess] = fakeSession{account: a.ID, hash: e.TokenHash, created: s.now, used: s.now}
+			id := fmt.Sprintf("session-%d", s.nextSess)
+			s.sessions[id] = fakeSession{account: a.ID, hash: e.TokenHash, created: s.now, used: s.now, device: e.Device, seq: s.nextSess}
 			s.evict(a.ID, e.Policy)
+			audit(domain.EventSignedIn, map[string]any{"client": e.Device.Client, "session_id": id})
+		case domain.SessionEnded:
+			delete(s.sessions, e.ID)
 		case domain.SessionsEnded:
 			s.endSessions(a.ID)
+			audit(domain.EventSessionsRevoked, nil)
 		case domain.PasswordChanged:
 			s.endSessions(a.ID)
+			if e.Reset {
+				audit(domain.EventPasswordReset, nil)
+			} else {
+				audit(domain.EventPasswordChanged, nil)
+			}
 			for id, f := range s.failures {
 				if f.email == a.Email {
 					delete(s.failures, id)
@@ -220,13 +274,13 @@ func (s *fakeStore) forget(id string) {
 }
 
 func (s *fakeStore) endSessions(account string) {
-	maps.DeleteFunc(s.sessions, func(_ int64, sess fakeSession) bool { return sess.account == account })
+	maps.DeleteFunc(s.sessions, func(_ string, sess fakeSession) bool { return sess.account == account })
 }
 
 // evict ends the account's sessions past p.PerAccount (least recently used first) and
 // those already ended.
 func (s *fakeStore) evict(account string, p domain.SessionPolicy) {
-	var ids []int64
+	var ids []string
 	for id, sess := range s.sessions {
 		if sess.account == account {
 			if s.live(sess, p) {
@@ -236,11 +290,11 @@ func (s *fakeStore) evict(account string, p domain.SessionPolicy) {
 			}
 		}
 	}
-	slices.SortFunc(ids, func(a, b int64) int {
+	slices.SortFunc(ids, func(a, b string) int {
 		if c := s.sessions[b].used.Compare(s.sessions[a].used); c != 0 {
 			return c
 		}
-		return int(b - a)
+		return s.sessions[b].seq - s.sessions[a].seq
 	})
 	for _, id := range ids[min(len(ids), p.PerAccount):] {
 		delete(s.sessions, id)
@@ -267,11 +321,18 @@ func (s *fakeStore) UseSession(_ context.Context, tokenHash []byte, p domain.Ses
 	return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
 }
 
-func (s *fakeStore) EndSession(_ context.Context, id int64) error {
+func (s *fakeStore) SessionsOf(_ context.Context, accountID string, p domain.SessionPolicy) ([]domain.Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.sessions, id)
-	return nil
+	var out []domain.Session
+	for id, sess := range s.sessions {
+		if sess.account == accountID && s.live(sess, p) {
+			out = append(out, domain.Session{ID: id, AccountID: accountID, CreatedAt: sess.created, LastUsedAt: sess.used,
+				Client: sess.device.Client, UserAgent: sess.device.UserAgent})
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.Session) int { return s.sessions[b.ID].seq - s.sessions[a.ID].seq })
+	return out, nil
 }
 
 // inWindow is what a store loads of a ledger: the instants of the last 24 h, newest
@@ -311,7 +372,7 @@ func (s *fakeStore) Attempt(_ context.Context, email domain.Email, client string
 	return s.nextAttempt, nil
 }
 
-func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) error {
+func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, accountID string) (known, anyKnown bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, f := range s.failures {
@@ -319,14 +380,40 @@ func (s *fakeStore) SignedIn(_ context.Context, email domain.Email, client, acco
 			delete(s.failures, id)
 		}
 	}
-	if _, ok := s.accounts[accountID]; !ok {
-		return domain.ErrAccountNotFound
+	for _, at := range s.known[accountID] {
+		anyKnown = anyKnown || s.now.Sub(at) < domain.KnownClientWindow
 	}
-	if s.known[accountID] == nil {
-		s.known[accountID] = map[string]time.Time{}
+	if _, ok := s.accounts[accountID]; !ok {
+		return false, anyKnown, nil
+	}
+	at, ok := s.known[accountID][client]
+	if !ok || s.now.Sub(at) >= domain.KnownClientWindow {
+		return false, anyKnown, nil
 	}
 	s.known[accountID][client] = s.now
-	return nil
+	return true, anyKnown, nil
+}
+
+func (s *fakeStore) EventsOf(_ context.Context, accountID, before string, limit int) ([]domain.AccountEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.AccountEvent
+	skipping := before != ""
+	for i := len(s.trail) - 1; i >= 0 && len(out) < limit; i-- {
+		e := s.trail[i]
+		if e.AccountID != accountID {
+			continue
+		}
+		if skipping {
+			skipping = e.ID != before
+			continue
+		}
+		out = append(out, e)
+	}
+	if skipping {
+		return nil, nil // before is not one of the account's events
+	}
+	return out, nil
 }
 
 func (s *fakeStore) Failed(_ context.Context, attempt int64) error {

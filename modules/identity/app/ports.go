@@ -29,6 +29,11 @@ type Store interface {
 	// its codes, sessions and unsent emails, and leaves its mailbox's ledger.
 	Change(ctx context.Context, key Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 
+	// EventsOf returns the account's events of the audit trail, newest first, at most
+	// limit, before the event before when it is set (an id that is not one of the
+	// account's events gives none).
+	EventsOf(ctx context.Context, accountID, before string, limit int) ([]domain.AccountEvent, error)
+
 	// Attempt locks the sign-in history of email (known or not), shows it to decide with
 	// the database clock's now, and unless decide refuses (its error is returned),
 	// records the attempt of client as a failure before its password is checked: the
@@ -36,9 +41,12 @@ type Store interface {
 	Attempt(ctx context.Context, email domain.Email, client string,
 		decide func(h domain.SignInHistory, now time.Time) error) (attempt int64, err error)
 	// SignedIn settles an attempt whose password was right: every failure of client for
-	// email ends, the attempt's included, and client is known to the account accountID;
-	// domain.ErrAccountNotFound when that account is gone meanwhile (deleted, taken over).
-	SignedIn(ctx context.Context, email domain.Email, client, accountID string) error
+	// email ends, the attempt's included, and when client is known to the account
+	// accountID (it signed in within domain.KnownClientWindow) it stays known from now and
+	// known is true. A client the account does not know (or an account gone meanwhile)
+	// is false: the caller records it through Change (domain.ClientSignedIn); anyKnown
+	// says whether the account knows any client at all.
+	SignedIn(ctx context.Context, email domain.Email, client, accountID string) (known, anyKnown bool, err error)
 	// Failed settles an attempt whose password was checked and wrong: it stays a failure
 	// after domain.AttemptWindow.
 	Failed(ctx context.Context, attempt int64) error
@@ -97,16 +105,18 @@ const (
 	ClientGuesses ClientKind = "wrong_code"
 )
 
-// SessionStore finds and ends sign-in sessions by the SHA-256 of their token. Sessions
-// start and end with their account's changes (Store.Update, the events
-// domain.SessionStarted, SessionsEnded and PasswordChanged), under the account's lock.
+// SessionStore finds sign-in sessions by the SHA-256 of their token, and lists an
+// account's. Sessions start and end with their account's changes (Store.Change, the
+// events domain.SessionStarted, SessionEnded, SessionsEnded and PasswordChanged), under
+// the account's lock.
 type SessionStore interface {
 	// UseSession returns the live session of tokenHash (idle and absolute expiry judged
 	// on the database clock) and its account, and keeps the session's idle clock, writing
 	// it at most once per p.TouchEvery(); domain.ErrInvalidToken when no session is live.
 	UseSession(ctx context.Context, tokenHash []byte, p domain.SessionPolicy) (domain.Session, domain.Account, error)
-	// EndSession ends the session id (sign-out); ending one that has ended is no error.
-	EndSession(ctx context.Context, id int64) error
+	// SessionsOf returns the live sessions of the account accountID under p, newest
+	// first. Sessions end through Store.Change (domain.SessionEnded, SessionsEnded).
+	SessionsOf(ctx context.Context, accountID string, p domain.SessionPolicy) ([]domain.Session, error)
 }
 
 // PasswordHasher turns passwords into self-describing hashes and checks them. Both are

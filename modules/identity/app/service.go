@@ -41,6 +41,9 @@ type Service struct {
 	dummyHash string
 	// strength judges how guessable a new password is; nil: it is not judged.
 	strength PasswordStrength
+	// notifyNewClient emails a notice of a sign-in from a client new to the account
+	// (WithNewClientNotice).
+	notifyNewClient bool
 }
 
 // Option configures a Service.
@@ -64,6 +67,12 @@ func WithObserver(observe Observer) Option {
 // WithSignInPolicy sets the sign-in delay (by default the contract's: 10 failures).
 func WithSignInPolicy(p domain.SignInPolicy) Option {
 	return func(s *Service) { s.signIn = p }
+}
+
+// WithNewClientNotice has an active account emailed a notice when it signs in from a
+// client it does not know, unless it knows none yet (NOTIFY_NEW_CLIENT_SIGN_IN).
+func WithNewClientNotice(on bool) Option {
+	return func(s *Service) { s.notifyNewClient = on }
 }
 
 // WithPasswordStrength has every new password judged by p (see validatePassword); by
@@ -218,12 +227,28 @@ func (s *Service) Authenticate(ctx context.Context, email domain.Email, password
 		}
 		return domain.Account{}, domain.ErrUnauthorized
 	}
-	if err := s.store.SignedIn(ctx, email, client, acc.ID); err != nil {
-		if errors.Is(err, domain.ErrAccountNotFound) {
-			// Deleted or taken over since it was read: the password is no account's.
-			return domain.Account{}, domain.ErrUnauthorized
-		}
+	known, anyKnown, err := s.store.SignedIn(ctx, email, client, acc.ID)
+	if err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
+	}
+	if !known && client != "" {
+		// A client new to the account: a change (the account event, the known client).
+		checked := acc
+		acc, err = s.store.Change(ctx, ByID(acc.ID), func(locked *domain.Account, now time.Time) error {
+			if err := sameCredentials(checked, locked); err != nil {
+				return err
+			}
+			// A notice, but not for an account's first known client (its owner's own).
+			locked.SignedInFrom(client, now, s.notifyNewClient && anyKnown)
+			return nil
+		})
+		if err != nil {
+			if errors.Is(err, domain.ErrAccountNotFound) {
+				// Deleted or taken over since it was read: the password is no account's.
+				return domain.Account{}, domain.ErrUnauthorized
+			}
+			return domain.Account{}, fmt.Errorf("authenticate account %s: %w", checked.ID, err)
+		}
 	}
 	if s.hasher.NeedsRehash(acc.PasswordHash) {
 		acc, err = s.rehash(ctx, acc, password)
@@ -257,6 +282,27 @@ func (s *Service) rehash(ctx context.Context, acc domain.Account, password strin
 		return domain.Account{}, fmt.Errorf("rehash the password of account %s: %w", acc.ID, err)
 	}
 	return acc, nil
+}
+
+// maxEventsPage is the most events one page of the trail holds.
+const maxEventsPage = 100
+
+// Events returns a page of the audit trail of the account who, newest first: at most
+// limit events (1 to 100; 0 is 100) before the event before (empty: from the newest), and
+// the cursor of the next page (empty when this one is the last).
+func (s *Service) Events(ctx context.Context, who domain.Account, before string, limit int) (events []domain.AccountEvent, next string, err error) {
+	if limit <= 0 || limit > maxEventsPage {
+		limit = maxEventsPage
+	}
+	events, err = s.store.EventsOf(ctx, who.ID, before, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("events of account %s: %w", who.ID, err)
+	}
+	if len(events) > limit {
+		events = events[:limit]
+		next = events[limit-1].ID
+	}
+	return events, next, nil
 }
 
 // withdraw takes back an attempt whose password was never checked, even when the

@@ -56,8 +56,9 @@ func (s *Service) SignIn(ctx context.Context, who domain.Account) (started Sessi
 		if err := sameCredentials(who, acc); err != nil {
 			return err // the password changed since it was checked: no session
 		}
+		o := OriginFrom(ctx)
 		var err error
-		expires, err = acc.StartSession(tokenHash(token), now, s.sessionPolicy)
+		expires, err = acc.StartSession(tokenHash(token), domain.Device{Client: o.Client, UserAgent: o.UserAgent}, now, s.sessionPolicy)
 		return err
 	})
 	if err != nil {
@@ -87,15 +88,50 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (domain.S
 	return sess, acc, nil
 }
 
-// SignOut ends the session sess at once, on every replica.
+// SignOut ends the session sess at once, on every replica; a session that ended
+// meanwhile is signed out all the same.
 func (s *Service) SignOut(ctx context.Context, sess domain.Session) (err error) {
 	ctx, end := s.start(ctx, "SignOut")
 	defer func() { end(sess.AccountID, err) }()
 	if s.sessions == nil {
 		return errNoSessions
 	}
-	if err := s.sessions.EndSession(ctx, sess.ID); err != nil {
-		return fmt.Errorf("sign out session %d: %w", sess.ID, err)
+	_, err = s.store.Change(ctx, ByID(sess.AccountID), func(acc *domain.Account, _ time.Time) error {
+		acc.EndSession(sess.ID)
+		return nil
+	})
+	if err != nil && !errors.Is(err, domain.ErrSessionNotFound) && !errors.Is(err, domain.ErrAccountNotFound) {
+		return fmt.Errorf("sign out session %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+// Sessions returns the live sessions of the account who, newest first.
+func (s *Service) Sessions(ctx context.Context, who domain.Account) ([]domain.Session, error) {
+	if s.sessions == nil {
+		return nil, errNoSessions
+	}
+	list, err := s.sessions.SessionsOf(ctx, who.ID, s.sessionPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("sessions of account %s: %w", who.ID, err)
+	}
+	return list, nil
+}
+
+// EndSession ends the session id of the account who at once, on every replica:
+// domain.ErrSessionNotFound when it is not one of its live sessions (another account's
+// id answers the same, after the same statement).
+func (s *Service) EndSession(ctx context.Context, who domain.Account, id string) (err error) {
+	ctx, end := s.start(ctx, "EndSession")
+	defer func() { end(who.ID, err) }()
+	if _, err := s.store.Change(ctx, ByID(who.ID), func(acc *domain.Account, _ time.Time) error {
+		if err := sameCredentials(who, acc); err != nil {
+			return err
+		}
+		acc.EndSession(id)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("end session %s of account %s: %w", id, who.ID, err)
 	}
 	return nil
 }

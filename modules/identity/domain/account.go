@@ -140,7 +140,16 @@ func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) er
 	a.Status = StatusActive
 	a.ActivatedAt = &at
 	a.Code = nil
+	a.record(AccountActivated{Email: a.Email, At: now})
 	return nil
+}
+
+// SignedInFrom records a right password from client, which the account did not know
+// (ClientSignedIn): from now on it is one of the account's known clients. With notify,
+// an active account is told of the sign-in by email (not a pending one: its owner has
+// proved no address yet, and registers from the client it signs in from).
+func (a *Account) SignedInFrom(client string, now time.Time, notify bool) {
+	a.record(ClientSignedIn{Client: client, At: now, Notify: notify && a.Status == StatusActive, Email: a.Email})
 }
 
 // Rehash replaces the password hash with passwordHash, the same password hashed with the

@@ -25,6 +25,9 @@ var (
 	// ErrInvalidResetCode: the code is not the mailbox's latest live reset code (wrong,
 	// expired, replaced, void after its guesses, or no such account): one answer.
 	ErrInvalidResetCode = refusal("invalid password-reset code")
+	// ErrSessionNotFound: no live session of the account has this id (another account's
+	// included).
+	ErrSessionNotFound = refusal("session not found")
 	// ErrCodeExpired: the latest code is past its expiry (or there is none).
 	ErrCodeExpired = refusal("activation code expired")
 )

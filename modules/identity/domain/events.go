@@ -33,6 +33,24 @@ type AccountRegistered struct {
 	At    time.Time
 }
 
+// AccountActivated is the event of an account whose owner proved its address.
+type AccountActivated struct {
+	Email Email
+	At    time.Time
+}
+
+// ClientSignedIn is the event of a right password from a client the account did not
+// know (it has not signed in from it within KnownClientWindow): the store makes it
+// known, and it is an account event when it was not known.
+type ClientSignedIn struct {
+	Client string
+	At     time.Time
+	// Notify emails Email a notice of the sign-in (NOTIFY_NEW_CLIENT_SIGN_IN, for an
+	// active account that already knows another client).
+	Notify bool
+	Email  Email
+}
+
 // AccountReplaced is the event of a registration that took over a pending account: the
 // account ID is gone, with its codes and sessions; the AccountRegistered that follows
 // saves the new one under a new id, so nothing another module keyed by the old id can be
@@ -57,7 +75,15 @@ type PasswordChanged struct {
 // already ended.
 type SessionStarted struct {
 	TokenHash []byte
+	Device    Device
 	Policy    SessionPolicy
+}
+
+// SessionEnded is the event of one session ended by its id (a sign-out, or the owner
+// ending one device): the store deletes it when it is a live session of the account,
+// and refuses the change with ErrSessionNotFound otherwise.
+type SessionEnded struct {
+	ID string
 }
 
 // SessionsEnded is the event of a sign-out everywhere: every session of the account ends.
@@ -65,7 +91,8 @@ type SessionsEnded struct{}
 
 // AccountDeleted is the event of an account its owner deleted: the store deletes the
 // account ID with its codes and sessions, and the emails to Email not sent yet, and runs
-// what other modules registered for a deletion, all in one transaction. The mailbox's
+// what other modules registered for a deletion, all in one transaction; a notice of the
+// deletion, queued after, is the one email that still leaves. The mailbox's
 // ledgers stay until their window passes, so a deletion restores no budget.
 type AccountDeleted struct {
 	ID    string
@@ -73,10 +100,13 @@ type AccountDeleted struct {
 }
 
 func (AccountRegistered) event() {}
+func (AccountActivated) event()  {}
+func (ClientSignedIn) event()    {}
 func (CodeIssued) event()        {}
 func (WrongCode) event()         {}
 func (AccountReplaced) event()   {}
 func (PasswordChanged) event()   {}
 func (SessionStarted) event()    {}
 func (SessionsEnded) event()     {}
+func (SessionEnded) event()      {}
 func (AccountDeleted) event()    {}

@@ -2,8 +2,10 @@ package domain
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestSessionPolicy(t *testing.T) {
@@ -28,14 +30,14 @@ func TestSessionsOfAnAccount(t *testing.T) {
 	p := SessionPolicy{IdleTimeout: time.Hour, MaxAge: 2 * time.Hour, PerAccount: 3}
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	pending := Account{ID: "a", Email: "a@example.com", Status: StatusPending}
-	if _, err := pending.StartSession([]byte("h"), now, p); !errors.Is(err, ErrAccountPending) {
+	if _, err := pending.StartSession([]byte("h"), Device{}, now, p); !errors.Is(err, ErrAccountPending) {
 		t.Fatalf("a pending account signed in: %v", err)
 	}
 	if err := pending.ChangePassword("new", now); !errors.Is(err, ErrAccountPending) || pending.PasswordHash == "new" {
 		t.Fatalf("a pending account changed its password: %v", err)
 	}
 	active := Account{ID: "b", Email: "b@example.com", Status: StatusActive, PasswordHash: "old"}
-	expires, err := active.StartSession([]byte("h"), now, p)
+	expires, err := active.StartSession([]byte("h"), Device{Client: "192.0.2.1", UserAgent: "ua"}, now, p)
 	if err != nil || !expires.Equal(now.Add(time.Hour)) {
 		t.Fatalf("StartSession = %s, %v; want an hour from now", expires, err)
 	}
@@ -51,5 +53,18 @@ func TestSessionsOfAnAccount(t *testing.T) {
 	}
 	if e, ok := events[1].(PasswordChanged); !ok || e.Email != active.Email || !e.At.Equal(now) {
 		t.Errorf("second event %#v, want PasswordChanged of %s at %s", events[1], active.Email, now)
+	}
+}
+
+func TestASessionKeepsABoundedUserAgent(t *testing.T) {
+	active := &Account{ID: "a", Status: StatusActive}
+	long := strings.Repeat("é", MaxUserAgentLength+10) + "\x00\n"
+	if _, err := active.StartSession([]byte("h"), Device{Client: "c", UserAgent: "Mozilla\x07/5.0 " + long}, time.Now(), SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := active.Events()[0].(SessionStarted)
+	if n := utf8.RuneCountInString(e.Device.UserAgent); n != MaxUserAgentLength || strings.ContainsAny(e.Device.UserAgent, "\x07\x00\n") ||
+		!strings.HasPrefix(e.Device.UserAgent, "Mozilla/5.0 ") || e.Device.Client != "c" {
+		t.Errorf("kept %q (%d characters)", e.Device.UserAgent, n)
 	}
 }

@@ -41,6 +41,8 @@ type Notifier struct {
 	activation      kind
 	passwordReset   kind
 	passwordChanged kind
+	accountDeleted  kind
+	newSignIn       kind
 }
 
 // The subjects of the emails.
@@ -48,6 +50,8 @@ const (
 	ActivationSubject      = "Your activation code"
 	PasswordResetSubject   = "Your password-reset code"
 	PasswordChangedSubject = "Your password was changed"
+	AccountDeletedSubject  = "Your account was deleted"
+	NewSignInSubject       = "A new sign-in to your account"
 )
 
 // NewNotifier parses the embedded templates; the emails go to queue.
@@ -64,7 +68,16 @@ func NewNotifier(queue Queue) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Notifier{queue: queue, activation: activation, passwordReset: passwordReset, passwordChanged: passwordChanged}, nil
+	accountDeleted, err := parseKind("account_deleted", AccountDeletedSubject)
+	if err != nil {
+		return nil, err
+	}
+	newSignIn, err := parseKind("new_sign_in", NewSignInSubject)
+	if err != nil {
+		return nil, err
+	}
+	return &Notifier{queue: queue, activation: activation, passwordReset: passwordReset, passwordChanged: passwordChanged,
+		accountDeleted: accountDeleted, newSignIn: newSignIn}, nil
 }
 
 func parseKind(name, subject string) (kind, error) {
@@ -116,6 +129,15 @@ func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 		// A notice, never dropped: it says the account changed hands, if it did.
 		msg, err := n.passwordChanged.render(e.Email, noticeEmail{At: stamp(e.At)})
 		return outbox.Email{Message: msg}, err == nil, err
+	case domain.AccountDeleted:
+		msg, err := n.accountDeleted.render(e.Email, noticeEmail{})
+		return outbox.Email{Message: msg}, err == nil, err
+	case domain.ClientSignedIn:
+		if !e.Notify {
+			return outbox.Email{}, false, nil
+		}
+		msg, err := n.newSignIn.render(e.Email, noticeEmail{At: stamp(e.At), Client: e.Client})
+		return outbox.Email{Message: msg}, err == nil, err
 	}
 	return outbox.Email{}, false, nil
 }
@@ -128,9 +150,11 @@ type codeEmail struct {
 	TTL       string
 }
 
-// noticeEmail is what the templates of a notice see: when it happened.
+// noticeEmail is what the templates of a notice see: when it happened and, for a
+// sign-in, from which client (an IP the service parsed: no text the requester chose).
 type noticeEmail struct {
-	At string
+	At     string
+	Client string
 }
 
 // stamp writes an instant for a person: "15:04:05 UTC on 2 January 2006".

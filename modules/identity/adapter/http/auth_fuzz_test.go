@@ -27,7 +27,7 @@ const goodToken = "live-session-token"
 func (s *authService) AuthenticateToken(_ context.Context, token string) (domain.Session, domain.Account, error) {
 	s.tokenCalls.Add(1)
 	if token == goodToken {
-		return domain.Session{ID: 1, AccountID: alice.ID}, alice, nil
+		return domain.Session{ID: "s1", AccountID: alice.ID}, alice, nil
 	}
 	return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
 }
@@ -50,6 +50,18 @@ func (s *authService) RequestReset(context.Context, domain.Email) error { return
 
 func (s *authService) ConfirmReset(context.Context, domain.Email, domain.ResetCode, domain.Password) error {
 	return domain.ErrInvalidResetCode
+}
+
+func (s *authService) Events(context.Context, domain.Account, string, int) ([]domain.AccountEvent, string, error) {
+	return nil, "", nil
+}
+
+func (s *authService) Sessions(context.Context, domain.Account) ([]domain.Session, error) {
+	return nil, nil
+}
+
+func (s *authService) EndSession(context.Context, domain.Account, string) error {
+	return domain.ErrSessionNotFound
 }
 
 func (s *authService) DeleteAccount(context.Context, domain.Account) error {

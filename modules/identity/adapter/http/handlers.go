@@ -6,9 +6,11 @@ package http
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/acme/identity/modules/identity/app"
@@ -27,10 +29,13 @@ type Service interface {
 	SignIn(ctx context.Context, who domain.Account) (app.SessionStarted, error)
 	SignOut(ctx context.Context, sess domain.Session) error
 	SignOutEverywhere(ctx context.Context, who domain.Account) error
+	Sessions(ctx context.Context, who domain.Account) ([]domain.Session, error)
+	EndSession(ctx context.Context, who domain.Account, id string) error
 	ChangePassword(ctx context.Context, who domain.Account, password domain.Password) error
 	RequestReset(ctx context.Context, email domain.Email) error
 	ConfirmReset(ctx context.Context, email domain.Email, code domain.ResetCode, password domain.Password) error
 	DeleteAccount(ctx context.Context, who domain.Account) error
+	Events(ctx context.Context, who domain.Account, before string, limit int) ([]domain.AccountEvent, string, error)
 }
 
 // Handlers serves the identity routes.
@@ -58,9 +63,12 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.POST("/password-reset", h.requestReset, mapErrors)
 	api.POST("/password-reset/confirm", h.confirmReset, mapErrors)
 	api.DELETE("/users/me", h.deleteAccount, mapErrors, basic)
+	api.GET("/users/me/events", h.events, mapErrors, either)
 	api.POST("/sessions", h.signIn, mapErrors, basic)
 	api.DELETE("/sessions/current", h.signOut, mapErrors, h.middleware(bearerScheme, true))
 	api.DELETE("/sessions", h.signOutEverywhere, mapErrors, either)
+	api.GET("/sessions", h.sessions, mapErrors, either)
+	api.DELETE("/sessions/:id", h.endSession, mapErrors, either)
 }
 
 // userResponse is a user as the API renders it.
@@ -209,6 +217,63 @@ func (h *Handlers) confirmReset(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// eventResponse is an account event as the API renders it (the contract's "Account
+// events"); the webhooks and the administration API render the same shape.
+type eventResponse struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	AccountID  string         `json:"account_id"`
+	Data       map[string]any `json:"data"`
+}
+
+type eventsResponse struct {
+	Events     []eventResponse `json:"events"`
+	NextBefore *string         `json:"next_before"`
+}
+
+// events is a page of the authenticated account's own audit trail, newest first:
+// ?before=<event id>&limit= (1 to 100).
+func (h *Handlers) events(c echo.Context) error {
+	before := c.QueryParam("before")
+	limit := 0
+	var bad []field
+	if before != "" && !isUUID(before) {
+		bad = append(bad, field{"before", "must be the id of an event"})
+	}
+	if raw := c.QueryParam("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 100 {
+			bad = append(bad, field{"limit", "must be a whole number from 1 to 100"})
+		}
+		limit = n
+	}
+	if err := invalid(bad...); err != nil {
+		return err
+	}
+	events, next, err := h.svc.Events(clientContext(c), principal(c), before, limit)
+	if err != nil {
+		return err
+	}
+	out := eventsResponse{Events: make([]eventResponse, len(events))}
+	for i, e := range events {
+		out.Events[i] = eventResponse{ID: e.ID, Type: e.Type, OccurredAt: e.OccurredAt.UTC(), AccountID: e.AccountID, Data: e.Data}
+		if out.Events[i].Data == nil {
+			out.Events[i].Data = map[string]any{}
+		}
+	}
+	if next != "" {
+		out.NextBefore = &next
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// isUUID reports whether s is a UUID in its canonical form.
+func isUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
+
 // field is one field of a request and what is wrong with it ("" when nothing is).
 type field struct{ name, msg string }
 
@@ -260,6 +325,45 @@ func (h *Handlers) signOut(c echo.Context) error {
 
 func (h *Handlers) signOutEverywhere(c echo.Context) error {
 	if err := h.svc.SignOutEverywhere(clientContext(c), principal(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// sessionInfo is a live session as its owner sees it: never its token.
+type sessionInfo struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	Client     string    `json:"client"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+type sessionsResponse struct {
+	Sessions []sessionInfo `json:"sessions"`
+}
+
+// sessions lists the account's live sessions, newest first; current marks the session of
+// the request's own token.
+func (h *Handlers) sessions(c echo.Context) error {
+	list, err := h.svc.Sessions(clientContext(c), principal(c))
+	if err != nil {
+		return err
+	}
+	current, _ := SessionFrom(c.Request().Context())
+	out := sessionsResponse{Sessions: make([]sessionInfo, len(list))}
+	for i, s := range list {
+		out.Sessions[i] = sessionInfo{ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(),
+			Client: s.Client, UserAgent: s.UserAgent, Current: current.ID != "" && s.ID == current.ID}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// endSession ends one session of the account by its id: 404 for an id that is not one of
+// its live sessions, another account's included.
+func (h *Handlers) endSession(c echo.Context) error {
+	if err := h.svc.EndSession(clientContext(c), principal(c), c.Param("id")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -362,11 +466,14 @@ func unauthorized(allowed schemes) *httpserver.Problem {
 	return p
 }
 
-// clientContext is the request's context with its client (httpserver.ClientFrom) as the
-// use cases read it (app.WithClient), for the per-client budgets and the sign-in delay.
+// clientContext is the request's context with its origin as the use cases read it
+// (app.WithOrigin): its client (httpserver.ClientFrom), for the per-client budgets and the
+// sign-in delay, and its id, both written with every account event it causes.
 func clientContext(c echo.Context) context.Context {
 	ctx := c.Request().Context()
-	return app.WithClient(ctx, httpserver.ClientFrom(ctx))
+	o := app.OriginFrom(ctx)
+	o.Client, o.RequestID, o.UserAgent = httpserver.ClientFrom(ctx), httpserver.RequestID(c), c.Request().UserAgent()
+	return app.WithOrigin(ctx, o)
 }
 
 type principalKey struct{}

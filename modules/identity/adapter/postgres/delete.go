@@ -38,9 +38,9 @@ func (s *Store) OnDelete(fn DeletionHook) {
 
 // deleteAccount saves the deletion of acc, in its transaction and under its lock: the
 // registered hooks run first, then the account row goes (its codes, sessions and sign-in
-// clients cascade), then its unsent emails; the ledgers of its mailbox and the sign-in
+// clients cascade), then its unsent emails, and its events lose their email addresses; the ledgers of its mailbox and the sign-in
 // failures of its address stay until their retention.
-func (s *Store) deleteAccount(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account) error {
+func (s *Store) deleteAccount(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, trail auditTrail) error {
 	id, err := uuid.Parse(acc.ID)
 	if err != nil {
 		return fmt.Errorf("deleted account id %q: %w", acc.ID, err)
@@ -58,6 +58,13 @@ func (s *Store) deleteAccount(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries
 	}
 	if _, err := outbox.DeleteUnsent(ctx, tx, string(acc.Email)); err != nil {
 		return fmt.Errorf("delete the account's unsent emails: %w", err)
+	}
+	// The trail keeps the account's events until their retention, without its address.
+	if err := trail.add(ctx, acc.ID, domain.EventDeleted, nil); err != nil {
+		return err
+	}
+	if err := q.RedactAccountEvents(ctx, id); err != nil {
+		return fmt.Errorf("remove the address from the account's events: %w", fromDriver(err))
 	}
 	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
 		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)

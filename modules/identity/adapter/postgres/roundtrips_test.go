@@ -98,7 +98,7 @@ func TestRoundTripsPerChange(t *testing.T) {
 		return acc
 	}
 	acc := step("a registration",
-		reserve+"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger InsertAccount AppendLedger UpsertActivationCode InsertEmail JobInsertFastMany PGNotifyMany commit",
+		reserve+"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger InsertAccount AppendAccountEvent AppendLedger UpsertActivationCode InsertEmail JobInsertFastMany PGNotifyMany commit",
 		spending(app.Key{Email: "rt@example.com"}, app.ClientCodes), func(a *domain.Account, now time.Time) error {
 			return a.Register("hash-1", now, policy, rand.Reader)
 		})
@@ -111,14 +111,14 @@ func TestRoundTripsPerChange(t *testing.T) {
 		})
 	// A right guess spends nothing of the client's: its unit is given back.
 	step("an activation",
-		reserve+"begin LockAccount CodesOfAccount LockMailbox MailboxLedger UpdateAccount DeleteActivationCode DeleteClientLedgerEntry commit",
+		reserve+"begin LockAccount CodesOfAccount LockMailbox MailboxLedger AppendAccountEvent UpdateAccount DeleteActivationCode DeleteClientLedgerEntry commit",
 		spending(app.ByID(acc.ID), app.ClientGuesses), func(a *domain.Account, now time.Time) error {
 			return a.Activate(activationCode(t, a.Code.Value), now, policy)
 		})
 	// A sign-in spends no budget: it touches no ledger, and no lock but the account's.
-	step("a sign-in", "begin LockAccount CodesOfAccount InsertSession EvictSessions commit",
+	step("a sign-in", "begin LockAccount CodesOfAccount InsertSession EvictSessions AppendAccountEvent commit",
 		app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-			_, err := a.StartSession(make([]byte, 32), now, domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 5})
+			_, err := a.StartSession(make([]byte, 32), domain.Device{}, now, domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 5})
 			return err
 		})
 	// A reset request for an unknown address costs what a known one's would (its budgets

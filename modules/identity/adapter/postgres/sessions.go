@@ -17,21 +17,46 @@ var _ app.SessionStore = (*Store)(nil)
 
 // startSession inserts the session a sign-in of the account id started and ends those
 // past the policy's count and those already ended, in the change's transaction and under
-// the account's lock.
-func startSession(ctx context.Context, q *sqlcgen.Queries, id string, e domain.SessionStarted) error {
+// the account's lock; it returns the new session's id.
+func startSession(ctx context.Context, q *sqlcgen.Queries, id string, e domain.SessionStarted) (string, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
-		return fmt.Errorf("account id %q: %w", id, err)
+		return "", fmt.Errorf("account id %q: %w", id, err)
 	}
-	if _, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{AccountID: uid, TokenHash: e.TokenHash}); err != nil {
-		return fmt.Errorf("insert session: %w", fromDriver(err))
+	row, err := q.InsertSession(ctx, sqlcgen.InsertSessionParams{
+		AccountID: uid, TokenHash: e.TokenHash, Client: e.Device.Client, UserAgent: e.Device.UserAgent,
+	})
+	if err != nil {
+		return "", fmt.Errorf("insert session: %w", fromDriver(err))
 	}
 	p := e.Policy
 	if _, err := q.EvictSessions(ctx, sqlcgen.EvictSessionsParams{
 		AccountID: uid, Keep: int32(p.PerAccount), //nolint:gosec // LoadSettings bounds it (1 to 10000)
 		IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
 	}); err != nil {
-		return fmt.Errorf("end sessions past the limit: %w", fromDriver(err))
+		return "", fmt.Errorf("end sessions past the limit: %w", fromDriver(err))
+	}
+	return row.PublicID.String(), nil
+}
+
+// endSession ends the session id of the account accountID (domain.SessionEnded):
+// domain.ErrSessionNotFound when it is not one of its live sessions. A malformed id is no
+// session; the statement is the same for another account's id and an unknown one.
+func endSession(ctx context.Context, q *sqlcgen.Queries, accountID, id string) error {
+	uid, err := uuid.Parse(accountID)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", accountID, err)
+	}
+	sid, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("session %q: %w", id, domain.ErrSessionNotFound)
+	}
+	n, err := q.DeleteSessionOf(ctx, sqlcgen.DeleteSessionOfParams{PublicID: sid, AccountID: uid})
+	if err != nil {
+		return fmt.Errorf("end session: %w", fromDriver(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("session %s: %w", id, domain.ErrSessionNotFound)
 	}
 	return nil
 }
@@ -63,15 +88,27 @@ func (s *Store) UseSession(ctx context.Context, tokenHash []byte, p domain.Sessi
 		return domain.Session{}, domain.Account{}, fmt.Errorf("use session: %w", fromDriver(err))
 	}
 	acc := toAccount(row.IdentityAccount)
-	return domain.Session{ID: row.SessionID, AccountID: acc.ID, CreatedAt: row.SessionCreatedAt}, acc, nil
+	return domain.Session{ID: row.SessionID.String(), AccountID: acc.ID, CreatedAt: row.SessionCreatedAt}, acc, nil
 }
 
-// EndSession implements app.SessionStore.
-func (s *Store) EndSession(ctx context.Context, id int64) error {
-	if _, err := sqlcgen.New(s.pool).DeleteSession(ctx, id); err != nil {
-		return fmt.Errorf("delete session: %w", fromDriver(err))
+// SessionsOf implements app.SessionStore.
+func (s *Store) SessionsOf(ctx context.Context, accountID string, p domain.SessionPolicy) ([]domain.Session, error) {
+	id, err := uuid.Parse(accountID)
+	if err != nil {
+		return nil, nil // no account of the store's: no sessions
 	}
-	return nil
+	rows, err := sqlcgen.New(s.pool).SessionsOf(ctx, sqlcgen.SessionsOfParams{
+		AccountID: id, IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", fromDriver(err))
+	}
+	out := make([]domain.Session, len(rows))
+	for i, r := range rows {
+		out[i] = domain.Session{ID: r.PublicID.String(), AccountID: accountID, CreatedAt: r.CreatedAt,
+			LastUsedAt: r.LastUsedAt, Client: r.Client, UserAgent: r.UserAgent}
+	}
+	return out, nil
 }
 
 // CountLiveSessions returns how many sessions are live under p, across every account.

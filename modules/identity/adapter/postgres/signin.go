@@ -54,21 +54,29 @@ func (s *Store) Attempt(ctx context.Context, email domain.Email, client string,
 	return attempt, nil
 }
 
-// SignedIn implements app.Store in one statement, which inserts nothing for an account
-// that is gone.
-func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accountID string) error {
+// SignedIn implements app.Store in one statement.
+func (s *Store) SignedIn(ctx context.Context, email domain.Email, client, accountID string) (known, anyKnown bool, err error) {
 	id, err := uuid.Parse(accountID)
 	if err != nil {
-		return fmt.Errorf("account id %q: %w", accountID, domain.ErrAccountNotFound)
+		return false, false, fmt.Errorf("account id %q: %w", accountID, domain.ErrAccountNotFound)
 	}
-	n, err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{Email: string(email), Client: client, AccountID: id})
+	row, err := sqlcgen.New(s.pool).SignedIn(ctx, sqlcgen.SignedInParams{
+		Email: string(email), Client: client, AccountID: id, KnownMs: domain.KnownClientWindow.Milliseconds(),
+	})
 	if err != nil {
-		return fmt.Errorf("record sign-in: %w", fromDriver(err))
+		return false, false, fmt.Errorf("record sign-in: %w", fromDriver(err))
 	}
-	if n == 0 {
-		return fmt.Errorf("record sign-in of account %s: %w", accountID, domain.ErrAccountNotFound)
+	return row.Known, row.AnyKnown, nil
+}
+
+// knowClient makes client known to the account id (a right password from it), in the
+// change's transaction, and reports whether it was new to the account.
+func knowClient(ctx context.Context, q *sqlcgen.Queries, id uuid.UUID, client string) (bool, error) {
+	isNew, err := q.KnowClient(ctx, sqlcgen.KnowClientParams{AccountID: id, Client: client, KnownMs: domain.KnownClientWindow.Milliseconds()})
+	if err != nil {
+		return false, fmt.Errorf("know the client: %w", fromDriver(err))
 	}
-	return nil
+	return isNew, nil
 }
 
 // forgetSignIns is what a new password does to the sign-in history of acc, in its change's

@@ -33,7 +33,13 @@ type Store struct {
 	events Events
 	// deletion holds what other modules do inside a deletion (OnDelete).
 	deletion deletionHooks
+	// observeEvent is told of each account event a change committed (ObserveEvents).
+	observeEvent func(kind string)
 }
+
+// ObserveEvents has observe told the type of every account event, once its change has
+// committed (the module's metrics). Call it before the store serves.
+func (s *Store) ObserveEvents(observe func(kind string)) { s.observeEvent = observe }
 
 var _ app.Store = (*Store)(nil)
 
@@ -128,7 +134,7 @@ func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, key app.Key, res 
 		if err := change(&acc, now); err != nil {
 			return err
 		}
-		if err := s.save(ctx, tx, q, &acc, loaded, res); err != nil {
+		if err := s.save(ctx, tx, q, &acc, now, loaded, res); err != nil {
 			return err
 		}
 		out = acc
@@ -274,23 +280,35 @@ func mailboxLedger(ctx context.Context, q *sqlcgen.Queries, mailbox domain.Mailb
 }
 
 // save writes what the change left in acc: first what each of its events needs, in one
-// switch (the one place the store reads the events), then the account row and its codes
-// where they differ from what was loaded, then the client's reservation kept or given
-// back, then the events handed to the events port (the emails).
-func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, loaded snapshot, res reservation) error {
-	client := app.ClientFrom(ctx)
+// switch (the one place the store reads the events): its rows, the mailbox's ledger, and
+// its account event in the audit trail; then the account row and its codes where they
+// differ from what was loaded, then the client's reservation kept or given back, then the
+// events handed to the events port (the emails). now is the change's database clock.
+func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, now time.Time,
+	loaded snapshot, res reservation,
+) error {
+	origin := app.OriginFrom(ctx)
+	trail := auditTrail{tx: tx, q: q, origin: origin, at: now, observe: s.observeEvent}
 	spent := false // the change spent the client's reserved unit
+	// What the events port is handed: the change's events but a sign-in from a client a
+	// concurrent request made known first (no second notice).
+	publish := make([]domain.Event, 0, len(acc.Events()))
 	for _, e := range acc.Events() {
+		publish = append(publish, e)
 		var err error
 		switch e := e.(type) {
 		case domain.AccountDeleted:
 			// Nothing else of the change is saved (see delete.go).
-			return s.deleteAccount(ctx, tx, q, acc)
+			return s.deleteAccount(ctx, tx, q, acc, trail)
 		case domain.AccountReplaced:
 			err = deleteReplaced(ctx, q, e.ID)
 		case domain.AccountRegistered:
-			err = insertAccount(ctx, q, acc)
-			loaded = snapshot{row: rowOf(*acc)} // a new row, with no code yet
+			if err = insertAccount(ctx, q, acc); err == nil {
+				loaded = snapshot{row: rowOf(*acc)} // a new row, with no code yet
+				err = trail.add(ctx, acc.ID, domain.EventRegistered, map[string]any{"email": e.Email})
+			}
+		case domain.AccountActivated:
+			err = trail.add(ctx, acc.ID, domain.EventActivated, map[string]any{"email": e.Email})
 		case domain.CodeIssued:
 			err = q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{
 				Mailbox: string(acc.Email.Mailbox()), Kind: mailboxKind(e.Purpose, false), OccurredAt: e.IssuedAt,
@@ -302,11 +320,29 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			})
 			spent = spent || res.kind == app.ClientGuesses
 		case domain.SessionStarted:
-			err = startSession(ctx, q, acc.ID, e)
+			var session string
+			if session, err = startSession(ctx, q, acc.ID, e); err == nil {
+				err = trail.add(ctx, acc.ID, domain.EventSignedIn,
+					map[string]any{"client": e.Device.Client, "session_id": session})
+			}
+		case domain.SessionEnded:
+			err = endSession(ctx, q, acc.ID, e.ID)
+		case domain.ClientSignedIn:
+			var isNew bool
+			if isNew, err = trail.clientSignedIn(ctx, acc.ID, e.Client); !isNew {
+				publish = publish[:len(publish)-1]
+			}
 		case domain.SessionsEnded:
-			err = endSessions(ctx, q, acc.ID)
+			if err = endSessions(ctx, q, acc.ID); err == nil {
+				err = trail.add(ctx, acc.ID, domain.EventSessionsRevoked, nil)
+			}
 		case domain.PasswordChanged:
-			err = errors.Join(endSessions(ctx, q, acc.ID), forgetSignIns(ctx, q, acc, client))
+			kind := domain.EventPasswordChanged
+			if e.Reset {
+				kind = domain.EventPasswordReset
+			}
+			err = errors.Join(endSessions(ctx, q, acc.ID), forgetSignIns(ctx, q, acc, origin.Client),
+				trail.add(ctx, acc.ID, kind, nil))
 		}
 		if err != nil {
 			return err
@@ -322,7 +358,7 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			return err
 		}
 	}
-	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
+	if err := s.events.Publish(ctx, tx, publish); err != nil {
 		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}
 	return nil

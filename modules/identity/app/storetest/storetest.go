@@ -530,11 +530,17 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if _, _, err := sub.Sessions.UseSession(ctx, token, sessions); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("a session of the deleted account: %v, want ErrInvalidToken", err)
 		}
-		if got := sub.Emailed(t, "ida@example.com"); len(got) != 0 {
-			t.Errorf("emailed %v after the deletion, want the unsent email gone", got)
+		if got := sub.Emailed(t, "ida@example.com"); len(got) != 1 || got[0] != "" {
+			t.Errorf("emailed %v after the deletion, want the unsent code gone and the deletion's notice alone", got)
 		}
-		if err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); !errors.Is(err, domain.ErrAccountNotFound) {
-			t.Errorf("SignedIn of the deleted account: %v, want ErrAccountNotFound", err)
+		if known, _, err := sub.Store.SignedIn(ctx, "ida@example.com", "198.51.100.7", acc.ID); known || err != nil {
+			t.Errorf("SignedIn of the deleted account: %v, %v; want not known", known, err)
+		}
+		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+			a.SignedInFrom("198.51.100.7", now, false)
+			return nil
+		}); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("a new client of the deleted account: %v, want ErrAccountNotFound", err)
 		}
 		p.ResendInterval = 0
 		for range 2 { // codes 2 and 3: the budget's last
@@ -554,20 +560,42 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		acc := active(t, sub.Store, "jack@example.com")
 		first := signIn(t, sub.Store, acc.ID)
 		sess, got, err := sub.Sessions.UseSession(ctx, first, sessions)
-		if err != nil || got.ID != acc.ID || sess.AccountID != acc.ID || sess.ID == 0 {
+		if err != nil || got.ID != acc.ID || sess.AccountID != acc.ID || sess.ID == "" {
 			t.Fatalf("UseSession = %+v, %+v, %v", sess, got, err)
 		}
 		if _, _, err := sub.Sessions.UseSession(ctx, sha([]byte("no such token")), sessions); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("an unknown token: %v", err)
 		}
-		if err := sub.Sessions.EndSession(ctx, sess.ID); err != nil {
+		list, err := sub.Sessions.SessionsOf(ctx, acc.ID, sessions)
+		if err != nil || len(list) != 1 || list[0].ID != sess.ID || list[0].Client != device.Client ||
+			list[0].UserAgent != device.UserAgent || list[0].CreatedAt.IsZero() || list[0].LastUsedAt.IsZero() {
+			t.Fatalf("SessionsOf = %+v, %v; want the one session with its device", list, err)
+		}
+		endSession := func(account, id string) error {
+			_, err := sub.Store.Change(ctx, app.ByID(account), func(a *domain.Account, _ time.Time) error {
+				a.EndSession(id)
+				return nil
+			})
+			return err
+		}
+		// Another account cannot end it: the same answer as an unknown id.
+		other := active(t, sub.Store, "other@example.com")
+		for _, id := range []string{sess.ID, "00000000-0000-0000-0000-000000000000", "not an id"} {
+			if err := endSession(other.ID, id); !errors.Is(err, domain.ErrSessionNotFound) {
+				t.Errorf("another account ends session %q: %v, want ErrSessionNotFound", id, err)
+			}
+		}
+		if _, _, err := sub.Sessions.UseSession(ctx, first, sessions); err != nil {
+			t.Errorf("a session another account tried to end: %v", err)
+		}
+		if err := endSession(acc.ID, sess.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := sub.Sessions.UseSession(ctx, first, sessions); !errors.Is(err, domain.ErrInvalidToken) {
 			t.Errorf("an ended session: %v", err)
 		}
-		if err := sub.Sessions.EndSession(ctx, sess.ID); err != nil {
-			t.Errorf("ending an ended session: %v", err)
+		if err := endSession(acc.ID, sess.ID); !errors.Is(err, domain.ErrSessionNotFound) {
+			t.Errorf("ending an ended session: %v, want ErrSessionNotFound", err)
 		}
 		// Past PerAccount (2), the least recently used ends.
 		a, b := signIn(t, sub.Store, acc.ID), signIn(t, sub.Store, acc.ID)
@@ -628,8 +656,20 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 				t.Fatal(err)
 			}
 		}
+		// A right password: the history settles it, and a client the account does not
+		// know yet is made known by a change (as app.Service.Authenticate does).
 		signedIn := func(client string) func(int64) error {
-			return func(int64) error { return s.SignedIn(ctx, "kim@example.com", client, acc.ID) }
+			return func(int64) error {
+				known, _, err := s.SignedIn(ctx, "kim@example.com", client, acc.ID)
+				if err != nil || known {
+					return err
+				}
+				_, err = s.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+					a.SignedInFrom(client, now, false)
+					return nil
+				})
+				return err
+			}
 		}
 		failed := func(attempt int64) error { return s.Failed(ctx, attempt) }
 		withdrawn := func(attempt int64) error { return s.Withdraw(ctx, attempt) }
@@ -664,6 +704,96 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 		if h := history(owner); !h.Known {
 			t.Error("the client that changed the password is not known")
+		}
+	})
+
+	t.Run("account events: one per change, none for a refused one, in pages, without an address once deleted", func(t *testing.T) {
+		sub := newSubject(t)
+		s := sub.Store
+		const client = "203.0.113.40"
+		cctx := app.WithOrigin(ctx, app.Origin{Client: client, RequestID: "req-1"})
+		acc, err := s.Change(cctx, byEmail("lea@example.com"), register("hash-1", policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(cctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+			if err := a.Activate(activationCode(t, a.Code.Value), now, policy); err != nil {
+				return err
+			}
+			return errRefused // rolled back: no event
+		}); !errors.Is(err, errRefused) {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(cctx, byID(acc.ID), func(a *domain.Account, now time.Time) error {
+			return a.Activate(activationCode(t, a.Code.Value), now, policy)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		signIn(t, s, acc.ID)
+		for range 2 { // a new client is an event once, and a notice once
+			if _, err := s.Change(cctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
+				a.SignedInFrom(client, now, true)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := sub.Emailed(t, "lea@example.com"); len(got) != 2 || got[1] != "" {
+			t.Errorf("emailed %v, want the activation code and one notice of the new client", got)
+		}
+		for _, change := range []func(*domain.Account, time.Time) error{
+			func(a *domain.Account, now time.Time) error { return a.ChangePassword("hash-2", now) },
+			func(a *domain.Account, _ time.Time) error { a.EndSessions(); return nil },
+		} {
+			if _, err := s.Change(app.WithOrigin(ctx, app.Origin{Actor: "support"}), app.ByID(acc.ID), change); err != nil {
+				t.Fatal(err)
+			}
+		}
+		events, err := s.EventsOf(ctx, acc.ID, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, e := range events {
+			types = append(types, e.Type)
+			if e.AccountID != acc.ID || e.ID == "" || e.OccurredAt.IsZero() {
+				t.Errorf("event %+v", e)
+			}
+		}
+		want := []string{domain.EventSessionsRevoked, domain.EventPasswordChanged, domain.EventSignedIn,
+			domain.EventSignedIn, domain.EventActivated, domain.EventRegistered}
+		if !slices.Equal(types, want) {
+			t.Fatalf("events, newest first: %v, want %v", types, want)
+		}
+		if events[5].Data["email"] != "lea@example.com" || events[4].Data["email"] != "lea@example.com" {
+			t.Errorf("registered and activated carry the email: %v, %v", events[5].Data, events[4].Data)
+		}
+		if events[2].Data["client"] != client || events[3].Data["session_id"] == nil || events[3].Data["session_id"] == "" {
+			t.Errorf("signed_in data: a session %v, a client %v", events[3].Data, events[2].Data)
+		}
+		if events[0].Data["actor"] != "support" || events[1].Data["actor"] != "support" {
+			t.Errorf("an administrator's changes carry the actor: %v, %v", events[0].Data, events[1].Data)
+		}
+		// Keyset pages.
+		page, err := s.EventsOf(ctx, acc.ID, events[1].ID, 2)
+		if err != nil || len(page) != 2 || page[0].ID != events[2].ID || page[1].ID != events[3].ID {
+			t.Errorf("the page before %s: %+v, %v", events[1].ID, page, err)
+		}
+		if page, err := s.EventsOf(ctx, acc.ID, "00000000-0000-0000-0000-000000000000", 2); err != nil || len(page) != 0 {
+			t.Errorf("the page before an unknown event: %+v, %v", page, err)
+		}
+		// A deletion: one more event, and no address left in any.
+		if _, err := s.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, _ time.Time) error { a.Delete(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		events, err = s.EventsOf(ctx, acc.ID, "", 100)
+		if err != nil || len(events) != 7 || events[0].Type != domain.EventDeleted {
+			t.Fatalf("after the deletion: %d events, newest %+v, %v", len(events), events[0], err)
+		}
+		for _, e := range events {
+			if _, ok := e.Data["email"]; ok {
+				t.Errorf("%s keeps the address after the deletion: %v", e.Type, e.Data)
+			}
 		}
 	})
 
@@ -735,6 +865,9 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	})
 }
 
+// device is the device of the suite's sign-ins.
+var device = domain.Device{Client: "198.51.100.50", UserAgent: "storetest/1.0"}
+
 // errRefused is a decision that refuses, to read what a closure was shown.
 var errRefused = errors.New("refused by the test")
 
@@ -747,7 +880,7 @@ func signIn(t *testing.T, s app.Store, id string) []byte {
 	}
 	hash := sha(token)
 	if _, err := s.Change(context.Background(), app.ByID(id), func(a *domain.Account, now time.Time) error {
-		_, err := a.StartSession(hash, now, sessions)
+		_, err := a.StartSession(hash, device, now, sessions)
 		return err
 	}); err != nil {
 		t.Fatalf("sign in: %v", err)

@@ -48,14 +48,22 @@ func (q *Queries) DeleteAccountSessions(ctx context.Context, accountID uuid.UUID
 	return result.RowsAffected(), nil
 }
 
-const deleteSession = `-- name: DeleteSession :execrows
+const deleteSessionOf = `-- name: DeleteSessionOf :execrows
 DELETE FROM identity.sessions
-WHERE id = $1
+WHERE public_id = $1
+  AND account_id = $2
 `
 
-// Sign-out: the session @id ends at once, on every replica.
-func (q *Queries) DeleteSession(ctx context.Context, id int64) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteSession, id)
+type DeleteSessionOfParams struct {
+	PublicID  uuid.UUID
+	AccountID uuid.UUID
+}
+
+// A sign-out, or the owner ending one session: the session @public_id of @account_id ends
+// at once, on every replica. No row: no such live session of this account (another
+// account's id included: the statement is the same either way).
+func (q *Queries) DeleteSessionOf(ctx context.Context, arg DeleteSessionOfParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteSessionOf, arg.PublicID, arg.AccountID)
 	if err != nil {
 		return 0, err
 	}
@@ -100,29 +108,43 @@ func (q *Queries) EvictSessions(ctx context.Context, arg EvictSessionsParams) (i
 
 const insertSession = `-- name: InsertSession :one
 
-INSERT INTO identity.sessions (account_id, token_hash)
-VALUES ($1, $2)
-RETURNING id, created_at, last_used_at
+INSERT INTO identity.sessions (account_id, token_hash, client, user_agent)
+VALUES ($1, $2, $3, $4)
+RETURNING id, public_id, created_at, last_used_at
 `
 
 type InsertSessionParams struct {
 	AccountID uuid.UUID
 	TokenHash []byte
+	Client    string
+	UserAgent string
 }
 
 type InsertSessionRow struct {
 	ID         int64
+	PublicID   uuid.UUID
 	CreatedAt  time.Time
 	LastUsedAt time.Time
 }
 
 // Queries on sessions, for modules/identity/adapter/postgres: Bearer tokens by the
 // SHA-256 of the token.
-// A new session of @account_id, at the database clock's now.
+// A new session of @account_id, at the database clock's now, from @client with
+// @user_agent.
 func (q *Queries) InsertSession(ctx context.Context, arg InsertSessionParams) (InsertSessionRow, error) {
-	row := q.db.QueryRow(ctx, insertSession, arg.AccountID, arg.TokenHash)
+	row := q.db.QueryRow(ctx, insertSession,
+		arg.AccountID,
+		arg.TokenHash,
+		arg.Client,
+		arg.UserAgent,
+	)
 	var i InsertSessionRow
-	err := row.Scan(&i.ID, &i.CreatedAt, &i.LastUsedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.PublicID,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+	)
 	return i, err
 }
 
@@ -180,9 +202,60 @@ func (q *Queries) PurgeOldSessions(ctx context.Context, arg PurgeOldSessionsPara
 	return result.RowsAffected(), nil
 }
 
+const sessionsOf = `-- name: SessionsOf :many
+SELECT s.public_id, s.created_at, s.last_used_at, s.client, s.user_agent
+FROM identity.sessions AS s
+WHERE s.account_id = $1
+  AND s.last_used_at > now() - $2::bigint * interval '1 millisecond'
+  AND s.created_at > now() - $3::bigint * interval '1 millisecond'
+ORDER BY s.created_at DESC, s.id DESC
+`
+
+type SessionsOfParams struct {
+	AccountID uuid.UUID
+	IdleMs    int64
+	MaxAgeMs  int64
+}
+
+type SessionsOfRow struct {
+	PublicID   uuid.UUID
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	Client     string
+	UserAgent  string
+}
+
+// The live sessions of @account_id, newest first. Served by
+// sessions_account_id_last_used_at_idx.
+func (q *Queries) SessionsOf(ctx context.Context, arg SessionsOfParams) ([]SessionsOfRow, error) {
+	rows, err := q.db.Query(ctx, sessionsOf, arg.AccountID, arg.IdleMs, arg.MaxAgeMs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SessionsOfRow
+	for rows.Next() {
+		var i SessionsOfRow
+		if err := rows.Scan(
+			&i.PublicID,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.Client,
+			&i.UserAgent,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const useSession = `-- name: UseSession :one
 WITH live AS (
-    SELECT s.id, s.account_id, s.created_at, s.last_used_at
+    SELECT s.id, s.public_id, s.account_id, s.created_at, s.last_used_at
     FROM identity.sessions AS s
     WHERE s.token_hash = $1::bytea
       AND s.last_used_at > now() - $2::bigint * interval '1 millisecond'
@@ -195,7 +268,7 @@ WITH live AS (
       AND live.last_used_at <= now() - $4::bigint * interval '1 millisecond'
     RETURNING sessions.id
 )
-SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at, live.id AS session_id, live.created_at AS session_created_at
+SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at, live.public_id AS session_id, live.created_at AS session_created_at
 FROM live
 JOIN identity.accounts AS accounts ON accounts.id = live.account_id
 `
@@ -209,7 +282,7 @@ type UseSessionParams struct {
 
 type UseSessionRow struct {
 	IdentityAccount  IdentityAccount
-	SessionID        int64
+	SessionID        uuid.UUID
 	SessionCreatedAt time.Time
 }
 

@@ -116,6 +116,40 @@ func (q *Queries) InsertSignInFailure(ctx context.Context, arg InsertSignInFailu
 	return id, err
 }
 
+const knowClient = `-- name: KnowClient :one
+WITH prev AS (
+    SELECT c.signed_in_at
+    FROM identity.sign_in_clients AS c
+    WHERE c.account_id = $2::uuid
+      AND c.client = $3::text
+), up AS (
+    INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
+    VALUES ($2::uuid, $3::text, clock_timestamp())
+    ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
+    SET signed_in_at = excluded.signed_in_at
+)
+SELECT NOT EXISTS (
+    SELECT 1 FROM prev
+    WHERE prev.signed_in_at > clock_timestamp() - $1::bigint * interval '1 millisecond'
+) AS new_client
+`
+
+type KnowClientParams struct {
+	KnownMs   int64
+	AccountID uuid.UUID
+	Client    string
+}
+
+// A right password of the account @account_id from @client, in the change's transaction
+// under the account's lock: @client is known from now, and new_client says whether it was
+// not known before (no sign-in since @known_ms milliseconds ago): an account event.
+func (q *Queries) KnowClient(ctx context.Context, arg KnowClientParams) (bool, error) {
+	row := q.db.QueryRow(ctx, knowClient, arg.KnownMs, arg.AccountID, arg.Client)
+	var new_client bool
+	err := row.Scan(&new_client)
+	return new_client, err
+}
+
 const lockSignIn = `-- name: LockSignIn :one
 
 SELECT pg_advisory_xact_lock(hashtextextended('identity.sign_in:' || $1::text, 0))::text AS locked,
@@ -154,35 +188,54 @@ func (q *Queries) LockSignIn(ctx context.Context, arg LockSignInParams) (LockSig
 	return i, err
 }
 
-const signedIn = `-- name: SignedIn :execrows
+const signedIn = `-- name: SignedIn :one
 WITH ended AS (
     DELETE FROM identity.sign_in_failures AS f
     WHERE f.email = $3::text
-      AND f.client = $1::text
+      AND f.client = $4::text
+), touched AS (
+    UPDATE identity.sign_in_clients AS c
+    SET signed_in_at = clock_timestamp()
+    WHERE c.account_id = $1::uuid
+      AND c.client = $4::text
+      AND c.signed_in_at > clock_timestamp() - $2::bigint * interval '1 millisecond'
+    RETURNING c.client
 )
-INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
-SELECT a.id, $1::text, clock_timestamp()
-FROM identity.accounts AS a
-WHERE a.id = $2::uuid
-ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
-SET signed_in_at = excluded.signed_in_at
+SELECT EXISTS (SELECT 1 FROM touched) AS known,
+       EXISTS (
+           SELECT 1 FROM identity.sign_in_clients AS k
+           WHERE k.account_id = $1::uuid
+             AND k.signed_in_at > clock_timestamp() - $2::bigint * interval '1 millisecond'
+       ) AS any_known
 `
 
 type SignedInParams struct {
-	Client    string
 	AccountID uuid.UUID
+	KnownMs   int64
 	Email     string
+	Client    string
 }
 
-// A right password from @client: its failures for @email end (the attempt's included), and
-// it is known to the account @account_id for 30 days from now. No row when the account is
-// gone (deleted or taken over since its password was checked).
-func (q *Queries) SignedIn(ctx context.Context, arg SignedInParams) (int64, error) {
-	result, err := q.db.Exec(ctx, signedIn, arg.Client, arg.AccountID, arg.Email)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type SignedInRow struct {
+	Known    bool
+	AnyKnown bool
+}
+
+// A right password from @client: its failures for @email end (the attempt's included),
+// and when @client signed in to the account @account_id since @known_ms milliseconds ago,
+// it stays known from now (known). Not known: a client new to the account (or an account
+// gone), which the change path then records (KnowClient); any_known says whether the
+// account knows any client at all (a new client's notice is for an account that does).
+func (q *Queries) SignedIn(ctx context.Context, arg SignedInParams) (SignedInRow, error) {
+	row := q.db.QueryRow(ctx, signedIn,
+		arg.AccountID,
+		arg.KnownMs,
+		arg.Email,
+		arg.Client,
+	)
+	var i SignedInRow
+	err := row.Scan(&i.Known, &i.AnyKnown)
+	return i, err
 }
 
 const withdrawSignInFailure = `-- name: WithdrawSignInFailure :exec

@@ -1,0 +1,40 @@
+-- Queries on account_events (the audit trail), for modules/identity/adapter/postgres.
+
+-- name: AppendAccountEvent :exec
+-- One event of a change, in the change's transaction (the store's one change path).
+INSERT INTO identity.account_events (account_id, type, occurred_at, data, client, request_id)
+VALUES (@account_id, @type, @occurred_at, @data, @client, @request_id);
+
+-- name: AccountEventsOf :many
+-- The events of @account_id, newest first, at most @max_rows, before the event @before
+-- when it is set (keyset pagination: an id that is not one of the account's events gives
+-- none). Served by account_events_account_id_seq_idx.
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.account_id = sqlc.arg(account_id)::uuid
+  AND (sqlc.narg(before)::uuid IS NULL OR e.seq < (
+      SELECT b.seq FROM identity.account_events AS b
+      WHERE b.id = sqlc.narg(before)::uuid AND b.account_id = sqlc.arg(account_id)::uuid))
+ORDER BY e.seq DESC
+LIMIT sqlc.arg(max_rows)::integer;
+
+-- name: RedactAccountEvents :exec
+-- A deletion: every email address leaves the account's events; the events stay until
+-- their retention. Served by account_events_account_id_seq_idx.
+UPDATE identity.account_events
+SET data = data - 'email'
+WHERE account_id = @account_id
+  AND data ? 'email';
+
+-- name: PurgeAccountEvents :execrows
+-- Retention: deletes up to @batch_size events older than @retention_ms milliseconds.
+-- Served by account_events_occurred_at_idx.
+DELETE FROM identity.account_events
+WHERE seq IN (
+    SELECT seq
+    FROM identity.account_events
+    WHERE occurred_at < now() - sqlc.arg(retention_ms)::bigint * interval '1 millisecond'
+    ORDER BY occurred_at
+    LIMIT @batch_size
+    FOR UPDATE SKIP LOCKED
+);
