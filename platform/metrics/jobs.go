@@ -34,8 +34,8 @@ var (
 // Jobs exports the job system: the jobs waiting or running by kind and state (read every
 // RefreshEvery by the loop it returns: run it as a worker), and the attempts this
 // replica worked by kind and result. A state with no job is exported at 0 for every kind
-// seen since start, so a queue that drains shows 0 rather than vanishing; the counts are
-// left out while no read succeeded for three intervals.
+// seen since start (read, or worked here), so a queue that drains shows 0 rather than
+// vanishing; the counts are left out while no read succeeded for three intervals.
 func (m *Metrics) Jobs(src JobsSource) (refresh func(ctx context.Context) error) {
 	if src.RefreshEvery <= 0 {
 		src.RefreshEvery = DefaultBacklogRefresh
@@ -83,7 +83,9 @@ func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	kinds := map[string]bool{}
 	for o, n := range c.src.Worked() {
+		kinds[o.Kind] = true
 		ch <- prometheus.MustNewConstMetric(descJobsWorked, prometheus.CounterValue, float64(n), o.Kind, o.Result)
 	}
 	c.mu.Lock()
@@ -92,6 +94,9 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 		return // absent, not a wrong zero (as the outbox backlog)
 	}
 	for kind := range c.seen {
+		kinds[kind] = true
+	}
+	for kind := range kinds {
 		for _, state := range jobStates {
 			ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(c.counts[[2]string{kind, state}]), kind, state)
 		}

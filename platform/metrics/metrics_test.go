@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/mail"
 	"github.com/acme/identity/platform/outbox"
 )
@@ -132,5 +133,56 @@ func TestSenderKeepsItsConcurrency(t *testing.T) {
 	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if n := outbox.SenderConcurrency(m.Sender(boundedSender{n: 7})); n != 7 {
 		t.Fatalf("SenderConcurrency through the wrapper = %d, want 7", n)
+	}
+}
+
+// TestJobCountsComeFromTheLoop: a scrape serves the job counts of the refresh loop's last
+// read (never a query of its own), every unfinished state of a kind seen, at 0 when it has
+// no job; and the attempts this replica worked, by kind and result.
+func TestJobCountsComeFromTheLoop(t *testing.T) {
+	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var reads atomic.Int64
+	refresh := m.Jobs(JobsSource{
+		Counts: func(context.Context) ([]jobs.Count, error) {
+			reads.Add(1)
+			return []jobs.Count{{Kind: "outbox.email", State: "available", Jobs: 4}, {Kind: "outbox.email", State: "running", Jobs: 2}}, nil
+		},
+		Worked: func() map[jobs.Outcome]int64 {
+			return map[jobs.Outcome]int64{{Kind: "maintenance.task", Result: "completed"}: 3}
+		},
+		RefreshEvery: time.Hour,
+	})
+	if n, err := testutil.GatherAndCount(m.Registry(), "identity_jobs"); err != nil || n != 0 {
+		t.Fatalf("%d job count series before any read (err %v), want none", n, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := refresh(ctx); err != nil { // one read, then it stops
+		t.Fatal(err)
+	}
+	want := `
+# HELP identity_jobs Jobs not finished yet, by kind and River state (available, pending, retryable, running, scheduled), across every replica.
+# TYPE identity_jobs gauge
+identity_jobs{kind="maintenance.task",state="available"} 0
+identity_jobs{kind="maintenance.task",state="pending"} 0
+identity_jobs{kind="maintenance.task",state="retryable"} 0
+identity_jobs{kind="maintenance.task",state="running"} 0
+identity_jobs{kind="maintenance.task",state="scheduled"} 0
+identity_jobs{kind="outbox.email",state="available"} 4
+identity_jobs{kind="outbox.email",state="pending"} 0
+identity_jobs{kind="outbox.email",state="retryable"} 0
+identity_jobs{kind="outbox.email",state="running"} 2
+identity_jobs{kind="outbox.email",state="scheduled"} 0
+# HELP identity_jobs_worked_total Job attempts this replica worked, by kind and result (completed, cancelled, retried, discarded, snoozed).
+# TYPE identity_jobs_worked_total counter
+identity_jobs_worked_total{kind="maintenance.task",result="completed"} 3
+`
+	for range 10 {
+		if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "identity_jobs", "identity_jobs_worked_total"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("10 scrapes made %d reads, want the loop's 1", n)
 	}
 }

@@ -255,3 +255,132 @@ func TestDeliveryLostReplyToDataResendsWithTheSameMessageID(t *testing.T) {
 		t.Errorf("row %+v, want sent at attempt 2", row)
 	}
 }
+
+// idRecorder passes emails on to next, keeping the Message-ID (mail.Message.ID) of every
+// attempt by recipient; then (when set) runs after.
+type idRecorder struct {
+	next  Sender
+	after func(ctx context.Context, err error) error
+
+	mu  sync.Mutex
+	ids map[string][]string
+}
+
+func (r *idRecorder) MaxConcurrent() int { return SenderConcurrency(r.next) }
+
+func (r *idRecorder) Send(ctx context.Context, m mail.Message) error {
+	r.mu.Lock()
+	if r.ids == nil {
+		r.ids = map[string][]string{}
+	}
+	r.ids[m.To] = append(r.ids[m.To], m.ID)
+	r.mu.Unlock()
+	err := r.next.Send(ctx, m)
+	if r.after != nil {
+		err = r.after(ctx, err)
+	}
+	return err
+}
+
+func (r *idRecorder) attempts(to string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.ids[to]...)
+}
+
+// TestDeliveryCutMidSend: a replica stopped in the middle of a send (its jobs' contexts
+// cancelled, as at the end of ShutdownGrace) resends the email, with the same Message-ID,
+// only when the server had not accepted the data: cut while the server holds its reply
+// to the data (it then keeps nothing), the email goes back to the queue, its attempt not
+// counted, and the next replica sends it once; cut just after the server accepted it, the
+// email is recorded sent, and nobody sends it again.
+func TestDeliveryCutMidSend(t *testing.T) {
+	for _, accepted := range []bool{false, true} {
+		name := "before the data was accepted"
+		if accepted {
+			name = "after the data was accepted"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool := dbtest.NewPool(t)
+			srv := smtptest.Start(t, smtptest.Options{})
+			inData := make(chan struct{})
+			release := make(chan struct{})
+			var once sync.Once
+			srv.OnData(func([]string) error {
+				if accepted {
+					return nil
+				}
+				cut := false
+				once.Do(func() { cut = true })
+				if !cut {
+					return nil // the next replica's attempt
+				}
+				close(inData) // the data is in; the reply waits
+				<-release
+				return smtptest.ErrDrop // the server keeps nothing
+			})
+			jopts := fastJobs
+			jopts.ShutdownGrace, jopts.AbandonAfter = 100*time.Millisecond, 2*time.Second
+			runCtx, stopRun := context.WithCancel(context.Background())
+			t.Cleanup(stopRun)
+			first := &idRecorder{next: smtpSender(t, srv, 1)}
+			if accepted {
+				// The cut lands the moment the server has accepted the data.
+				first.after = func(ctx context.Context, err error) error {
+					stopRun()
+					<-ctx.Done()
+					return err
+				}
+			}
+			a := newReplica(t, pool, first, fastOptions, jopts, testLogger(t))
+			enqueue(t, pool, a.ob, "cut@example.com", nil)
+			done := make(chan error, 1)
+			go func() { done <- a.jobs.Run(runCtx) }()
+			if !accepted {
+				select {
+				case <-inData:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the send never reached the data")
+				}
+				stopRun()
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the replica did not stop within 5 s")
+			}
+			close(release)
+
+			row := rowOf(t, pool, "cut@example.com")
+			if accepted && (!row.Sent || row.JobState != "completed") || !accepted && (row.Sent || row.JobState != "available" || row.JobAttempt != 0) {
+				t.Fatalf("row after the cut: %+v; want it %s", row, map[bool]string{
+					true: "recorded sent, its job completed", false: "unsent, its job available again, the attempt not counted",
+				}[accepted])
+			}
+			// The next replica sends what is left to send, once.
+			second := &idRecorder{next: smtpSender(t, srv, 1)}
+			run(t, newReplica(t, pool, second, fastOptions, fastJobs, testLogger(t)))
+			poll.Until(t, 5*time.Second, "the email is recorded sent", func() bool { return rowOf(t, pool, "cut@example.com").Sent })
+			time.Sleep(3 * fastJobs.PollInterval) // a second send would show now
+
+			got := srv.To("cut@example.com")
+			want := "<" + row.MessageID + "@example.com>"
+			if len(got) != 1 || messageIDOf(t, got[0]) != want {
+				t.Fatalf("the server holds %d copies, want 1 with Message-ID %s", len(got), want)
+			}
+			ids := append(first.attempts("cut@example.com"), second.attempts("cut@example.com")...)
+			if wantAttempts := map[bool]int{true: 1, false: 2}[accepted]; len(ids) != wantAttempts {
+				t.Errorf("%d attempts %v, want %d", len(ids), ids, wantAttempts)
+			}
+			for _, id := range ids {
+				if id != row.MessageID {
+					t.Errorf("attempts carried Message-IDs %v, want %s on each", ids, row.MessageID)
+				}
+			}
+		})
+	}
+}
