@@ -102,6 +102,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes})
+		p.Maintenance.Add(maintenance.Task{Name: "identity.email_change_codes", Batch: postgres.PurgeExpiredEmailChangeCodes})
 		p.Maintenance.Add(maintenance.Task{Name: "identity.account_events", Batch: postgres.PurgeAccountEvents(settings.AuditRetention)})
 		idle, old := postgres.PurgeSessions(settings.Sessions)
 		p.Maintenance.Add(maintenance.Task{Name: "identity.idle_sessions", Batch: idle})

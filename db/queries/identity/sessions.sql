@@ -70,6 +70,13 @@ ORDER BY s.created_at DESC, s.id DESC;
 DELETE FROM identity.sessions
 WHERE account_id = @account_id;
 
+-- name: DeleteOtherSessions :execrows
+-- A confirmed email change: every session of @account_id ends but @keep, the confirming
+-- request's own (none when it is NULL). Served by sessions_account_id_last_used_at_idx.
+DELETE FROM identity.sessions
+WHERE account_id = sqlc.arg(account_id)::uuid
+  AND (sqlc.narg(keep)::uuid IS NULL OR public_id <> sqlc.narg(keep)::uuid);
+
 -- name: PurgeIdleSessions :execrows
 -- Retention: deletes up to @batch_size sessions unused for @idle_ms milliseconds (they
 -- ended; UseSession no longer finds them). Served by sessions_last_used_at_idx.

@@ -90,10 +90,11 @@ func (a *Account) RequestEmailChange(to Email, now time.Time, p EmailChangePolic
 // of the client it refuses with a *RetryLaterError, before looking at the code. Every
 // miss — a wrong, expired, replaced or void code, or none — is ErrInvalidEmailChangeCode
 // and counts as a wrong guess of that mailbox (the account's own when it has no code) and
-// of the client, and of the code when it is live. The right code for an address an active
-// account holds is ErrEmailTaken, counted nowhere (the store's unique constraint says the
-// same when an account took the address since it was loaded); a caller answers it as a
-// miss. A pending account has no address to move (ErrAccountPending).
+// of the client, and of the code when it is live. Whether the address is free is not
+// checked here: the store's unique constraint decides when it saves the change, and an
+// address an active account holds (whether it did when the change was loaded or took it
+// since) is domain.ErrEmailTaken with nothing saved, which a caller answers as a miss. A
+// pending account has no address to move (ErrAccountPending).
 func (a *Account) ConfirmEmailChange(guess EmailChangeCode, keep string, now time.Time, p EmailChangePolicy) error {
 	if a.Status != StatusActive {
 		return ErrAccountPending
@@ -116,10 +117,7 @@ func (a *Account) ConfirmEmailChange(guess EmailChangeCode, keep string, now tim
 		a.wrongGuess(PurposeEmailChange, c, to, now)
 		return ErrInvalidEmailChangeCode
 	}
-	switch {
-	case a.Holder != nil && a.Holder.Status == StatusActive:
-		return ErrEmailTaken
-	case a.Holder != nil:
+	if a.Holder != nil && a.Holder.Status == StatusPending {
 		a.record(AccountReplaced{ID: a.Holder.ID})
 		a.Holder = nil
 	}

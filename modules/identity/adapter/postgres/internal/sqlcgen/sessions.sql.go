@@ -48,6 +48,27 @@ func (q *Queries) DeleteAccountSessions(ctx context.Context, accountID uuid.UUID
 	return result.RowsAffected(), nil
 }
 
+const deleteOtherSessions = `-- name: DeleteOtherSessions :execrows
+DELETE FROM identity.sessions
+WHERE account_id = $1::uuid
+  AND ($2::uuid IS NULL OR public_id <> $2::uuid)
+`
+
+type DeleteOtherSessionsParams struct {
+	AccountID uuid.UUID
+	Keep      *uuid.UUID
+}
+
+// A confirmed email change: every session of @account_id ends but @keep, the confirming
+// request's own (none when it is NULL). Served by sessions_account_id_last_used_at_idx.
+func (q *Queries) DeleteOtherSessions(ctx context.Context, arg DeleteOtherSessionsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteOtherSessions, arg.AccountID, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteSessionOf = `-- name: DeleteSessionOf :execrows
 DELETE FROM identity.sessions
 WHERE public_id = $1
