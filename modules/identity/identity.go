@@ -64,6 +64,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			app.WithSignInPolicy(settings.SignIn),
 			app.WithSessions(store, settings.Sessions),
 			app.WithPasswordReset(settings.Resets),
+			app.WithEmailChange(settings.EmailChange),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
 			app.WithNewClientNotice(settings.NotifyNewClientSignIn),
 		}

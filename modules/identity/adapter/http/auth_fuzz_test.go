@@ -64,6 +64,14 @@ func (s *authService) EndSession(context.Context, domain.Account, string) error 
 	return domain.ErrSessionNotFound
 }
 
+func (s *authService) RequestEmailChange(context.Context, domain.Account, domain.Email) error {
+	return domain.ErrUnauthorized
+}
+
+func (s *authService) ConfirmEmailChange(context.Context, domain.Account, domain.Session, domain.EmailChangeCode) (domain.Account, error) {
+	return domain.Account{}, domain.ErrUnauthorized
+}
+
 func (s *authService) DeleteAccount(context.Context, domain.Account) error {
 	return domain.ErrUnauthorized
 }

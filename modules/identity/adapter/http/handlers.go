@@ -34,6 +34,8 @@ type Service interface {
 	ChangePassword(ctx context.Context, who domain.Account, password domain.Password) error
 	RequestReset(ctx context.Context, email domain.Email) error
 	ConfirmReset(ctx context.Context, email domain.Email, code domain.ResetCode, password domain.Password) error
+	RequestEmailChange(ctx context.Context, who domain.Account, to domain.Email) error
+	ConfirmEmailChange(ctx context.Context, who domain.Account, current domain.Session, code domain.EmailChangeCode) (domain.Account, error)
 	DeleteAccount(ctx context.Context, who domain.Account) error
 	Events(ctx context.Context, who domain.Account, before string, limit int) ([]domain.AccountEvent, string, error)
 }
@@ -60,6 +62,8 @@ func (h *Handlers) Register(api *echo.Group) {
 	api.POST("/users/me/activation", h.activate, mapErrors, basic)
 	api.POST("/users/me/activation-code", h.resend, mapErrors, either)
 	api.PUT("/users/me/password", h.changePassword, mapErrors, basic)
+	api.POST("/users/me/email", h.requestEmailChange, mapErrors, basic)
+	api.POST("/users/me/email/confirm", h.confirmEmailChange, mapErrors, either)
 	api.POST("/password-reset", h.requestReset, mapErrors)
 	api.POST("/password-reset/confirm", h.confirmReset, mapErrors)
 	api.DELETE("/users/me", h.deleteAccount, mapErrors, basic)
@@ -91,7 +95,7 @@ func toUserResponse(a domain.Account) userResponse {
 
 // The requests have no validator tags: each handler parses its request at the edge into
 // the domain's values (domain.ParseRegistration, ParseActivationCode, ParsePassword,
-// ParseResetCode), where the limits and their messages are written once, and hands the
+// ParseResetCode, ParseEmailChangeCode), where the limits and their messages are written once, and hands the
 // use case those values, never raw strings; a *domain.ValidationError is a 422 listing
 // every bad field.
 type registerRequest struct {
@@ -215,6 +219,52 @@ func (h *Handlers) confirmReset(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// The email-change requests carry no validator tags: their rules are the domain's.
+type emailChangeRequest struct {
+	Email string `json:"email"`
+}
+
+type emailChangeConfirmation struct {
+	Code string `json:"code"`
+}
+
+// requestEmailChange asks for a code to the new address (Basic only: the password proves
+// the caller, as for a password change). The answer is the same 202 {} whatever the new
+// address is; its own address is a 422 (the domain's).
+func (h *Handlers) requestEmailChange(c echo.Context) error {
+	var req emailChangeRequest
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	to, msg := domain.ParseEmail(req.Email)
+	if msg != "" {
+		return invalid(field{"email", msg})
+	}
+	if err := h.svc.RequestEmailChange(clientContext(c), principal(c), to); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, struct{}{})
+}
+
+// confirmEmailChange confirms the new address with its code and renders the account with
+// it; the session of the request's token, if any, is the one that stays.
+func (h *Handlers) confirmEmailChange(c echo.Context) error {
+	var req emailChangeConfirmation
+	if err := httpserver.BindJSON(c, &req); err != nil {
+		return err
+	}
+	code, msg := domain.ParseEmailChangeCode(req.Code)
+	if msg != "" {
+		return invalid(field{"code", msg}) // a malformed code is not a guess
+	}
+	current, _ := SessionFrom(c.Request().Context())
+	acc, err := h.svc.ConfirmEmailChange(clientContext(c), principal(c), current, code)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toUserResponse(acc))
 }
 
 // eventResponse is an account event as the API renders it (the contract's "Account
