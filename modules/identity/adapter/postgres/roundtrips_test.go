@@ -132,7 +132,8 @@ func TestRoundTripsPerChange(t *testing.T) {
 			return a.RequestEmailChange("rt-new@example.com", now, changes, rand.Reader)
 		})
 	step("an email change",
-		reserve+"begin LockAccount CodesOfAccount LockPendingAccountByEmail GetAccountByEmail LockMailbox MailboxLedger ChangeAccountEmail DeleteOtherSessions MoveSignInFailures AppendAccountEvent DeleteEmailChangeCode DeleteClientLedgerEntry commit", moving("", app.ClientGuesses), func(a *domain.Account, now time.Time) error {
+		reserve+"begin LockAccount CodesOfAccount LockPendingAccountByEmail GetAccountByEmail LockMailbox MailboxLedger ChangeAccountEmail DeleteOtherSessions MoveSignInFailures AppendAccountEvent DeleteEmailChangeCode DeleteClientLedgerEntry commit",
+		moving("", app.ClientGuesses), func(a *domain.Account, now time.Time) error {
 			code, _ := domain.ParseEmailChangeCode(requested.EmailChange.Value)
 			return a.ConfirmEmailChange(code, "", now, changes)
 		})
