@@ -257,24 +257,31 @@ func addressOf(ctx context.Context, q *sqlcgen.Queries, key app.Key, acc *domain
 	if to == "" || to == acc.Email {
 		return acc.Email, nil
 	}
-	if lock {
-		row, err := q.LockPendingAccountByEmail(ctx, string(to))
+	// A pending holder found unlocked came after the lock's statement began (a
+	// registration took the address over meanwhile, with a new row): lock that one.
+	for attempt := 1; ; attempt++ {
+		if lock {
+			row, err := q.LockPendingAccountByEmail(ctx, string(to))
+			switch {
+			case err == nil:
+				acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
+				return to, nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return "", fmt.Errorf("lock the pending holder of the new address: %w", fromDriver(err))
+			}
+		}
+		row, err := q.GetAccountByEmail(ctx, string(to))
 		switch {
-		case err == nil:
-			acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
+		case errors.Is(err, pgx.ErrNoRows):
 			return to, nil
-		case !errors.Is(err, pgx.ErrNoRows):
-			return "", fmt.Errorf("lock the pending holder of the new address: %w", fromDriver(err))
+		case err != nil:
+			return "", fmt.Errorf("get the holder of the new address: %w", fromDriver(err))
+		}
+		acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
+		if !lock || acc.Holder.Status != domain.StatusPending || attempt == 3 {
+			return to, nil
 		}
 	}
-	row, err := q.GetAccountByEmail(ctx, string(to))
-	switch {
-	case err == nil:
-		acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
-	case !errors.Is(err, pgx.ErrNoRows):
-		return "", fmt.Errorf("get the holder of the new address: %w", fromDriver(err))
-	}
-	return to, nil
 }
 
 // The kinds of a mailbox's ledger rows: each purpose's codes and wrong guesses apart.
