@@ -287,3 +287,65 @@ func wrongReset(code string) string {
 	}
 	return "00000000"
 }
+
+func TestSessionsAndEndOne(t *testing.T) {
+	ctx := WithOrigin(context.Background(), Origin{Client: "198.51.100.80", UserAgent: "app-test/1"})
+	svc, _, _, acc := newLifecycle(t, "sid@example.com")
+	first, err := svc.SignIn(ctx, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := svc.SignIn(ctx, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.Sessions(ctx, acc)
+	if err != nil || len(list) != 2 || list[0].Client != "198.51.100.80" || list[0].UserAgent != "app-test/1" {
+		t.Fatalf("Sessions = %+v, %v", list, err)
+	}
+	firstSession, _, err := svc.AuthenticateToken(ctx, first.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.EndSession(ctx, acc, "no-such-session"); !errors.Is(err, domain.ErrSessionNotFound) {
+		t.Errorf("ending an unknown session: %v, want ErrSessionNotFound", err)
+	}
+	if err := svc.EndSession(ctx, acc, firstSession.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.AuthenticateToken(ctx, first.Token); !errors.Is(err, domain.ErrInvalidToken) {
+		t.Errorf("an ended session: %v", err)
+	}
+	if _, _, err := svc.AuthenticateToken(ctx, second.Token); err != nil {
+		t.Errorf("the other session: %v", err)
+	}
+	if err := svc.SignOut(ctx, firstSession); err != nil {
+		t.Errorf("signing out a session that has ended: %v, want nil (idempotent)", err)
+	}
+}
+
+func TestEventsPages(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _, acc := newLifecycle(t, "pages@example.com")
+	for range 3 {
+		if _, err := svc.SignIn(ctx, acc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, next, err := svc.Events(ctx, acc, "", 0)
+	if err != nil || next != "" || len(all) != 5 || all[0].Type != domain.EventSignedIn || all[4].Type != domain.EventRegistered {
+		t.Fatalf("Events = %d events %+v, next %q, %v", len(all), all, next, err)
+	}
+	page, next, err := svc.Events(ctx, acc, "", 2)
+	if err != nil || len(page) != 2 || next != page[1].ID {
+		t.Fatalf("first page %+v, next %q, %v", page, next, err)
+	}
+	page, next, err = svc.Events(ctx, acc, next, 2)
+	if err != nil || len(page) != 2 || page[0].ID != all[2].ID || next == "" {
+		t.Fatalf("second page %+v, next %q, %v", page, next, err)
+	}
+	page, next, err = svc.Events(ctx, acc, next, 2)
+	if err != nil || len(page) != 1 || page[0].ID != all[4].ID || next != "" {
+		t.Fatalf("last page %+v, next %q, %v", page, next, err)
+	}
+}
