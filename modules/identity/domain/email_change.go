@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"io"
 	"time"
 )
@@ -40,8 +41,10 @@ type EmailChangeCode struct{ digits string }
 // ParseEmailChangeCode checks that s is a well-formed email-change code (a malformed code
 // is not a guess).
 func ParseEmailChangeCode(s string) (EmailChangeCode, string) {
-	_, msg := ParseResetCode(s) // the same shape: eight digits
-	return EmailChangeCode{digits: s}, msg
+	if !allDigits(s, PurposeEmailChange.Digits()) {
+		return EmailChangeCode{}, fmt.Sprintf("must be exactly %d digits", PurposeEmailChange.Digits())
+	}
+	return EmailChangeCode{digits: s}, ""
 }
 
 // RequestEmailChange issues an email-change code to the address to, replacing any

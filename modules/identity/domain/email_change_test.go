@@ -221,3 +221,14 @@ func TestANewPasswordCancelsAnEmailChange(t *testing.T) {
 		t.Fatalf("ChangePassword: %v, email-change code %v; want it void", err, acc.EmailChange)
 	}
 }
+
+func TestParseEmailChangeCode(t *testing.T) {
+	for _, bad := range []string{"", "1234", "123456789", "1234567a", "１２３４５６７８"} {
+		if c, msg := ParseEmailChangeCode(bad); msg == "" || c != (EmailChangeCode{}) {
+			t.Errorf("ParseEmailChangeCode(%q) = %v, %q; want a message and no code", bad, c, msg)
+		}
+	}
+	if c, msg := ParseEmailChangeCode("04271953"); msg != "" || c != ec("04271953") {
+		t.Errorf("ParseEmailChangeCode(04271953) = %v, %q", c, msg)
+	}
+}
