@@ -105,7 +105,7 @@ func TestDispatcherDrainsABacklogContinuously(t *testing.T) {
 				wg.Wait()
 			}
 
-			begin := time.Now()
+			var begin time.Time
 			if tt.before {
 				queue()
 				begin = time.Now()
