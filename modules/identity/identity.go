@@ -108,7 +108,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			})
 		}
 	}
-	h := identityhttp.NewHandlers(svc)
+	h := identityhttp.NewHandlers(svc, gate.Screen)
 	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store}}
 	if mx != nil {
 		m.workers = append(m.workers, mx.refreshSessions(store.EstimateSessions))
