@@ -7,7 +7,6 @@
 package identity
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 
@@ -114,12 +113,10 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			})
 		}
 	}
-	h := identityhttp.NewHandlers(svc)
+	h := identityhttp.NewHandlers(svc, gate.Screen)
 	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store}}
 	if mx != nil {
-		m.workers = append(m.workers, mx.refreshSessions(func(ctx context.Context) (int64, error) {
-			return store.CountLiveSessions(ctx, settings.Sessions)
-		}))
+		m.workers = append(m.workers, mx.refreshSessions(store.EstimateSessions))
 	}
 	return m, nil
 }
@@ -130,8 +127,8 @@ func (m *Module) API() *API { return m.api }
 // Name implements module.Module.
 func (m *Module) Name() string { return "identity" }
 
-// Workers implements module.Runner: the count of live sessions for the metrics, when
-// they are kept.
+// Workers implements module.Runner: the estimate of the sessions held for the metrics,
+// when they are kept.
 func (m *Module) Workers() []module.Worker { return m.workers }
 
 // RegisterRoutes implements module.Module: the /v1/users and /v1/sessions routes.

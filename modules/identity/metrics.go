@@ -32,14 +32,14 @@ type metrics struct {
 	emailChanges   *prometheus.CounterVec
 	deletions      prometheus.Counter
 	signOuts       *prometheus.CounterVec
-	// liveSessions is the last count of live sessions (refreshSessions); negative: none
-	// read yet, or the last read failed.
+	// liveSessions is the last estimate of the sessions held (refreshSessions); negative:
+	// none read yet, or the last read failed.
 	liveSessions atomic.Int64
 	// events counts the account events committed, by type (observeEvent).
 	events *prometheus.CounterVec
 }
 
-// sessionsRefresh is how often a replica counts the live sessions for the gauge.
+// sessionsRefresh is how often a replica reads the estimate of the sessions for the gauge.
 const sessionsRefresh = 30 * time.Second
 
 // limitReasons are the RetryLaterError reasons, each exported from the start at 0.
@@ -126,7 +126,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.liveSessions.Store(-1)
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "sessions", Name: "live",
-		Help: "Live sessions across every replica, counted every 30 s (-1 until a count succeeds, and while the database is lost).",
+		Help: "Sessions held across every replica: live, or ended and not yet purged (purged every MAINTENANCE_INTERVAL). PostgreSQL's estimate of the rows of identity.sessions (its statistics, no scan), read every 30 s; -1 until a read succeeds, and while the database is lost.",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
 	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
 		m.signIns, m.signOuts, m.resets, m.emailChanges, m.deletions, m.events, live); err != nil {
@@ -138,8 +138,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // observeEvent counts an account event of type kind that a change committed.
 func (m *metrics) observeEvent(kind string) { m.events.WithLabelValues(kind).Inc() }
 
-// refreshSessions counts the live sessions every sessionsRefresh until ctx ends, so a
-// scrape reads a number and runs no query.
+// refreshSessions reads the estimate of the sessions held every sessionsRefresh until ctx
+// ends, so a scrape reads a number and runs no query. The estimate reads no table: a count
+// of the live sessions scanned millions of index entries on every replica every 30 s
+// (docs/decisions.md).
 func (m *metrics) refreshSessions(count func(context.Context) (int64, error)) func(ctx context.Context) error {
 	return platformmetrics.Every(sessionsRefresh, func(ctx context.Context) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)

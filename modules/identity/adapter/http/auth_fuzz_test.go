@@ -117,7 +117,7 @@ func FuzzBasicAuth(f *testing.F) {
 	}
 	svc := &authService{}
 	srv := httpserver.New(httpserver.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	NewHandlers(svc).Register(srv.API())
+	NewHandlers(svc, nil).Register(srv.API())
 	f.Fuzz(func(t *testing.T, header string) {
 		req := httptest.NewRequest(http.MethodGet, "/v1/users/me", nil)
 		req.Header["Authorization"] = []string{header}

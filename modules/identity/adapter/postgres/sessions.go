@@ -136,13 +136,12 @@ func (s *Store) SessionsOf(ctx context.Context, accountID string, p domain.Sessi
 	return out, nil
 }
 
-// CountLiveSessions returns how many sessions are live under p, across every account.
-func (s *Store) CountLiveSessions(ctx context.Context, p domain.SessionPolicy) (int64, error) {
-	n, err := sqlcgen.New(s.pool).CountLiveSessions(ctx, sqlcgen.CountLiveSessionsParams{
-		IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
-	})
+// EstimateSessions returns how many sessions are held, live or ended and not yet purged,
+// across every account, from PostgreSQL's statistics (no scan of the table).
+func (s *Store) EstimateSessions(ctx context.Context) (int64, error) {
+	n, err := sqlcgen.New(s.pool).EstimateSessions(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("count live sessions: %w", fromDriver(err))
+		return 0, fmt.Errorf("estimate sessions: %w", fromDriver(err))
 	}
 	return n, nil
 }
