@@ -167,7 +167,10 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 		}
 	}()
 	var (
-		dbOpts    = database.Options{MaxConns: cfg.DatabaseMaxConns, Timeout: cfg.DatabaseTimeout}
+		// A direct URL beside DATABASE_URL says that DATABASE_URL goes through a pooler:
+		// then no named prepared statements (docs/decisions.md).
+		dbOpts = database.Options{MaxConns: cfg.DatabaseMaxConns, Timeout: cfg.DatabaseTimeout,
+			BehindPooler: cfg.DatabaseDirectURL != ""}
 		observers []echo.MiddlewareFunc
 		tracer    trace.TracerProvider // nil: tracing off, modules make no spans
 	)

@@ -65,8 +65,10 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 	bouncer := startPgBouncer(t, bin)
 	dbName := emptyDatabase(t)
 	direct := withDatabase(t, dbtest.ServerURL(), dbName)
-	// Through PgBouncer, with no named prepared statement: the pool's default exec mode
-	// (database.DefaultQueryExecMode); replica 0 names it in the URL as docs/scaling.md shows.
+	// Through PgBouncer, with no named prepared statement (database.PoolerQueryExecMode):
+	// replica 0 has DATABASE_DIRECT_URL, which tells it that DATABASE_URL goes through a
+	// pooler; the others have only the pooler and name the exec mode in the URL, as
+	// docs/scaling.md says (without it they would prepare statements and fail).
 	pooled := withDatabase(t, bouncer.url, dbName)
 
 	// Two replicas migrate the empty database at once, through the pooler only.
@@ -131,11 +133,11 @@ func TestThreeReplicasThroughPgBouncer(t *testing.T) {
 			// The job system LISTENs here; the others only have the pooler, and poll.
 			e["DATABASE_DIRECT_URL"] = direct + "&application_name=identity-direct"
 		}
-		// The production poll and refresh intervals: what polling costs.
-		sc := serverConfig{env: e, databaseURL: pooled, realMail: true, dispatch: dispatch,
+		// Through PgBouncer, at the production poll and refresh intervals: what polling costs.
+		sc := serverConfig{env: e, databaseURL: pooled + "&default_query_exec_mode=cache_describe", realMail: true, dispatch: dispatch,
 			jobs: jobs.Options{ShutdownGrace: time.Second, AbandonAfter: time.Second}, backlogEvery: metrics.DefaultBacklogRefresh}
 		if i == 0 {
-			sc.databaseURL = pooled + "&default_query_exec_mode=cache_describe"
+			sc.databaseURL = pooled // the exec mode follows from DATABASE_DIRECT_URL
 			sc.tracer = tp
 		}
 		replicas[i] = startServer(t, sc)

@@ -22,7 +22,11 @@ const (
 	RegisterOnly Workload = "register"
 	// FullFlow: register, wait for the email, activate with its code, GET /v1/users/me.
 	FullFlow Workload = "flow"
-	// Flood is RegisterOnly with many connections.
+	// Flood is RegisterOnly with many connections, each a client of its own (its own
+	// X-Forwarded-For, which the server trusts from 127.0.0.1): a herd of clients that
+	// resend as soon as they are answered, whatever the answer (Retry-After ignored).
+	// From one address the per-IP rate limit (off here) and the per-client budgets
+	// would be measured instead (the busy-client case).
 	Flood Workload = "flood"
 	// Unauthenticated: GET /v1/users/me without an Authorization header, answered 401
 	// without a password hash; what it costs is what any stranger can make the server
@@ -198,6 +202,9 @@ func (rn *Runner) Run(ctx context.Context, spec StepSpec) (StepResult, error) {
 		go func() {
 			defer wg.Done()
 			c := conn{rn: rn, client: client, rec: recs[i], id: i, step: spec.Name}
+			if spec.Workload == Flood {
+				c.forwardedFor = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+			}
 			for n := 0; !stop.Load() && ctx.Err() == nil; n++ {
 				switch spec.Workload {
 				case FullFlow:
@@ -316,6 +323,8 @@ type conn struct {
 	step   string
 	// account and token are the active account of a me step and its session (Bearer).
 	account, token string
+	// forwardedFor, when set, is the client this connection claims to be (X-Forwarded-For).
+	forwardedFor string
 }
 
 func (c *conn) address(n int) string {
@@ -437,6 +446,9 @@ func (c *conn) do(ctx context.Context, route, method, path, user string, body []
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.forwardedFor != "" {
+		req.Header.Set("X-Forwarded-For", c.forwardedFor)
 	}
 	if user != "" {
 		req.SetBasicAuth(user, password)

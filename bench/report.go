@@ -109,7 +109,7 @@ func Report(res Results) string {
 	fmt.Fprintf(&b, "- commit %s; started %s; took %s\n", m.Commit, res.Started.UTC().Format(time.RFC3339), res.Elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s\n", m.LoadBefore, res.LoadAfter)
 	o := res.Options
-	fmt.Fprintf(&b, "- steps: %s measured after %s of warm-up each; flood %d connections for %s; closed loop (each connection sends its next request when the last one answered)\n",
+	fmt.Fprintf(&b, "- steps: %s measured after %s of warm-up each; flood %d connections for %s, each a client of its own (X-Forwarded-For); closed loop (each connection sends its next request when the last one answered, a 429 or 503 included: Retry-After is ignored)\n",
 		o.Step, o.Warmup, o.FloodConns, o.Flood)
 	if len(o.ServerEnv) > 0 {
 		fmt.Fprintf(&b, "- server environment added: `%s`\n", strings.Join(o.ServerEnv, " "))

@@ -123,6 +123,8 @@ func StartServer(ctx context.Context, c ServerConfig) (*Server, error) {
 		// The load generator is one client: the per-client limits would measure
 		// themselves, not the service.
 		"RATE_LIMIT_PER_IP=0",
+		// The flood's connections are clients of their own (X-Forwarded-For).
+		"TRUSTED_PROXIES=127.0.0.1/32",
 		"CODES_PER_CLIENT_PER_DAY=0",
 		"ACTIVATION_GUESSES_PER_CLIENT_PER_DAY=0",
 		"PASSWORD_HASH_MEMORY_KIB="+strconv.FormatUint(uint64(c.Hash.MemoryKiB), 10),

@@ -32,7 +32,7 @@ func query(t *testing.T, file, name string) string {
 			}
 		}
 		params := map[string]int{}
-		param := regexp.MustCompile(`sqlc\.arg\((\w+)\)|@(\w+)`)
+		param := regexp.MustCompile(`sqlc\.n?arg\((\w+)\)|@(\w+)`)
 		embed := regexp.MustCompile(`sqlc\.embed\((\w+)\)`)
 		text := embed.ReplaceAllString(strings.Join(sql, "\n"), "$1.*")
 		return param.ReplaceAllStringFunc(text, func(m string) string {
@@ -114,6 +114,9 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/identity/sessions.sql", "DeleteAccountSessions", []any{"00000000-0000-0000-0000-000000000000"}, "sessions_account_id_last_used_at_idx"},
 		{"queries/identity/sessions.sql", "PurgeIdleSessions", []any{int64(24 * 3600 * 1000), int64(500)}, "sessions_last_used_at_idx"},
 		{"queries/identity/password_reset.sql", "PurgeExpiredResetCodes", []any{int64(24 * 3600 * 1000), int64(500)}, "password_reset_codes_expires_at_idx"},
+		{"queries/identity/email_change.sql", "PurgeExpiredEmailChangeCodes", []any{int64(24 * 3600 * 1000), int64(500)}, "email_change_codes_expires_at_idx"},
+		{"queries/identity/email_change.sql", "MoveSignInFailures", []any{"a@example.com", "b@example.com"}, "sign_in_failures_email_failed_at_idx"},
+		{"queries/identity/sessions.sql", "DeleteOtherSessions", []any{"00000000-0000-0000-0000-000000000000", nil}, "sessions_account_id_last_used_at_idx"},
 		{"queries/identity/sessions.sql", "PurgeOldSessions", []any{int64(720 * 3600 * 1000), int64(500)}, "sessions_created_at_idx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

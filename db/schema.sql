@@ -282,6 +282,30 @@ ALTER TABLE identity.client_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENT
 );
 
 --
+-- Name: email_change_codes; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.email_change_codes (
+    account_id uuid NOT NULL,
+    code text NOT NULL,
+    new_email text NOT NULL,
+    issued_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    failed_attempts integer DEFAULT 0 NOT NULL,
+    CONSTRAINT email_change_codes_code_check CHECK ((code ~ '^[0-9]{8}$'::text)),
+    CONSTRAINT email_change_codes_expiry_check CHECK ((expires_at > issued_at)),
+    CONSTRAINT email_change_codes_failed_attempts_check CHECK ((failed_attempts >= 0)),
+    CONSTRAINT email_change_codes_new_email_length_check CHECK (((char_length(new_email) >= 3) AND (char_length(new_email) <= 254))),
+    CONSTRAINT email_change_codes_new_email_lower_check CHECK ((new_email = lower(new_email)))
+);
+
+--
+-- Name: TABLE email_change_codes; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.email_change_codes IS 'The one valid email-change code of each account that asked to change its address, with that address.';
+
+--
 -- Name: password_reset_codes; Type: TABLE; Schema: identity; Owner: -
 --
 
@@ -666,6 +690,13 @@ ALTER TABLE ONLY identity.client_ledger
     ADD CONSTRAINT client_ledger_pkey PRIMARY KEY (id);
 
 --
+-- Name: email_change_codes email_change_codes_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.email_change_codes
+    ADD CONSTRAINT email_change_codes_pkey PRIMARY KEY (account_id);
+
+--
 -- Name: password_reset_codes password_reset_codes_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -805,6 +836,12 @@ CREATE INDEX client_ledger_client_kind_occurred_at_idx ON identity.client_ledger
 CREATE INDEX client_ledger_occurred_at_idx ON identity.client_ledger USING btree (occurred_at);
 
 --
+-- Name: email_change_codes_expires_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX email_change_codes_expires_at_idx ON identity.email_change_codes USING btree (expires_at);
+
+--
 -- Name: password_reset_codes_expires_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
@@ -926,6 +963,13 @@ ALTER TABLE ONLY identity.activation_codes
     ADD CONSTRAINT activation_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
+-- Name: email_change_codes email_change_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.email_change_codes
+    ADD CONSTRAINT email_change_codes_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
+
+--
 -- Name: password_reset_codes password_reset_codes_account_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
 --
 
@@ -978,4 +1022,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261207100008'),
     ('20261207110000'),
     ('20261207120000'),
-    ('20261207130000');
+    ('20261207130000'),
+    ('20261208100000');

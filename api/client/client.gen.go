@@ -2492,6 +2492,552 @@ func (e ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus) Val
 	}
 }
 
+// Defines values for RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCodeMalformedJson RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCode = "malformed_json"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCodeMalformedJson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatusN400 RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatusN401 RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatusN403 RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCode = "payload_too_large"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatusN413 RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatus = 413
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatusN413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCode = "unsupported_media_type"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatusN415 RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatus = 415
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatusN415:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatusN422 RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCodeRateLimited RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatusN429 RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCodeInternalError RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatusN500 RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCodeUnavailable RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatusN503 RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCodeInvalidCode   ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode = "invalid_code"
+	ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCodeMalformedJson ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode = "malformed_json"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCodeInvalidCode:
+		return true
+	case ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCodeMalformedJson:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatusN400 ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus = 400
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatusN400:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatusN401 ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus = 401
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatusN403 ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCode = "payload_too_large"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCodePayloadTooLarge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatusN413 ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatus = 413
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatusN413:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCode = "unsupported_media_type"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCodeUnsupportedMediaType:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatusN415 ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatus = 415
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatusN415:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatusN422 ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatus = 422
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatusN422:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCodeRateLimited     ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
+	ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCodeTooManyAttempts ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode = "too_many_attempts"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCodeRateLimited:
+		return true
+	case ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCodeTooManyAttempts:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatusN429 ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus = 429
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatusN429:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCodeInternalError ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCode = "internal_error"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCodeInternalError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatusN500 ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatus = 500
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatusN500:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCodeUnavailable ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCode = "unavailable"
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCodeUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatusN503 ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatus = 503
+)
+
+// Valid indicates whether the value is a known member of the ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatusN503:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MyEvents401ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	MyEvents401ApplicationProblemPlusJSONResponseBodyCodeUnauthorized MyEvents401ApplicationProblemPlusJSONResponseBodyCode = "unauthorized"
@@ -2948,6 +3494,22 @@ type CodeIssued struct {
 	//
 	// Example: 2026-11-25T10:01:30.25Z
 	ResendAfter time.Time `json:"resend_after"`
+}
+
+// EmailChangeConfirmation The confirmation of an email change. Unknown fields are ignored.
+type EmailChangeConfirmation struct {
+	// Code The code of the latest email sent to the new address, as a JSON string of eight ASCII digits.
+	//
+	// Example: 04271953
+	Code string `json:"code"`
+}
+
+// EmailChangeRequest A request to change the account's address. Unknown fields are ignored.
+type EmailChangeRequest struct {
+	// Email The new address, under the rules of `RegisterRequest.email`; not the account's own.
+	//
+	// Example: alice.new@example.org
+	Email openapi_types.Email `json:"email"`
 }
 
 // FieldError One invalid request field.
@@ -4169,6 +4731,130 @@ type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyCode string
 // ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ResendActivationCode.
 type ResendActivationCode503ApplicationProblemPlusJSONResponseBodyStatus int
 
+// RequestEmailChangeParams defines parameters for RequestEmailChange.
+type RequestEmailChangeParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange400ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange400ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange401ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange403ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange413ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange413ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange415ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange415ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange422ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange429ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange500ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCode defines parameters for RequestEmailChange.
+type RequestEmailChange503ApplicationProblemPlusJSONResponseBodyCode string
+
+// RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for RequestEmailChange.
+type RequestEmailChange503ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChangeParams defines parameters for ConfirmEmailChange.
+type ConfirmEmailChangeParams struct {
+	// XRequestID An id for this request, echoed in the response and written in the service's log
+	// lines. Kept when it is 1 to 128 characters from `A-Z a-z 0-9 . _ : -`; anything
+	// else is replaced by a new UUID.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange413ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange415ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange422ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange500ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCode defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyCode string
+
+// ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ConfirmEmailChange.
+type ConfirmEmailChange503ApplicationProblemPlusJSONResponseBodyStatus int
+
 // MyEventsParams defines parameters for MyEvents.
 type MyEventsParams struct {
 	// Before The id of an event of this account; the page holds the events before it. An id that is not one of the account's events gives an empty page.
@@ -4280,6 +4966,12 @@ type RegisterJSONRequestBody = RegisterRequest
 
 // ActivateJSONRequestBody defines body for Activate for application/json ContentType.
 type ActivateJSONRequestBody = ActivationRequest
+
+// RequestEmailChangeJSONRequestBody defines body for RequestEmailChange for application/json ContentType.
+type RequestEmailChangeJSONRequestBody = EmailChangeRequest
+
+// ConfirmEmailChangeJSONRequestBody defines body for ConfirmEmailChange for application/json ContentType.
+type ConfirmEmailChangeJSONRequestBody = EmailChangeConfirmation
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChangeRequest
@@ -4729,6 +5421,138 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestEmailChangeWithBody Ask to change the caller's email address
+	//
+	// *Basic only*: the current password proves the caller, as for a password change.
+	// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+	// clock), to the **new** address, and a notice to the account's current address
+	// (no code in it, and no part of the new address: its domain too is text the caller
+	// chose). Only the latest code counts: a new request, to any address, voids the
+	// earlier code. Nothing changes until the code is confirmed
+	// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+	// cancels the change.
+	//
+	// The answer is the same **202** `{}`, in about the same time (every answer waits
+	// until 50 ms after the request was authenticated), whether the new address is
+	// free, held by a pending account, or held by an **active** account; to an active
+	// account's address **nothing is sent** (the code is issued, counted and
+	// notified as for any address, but never emailed, so it cannot be confirmed).
+	// The request cannot tell whether an address has an account.
+	//
+	// The code spends the budgets an activation code spends: one of the 10 codes a day of
+	// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+	// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+	// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+	// resend interval: a caller who mistyped the address asks again at once.
+	//
+	// - **422** `validation_failed` for a malformed address (the rules of registration)
+	//   or the account's own address.
+	// - **403** `account_pending` for an account that is not active yet (it re-registers
+	//   instead).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+	RequestEmailChangeWithBody(ctx context.Context, params *RequestEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestEmailChange Ask to change the caller's email address
+	//
+	// *Basic only*: the current password proves the caller, as for a password change.
+	// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+	// clock), to the **new** address, and a notice to the account's current address
+	// (no code in it, and no part of the new address: its domain too is text the caller
+	// chose). Only the latest code counts: a new request, to any address, voids the
+	// earlier code. Nothing changes until the code is confirmed
+	// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+	// cancels the change.
+	//
+	// The answer is the same **202** `{}`, in about the same time (every answer waits
+	// until 50 ms after the request was authenticated), whether the new address is
+	// free, held by a pending account, or held by an **active** account; to an active
+	// account's address **nothing is sent** (the code is issued, counted and
+	// notified as for any address, but never emailed, so it cannot be confirmed).
+	// The request cannot tell whether an address has an account.
+	//
+	// The code spends the budgets an activation code spends: one of the 10 codes a day of
+	// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+	// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+	// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+	// resend interval: a caller who mistyped the address asks again at once.
+	//
+	// - **422** `validation_failed` for a malformed address (the rules of registration)
+	//   or the account's own address.
+	// - **403** `account_pending` for an account that is not active yet (it re-registers
+	//   instead).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+	RequestEmailChange(ctx context.Context, params *RequestEmailChangeParams, body RequestEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmEmailChangeWithBody Confirm the new email address with the emailed code
+	//
+	// Makes the address of the account's latest live email-change code the account's,
+	// and answers the account with it. In one transaction: the code is used up (and the
+	// reset code, sent to the old address, is void); every session of the account ends
+	// but the one of this request's Bearer token, if it came with one (on every replica,
+	// at once); a **pending** account that held the new address is replaced (its id,
+	// codes and sessions are gone, as when a registration takes it over); the wrong
+	// passwords counted against the old address count against the new one; and
+	// `account.email_changed` (with the new address) joins the audit trail. From then on
+	// the account signs in with the new address; the old one is free.
+	//
+	// - **400** `invalid_code` for any code that is not the account's latest live
+	//   email-change code — wrong, expired, replaced by a later request, void after 5
+	//   wrong guesses, or none at all — and for the right code when an **active**
+	//   account holds the address (it took it since the request: the address's unique
+	//   constraint decides, so of two accounts confirming one address at once one gets
+	//   it and the other this answer). One answer, no `attempts_remaining`. A miss
+	//   counts as a wrong guess of the new address's mailbox (of the account's own when
+	//   it has no code) and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+	//   20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+	//   activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+	// - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+	//   guess).
+	// - **403** `account_pending` for an account that is not active yet.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+	ConfirmEmailChangeWithBody(ctx context.Context, params *ConfirmEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmEmailChange Confirm the new email address with the emailed code
+	//
+	// Makes the address of the account's latest live email-change code the account's,
+	// and answers the account with it. In one transaction: the code is used up (and the
+	// reset code, sent to the old address, is void); every session of the account ends
+	// but the one of this request's Bearer token, if it came with one (on every replica,
+	// at once); a **pending** account that held the new address is replaced (its id,
+	// codes and sessions are gone, as when a registration takes it over); the wrong
+	// passwords counted against the old address count against the new one; and
+	// `account.email_changed` (with the new address) joins the audit trail. From then on
+	// the account signs in with the new address; the old one is free.
+	//
+	// - **400** `invalid_code` for any code that is not the account's latest live
+	//   email-change code — wrong, expired, replaced by a later request, void after 5
+	//   wrong guesses, or none at all — and for the right code when an **active**
+	//   account holds the address (it took it since the request: the address's unique
+	//   constraint decides, so of two accounts confirming one address at once one gets
+	//   it and the other this answer). One answer, no `attempts_remaining`. A miss
+	//   counts as a wrong guess of the new address's mailbox (of the account's own when
+	//   it has no code) and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+	//   20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+	//   activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+	// - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+	//   guess).
+	// - **403** `account_pending` for an account that is not active yet.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+	ConfirmEmailChange(ctx context.Context, params *ConfirmEmailChangeParams, body ConfirmEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// MyEvents Read the caller's own audit trail
 	//
@@ -5359,6 +6183,178 @@ func (c *Client) Activate(ctx context.Context, params *ActivateParams, body Acti
 // Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 func (c *Client) ResendActivationCode(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewResendActivationCodeRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestEmailChangeWithBody Ask to change the caller's email address
+//
+// *Basic only*: the current password proves the caller, as for a password change.
+// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+// clock), to the **new** address, and a notice to the account's current address
+// (no code in it, and no part of the new address: its domain too is text the caller
+// chose). Only the latest code counts: a new request, to any address, voids the
+// earlier code. Nothing changes until the code is confirmed
+// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+// cancels the change.
+//
+// The answer is the same **202** `{}`, in about the same time (every answer waits
+// until 50 ms after the request was authenticated), whether the new address is
+// free, held by a pending account, or held by an **active** account; to an active
+// account's address **nothing is sent** (the code is issued, counted and
+// notified as for any address, but never emailed, so it cannot be confirmed).
+// The request cannot tell whether an address has an account.
+//
+// The code spends the budgets an activation code spends: one of the 10 codes a day of
+// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+// resend interval: a caller who mistyped the address asks again at once.
+//
+//   - **422** `validation_failed` for a malformed address (the rules of registration)
+//     or the account's own address.
+//   - **403** `account_pending` for an account that is not active yet (it re-registers
+//     instead).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+func (c *Client) RequestEmailChangeWithBody(ctx context.Context, params *RequestEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestEmailChangeRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestEmailChange Ask to change the caller's email address
+//
+// *Basic only*: the current password proves the caller, as for a password change.
+// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+// clock), to the **new** address, and a notice to the account's current address
+// (no code in it, and no part of the new address: its domain too is text the caller
+// chose). Only the latest code counts: a new request, to any address, voids the
+// earlier code. Nothing changes until the code is confirmed
+// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+// cancels the change.
+//
+// The answer is the same **202** `{}`, in about the same time (every answer waits
+// until 50 ms after the request was authenticated), whether the new address is
+// free, held by a pending account, or held by an **active** account; to an active
+// account's address **nothing is sent** (the code is issued, counted and
+// notified as for any address, but never emailed, so it cannot be confirmed).
+// The request cannot tell whether an address has an account.
+//
+// The code spends the budgets an activation code spends: one of the 10 codes a day of
+// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+// resend interval: a caller who mistyped the address asks again at once.
+//
+//   - **422** `validation_failed` for a malformed address (the rules of registration)
+//     or the account's own address.
+//   - **403** `account_pending` for an account that is not active yet (it re-registers
+//     instead).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+func (c *Client) RequestEmailChange(ctx context.Context, params *RequestEmailChangeParams, body RequestEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestEmailChangeRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmEmailChangeWithBody Confirm the new email address with the emailed code
+//
+// Makes the address of the account's latest live email-change code the account's,
+// and answers the account with it. In one transaction: the code is used up (and the
+// reset code, sent to the old address, is void); every session of the account ends
+// but the one of this request's Bearer token, if it came with one (on every replica,
+// at once); a **pending** account that held the new address is replaced (its id,
+// codes and sessions are gone, as when a registration takes it over); the wrong
+// passwords counted against the old address count against the new one; and
+// `account.email_changed` (with the new address) joins the audit trail. From then on
+// the account signs in with the new address; the old one is free.
+//
+//   - **400** `invalid_code` for any code that is not the account's latest live
+//     email-change code — wrong, expired, replaced by a later request, void after 5
+//     wrong guesses, or none at all — and for the right code when an **active**
+//     account holds the address (it took it since the request: the address's unique
+//     constraint decides, so of two accounts confirming one address at once one gets
+//     it and the other this answer). One answer, no `attempts_remaining`. A miss
+//     counts as a wrong guess of the new address's mailbox (of the account's own when
+//     it has no code) and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+//     20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+//     activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+//   - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+//     guess).
+//   - **403** `account_pending` for an account that is not active yet.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+func (c *Client) ConfirmEmailChangeWithBody(ctx context.Context, params *ConfirmEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmEmailChangeRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmEmailChange Confirm the new email address with the emailed code
+//
+// Makes the address of the account's latest live email-change code the account's,
+// and answers the account with it. In one transaction: the code is used up (and the
+// reset code, sent to the old address, is void); every session of the account ends
+// but the one of this request's Bearer token, if it came with one (on every replica,
+// at once); a **pending** account that held the new address is replaced (its id,
+// codes and sessions are gone, as when a registration takes it over); the wrong
+// passwords counted against the old address count against the new one; and
+// `account.email_changed` (with the new address) joins the audit trail. From then on
+// the account signs in with the new address; the old one is free.
+//
+//   - **400** `invalid_code` for any code that is not the account's latest live
+//     email-change code — wrong, expired, replaced by a later request, void after 5
+//     wrong guesses, or none at all — and for the right code when an **active**
+//     account holds the address (it took it since the request: the address's unique
+//     constraint decides, so of two accounts confirming one address at once one gets
+//     it and the other this answer). One answer, no `attempts_remaining`. A miss
+//     counts as a wrong guess of the new address's mailbox (of the account's own when
+//     it has no code) and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+//     20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+//     activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+//   - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+//     guess).
+//   - **403** `account_pending` for an account that is not active yet.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+func (c *Client) ConfirmEmailChange(ctx context.Context, params *ConfirmEmailChangeParams, body ConfirmEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmEmailChangeRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6260,6 +7256,116 @@ func NewResendActivationCodeRequest(server string, params *ResendActivationCodeP
 	return req, nil
 }
 
+// NewRequestEmailChangeRequest calls the generic RequestEmailChange builder with application/json body
+func NewRequestEmailChangeRequest(server string, params *RequestEmailChangeParams, body RequestEmailChangeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRequestEmailChangeRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewRequestEmailChangeRequestWithBody constructs an http.Request for the RequestEmailChange method, with any body, and a specified content type
+func NewRequestEmailChangeRequestWithBody(server string, params *RequestEmailChangeParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/me/email")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewConfirmEmailChangeRequest calls the generic ConfirmEmailChange builder with application/json body
+func NewConfirmEmailChangeRequest(server string, params *ConfirmEmailChangeParams, body ConfirmEmailChangeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConfirmEmailChangeRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewConfirmEmailChangeRequestWithBody constructs an http.Request for the ConfirmEmailChange method, with any body, and a specified content type
+func NewConfirmEmailChangeRequestWithBody(server string, params *ConfirmEmailChangeParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/users/me/email/confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewMyEventsRequest constructs an http.Request for the MyEvents method
 func NewMyEventsRequest(server string, params *MyEventsParams) (*http.Request, error) {
 	var err error
@@ -6839,6 +7945,138 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/users/me/activation-code (the `ResendActivationCode` operationId).
 	ResendActivationCodeWithResponse(ctx context.Context, params *ResendActivationCodeParams, reqEditors ...RequestEditorFn) (*ResendActivationCodeResponse, error)
+
+	// RequestEmailChangeWithBodyWithResponse Ask to change the caller's email address
+	//
+	// *Basic only*: the current password proves the caller, as for a password change.
+	// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+	// clock), to the **new** address, and a notice to the account's current address
+	// (no code in it, and no part of the new address: its domain too is text the caller
+	// chose). Only the latest code counts: a new request, to any address, voids the
+	// earlier code. Nothing changes until the code is confirmed
+	// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+	// cancels the change.
+	//
+	// The answer is the same **202** `{}`, in about the same time (every answer waits
+	// until 50 ms after the request was authenticated), whether the new address is
+	// free, held by a pending account, or held by an **active** account; to an active
+	// account's address **nothing is sent** (the code is issued, counted and
+	// notified as for any address, but never emailed, so it cannot be confirmed).
+	// The request cannot tell whether an address has an account.
+	//
+	// The code spends the budgets an activation code spends: one of the 10 codes a day of
+	// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+	// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+	// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+	// resend interval: a caller who mistyped the address asks again at once.
+	//
+	// - **422** `validation_failed` for a malformed address (the rules of registration)
+	//   or the account's own address.
+	// - **403** `account_pending` for an account that is not active yet (it re-registers
+	//   instead).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+	RequestEmailChangeWithBodyWithResponse(ctx context.Context, params *RequestEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestEmailChangeResponse, error)
+
+	// RequestEmailChangeWithResponse Ask to change the caller's email address
+	//
+	// *Basic only*: the current password proves the caller, as for a password change.
+	// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+	// clock), to the **new** address, and a notice to the account's current address
+	// (no code in it, and no part of the new address: its domain too is text the caller
+	// chose). Only the latest code counts: a new request, to any address, voids the
+	// earlier code. Nothing changes until the code is confirmed
+	// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+	// cancels the change.
+	//
+	// The answer is the same **202** `{}`, in about the same time (every answer waits
+	// until 50 ms after the request was authenticated), whether the new address is
+	// free, held by a pending account, or held by an **active** account; to an active
+	// account's address **nothing is sent** (the code is issued, counted and
+	// notified as for any address, but never emailed, so it cannot be confirmed).
+	// The request cannot tell whether an address has an account.
+	//
+	// The code spends the budgets an activation code spends: one of the 10 codes a day of
+	// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+	// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+	// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+	// resend interval: a caller who mistyped the address asks again at once.
+	//
+	// - **422** `validation_failed` for a malformed address (the rules of registration)
+	//   or the account's own address.
+	// - **403** `account_pending` for an account that is not active yet (it re-registers
+	//   instead).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+	RequestEmailChangeWithResponse(ctx context.Context, params *RequestEmailChangeParams, body RequestEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestEmailChangeResponse, error)
+
+	// ConfirmEmailChangeWithBodyWithResponse Confirm the new email address with the emailed code
+	//
+	// Makes the address of the account's latest live email-change code the account's,
+	// and answers the account with it. In one transaction: the code is used up (and the
+	// reset code, sent to the old address, is void); every session of the account ends
+	// but the one of this request's Bearer token, if it came with one (on every replica,
+	// at once); a **pending** account that held the new address is replaced (its id,
+	// codes and sessions are gone, as when a registration takes it over); the wrong
+	// passwords counted against the old address count against the new one; and
+	// `account.email_changed` (with the new address) joins the audit trail. From then on
+	// the account signs in with the new address; the old one is free.
+	//
+	// - **400** `invalid_code` for any code that is not the account's latest live
+	//   email-change code — wrong, expired, replaced by a later request, void after 5
+	//   wrong guesses, or none at all — and for the right code when an **active**
+	//   account holds the address (it took it since the request: the address's unique
+	//   constraint decides, so of two accounts confirming one address at once one gets
+	//   it and the other this answer). One answer, no `attempts_remaining`. A miss
+	//   counts as a wrong guess of the new address's mailbox (of the account's own when
+	//   it has no code) and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+	//   20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+	//   activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+	// - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+	//   guess).
+	// - **403** `account_pending` for an account that is not active yet.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+	ConfirmEmailChangeWithBodyWithResponse(ctx context.Context, params *ConfirmEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmEmailChangeResponse, error)
+
+	// ConfirmEmailChangeWithResponse Confirm the new email address with the emailed code
+	//
+	// Makes the address of the account's latest live email-change code the account's,
+	// and answers the account with it. In one transaction: the code is used up (and the
+	// reset code, sent to the old address, is void); every session of the account ends
+	// but the one of this request's Bearer token, if it came with one (on every replica,
+	// at once); a **pending** account that held the new address is replaced (its id,
+	// codes and sessions are gone, as when a registration takes it over); the wrong
+	// passwords counted against the old address count against the new one; and
+	// `account.email_changed` (with the new address) joins the audit trail. From then on
+	// the account signs in with the new address; the old one is free.
+	//
+	// - **400** `invalid_code` for any code that is not the account's latest live
+	//   email-change code — wrong, expired, replaced by a later request, void after 5
+	//   wrong guesses, or none at all — and for the right code when an **active**
+	//   account holds the address (it took it since the request: the address's unique
+	//   constraint decides, so of two accounts confirming one address at once one gets
+	//   it and the other this answer). One answer, no `attempts_remaining`. A miss
+	//   counts as a wrong guess of the new address's mailbox (of the account's own when
+	//   it has no code) and of the client.
+	// - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+	//   20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+	//   activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+	// - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+	//   guess).
+	// - **403** `account_pending` for an account that is not active yet.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+	ConfirmEmailChangeWithResponse(ctx context.Context, params *ConfirmEmailChangeParams, body ConfirmEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmEmailChangeResponse, error)
 
 	// MyEventsWithResponse Read the caller's own audit trail
 	//
@@ -9143,6 +10381,514 @@ func (r ResendActivationCodeResponse) ContentType() string {
 	return ""
 }
 
+// RequestEmailChangeResponse202Headers the declared response headers of an HTTP 202 response for RequestEmailChange
+type RequestEmailChangeResponse202Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse400Headers the declared response headers of an HTTP 400 response for RequestEmailChange
+type RequestEmailChangeResponse400Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse401Headers the declared response headers of an HTTP 401 response for RequestEmailChange
+type RequestEmailChangeResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse403Headers the declared response headers of an HTTP 403 response for RequestEmailChange
+type RequestEmailChangeResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse413Headers the declared response headers of an HTTP 413 response for RequestEmailChange
+type RequestEmailChangeResponse413Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse415Headers the declared response headers of an HTTP 415 response for RequestEmailChange
+type RequestEmailChangeResponse415Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse422Headers the declared response headers of an HTTP 422 response for RequestEmailChange
+type RequestEmailChangeResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse429Headers the declared response headers of an HTTP 429 response for RequestEmailChange
+type RequestEmailChangeResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse500Headers the declared response headers of an HTTP 500 response for RequestEmailChange
+type RequestEmailChangeResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// RequestEmailChangeResponse503Headers the declared response headers of an HTTP 503 response for RequestEmailChange
+type RequestEmailChangeResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type RequestEmailChangeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *map[string]interface{}
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *MalformedJSON
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *UnauthorizedBasic
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountPending
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *RateLimited
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RequestEmailChangeResponse202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RequestEmailChangeResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RequestEmailChangeResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RequestEmailChangeResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RequestEmailChangeResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RequestEmailChangeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RequestEmailChangeResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RequestEmailChangeResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RequestEmailChangeResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RequestEmailChangeResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RequestEmailChangeResponse) GetJSON202() *map[string]interface{} {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON400() *MalformedJSON {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON403() *AccountPending {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON429() *RateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RequestEmailChangeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RequestEmailChangeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RequestEmailChangeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RequestEmailChangeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmEmailChangeResponse200Headers the declared response headers of an HTTP 200 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse200Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse400Headers the declared response headers of an HTTP 400 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse400Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse401Headers the declared response headers of an HTTP 401 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse401Headers struct {
+	CacheControl        string
+	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse403Headers the declared response headers of an HTTP 403 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse413Headers the declared response headers of an HTTP 413 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse413Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse415Headers the declared response headers of an HTTP 415 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse415Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse422Headers the declared response headers of an HTTP 422 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse422Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse429Headers the declared response headers of an HTTP 429 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse429Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse500Headers the declared response headers of an HTTP 500 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse500Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ConfirmEmailChangeResponse503Headers the declared response headers of an HTTP 503 response for ConfirmEmailChange
+type ConfirmEmailChangeResponse503Headers struct {
+	CacheControl        string
+	RetryAfter          int
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+type ConfirmEmailChangeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *struct {
+		// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+		//
+		// Example: 4
+		AttemptsRemaining *int                                                            `json:"attempts_remaining,omitempty"`
+		Code              ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+		// Detail What went wrong, for humans; may change between versions.
+		//
+		// Example: The activation code is wrong.
+		Detail *string `json:"detail,omitempty"`
+
+		// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+		Errors *[]FieldError                                                     `json:"errors,omitempty"`
+		Status ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+		// Title The HTTP status text.
+		//
+		// Example: Bad Request
+		Title string `json:"title"`
+
+		// Type `https://identity.example.com/problems/<code>`.
+		//
+		// Example: https://identity.example.com/problems/invalid_code
+		Type string `json:"type"`
+	}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountPending
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *ValidationFailed
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *struct {
+		// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+		//
+		// Example: 4
+		AttemptsRemaining *int                                                            `json:"attempts_remaining,omitempty"`
+		Code              ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+		// Detail What went wrong, for humans; may change between versions.
+		//
+		// Example: The activation code is wrong.
+		Detail *string `json:"detail,omitempty"`
+
+		// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+		Errors *[]FieldError                                                     `json:"errors,omitempty"`
+		Status ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+		// Title The HTTP status text.
+		//
+		// Example: Bad Request
+		Title string `json:"title"`
+
+		// Type `https://identity.example.com/problems/<code>`.
+		//
+		// Example: https://identity.example.com/problems/invalid_code
+		Type string `json:"type"`
+	}
+	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
+	ApplicationproblemJSON431 *HeadersTooLarge
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConfirmEmailChangeResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ConfirmEmailChangeResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConfirmEmailChangeResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ConfirmEmailChangeResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ConfirmEmailChangeResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ConfirmEmailChangeResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ConfirmEmailChangeResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmEmailChangeResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConfirmEmailChangeResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConfirmEmailChangeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConfirmEmailChangeResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON400() *struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int                                                            `json:"attempts_remaining,omitempty"`
+	Code              ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError                                                     `json:"errors,omitempty"`
+	Status ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+} {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON403() *AccountPending {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON422() *ValidationFailed {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON429() *struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int                                                            `json:"attempts_remaining,omitempty"`
+	Code              ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError                                                     `json:"errors,omitempty"`
+	Status ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+} {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON431 returns the response for an HTTP 431 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON431() *HeadersTooLarge {
+	return r.ApplicationproblemJSON431
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmEmailChangeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmEmailChangeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmEmailChangeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmEmailChangeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // MyEventsResponse200Headers the declared response headers of an HTTP 200 response for MyEvents
 type MyEventsResponse200Headers struct {
 	CacheControl        string
@@ -9994,6 +11740,162 @@ func (c *ClientWithResponses) ResendActivationCodeWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseResendActivationCodeResponse(rsp)
+}
+
+// RequestEmailChangeWithBodyWithResponse Ask to change the caller's email address
+//
+// *Basic only*: the current password proves the caller, as for a password change.
+// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+// clock), to the **new** address, and a notice to the account's current address
+// (no code in it, and no part of the new address: its domain too is text the caller
+// chose). Only the latest code counts: a new request, to any address, voids the
+// earlier code. Nothing changes until the code is confirmed
+// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+// cancels the change.
+//
+// The answer is the same **202** `{}`, in about the same time (every answer waits
+// until 50 ms after the request was authenticated), whether the new address is
+// free, held by a pending account, or held by an **active** account; to an active
+// account's address **nothing is sent** (the code is issued, counted and
+// notified as for any address, but never emailed, so it cannot be confirmed).
+// The request cannot tell whether an address has an account.
+//
+// The code spends the budgets an activation code spends: one of the 10 codes a day of
+// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+// resend interval: a caller who mistyped the address asks again at once.
+//
+//   - **422** `validation_failed` for a malformed address (the rules of registration)
+//     or the account's own address.
+//   - **403** `account_pending` for an account that is not active yet (it re-registers
+//     instead).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+func (c *ClientWithResponses) RequestEmailChangeWithBodyWithResponse(ctx context.Context, params *RequestEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestEmailChangeResponse, error) {
+	rsp, err := c.RequestEmailChangeWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestEmailChangeResponse(rsp)
+}
+
+// RequestEmailChangeWithResponse Ask to change the caller's email address
+//
+// *Basic only*: the current password proves the caller, as for a password change.
+// Emails an **8-digit** code, valid `EMAIL_CHANGE_CODE_TTL` (15 min, on the database
+// clock), to the **new** address, and a notice to the account's current address
+// (no code in it, and no part of the new address: its domain too is text the caller
+// chose). Only the latest code counts: a new request, to any address, voids the
+// earlier code. Nothing changes until the code is confirmed
+// (`POST /v1/users/me/email/confirm`); a password change or reset before that
+// cancels the change.
+//
+// The answer is the same **202** `{}`, in about the same time (every answer waits
+// until 50 ms after the request was authenticated), whether the new address is
+// free, held by a pending account, or held by an **active** account; to an active
+// account's address **nothing is sent** (the code is issued, counted and
+// notified as for any address, but never emailed, so it cannot be confirmed).
+// The request cannot tell whether an address has an account.
+//
+// The code spends the budgets an activation code spends: one of the 10 codes a day of
+// the **new address's mailbox** (`ACTIVATION_CODES_PER_DAY`, shared with its
+// registrations and resends), and one of the client's `CODES_PER_CLIENT_PER_DAY`;
+// past either, **429** `rate_limited` with `Retry-After`, whatever the address. No
+// resend interval: a caller who mistyped the address asks again at once.
+//
+//   - **422** `validation_failed` for a malformed address (the rules of registration)
+//     or the account's own address.
+//   - **403** `account_pending` for an account that is not active yet (it re-registers
+//     instead).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/me/email (the `RequestEmailChange` operationId).
+func (c *ClientWithResponses) RequestEmailChangeWithResponse(ctx context.Context, params *RequestEmailChangeParams, body RequestEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestEmailChangeResponse, error) {
+	rsp, err := c.RequestEmailChange(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestEmailChangeResponse(rsp)
+}
+
+// ConfirmEmailChangeWithBodyWithResponse Confirm the new email address with the emailed code
+//
+// Makes the address of the account's latest live email-change code the account's,
+// and answers the account with it. In one transaction: the code is used up (and the
+// reset code, sent to the old address, is void); every session of the account ends
+// but the one of this request's Bearer token, if it came with one (on every replica,
+// at once); a **pending** account that held the new address is replaced (its id,
+// codes and sessions are gone, as when a registration takes it over); the wrong
+// passwords counted against the old address count against the new one; and
+// `account.email_changed` (with the new address) joins the audit trail. From then on
+// the account signs in with the new address; the old one is free.
+//
+//   - **400** `invalid_code` for any code that is not the account's latest live
+//     email-change code — wrong, expired, replaced by a later request, void after 5
+//     wrong guesses, or none at all — and for the right code when an **active**
+//     account holds the address (it took it since the request: the address's unique
+//     constraint decides, so of two accounts confirming one address at once one gets
+//     it and the other this answer). One answer, no `attempts_remaining`. A miss
+//     counts as a wrong guess of the new address's mailbox (of the account's own when
+//     it has no code) and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+//     20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+//     activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+//   - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+//     guess).
+//   - **403** `account_pending` for an account that is not active yet.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+func (c *ClientWithResponses) ConfirmEmailChangeWithBodyWithResponse(ctx context.Context, params *ConfirmEmailChangeParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmEmailChangeResponse, error) {
+	rsp, err := c.ConfirmEmailChangeWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmEmailChangeResponse(rsp)
+}
+
+// ConfirmEmailChangeWithResponse Confirm the new email address with the emailed code
+//
+// Makes the address of the account's latest live email-change code the account's,
+// and answers the account with it. In one transaction: the code is used up (and the
+// reset code, sent to the old address, is void); every session of the account ends
+// but the one of this request's Bearer token, if it came with one (on every replica,
+// at once); a **pending** account that held the new address is replaced (its id,
+// codes and sessions are gone, as when a registration takes it over); the wrong
+// passwords counted against the old address count against the new one; and
+// `account.email_changed` (with the new address) joins the audit trail. From then on
+// the account signs in with the new address; the old one is free.
+//
+//   - **400** `invalid_code` for any code that is not the account's latest live
+//     email-change code — wrong, expired, replaced by a later request, void after 5
+//     wrong guesses, or none at all — and for the right code when an **active**
+//     account holds the address (it took it since the request: the address's unique
+//     constraint decides, so of two accounts confirming one address at once one gets
+//     it and the other this answer). One answer, no `attempts_remaining`. A miss
+//     counts as a wrong guess of the new address's mailbox (of the account's own when
+//     it has no code) and of the client.
+//   - **429** `too_many_attempts` with `Retry-After` past the new address's mailbox's
+//     20 wrong codes in 24 h (`ACTIVATION_GUESSES_PER_DAY`, shared with its
+//     activations) or the client's `ACTIVATION_GUESSES_PER_CLIENT_PER_DAY`.
+//   - **422** `validation_failed` for a code that is not eight ASCII digits (not a
+//     guess).
+//   - **403** `account_pending` for an account that is not active yet.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/users/me/email/confirm (the `ConfirmEmailChange` operationId).
+func (c *ClientWithResponses) ConfirmEmailChangeWithResponse(ctx context.Context, params *ConfirmEmailChangeParams, body ConfirmEmailChangeJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmEmailChangeResponse, error) {
+	rsp, err := c.ConfirmEmailChange(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmEmailChangeResponse(rsp)
 }
 
 // MyEventsWithResponse Read the caller's own audit trail
@@ -13454,6 +15356,782 @@ func ParseResendActivationCodeResponse(rsp *http.Response) (*ResendActivationCod
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ResendActivationCodeResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRequestEmailChangeResponse parses an HTTP response from a RequestEmailChangeWithResponse call
+func ParseRequestEmailChangeResponse(rsp *http.Response) (*RequestEmailChangeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RequestEmailChangeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest MalformedJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest UnauthorizedBasic
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountPending
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RequestEmailChangeResponse202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers RequestEmailChangeResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RequestEmailChangeResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RequestEmailChangeResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers RequestEmailChangeResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RequestEmailChangeResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RequestEmailChangeResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RequestEmailChangeResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RequestEmailChangeResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RequestEmailChangeResponse503Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmEmailChangeResponse parses an HTTP response from a ConfirmEmailChangeWithResponse call
+func ParseConfirmEmailChangeResponse(rsp *http.Response) (*ConfirmEmailChangeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmEmailChangeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest struct {
+			// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+			//
+			// Example: 4
+			AttemptsRemaining *int                                                            `json:"attempts_remaining,omitempty"`
+			Code              ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+			// Detail What went wrong, for humans; may change between versions.
+			//
+			// Example: The activation code is wrong.
+			Detail *string `json:"detail,omitempty"`
+
+			// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+			Errors *[]FieldError                                                     `json:"errors,omitempty"`
+			Status ConfirmEmailChange400ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+			// Title The HTTP status text.
+			//
+			// Example: Bad Request
+			Title string `json:"title"`
+
+			// Type `https://identity.example.com/problems/<code>`.
+			//
+			// Example: https://identity.example.com/problems/invalid_code
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountPending
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest struct {
+			// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+			//
+			// Example: 4
+			AttemptsRemaining *int                                                            `json:"attempts_remaining,omitempty"`
+			Code              ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyCode `json:"code"`
+
+			// Detail What went wrong, for humans; may change between versions.
+			//
+			// Example: The activation code is wrong.
+			Detail *string `json:"detail,omitempty"`
+
+			// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+			Errors *[]FieldError                                                     `json:"errors,omitempty"`
+			Status ConfirmEmailChange429ApplicationProblemPlusJSONResponseBodyStatus `json:"status"`
+
+			// Title The HTTP status text.
+			//
+			// Example: Bad Request
+			Title string `json:"title"`
+
+			// Type `https://identity.example.com/problems/<code>`.
+			//
+			// Example: https://identity.example.com/problems/invalid_code
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 431:
+		var dest HeadersTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON431 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 431:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConfirmEmailChangeResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ConfirmEmailChangeResponse400Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConfirmEmailChangeResponse401Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ConfirmEmailChangeResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers ConfirmEmailChangeResponse413Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ConfirmEmailChangeResponse415Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ConfirmEmailChangeResponse422Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConfirmEmailChangeResponse429Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConfirmEmailChangeResponse500Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConfirmEmailChangeResponse503Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {

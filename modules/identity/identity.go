@@ -7,7 +7,6 @@
 package identity
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 
@@ -64,6 +63,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			app.WithSignInPolicy(settings.SignIn),
 			app.WithSessions(store, settings.Sessions),
 			app.WithPasswordReset(settings.Resets),
+			app.WithEmailChange(settings.EmailChange),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
 			app.WithNewClientNotice(settings.NotifyNewClientSignIn),
 		}
@@ -104,6 +104,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures},
 			{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients},
 			{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes},
+			{Name: "identity.email_change_codes", Batch: postgres.PurgeExpiredEmailChangeCodes},
 			{Name: "identity.account_events", Batch: postgres.PurgeAccountEvents(settings.AuditRetention)},
 			{Name: "identity.idle_sessions", Batch: idle},
 			{Name: "identity.old_sessions", Batch: old},
@@ -119,12 +120,10 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			}
 		}
 	}
-	h := identityhttp.NewHandlers(svc)
+	h := identityhttp.NewHandlers(svc, gate.Screen)
 	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store}}
 	if mx != nil {
-		m.workers = append(m.workers, mx.refreshSessions(func(ctx context.Context) (int64, error) {
-			return store.CountLiveSessions(ctx, settings.Sessions)
-		}))
+		m.workers = append(m.workers, mx.refreshSessions(store.EstimateSessions))
 	}
 	return m, nil
 }
@@ -135,8 +134,8 @@ func (m *Module) API() *API { return m.api }
 // Name implements module.Module.
 func (m *Module) Name() string { return "identity" }
 
-// Workers implements module.Runner: the count of live sessions for the metrics, when
-// they are kept.
+// Workers implements module.Runner: the estimate of the sessions held for the metrics,
+// when they are kept.
 func (m *Module) Workers() []module.Worker { return m.workers }
 
 // RegisterRoutes implements module.Module: the /v1/users and /v1/sessions routes.

@@ -29,16 +29,17 @@ type metrics struct {
 	limited        *prometheus.CounterVec
 	signIns        prometheus.Counter
 	resets         *prometheus.CounterVec
+	emailChanges   *prometheus.CounterVec
 	deletions      prometheus.Counter
 	signOuts       *prometheus.CounterVec
-	// liveSessions is the last count of live sessions (refreshSessions); negative: none
-	// read yet, or the last read failed.
+	// liveSessions is the last estimate of the sessions held (refreshSessions); negative:
+	// none read yet, or the last read failed.
 	liveSessions atomic.Int64
 	// events counts the account events committed, by type (observeEvent).
 	events *prometheus.CounterVec
 }
 
-// sessionsRefresh is how often a replica counts the live sessions for the gauge.
+// sessionsRefresh is how often a replica reads the estimate of the sessions for the gauge.
 const sessionsRefresh = 30 * time.Second
 
 // limitReasons are the RetryLaterError reasons, each exported from the start at 0.
@@ -78,6 +79,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "password_resets", Name: "total",
 			Help: "Password resets by outcome: requested (whatever was sent: the answer is the same), confirmed, wrong_code (a confirmation with a code that is not the latest live one, unknown emails included).",
 		}, []string{"outcome"}),
+		emailChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "email_changes", Name: "total",
+			Help: "Email changes by outcome: requested (a code issued, whether or not it was emailed: the answer is the same), confirmed, wrong_code (a confirmation with a code that is not the latest live one, or for a taken address).",
+		}, []string{"outcome"}),
 		deletions: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "accounts", Name: "deleted_total",
 			Help: "Accounts deleted by their owner (DELETE /v1/users/me).",
@@ -107,20 +112,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range []string{"requested", "confirmed", "wrong_code"} {
 		m.resets.WithLabelValues(o)
 	}
+	for _, o := range []string{"requested", "confirmed", "wrong_code"} {
+		m.emailChanges.WithLabelValues(o)
+	}
 	for _, r := range []string{"sign_out", "sign_out_everywhere", "password_change"} {
 		m.signOuts.WithLabelValues(r)
 	}
 	for _, kind := range []string{domain.EventRegistered, domain.EventActivated, domain.EventSignedIn,
-		domain.EventPasswordChanged, domain.EventPasswordReset, domain.EventSessionsRevoked, domain.EventDeleted} {
+		domain.EventPasswordChanged, domain.EventPasswordReset, domain.EventEmailChanged, domain.EventSessionsRevoked,
+		domain.EventDeleted} {
 		m.events.WithLabelValues(kind)
 	}
 	m.liveSessions.Store(-1)
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "sessions", Name: "live",
-		Help: "Live sessions across every replica, counted every 30 s (-1 until a count succeeds, and while the database is lost).",
+		Help: "Sessions held across every replica: live, or ended and not yet purged (purged every MAINTENANCE_INTERVAL). PostgreSQL's estimate of the rows of identity.sessions (its statistics, no scan), read every 30 s; -1 until a read succeeds, and while the database is lost.",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
 	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
-		m.signIns, m.signOuts, m.resets, m.deletions, m.events, live); err != nil {
+		m.signIns, m.signOuts, m.resets, m.emailChanges, m.deletions, m.events, live); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -129,8 +138,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 // observeEvent counts an account event of type kind that a change committed.
 func (m *metrics) observeEvent(kind string) { m.events.WithLabelValues(kind).Inc() }
 
-// refreshSessions counts the live sessions every sessionsRefresh until ctx ends, so a
-// scrape reads a number and runs no query.
+// refreshSessions reads the estimate of the sessions held every sessionsRefresh until ctx
+// ends, so a scrape reads a number and runs no query. The estimate reads no table: a count
+// of the live sessions scanned millions of index entries on every replica every 30 s
+// (docs/decisions.md).
 func (m *metrics) refreshSessions(count func(context.Context) (int64, error)) func(ctx context.Context) error {
 	return platformmetrics.Every(sessionsRefresh, func(ctx context.Context) {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -207,11 +218,17 @@ func (m *metrics) observeUseCase(useCase string, err error) {
 			m.resets.WithLabelValues("requested").Inc()
 		case "ConfirmReset":
 			m.resets.WithLabelValues("confirmed").Inc()
+		case "RequestEmailChange":
+			m.emailChanges.WithLabelValues("requested").Inc()
+		case "ConfirmEmailChange":
+			m.emailChanges.WithLabelValues("confirmed").Inc()
 		case "DeleteAccount":
 			m.deletions.Inc()
 		}
 	case errors.Is(err, domain.ErrInvalidResetCode):
 		m.resets.WithLabelValues("wrong_code").Inc()
+	case errors.Is(err, domain.ErrInvalidEmailChangeCode):
+		m.emailChanges.WithLabelValues("wrong_code").Inc()
 	case errors.As(err, &wrong):
 		m.wrongCodes.Inc()
 	case errors.As(err, &later):

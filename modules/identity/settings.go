@@ -12,10 +12,12 @@ import (
 // Settings are identity's own variables (README.md's table): the activation codes, the
 // password hashing and the retention of pending accounts.
 type Settings struct {
-	Codes        domain.CodePolicy
-	SignIn       domain.SignInPolicy
-	Sessions     domain.SessionPolicy
-	Resets       domain.ResetPolicy
+	Codes    domain.CodePolicy
+	SignIn   domain.SignInPolicy
+	Sessions domain.SessionPolicy
+	Resets   domain.ResetPolicy
+	// EmailChange: EMAIL_CHANGE_CODE_TTL, with activation's budgets (see LoadSettings).
+	EmailChange  domain.EmailChangePolicy
 	PasswordHash PasswordHash
 	// PendingAccountRetention: pending accounts whose latest code is older are deleted;
 	// 0 keeps them.
@@ -75,6 +77,11 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 			MaxAttempts:   5,
 			GuessesPerDay: 20,
 		},
+		EmailChange: domain.EmailChangePolicy{
+			TTL: s.Duration("EMAIL_CHANGE_CODE_TTL", 15*time.Minute),
+			// The contract's: 5 wrong guesses a code.
+			MaxAttempts: 5,
+		},
 		Sessions: domain.SessionPolicy{
 			IdleTimeout: s.Duration("SESSION_IDLE_TIMEOUT", 24*time.Hour),
 			MaxAge:      s.Duration("SESSION_MAX_AGE", 720*time.Hour),
@@ -94,6 +101,11 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 	}
 	// The client's budgets are shared by every code purpose.
 	set.Resets.ClientGuessesPerDay, set.Resets.ClientCodesPerDay = set.Codes.ClientGuessesPerDay, set.Codes.ClientCodesPerDay
+	// An email-change code proves a mailbox as an activation code does: it spends the new
+	// address's mailbox's activation budgets (docs/decisions.md, "Email change").
+	ec := &set.EmailChange
+	ec.CodesPerDay, ec.GuessesPerDay = set.Codes.CodesPerDay, set.Codes.GuessesPerDay
+	ec.ClientGuessesPerDay, ec.ClientCodesPerDay = set.Codes.ClientGuessesPerDay, set.Codes.ClientCodesPerDay
 	ph := &set.PasswordHash
 	ph.QueueLength = s.Int("PASSWORD_HASH_QUEUE_LENGTH", defaultQueueLength(ph.Concurrency, ph.QueueTimeout), 0, 1000000)
 	if set.PasswordHash.MemoryKiB < 8*uint32(set.PasswordHash.Parallelism) {

@@ -26,6 +26,8 @@ func TestSettingsDefaults(t *testing.T) {
 		Sessions: domain.SessionPolicy{IdleTimeout: 24 * time.Hour, MaxAge: 720 * time.Hour, PerAccount: 50},
 		Resets: domain.ResetPolicy{TTL: 15 * time.Minute, ResendInterval: time.Minute, MaxAttempts: 5, GuessesPerDay: 20, ResetsPerDay: 5,
 			ClientGuessesPerDay: 50, ClientCodesPerDay: 100},
+		EmailChange: domain.EmailChangePolicy{TTL: 15 * time.Minute, MaxAttempts: 5, CodesPerDay: 10, GuessesPerDay: 20,
+			ClientCodesPerDay: 100, ClientGuessesPerDay: 50},
 		PasswordHash: PasswordHash{MemoryKiB: 19456, Iterations: 2, Parallelism: 1,
 			Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Second, QueueLength: 32 * runtime.GOMAXPROCS(0)},
 		PendingAccountRetention: 168 * time.Hour,
@@ -46,7 +48,7 @@ func TestSettingsAreRead(t *testing.T) {
 		"PASSWORD_RESET_CODE_TTL": "10m", "PASSWORD_RESET_RESEND_INTERVAL": "2m", "PASSWORD_RESETS_PER_DAY": "4",
 		"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ITERATIONS": "1", "PASSWORD_HASH_PARALLELISM": "2",
 		"PASSWORD_HASH_CONCURRENCY": "7", "PASSWORD_HASH_QUEUE_TIMEOUT": "250ms", "PENDING_ACCOUNT_RETENTION": "0",
-		"AUDIT_RETENTION": "720h", "NOTIFY_NEW_CLIENT_SIGN_IN": "false",
+		"AUDIT_RETENTION": "720h", "NOTIFY_NEW_CLIENT_SIGN_IN": "false", "EMAIL_CHANGE_CODE_TTL": "5m",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +66,8 @@ func TestSettingsAreRead(t *testing.T) {
 		Sessions: domain.SessionPolicy{IdleTimeout: 30 * time.Minute, MaxAge: 12 * time.Hour, PerAccount: 3},
 		Resets: domain.ResetPolicy{TTL: 10 * time.Minute, ResendInterval: 2 * time.Minute, MaxAttempts: 5, GuessesPerDay: 20, ResetsPerDay: 4,
 			ClientGuessesPerDay: 0, ClientCodesPerDay: 7},
+		EmailChange: domain.EmailChangePolicy{TTL: 5 * time.Minute, MaxAttempts: 5, CodesPerDay: 4, GuessesPerDay: 3,
+			ClientCodesPerDay: 7, ClientGuessesPerDay: 0},
 		PasswordHash: PasswordHash{MemoryKiB: 1024, Iterations: 1, Parallelism: 2,
 			Concurrency: 7, QueueTimeout: 250 * time.Millisecond, QueueLength: 56}, // 7 × 0.25 s × 32
 		AuditRetention: 720 * time.Hour,
@@ -88,6 +92,7 @@ func TestBadSettingsFailNamingTheVariable(t *testing.T) {
 		"SESSION_IDLE_TIMEOUT":            "0s",
 		"SESSIONS_PER_ACCOUNT":            "0",
 		"PASSWORD_RESET_CODE_TTL":         "soon",
+		"EMAIL_CHANGE_CODE_TTL":           "0s",
 		"PASSWORD_RESETS_PER_DAY":         "0",
 		"PENDING_ACCOUNT_RETENTION":       "-1h",
 		"PASSWORD_HASH_PARALLELISM":       "300",

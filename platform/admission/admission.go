@@ -1,8 +1,9 @@
 // Package admission bounds how much of a scarce resource (CPU-heavy password hashing) runs
 // at once: a Gate of n slots that a caller waits for, in a queue of bounded length and for
-// a bounded time, before it does the expensive work. A caller that finds the queue full,
-// or waits past the timeout, gets ErrBusy, which the HTTP layer answers with 503 and
-// Retry-After; a caller whose context ends while waiting never starts.
+// a bounded time, before it does the expensive work. A caller that finds the queue full
+// is held for RefusalHold (at most the queue timeout), then gets ErrBusy, as does one that
+// waits past the timeout; the HTTP layer answers ErrBusy with 503 and Retry-After. A
+// caller whose context ends while waiting or held never starts.
 package admission
 
 import (
@@ -17,6 +18,18 @@ import (
 // saturated and the caller should retry shortly.
 var ErrBusy = errors.New("saturated: no free slot within the queue timeout")
 
+// RefusalHold is how long a caller that finds the queue full is held before it gets
+// ErrBusy (never longer than the queue timeout): the second the HTTP layer's Retry-After
+// asks for. A client that ignores Retry-After and resends as soon as it is answered (a
+// flood, a thundering herd) then resends once a second instead of as fast as the service
+// can refuse it: refused at once, 256 such connections made about 2,300 refusals a second,
+// each of which parsed, validated and judged a request before it reached the gate, and
+// registrations fell to a twentieth of their unloaded rate (docs/decisions.md). A held
+// caller costs a parked goroutine and its request, which its open connection holds
+// anyway; it takes no slot, no place in the queue, and is never admitted. Screen refuses
+// so before the caller's own work.
+const RefusalHold = time.Second
+
 // Observer is told how long each admitted or refused caller waited; it may be nil.
 type Observer func(wait time.Duration, admitted bool)
 
@@ -27,19 +40,24 @@ type Gate struct {
 	queue   int64
 	waiting atomic.Int64
 	timeout time.Duration
+	hold    time.Duration
 	observe Observer
 }
 
 // NewGate returns a gate of n slots (at least 1) in front of which at most queue callers
-// (at least 0) wait, each at most timeout.
+// (at least 0) wait, each at most timeout; a caller past a full queue is held for
+// RefusalHold, or timeout when shorter.
 func NewGate(n, queue int, timeout time.Duration, observe Observer) *Gate {
-	return &Gate{slots: make(chan struct{}, max(n, 1)), queue: int64(max(queue, 0)), timeout: timeout, observe: observe}
+	return &Gate{
+		slots: make(chan struct{}, max(n, 1)), queue: int64(max(queue, 0)),
+		timeout: timeout, hold: min(RefusalHold, max(timeout, 0)), observe: observe,
+	}
 }
 
-// Do runs fn in a slot. It returns ErrBusy (wrapped) at once when every slot is taken and
-// the queue is full, or when no slot freed up within the timeout, and ctx's error when
-// ctx ended first or before fn could start: a request whose client has gone never starts
-// fn.
+// Do runs fn in a slot. It returns ErrBusy (wrapped) when every slot is taken and the
+// queue is full (after the hold), or when no slot freed up within the timeout, and ctx's
+// error when ctx ended first or before fn could start: a request whose client has gone
+// never starts fn.
 func (g *Gate) Do(ctx context.Context, fn func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -63,13 +81,27 @@ func (g *Gate) Do(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// wait queues for a slot, when the queue has room.
-func (g *Gate) wait(ctx context.Context, start time.Time) error {
-	defer g.waiting.Add(-1)
-	if g.waiting.Add(1) > g.queue {
-		g.report(start, false)
-		return fmt.Errorf("%w (%d running, %d waiting: the queue is full)", ErrBusy, cap(g.slots), g.queue)
+// Screen refuses at the door a caller that Do would refuse now, before it does any work
+// of its own: when every slot is taken and the queue is full, it holds the caller for the
+// refusal hold and returns ErrBusy (wrapped), or ctx's error if ctx ends first. Otherwise
+// it returns nil at once, and the caller goes on to Do, which may still refuse it. A
+// request that will need a slot calls it first, so that under a flood a refusal costs
+// neither reading nor judging the request (docs/decisions.md).
+func (g *Gate) Screen(ctx context.Context) error {
+	if len(g.slots) < cap(g.slots) || g.waiting.Load() < g.queue {
+		return nil
 	}
+	return g.refuse(ctx, time.Now())
+}
+
+// wait queues for a slot, when the queue has room; else it holds the caller, then
+// refuses it.
+func (g *Gate) wait(ctx context.Context, start time.Time) error {
+	if g.waiting.Add(1) > g.queue {
+		g.waiting.Add(-1)
+		return g.refuse(ctx, start)
+	}
+	defer g.waiting.Add(-1)
 	timer := time.NewTimer(g.timeout)
 	defer timer.Stop()
 	select {
@@ -84,7 +116,22 @@ func (g *Gate) wait(ctx context.Context, start time.Time) error {
 	}
 }
 
-// Waiting is the number of callers waiting for a slot now.
+// refuse holds a caller that found the queue full for the hold, then refuses it; a
+// caller whose context ends meanwhile is let go at once.
+func (g *Gate) refuse(ctx context.Context, start time.Time) error {
+	timer := time.NewTimer(g.hold)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		g.report(start, false)
+		return ctx.Err()
+	case <-timer.C:
+	}
+	g.report(start, false)
+	return fmt.Errorf("%w (%d running, %d waiting: the queue is full; held %s)", ErrBusy, cap(g.slots), g.queue, g.hold)
+}
+
+// Waiting is the number of callers waiting for a slot now (not those held to be refused).
 func (g *Gate) Waiting() int { return int(g.waiting.Load()) }
 
 // InUse is the number of slots taken now.

@@ -116,10 +116,11 @@ func TestGateNeverStartsForAGoneCaller(t *testing.T) {
 	}
 }
 
-// TestGateRefusesAtOnceWhenTheQueueIsFull: with every slot taken and queue callers
-// waiting, the next caller gets ErrBusy at once, not after the timeout; once a waiter
-// leaves, there is room again.
-func TestGateRefusesAtOnceWhenTheQueueIsFull(t *testing.T) {
+// TestGateRefusesAfterTheHoldWhenTheQueueIsFull: with every slot taken and queue callers
+// waiting, the next caller gets ErrBusy after the refusal hold (a second), not after the
+// timeout (an hour), and without taking a place in the queue; once a waiter leaves, there
+// is room again.
+func TestGateRefusesAfterTheHoldWhenTheQueueIsFull(t *testing.T) {
 	var refused atomic.Int32
 	g := NewGate(1, 2, time.Hour, func(_ time.Duration, admitted bool) {
 		if !admitted {
@@ -144,7 +145,7 @@ func TestGateRefusesAtOnceWhenTheQueueIsFull(t *testing.T) {
 			t.Fatalf("past a full queue: %v, want ErrBusy", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("a caller past a full queue waited instead of being refused at once")
+		t.Fatal("a caller past a full queue waited instead of being refused after the hold")
 	}
 	if g.Waiting() != 2 || refused.Load() != 1 {
 		t.Fatalf("%d waiting, %d refused; want 2 and 1", g.Waiting(), refused.Load())
@@ -157,5 +158,57 @@ func TestGateRefusesAtOnceWhenTheQueueIsFull(t *testing.T) {
 	}
 	if g.Waiting() != 0 {
 		t.Fatalf("%d still waiting", g.Waiting())
+	}
+}
+
+// TestGateScreen: Screen lets a caller through at once while the gate has a free slot or
+// room in its queue; once every slot is taken and the queue is full, it holds the caller
+// for the refusal hold (a second; the queue timeout, when shorter) and refuses it with
+// ErrBusy, and lets a caller that goes away meanwhile go at once.
+func TestGateScreen(t *testing.T) {
+	var refusals atomic.Int32
+	g := NewGate(1, 1, time.Hour, func(_ time.Duration, admitted bool) {
+		if !admitted {
+			refusals.Add(1)
+		}
+	})
+	if err := g.Screen(context.Background()); err != nil {
+		t.Fatalf("Screen with a free slot: %v", err)
+	}
+	release := hold(t, g, 1)
+	defer release()
+	if err := g.Screen(context.Background()); err != nil {
+		t.Fatalf("Screen with room in the queue: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiter := make(chan error, 1)
+	go func() { waiter <- g.Do(ctx, func() {}) }()
+	for g.Waiting() < 1 {
+		runtime.Gosched()
+	}
+	begin := time.Now()
+	err := g.Screen(context.Background())
+	if took := time.Since(begin); !errors.Is(err, ErrBusy) || took < RefusalHold || took > 5*time.Second {
+		t.Fatalf("Screen with the queue full: %v after %v, want ErrBusy after the %v hold", err, took, RefusalHold)
+	}
+	if g.Waiting() != 1 || refusals.Load() != 1 {
+		t.Fatalf("%d waiting, %d refusals observed; want 1 and 1", g.Waiting(), refusals.Load())
+	}
+	gone, leave := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Screen(gone) }()
+	leave()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Screen for a caller gone while held: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller gone while held was not let go")
+	}
+	cancel()
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
+		t.Errorf("the queued caller, its context cancelled: %v, want context.Canceled", err)
 	}
 }

@@ -34,6 +34,11 @@ type Options struct {
 	// QueryTracer, when set, also sees every query (OpenTelemetry spans); it runs beside
 	// the tracer that enforces the budget.
 	QueryTracer pgx.QueryTracer
+	// BehindPooler says that url goes through a transaction-mode pooler (PgBouncer), where
+	// a named prepared statement does not survive its transaction: main sets it when
+	// DATABASE_DIRECT_URL is set. It chooses the exec mode when url does not
+	// (PoolerQueryExecMode, else DirectQueryExecMode).
+	BehindPooler bool
 }
 
 // Defaults of Options; docs/decisions.md justifies the pool size.
@@ -42,14 +47,23 @@ const (
 	DefaultTimeout  = 5 * time.Second
 )
 
-// DefaultQueryExecMode is how the pool sends queries unless the connection string sets
-// default_query_exec_mode: it keeps no state on the server (no named prepared statement),
-// and sends each statement complete in one round trip once its description is cached for
-// the connection, so it works through a transaction-mode pooler such as PgBouncer 1.18.
-// pgx's own default, cache_statement, does not: the next transaction may run on a server
-// connection that never saw the statement. It costs PostgreSQL a parse and plan of each
-// statement on every execution.
-const DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+// The exec modes of the pool when the connection string sets no default_query_exec_mode
+// (when it does, it wins).
+const (
+	// DirectQueryExecMode, for a pool straight to PostgreSQL, prepares each statement once
+	// per connection (a named prepared statement, cached by pgx) and then only binds and
+	// executes it: PostgreSQL parses it once and may reuse its plan. A Bearer request
+	// costs PostgreSQL about a third of the CPU it costs with PoolerQueryExecMode
+	// (docs/decisions.md).
+	DirectQueryExecMode = pgx.QueryExecModeCacheStatement
+	// PoolerQueryExecMode, for a pool through a transaction-mode pooler (Options.BehindPooler),
+	// keeps no state on the server (no named prepared statement) and sends each statement
+	// complete in one round trip once its description is cached for the connection, so it
+	// works through PgBouncer 1.18, where the next transaction may run on a server
+	// connection that never saw a prepared statement. It costs PostgreSQL a parse and plan
+	// of each statement on every execution.
+	PoolerQueryExecMode = pgx.QueryExecModeCacheDescribe
+)
 
 // Open returns a pool for url. It does not connect: the service starts while the database
 // is down and the pool connects when it comes back. Every wait for one of its connections
@@ -73,7 +87,10 @@ func Open(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 		cfg.ConnConfig.ConnectTimeout = opts.Timeout
 	}
 	if !strings.Contains(url, "default_query_exec_mode") {
-		cfg.ConnConfig.DefaultQueryExecMode = DefaultQueryExecMode
+		cfg.ConnConfig.DefaultQueryExecMode = DirectQueryExecMode
+		if opts.BehindPooler {
+			cfg.ConnConfig.DefaultQueryExecMode = PoolerQueryExecMode
+		}
 	}
 	cfg.MaxConns = int32(min(opts.MaxConns, math.MaxInt32)) //nolint:gosec // bounded just before
 	cfg.HealthCheckPeriod = 15 * time.Second

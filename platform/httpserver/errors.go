@@ -72,7 +72,9 @@ func errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The server is shutting down; try again.")
 			p.RetryAfter, p.Cause = time.Second, err
 		}
-		if p.Status >= 500 && !cut {
+		// A saturation refusal is not logged here: its access log line says 503, and under
+		// a flood a second line per refusal only doubled the log (the metrics count them).
+		if p.Status >= 500 && !cut && !errors.Is(err, admission.ErrBusy) {
 			logger.Log(ctx, levelFor(p.Status), "request failed",
 				slog.String("request_id", RequestID(c)), slog.Int("status", p.Status), slog.Any("error", err))
 		}

@@ -164,6 +164,28 @@ func TestErrorHandler(t *testing.T) {
 	}
 }
 
+// TestSaturationRefusalLogsOneLine: a request refused because the service is saturated
+// (admission.ErrBusy) leaves its access log line (a 503, at WARN) and nothing more: under
+// a flood there is one such refusal per held connection a second, and a second line with
+// the same cause doubled the log for no news (the metrics count the refusals). A lost
+// database still logs its cause.
+func TestSaturationRefusalLogsOneLine(t *testing.T) {
+	s, logs := newTestServer(t, Options{})
+	s.API().GET("/busy", func(echo.Context) error { return fmt.Errorf("hash: %w", admission.ErrBusy) })
+	s.API().GET("/db", func(echo.Context) error { return fmt.Errorf("x: %w", database.ErrUnavailable) })
+	lines := func(path string) []string {
+		logs.Reset()
+		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+		return strings.Split(strings.TrimSpace(logs.String()), "\n")
+	}
+	if got := lines("/v1/busy"); len(got) != 1 || !strings.Contains(got[0], `"msg":"request"`) || !strings.Contains(got[0], `"status":503`) {
+		t.Errorf("a saturation refusal logged %d lines, want its access log line alone:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	if got := lines("/v1/db"); len(got) != 2 || !strings.Contains(strings.Join(got, "\n"), "database unavailable") {
+		t.Errorf("a lost database logged %d lines, want the cause and the access log line:\n%s", len(got), strings.Join(got, "\n"))
+	}
+}
+
 // TestClientThatHangsUpIsNotAServerError: a client goes away while its request waits (as
 // for a hashing slot or the database); the handler fails with the cancelled context's
 // error. The access log says 499, and nothing is logged as an error.

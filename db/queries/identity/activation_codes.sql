@@ -3,14 +3,19 @@
 
 -- name: CodesOfAccount :many
 -- The account's latest code of each purpose, loaded with the locked account (every
--- change sees, and saves, all of it): the activation code and the password-reset code.
-SELECT 'activation'::text AS purpose, code, issued_at, expires_at, failed_attempts
+-- change sees, and saves, all of it): the activation code, the password-reset code and
+-- the email-change code with its new address (new_email, empty for the others).
+SELECT 'activation'::text AS purpose, code, issued_at, expires_at, failed_attempts, ''::text AS new_email
 FROM identity.activation_codes
 WHERE activation_codes.account_id = sqlc.arg(account_id)::uuid
 UNION ALL
-SELECT 'password_reset'::text AS purpose, code, issued_at, expires_at, failed_attempts
+SELECT 'password_reset'::text AS purpose, code, issued_at, expires_at, failed_attempts, ''::text AS new_email
 FROM identity.password_reset_codes
-WHERE password_reset_codes.account_id = sqlc.arg(account_id)::uuid;
+WHERE password_reset_codes.account_id = sqlc.arg(account_id)::uuid
+UNION ALL
+SELECT 'email_change'::text AS purpose, code, issued_at, expires_at, failed_attempts, new_email
+FROM identity.email_change_codes
+WHERE email_change_codes.account_id = sqlc.arg(account_id)::uuid;
 
 -- name: UpsertActivationCode :exec
 -- Issuing a code replaces the previous one: only the latest code counts.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,10 +156,11 @@ func TestSignInDelay(t *testing.T) {
 	}
 }
 
-// wrongGuess is a code that is not code.
+// wrongGuess is a code of code's length that is not code.
 func wrongGuess(code string) string {
-	if code == "0000" {
-		return "1111"
+	wrong := strings.Repeat("0", len(code))
+	if wrong == code {
+		wrong = strings.Repeat("1", len(code))
 	}
-	return "0000"
+	return wrong
 }

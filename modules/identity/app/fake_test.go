@@ -129,8 +129,20 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	} else {
 		a = domain.Account{Email: key.Email}
 	}
-	a.Code, a.Reset = copyCode(a.Code), copyCode(a.Reset)
+	a.Code, a.Reset, a.EmailChange = copyCode(a.Code), copyCode(a.Reset), copyCode(a.EmailChange)
 	mailbox, client := a.Email.Mailbox(), ClientFrom(ctx)
+	if key.EmailChange {
+		to := key.NewEmail
+		if to == "" && a.EmailChange != nil {
+			to = a.EmailChange.To
+		}
+		if to != "" {
+			mailbox = to.Mailbox()
+			if h, ok := s.byEmail(to); ok {
+				a.Holder = &domain.AddressHolder{ID: h.ID, Status: h.Status}
+			}
+		}
+	}
 	if key.Budgets.Mailbox {
 		l := s.ledgers[mailbox]
 		a.Ledger = domain.Ledger{CodesIssued: inWindow(l.CodesIssued, s.now, 0), WrongGuesses: inWindow(l.WrongGuesses, s.now, 0),
@@ -153,14 +165,34 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	if key.CheckOnly {
 		return a, nil
 	}
+	replaced := map[string]bool{}
 	for _, e := range a.Events() { // refused before anything is saved, as a rollback would
-		if e, ok := e.(domain.SessionEnded); ok {
+		switch e := e.(type) {
+		case domain.SessionEnded:
 			if sess, live := s.sessions[e.ID]; !live || sess.account != a.ID {
 				return domain.Account{}, domain.ErrSessionNotFound
 			}
+		case domain.AccountReplaced:
+			replaced[e.ID] = true
+		case domain.EmailChanged: // the unique constraint on the address
+			if h, ok := s.byEmail(e.To); ok && h.ID != a.ID && !replaced[h.ID] {
+				return domain.Account{}, domain.ErrEmailTaken
+			}
 		}
 	}
-	l, cl := s.ledgers[mailbox], s.clients[client]
+	// The ledgers a change spends, by mailbox: each code's and each guess's is the
+	// mailbox of the address it proves (the new one, for an email change).
+	ledgers := map[domain.Mailbox]domain.Ledger{}
+	spendOn := func(e domain.Email, spend func(*domain.Ledger)) {
+		m := e.Mailbox()
+		l, ok := ledgers[m]
+		if !ok {
+			l = s.ledgers[m]
+		}
+		spend(&l)
+		ledgers[m] = l
+	}
+	cl := s.clients[client]
 	prepend := func(spent *[]time.Time, at time.Time) { *spent = append([]time.Time{at}, *spent...) }
 	audit := func(kind string, data map[string]any) {
 		if data == nil {
@@ -205,21 +237,38 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 			}
 			s.known[a.ID][e.Client] = s.now
 		case domain.CodeIssued:
-			if e.Purpose == domain.PurposePasswordReset {
-				prepend(&l.ResetsIssued, e.IssuedAt)
-			} else {
-				prepend(&l.CodesIssued, e.IssuedAt)
-			}
+			spendOn(e.Email, func(l *domain.Ledger) {
+				if e.Purpose == domain.PurposePasswordReset {
+					prepend(&l.ResetsIssued, e.IssuedAt)
+				} else {
+					prepend(&l.CodesIssued, e.IssuedAt)
+				}
+			})
 			if clientBudget && b.ClientKind == ClientCodes {
 				prepend(&cl.CodesIssued, e.IssuedAt)
 			}
-			s.emails = append(s.emails, fakeEmail{to: e.Email, purpose: e.Purpose, code: e.Code})
-		case domain.WrongCode:
-			if e.Purpose == domain.PurposePasswordReset {
-				prepend(&l.WrongResets, e.At)
-			} else {
-				prepend(&l.WrongGuesses, e.At)
+			if !e.Withheld {
+				s.emails = append(s.emails, fakeEmail{to: e.Email, purpose: e.Purpose, code: e.Code})
 			}
+		case domain.EmailChangeRequested:
+			s.emails = append(s.emails, fakeEmail{to: e.Email}) // the notice
+		case domain.EmailChanged:
+			maps.DeleteFunc(s.sessions, func(id string, sess fakeSession) bool { return sess.account == a.ID && id != e.Keep })
+			for id, f := range s.failures {
+				if f.email == e.From {
+					f.email = e.To
+					s.failures[id] = f
+				}
+			}
+			audit(domain.EventEmailChanged, map[string]any{"email": string(e.To)})
+		case domain.WrongCode:
+			spendOn(e.Email, func(l *domain.Ledger) {
+				if e.Purpose == domain.PurposePasswordReset {
+					prepend(&l.WrongResets, e.At)
+				} else {
+					prepend(&l.WrongGuesses, e.At)
+				}
+			})
 			if clientBudget && b.ClientKind == ClientGuesses {
 				prepend(&cl.WrongGuesses, e.At)
 			}
@@ -253,14 +302,15 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 			s.emails = append(s.emails, fakeEmail{to: e.Email})
 		}
 	}
-	s.ledgers[mailbox] = l
+	maps.Copy(s.ledgers, ledgers)
 	if clientBudget {
 		s.clients[client] = cl
 	}
 	if a.ID != "" {
 		// Saved without the events and the budgets, as a store would load it back.
 		s.accounts[a.ID] = domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
-			CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: copyCode(a.Code), Reset: copyCode(a.Reset)}
+			CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: copyCode(a.Code), Reset: copyCode(a.Reset),
+			EmailChange: copyCode(a.EmailChange)}
 	}
 	return a, nil
 }

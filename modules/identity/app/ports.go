@@ -18,7 +18,8 @@ type Store interface {
 	AccountByID(ctx context.Context, id string) (domain.Account, error)
 
 	// Change is one change of one account, atomic: it locks the account that key finds,
-	// loads all of it (both codes, and the budgets key.Budgets names), calls change with
+	// loads all of it (its code of every purpose, the budgets key.Budgets names, and for
+	// an email change the holder of the new address), calls change with
 	// it and the database clock's now, and saves what change left and the events it
 	// recorded, or nothing at all when change fails. By ID, an unknown id is
 	// domain.ErrAccountNotFound; by Email, an address no account has is handed to change
@@ -26,7 +27,10 @@ type Store interface {
 	// spent is saved, unless change registers it (domain.AccountRegistered: inserted, the
 	// unique constraint deciding a race; a registration that loses one is run again on the
 	// winner). A change that deletes the account (domain.AccountDeleted) deletes it with
-	// its codes, sessions and unsent emails, and leaves its mailbox's ledger.
+	// its codes, sessions and unsent emails, and leaves its mailbox's ledger. A change of
+	// the account's address (domain.EmailChanged) is decided by the same unique
+	// constraint: an address another account took meanwhile is domain.ErrEmailTaken, and
+	// nothing is saved.
 	Change(ctx context.Context, key Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error)
 
 	// EventsOf returns the account's events of the audit trail, newest first, at most
@@ -68,6 +72,15 @@ type Key struct {
 	// hash, without queueing on any lock (a flood of refusals stays cheap); the change it
 	// then makes checks everything again.
 	CheckOnly bool
+	// EmailChange makes the change one about the account's email change, whose address is
+	// not the account's own: NewEmail when it is set (a request), else the address of the
+	// account's latest email-change code (a confirmation, which names none; without such
+	// a code there is no new address). The store loads the account that holds the new
+	// address, if any, as acc.Holder — locking it first when it is pending, since the
+	// change may replace it — and, with Budgets.Mailbox, the budgets of the new address's
+	// mailbox instead of the account's own.
+	EmailChange bool
+	NewEmail    domain.Email
 }
 
 // ByID is the key of the account id for a change that spends no budget.

@@ -37,6 +37,10 @@ type Service struct {
 	// resets and resetPolicy reset passwords by emailed codes (WithPasswordReset).
 	resets      bool
 	resetPolicy domain.ResetPolicy
+	// emailChanges and emailChangePolicy change addresses by emailed codes
+	// (WithEmailChange).
+	emailChanges      bool
+	emailChangePolicy domain.EmailChangePolicy
 	// dummyHash is verified when an email is unknown, so a miss costs what a hit costs.
 	dummyHash string
 	// strength judges how guessable a new password is; nil: it is not judged.

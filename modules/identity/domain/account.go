@@ -15,7 +15,8 @@ const (
 )
 
 // Account is the aggregate of the identity context: a registration, its latest code of
-// each purpose, and what its mailbox and the requesting client spent of their budgets.
+// each purpose, and what its mailbox (or, for an email change, the new address's) and the
+// requesting client spent of their budgets.
 // Change it only through its methods, inside the store's one change path (app.Store's
 // Change), which loads all of it, locks it, and saves what the methods changed and
 // recorded.
@@ -36,6 +37,12 @@ type Account struct {
 	Code *Code
 	// Reset is the latest password-reset code; nil when there is none.
 	Reset *Code
+	// EmailChange is the latest email-change code, with the address it was sent to
+	// (Code.To); nil when there is none.
+	EmailChange *Code
+	// Holder is the account that holds the new address of an email change, loaded with
+	// the changes about it (app.Key.EmailChange); nil when no account holds it.
+	Holder *AddressHolder
 	// Ledger is what the account's mailbox spent of its daily budgets (loaded for the
 	// changes that may spend them).
 	Ledger Ledger
@@ -74,9 +81,9 @@ func (a *Account) Register(passwordHash string, now time.Time, p CodePolicy, ran
 	}
 	a.ID = "" // a new account: the store gives it its id
 	a.PasswordHash, a.Status, a.CreatedAt, a.ActivatedAt = passwordHash, StatusPending, now, nil
-	a.Code, a.Reset = nil, nil
+	a.Code, a.Reset, a.EmailChange = nil, nil, nil
 	a.record(AccountRegistered{Email: a.Email, At: now})
-	return a.issue(PurposeActivation, p.TTL, now, random)
+	return a.issue(PurposeActivation, a.Email, false, p.TTL, now, random)
 }
 
 // CanRegister returns what Register would refuse the address with (ErrEmailTaken, a
@@ -99,7 +106,7 @@ func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error
 	if err := a.checkIssuable(now, p); err != nil {
 		return err
 	}
-	return a.issue(PurposeActivation, p.TTL, now, random)
+	return a.issue(PurposeActivation, a.Email, false, p.TTL, now, random)
 }
 
 // Activate checks guess against the latest code, in this order: the account is not
@@ -129,7 +136,7 @@ func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) er
 	case !now.Before(c.ExpiresAt):
 		return ErrCodeExpired
 	case !c.matches(guess.digits):
-		a.wrongGuess(PurposeActivation, c, now)
+		a.wrongGuess(PurposeActivation, c, a.Email, now)
 		return &InvalidCodeError{AttemptsRemaining: min(
 			max(p.MaxAttempts-c.FailedAttempts, 0),
 			budgetLeft(a.Ledger.WrongGuesses, p.GuessesPerDay, now),
@@ -158,10 +165,12 @@ func (a *Account) SignedInFrom(client string, now time.Time, notify bool) {
 func (a *Account) Rehash(passwordHash string) { a.PasswordHash = passwordHash }
 
 // setPassword replaces the password hash (PasswordChanged, Reset telling how): every
-// earlier reset code is void, so none may replace the new password.
+// earlier reset code is void, so none may replace the new password, and so is an email
+// change under way, which the old password asked for (the notice of an email change tells
+// its owner to change the password if it was not theirs: that cancels it).
 func (a *Account) setPassword(passwordHash string, now time.Time, reset bool) {
 	a.PasswordHash = passwordHash
-	a.Reset = nil
+	a.Reset, a.EmailChange = nil, nil
 	a.record(PasswordChanged{Email: a.Email, At: now, Reset: reset})
 }
 

@@ -10,20 +10,23 @@ import (
 )
 
 // Purpose says what an issued code is for; each purpose has its own length, its own
-// email, its own slot on the account (Account.Code, Account.Reset) and its own budgets
-// of the mailbox. Every code has the one shape of Code and goes through the one life of
-// issue and wrongGuess.
+// email, its own slot on the account (Account.Code, Account.Reset, Account.EmailChange)
+// and the budgets of the mailbox it spends (Ledger.issued, Ledger.wrong). Every code has
+// the one shape of Code and goes through the one life of issue and wrongGuess.
 type Purpose string
 
 // The purposes of a code.
 const (
 	PurposeActivation    Purpose = "activation"
 	PurposePasswordReset Purpose = "password_reset"
+	// PurposeEmailChange proves the new address of an email change: its code is sent to
+	// that address (Code.To), not to the account's.
+	PurposeEmailChange Purpose = "email_change"
 )
 
 // Digits is how many decimal digits a code of p has.
 func (p Purpose) Digits() int {
-	if p == PurposePasswordReset {
+	if p == PurposePasswordReset || p == PurposeEmailChange {
 		return ResetCodeLength
 	}
 	return activationCodeLength
@@ -32,7 +35,8 @@ func (p Purpose) Digits() int {
 // The lengths of the codes.
 const (
 	activationCodeLength = 4
-	// ResetCodeLength is the number of digits of a reset code.
+	// ResetCodeLength is the number of digits of a reset code, and of an email-change
+	// code: both hand over an active account.
 	ResetCodeLength = 8
 )
 
@@ -65,6 +69,9 @@ type Code struct {
 	IssuedAt       time.Time
 	ExpiresAt      time.Time
 	FailedAttempts int
+	// To is the address an email-change code was sent to, which its confirmation makes
+	// the account's; empty for the other purposes, whose codes prove the account's own.
+	To Email
 }
 
 // live reports whether the code may still be guessed at now under maxAttempts.
@@ -128,35 +135,44 @@ func allDigits(s string, n int) bool {
 
 // slot is where the account keeps its latest code of p.
 func (a *Account) slot(p Purpose) **Code {
-	if p == PurposePasswordReset {
+	switch p {
+	case PurposePasswordReset:
 		return &a.Reset
+	case PurposeEmailChange:
+		return &a.EmailChange
 	}
 	return &a.Code
 }
 
-// issue draws a new code of purpose p valid for ttl, replacing the account's latest one
-// of p, and spends one code of the mailbox's and the client's budgets: the one way a
-// code of any purpose comes to be (CodeIssued: the store saves it and its email).
-func (a *Account) issue(p Purpose, ttl time.Duration, now time.Time, random io.Reader) error {
+// issue draws a new code of purpose p valid for ttl, sent to the address to (the
+// account's own but for an email change), replacing the account's latest one of p, and
+// spends one code of to's mailbox's budget (a.Ledger is that mailbox's) and of the
+// client's: the one way a code of any purpose comes to be (CodeIssued: the store saves it
+// and its email, unless withheld).
+func (a *Account) issue(p Purpose, to Email, withheld bool, ttl time.Duration, now time.Time, random io.Reader) error {
 	value, err := NewCodeValue(p, random)
 	if err != nil {
 		return fmt.Errorf("issue code for account %s: %w", a.ID, err)
 	}
 	c := &Code{Value: value, IssuedAt: now, ExpiresAt: now.Add(ttl)}
+	if p == PurposeEmailChange {
+		c.To = to
+	}
 	*a.slot(p) = c
 	spend(a.Ledger.issued(p), now)
 	spend(&a.Client.CodesIssued, now)
-	a.record(CodeIssued{Purpose: p, Email: a.Email, Code: value, IssuedAt: now, ExpiresAt: c.ExpiresAt})
+	a.record(CodeIssued{Purpose: p, Email: to, Code: value, IssuedAt: now, ExpiresAt: c.ExpiresAt, Withheld: withheld})
 	return nil
 }
 
 // wrongGuess counts a wrong guess of purpose p: on the latest code of p (when the guess
-// was made against a live one), and on the mailbox's and the client's budgets (WrongCode).
-func (a *Account) wrongGuess(p Purpose, c *Code, now time.Time) {
+// was made against a live one), and on the budgets of the mailbox of the address the
+// code proves (to; a.Ledger is that mailbox's) and of the client (WrongCode).
+func (a *Account) wrongGuess(p Purpose, c *Code, to Email, now time.Time) {
 	if c != nil {
 		c.FailedAttempts++
 	}
 	spend(a.Ledger.wrong(p), now)
 	spend(&a.Client.WrongGuesses, now)
-	a.record(WrongCode{Purpose: p, At: now})
+	a.record(WrongCode{Purpose: p, Email: to, At: now})
 }

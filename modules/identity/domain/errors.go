@@ -25,6 +25,9 @@ var (
 	// ErrInvalidResetCode: the code is not the mailbox's latest live reset code (wrong,
 	// expired, replaced, void after its guesses, or no such account): one answer.
 	ErrInvalidResetCode = refusal("invalid password-reset code")
+	// ErrInvalidEmailChangeCode: the code is not the account's latest live email-change
+	// code (wrong, expired, replaced, void after its guesses, or none at all): one answer.
+	ErrInvalidEmailChangeCode = refusal("invalid email-change code")
 	// ErrSessionNotFound: no live session of the account has this id (another account's
 	// included).
 	ErrSessionNotFound = refusal("session not found")

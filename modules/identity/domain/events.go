@@ -8,21 +8,45 @@ import "time"
 // never the store's business.
 type Event interface{ event() }
 
-// CodeIssued is the event of a new code: it must be emailed to Email, and it counts
-// against the mailbox's daily code budget.
+// CodeIssued is the event of a new code: it must be emailed to Email (unless Withheld),
+// and it counts against the daily code budget of Email's mailbox.
 type CodeIssued struct {
 	Purpose   Purpose
 	Email     Email
 	Code      string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Withheld: the code is saved and counted but not emailed. An email-change code to an
+	// address an active account holds: nothing is sent to that account, and the request
+	// answers and spends as if it had been (no enumeration).
+	Withheld bool
 }
 
 // WrongCode is the event of a wrong code sent for the account: it counts against the
-// mailbox's daily guess budget.
+// daily guess budget of the mailbox of Email, the address the code proves (the account's
+// own, or the new address of an email change).
 type WrongCode struct {
 	Purpose Purpose
+	Email   Email
 	At      time.Time
+}
+
+// EmailChangeRequested is the event of an email-change code issued to a new address: a
+// notice is emailed to Email, the account's address, naming no part of the new one.
+type EmailChangeRequested struct {
+	Email Email
+	At    time.Time
+}
+
+// EmailChanged is the event of a confirmed email change: the account's address is To
+// from now (the unique constraint on the address deciding a race: domain.ErrEmailTaken),
+// every session of the account but Keep (the confirming request's own, "" for none)
+// ends, and the wrong passwords counted against From count against To.
+type EmailChanged struct {
+	From Email
+	To   Email
+	At   time.Time
+	Keep string
 }
 
 // AccountRegistered is the event of a new pending account for Email, registered at At:
@@ -99,14 +123,16 @@ type AccountDeleted struct {
 	Email Email
 }
 
-func (AccountRegistered) event() {}
-func (AccountActivated) event()  {}
-func (ClientSignedIn) event()    {}
-func (CodeIssued) event()        {}
-func (WrongCode) event()         {}
-func (AccountReplaced) event()   {}
-func (PasswordChanged) event()   {}
-func (SessionStarted) event()    {}
-func (SessionsEnded) event()     {}
-func (SessionEnded) event()      {}
-func (AccountDeleted) event()    {}
+func (AccountRegistered) event()    {}
+func (AccountActivated) event()     {}
+func (ClientSignedIn) event()       {}
+func (CodeIssued) event()           {}
+func (WrongCode) event()            {}
+func (AccountReplaced) event()      {}
+func (PasswordChanged) event()      {}
+func (SessionStarted) event()       {}
+func (SessionsEnded) event()        {}
+func (SessionEnded) event()         {}
+func (AccountDeleted) event()       {}
+func (EmailChangeRequested) event() {}
+func (EmailChanged) event()         {}

@@ -13,3 +13,6 @@ func checkPassword(raw string, email Email) string {
 	_, msg := ParsePassword(raw, email)
 	return msg
 }
+
+// ec is the email-change guess a handler would parse from s.
+func ec(s string) EmailChangeCode { return EmailChangeCode{digits: s} }

@@ -51,7 +51,7 @@ func (a *Account) IssueReset(now time.Time, p ResetPolicy, random io.Reader) err
 		budgetWait(a.Client.CodesIssued, p.ClientCodesPerDay, now) > 0:
 		return errNoReset
 	}
-	return a.issue(PurposePasswordReset, p.TTL, now, random)
+	return a.issue(PurposePasswordReset, a.Email, false, p.TTL, now, random)
 }
 
 // CheckResetCode tells whether guess is the account's latest live reset code, without
@@ -74,7 +74,7 @@ func (a *Account) CheckResetCode(guess ResetCode, now time.Time, p ResetPolicy) 
 		if !live {
 			c = nil
 		}
-		a.wrongGuess(PurposePasswordReset, c, now)
+		a.wrongGuess(PurposePasswordReset, c, a.Email, now)
 		return ErrInvalidResetCode
 	}
 	return nil

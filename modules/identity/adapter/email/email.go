@@ -43,6 +43,8 @@ type Notifier struct {
 	passwordChanged kind
 	accountDeleted  kind
 	newSignIn       kind
+	emailChange     kind
+	emailChanging   kind
 }
 
 // The subjects of the emails.
@@ -52,6 +54,8 @@ const (
 	PasswordChangedSubject = "Your password was changed"
 	AccountDeletedSubject  = "Your account was deleted"
 	NewSignInSubject       = "A new sign-in to your account"
+	EmailChangeSubject     = "Confirm your new email address"
+	EmailChangingSubject   = "Your email address is being changed"
 )
 
 // NewNotifier parses the embedded templates; the emails go to queue.
@@ -76,8 +80,16 @@ func NewNotifier(queue Queue) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	emailChange, err := parseKind("email_change", EmailChangeSubject)
+	if err != nil {
+		return nil, err
+	}
+	emailChanging, err := parseKind("email_change_requested", EmailChangingSubject)
+	if err != nil {
+		return nil, err
+	}
 	return &Notifier{queue: queue, activation: activation, passwordReset: passwordReset, passwordChanged: passwordChanged,
-		accountDeleted: accountDeleted, newSignIn: newSignIn}, nil
+		accountDeleted: accountDeleted, newSignIn: newSignIn, emailChange: emailChange, emailChanging: emailChanging}, nil
 }
 
 func parseKind(name, subject string) (kind, error) {
@@ -114,11 +126,16 @@ func (n *Notifier) Publish(ctx context.Context, tx pgx.Tx, events []domain.Event
 func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 	switch e := e.(type) {
 	case domain.CodeIssued:
+		if e.Withheld {
+			return outbox.Email{}, false, nil // to an address an active account holds
+		}
 		k := n.activation
 		switch e.Purpose {
 		case domain.PurposeActivation:
 		case domain.PurposePasswordReset:
 			k = n.passwordReset
+		case domain.PurposeEmailChange:
+			k = n.emailChange
 		default:
 			return outbox.Email{}, false, fmt.Errorf("compose email: no template for a %s code", e.Purpose)
 		}
@@ -128,6 +145,11 @@ func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 	case domain.PasswordChanged:
 		// A notice, never dropped: it says the account changed hands, if it did.
 		msg, err := n.passwordChanged.render(e.Email, noticeEmail{At: stamp(e.At)})
+		return outbox.Email{Message: msg}, err == nil, err
+	case domain.EmailChangeRequested:
+		// To the old address: when, but no part of the new address (its domain too is
+		// text the requester chose) and no code.
+		msg, err := n.emailChanging.render(e.Email, noticeEmail{At: stamp(e.At)})
 		return outbox.Email{Message: msg}, err == nil, err
 	case domain.AccountDeleted:
 		msg, err := n.accountDeleted.render(e.Email, noticeEmail{})

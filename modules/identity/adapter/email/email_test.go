@@ -77,3 +77,47 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailChangeEmails: the code goes to the new address alone on its line, and nowhere
+// when withheld (an active account holds the address); the notice to the old address
+// names no part of the new one, nor any code.
+func TestEmailChangeEmails(t *testing.T) {
+	n, err := NewNotifier(nil)
+	if err != nil {
+		t.Fatalf("NewNotifier: %v", err)
+	}
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	issued := domain.CodeIssued{Purpose: domain.PurposeEmailChange, Email: "new.mailbox@newdomain.example", Code: "04271953",
+		IssuedAt: at, ExpiresAt: at.Add(15 * time.Minute)}
+	email, ok, err := n.compose(issued)
+	if err != nil || !ok {
+		t.Fatalf("compose the code: %v, %v", ok, err)
+	}
+	msg := email.Message
+	if msg.To != "new.mailbox@newdomain.example" || msg.Subject != EmailChangeSubject || email.ExpiresAt == nil {
+		t.Errorf("To %q, Subject %q, expiry %v", msg.To, msg.Subject, email.ExpiresAt)
+	}
+	if !strings.Contains("\n"+msg.Text+"\n", "\n04271953\n") || !strings.Contains(msg.HTML, ">04271953<") ||
+		!strings.Contains(msg.Text, "15 minutes") {
+		t.Errorf("the code is not alone on a line with its lifetime:\n%s", msg.Text)
+	}
+	issued.Withheld = true
+	if _, ok, err := n.compose(issued); ok || err != nil {
+		t.Errorf("a withheld code composed an email: %v, %v", ok, err)
+	}
+
+	notice, ok, err := n.compose(domain.EmailChangeRequested{Email: "old@example.com", At: at})
+	if err != nil || !ok {
+		t.Fatalf("compose the notice: %v, %v", ok, err)
+	}
+	msg = notice.Message
+	if msg.To != "old@example.com" || msg.Subject != EmailChangingSubject || notice.ExpiresAt != nil {
+		t.Errorf("To %q, Subject %q, expiry %v; want the old address, never dropped", msg.To, msg.Subject, notice.ExpiresAt)
+	}
+	for part, body := range map[string]string{"text": msg.Text, "html": msg.HTML} {
+		if strings.Contains(body, "mailbox") || strings.Contains(body, "newdomain") || strings.Contains(body, "0427") ||
+			!strings.Contains(body, "12:00:00 UTC on 1 December 2026") {
+			t.Errorf("the %s part of the notice:\n%s", part, body)
+		}
+	}
+}

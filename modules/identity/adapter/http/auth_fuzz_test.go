@@ -64,6 +64,14 @@ func (s *authService) EndSession(context.Context, domain.Account, string) error 
 	return domain.ErrSessionNotFound
 }
 
+func (s *authService) RequestEmailChange(context.Context, domain.Account, domain.Email) error {
+	return domain.ErrUnauthorized
+}
+
+func (s *authService) ConfirmEmailChange(context.Context, domain.Account, domain.Session, domain.EmailChangeCode) (domain.Account, error) {
+	return domain.Account{}, domain.ErrUnauthorized
+}
+
 func (s *authService) DeleteAccount(context.Context, domain.Account) error {
 	return domain.ErrUnauthorized
 }
@@ -109,7 +117,7 @@ func FuzzBasicAuth(f *testing.F) {
 	}
 	svc := &authService{}
 	srv := httpserver.New(httpserver.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	NewHandlers(svc).Register(srv.API())
+	NewHandlers(svc, nil).Register(srv.API())
 	f.Fuzz(func(t *testing.T, header string) {
 		req := httptest.NewRequest(http.MethodGet, "/v1/users/me", nil)
 		req.Header["Authorization"] = []string{header}

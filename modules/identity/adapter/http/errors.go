@@ -88,6 +88,9 @@ func problemFor(err error) *httpserver.Problem {
 	case errors.Is(err, domain.ErrInvalidResetCode):
 		return httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode,
 			"The code is not this address's latest password-reset code, or it has expired: request a new one.")
+	case errors.Is(err, domain.ErrInvalidEmailChangeCode):
+		return httpserver.NewProblem(http.StatusBadRequest, codeInvalidCode,
+			"The code is not this account's latest email-change code, or it has expired: request a new one.")
 	case errors.Is(err, domain.ErrCodeExpired):
 		return httpserver.NewProblem(http.StatusBadRequest, codeCodeExpired,
 			"The activation code has expired; request a new code.")

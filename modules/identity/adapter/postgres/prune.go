@@ -54,3 +54,15 @@ func PurgeExpiredResetCodes(ctx context.Context, tx pgx.Tx, limit int32) (int64,
 	}
 	return n, nil
 }
+
+// PurgeExpiredEmailChangeCodes is the retention batch of email-change codes expired a day
+// ago (with their new addresses).
+func PurgeExpiredEmailChangeCodes(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
+	n, err := sqlcgen.New(tx).PurgeExpiredEmailChangeCodes(ctx, sqlcgen.PurgeExpiredEmailChangeCodesParams{
+		GraceMs: domain.BudgetWindow.Milliseconds(), BatchSize: limit,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge expired email-change codes: %w", fromDriver(err))
+	}
+	return n, nil
+}

@@ -121,6 +121,26 @@ func TestRoundTripsPerChange(t *testing.T) {
 			_, err := a.StartSession(make([]byte, 32), domain.Device{}, now, domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: time.Hour, PerAccount: 5})
 			return err
 		})
+	// An email change: the request reads the new address's holder (a pending one locked)
+	// before its mailbox, and writes the code and two emails (the code and the notice); the
+	// confirmation changes the address and what is keyed by it, in the same transaction.
+	moving := func(to domain.Email, kind app.ClientKind) app.Key {
+		k := spending(app.ByID(acc.ID), kind)
+		k.EmailChange, k.NewEmail = true, to
+		return k
+	}
+	changes := domain.EmailChangePolicy{TTL: time.Minute, MaxAttempts: 5, CodesPerDay: 10, GuessesPerDay: 20}
+	requested := step("an email-change request",
+		reserve+"begin LockAccount CodesOfAccount LockPendingAccountByEmail GetAccountByEmail LockMailbox MailboxLedger AppendLedger UpsertEmailChangeCode InsertEmail InsertEmail JobInsertFastMany PGNotifyMany commit", moving("rt-new@example.com", app.ClientCodes),
+		func(a *domain.Account, now time.Time) error {
+			return a.RequestEmailChange("rt-new@example.com", now, changes, rand.Reader)
+		})
+	step("an email change",
+		reserve+"begin LockAccount CodesOfAccount LockPendingAccountByEmail GetAccountByEmail LockMailbox MailboxLedger ChangeAccountEmail DeleteOtherSessions MoveSignInFailures AppendAccountEvent DeleteEmailChangeCode DeleteClientLedgerEntry commit",
+		moving("", app.ClientGuesses), func(a *domain.Account, now time.Time) error {
+			code, _ := domain.ParseEmailChangeCode(requested.EmailChange.Value)
+			return a.ConfirmEmailChange(code, "", now, changes)
+		})
 	// A reset request for an unknown address costs what a known one's would (its budgets
 	// checked), and writes nothing but what it spent.
 	step("a reset request for an unknown address",

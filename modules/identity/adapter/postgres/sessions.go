@@ -74,6 +74,31 @@ func endSessions(ctx context.Context, q *sqlcgen.Queries, id string) error {
 	return nil
 }
 
+// changeEmail saves a confirmed email change of the account id (domain.EmailChanged), in
+// its transaction and under its lock: the address (the unique constraint deciding a race:
+// domain.ErrEmailTaken), every session but the confirming one, and the wrong passwords of
+// the old address, which count against the new one.
+func changeEmail(ctx context.Context, q *sqlcgen.Queries, id string, e domain.EmailChanged) error {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("account id %q: %w", id, err)
+	}
+	if err := q.ChangeAccountEmail(ctx, sqlcgen.ChangeAccountEmailParams{ID: uid, Email: string(e.To)}); err != nil {
+		return fmt.Errorf("change the account's address: %w", fromDriver(err))
+	}
+	params := sqlcgen.DeleteOtherSessionsParams{AccountID: uid}
+	if keep, err := uuid.Parse(e.Keep); err == nil {
+		params.Keep = &keep
+	}
+	if _, err := q.DeleteOtherSessions(ctx, params); err != nil {
+		return fmt.Errorf("end the account's other sessions: %w", fromDriver(err))
+	}
+	if err := q.MoveSignInFailures(ctx, sqlcgen.MoveSignInFailuresParams{FromEmail: string(e.From), ToEmail: string(e.To)}); err != nil {
+		return fmt.Errorf("move the old address's sign-in failures: %w", fromDriver(err))
+	}
+	return nil
+}
+
 // UseSession implements app.SessionStore: one statement finds the live session and its
 // account and, when its idle clock is older than p.TouchEvery(), writes it.
 func (s *Store) UseSession(ctx context.Context, tokenHash []byte, p domain.SessionPolicy) (domain.Session, domain.Account, error) {
@@ -111,13 +136,12 @@ func (s *Store) SessionsOf(ctx context.Context, accountID string, p domain.Sessi
 	return out, nil
 }
 
-// CountLiveSessions returns how many sessions are live under p, across every account.
-func (s *Store) CountLiveSessions(ctx context.Context, p domain.SessionPolicy) (int64, error) {
-	n, err := sqlcgen.New(s.pool).CountLiveSessions(ctx, sqlcgen.CountLiveSessionsParams{
-		IdleMs: p.IdleTimeout.Milliseconds(), MaxAgeMs: p.MaxAge.Milliseconds(),
-	})
+// EstimateSessions returns how many sessions are held, live or ended and not yet purged,
+// across every account, from PostgreSQL's statistics (no scan of the table).
+func (s *Store) EstimateSessions(ctx context.Context) (int64, error) {
+	n, err := sqlcgen.New(s.pool).EstimateSessions(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("count live sessions: %w", fromDriver(err))
+		return 0, fmt.Errorf("estimate sessions: %w", fromDriver(err))
 	}
 	return n, nil
 }

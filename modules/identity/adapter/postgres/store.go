@@ -124,8 +124,12 @@ func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, key app.Key, res 
 		if err != nil {
 			return err
 		}
+		address, err := addressOf(ctx, q, key, &acc, true)
+		if err != nil {
+			return err
+		}
 		if key.Budgets.Mailbox {
-			if acc.Ledger, err = mailboxLedger(ctx, q, acc.Email.Mailbox(), now, true); err != nil {
+			if acc.Ledger, err = mailboxLedger(ctx, q, address.Mailbox(), now, true); err != nil {
 				return err
 			}
 		}
@@ -155,8 +159,12 @@ func (s *Store) check(ctx context.Context, key app.Key, change func(acc *domain.
 	if err != nil {
 		return domain.Account{}, err
 	}
+	address, err := addressOf(ctx, q, key, &acc, false)
+	if err != nil {
+		return domain.Account{}, err
+	}
 	if key.Budgets.Mailbox {
-		if acc.Ledger, err = mailboxLedger(ctx, q, acc.Email.Mailbox(), now, false); err != nil {
+		if acc.Ledger, err = mailboxLedger(ctx, q, address.Mailbox(), now, false); err != nil {
 			return domain.Account{}, err
 		}
 	}
@@ -224,9 +232,56 @@ func load(ctx context.Context, q *sqlcgen.Queries, key app.Key, lock bool) (doma
 	for _, c := range codes {
 		*slot(&acc, domain.Purpose(c.Purpose)) = &domain.Code{
 			Value: c.Code, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, FailedAttempts: int(c.FailedAttempts),
+			To: domain.Email(c.NewEmail),
 		}
 	}
 	return acc, now, nil
+}
+
+// addressOf is the address whose mailbox's budgets the change spends: the account's own,
+// but for an email change (app.Key.EmailChange), whose new address it is — the request's
+// (key.NewEmail) or that of the account's email-change code. For an email change it loads
+// the account that holds the new address into acc.Holder; with lock, a pending holder
+// (which the change may replace) is locked, before the mailbox is: the order of every
+// change of that account (its row, then its mailbox), so the two cannot deadlock. An
+// active holder is read, not locked: nothing the change does waits for it, and the unique
+// constraint decides a race with it.
+func addressOf(ctx context.Context, q *sqlcgen.Queries, key app.Key, acc *domain.Account, lock bool) (domain.Email, error) {
+	if !key.EmailChange {
+		return acc.Email, nil
+	}
+	to := key.NewEmail
+	if to == "" && acc.EmailChange != nil {
+		to = acc.EmailChange.To
+	}
+	if to == "" || to == acc.Email {
+		return acc.Email, nil
+	}
+	// A pending holder found unlocked came after the lock's statement began (a
+	// registration took the address over meanwhile, with a new row): lock that one.
+	for attempt := 1; ; attempt++ {
+		if lock {
+			row, err := q.LockPendingAccountByEmail(ctx, string(to))
+			switch {
+			case err == nil:
+				acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
+				return to, nil
+			case !errors.Is(err, pgx.ErrNoRows):
+				return "", fmt.Errorf("lock the pending holder of the new address: %w", fromDriver(err))
+			}
+		}
+		row, err := q.GetAccountByEmail(ctx, string(to))
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return to, nil
+		case err != nil:
+			return "", fmt.Errorf("get the holder of the new address: %w", fromDriver(err))
+		}
+		acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
+		if !lock || acc.Holder.Status != domain.StatusPending || attempt == 3 {
+			return to, nil
+		}
+	}
 }
 
 // The kinds of a mailbox's ledger rows: each purpose's codes and wrong guesses apart.
@@ -309,16 +364,20 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			}
 		case domain.AccountActivated:
 			err = trail.add(ctx, acc.ID, domain.EventActivated, map[string]any{"email": e.Email})
-		case domain.CodeIssued:
+		case domain.CodeIssued: // counted on the mailbox of the address the code proves
 			err = q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{
-				Mailbox: string(acc.Email.Mailbox()), Kind: mailboxKind(e.Purpose, false), OccurredAt: e.IssuedAt,
+				Mailbox: string(e.Email.Mailbox()), Kind: mailboxKind(e.Purpose, false), OccurredAt: e.IssuedAt,
 			})
 			spent = spent || res.kind == app.ClientCodes
 		case domain.WrongCode:
 			err = q.AppendLedger(ctx, sqlcgen.AppendLedgerParams{
-				Mailbox: string(acc.Email.Mailbox()), Kind: mailboxKind(e.Purpose, true), OccurredAt: e.At,
+				Mailbox: string(e.Email.Mailbox()), Kind: mailboxKind(e.Purpose, true), OccurredAt: e.At,
 			})
 			spent = spent || res.kind == app.ClientGuesses
+		case domain.EmailChanged:
+			if err = changeEmail(ctx, q, acc.ID, e); err == nil {
+				err = trail.add(ctx, acc.ID, domain.EventEmailChanged, map[string]any{"email": e.To})
+			}
 		case domain.SessionStarted:
 			var session string
 			if session, err = startSession(ctx, q, acc.ID, e); err == nil {
@@ -418,12 +477,15 @@ func saveAccount(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account, l
 }
 
 // purposes are the purposes of the codes an account holds, one slot each.
-var purposes = []domain.Purpose{domain.PurposeActivation, domain.PurposePasswordReset}
+var purposes = []domain.Purpose{domain.PurposeActivation, domain.PurposePasswordReset, domain.PurposeEmailChange}
 
 // slot is where acc keeps its latest code of p.
 func slot(acc *domain.Account, p domain.Purpose) **domain.Code {
-	if p == domain.PurposePasswordReset {
+	switch p {
+	case domain.PurposePasswordReset:
 		return &acc.Reset
+	case domain.PurposeEmailChange:
+		return &acc.EmailChange
 	}
 	return &acc.Code
 }
@@ -438,9 +500,20 @@ func saveCode(ctx context.Context, q *sqlcgen.Queries, id uuid.UUID, p domain.Pu
 		if err := q.DeleteResetCode(ctx, id); err != nil {
 			return fmt.Errorf("delete reset code: %w", fromDriver(err))
 		}
+	case after == nil && p == domain.PurposeEmailChange:
+		if err := q.DeleteEmailChangeCode(ctx, id); err != nil {
+			return fmt.Errorf("delete email-change code: %w", fromDriver(err))
+		}
 	case after == nil:
 		if err := q.DeleteActivationCode(ctx, id); err != nil {
 			return fmt.Errorf("delete activation code: %w", fromDriver(err))
+		}
+	case p == domain.PurposeEmailChange:
+		if err := q.UpsertEmailChangeCode(ctx, sqlcgen.UpsertEmailChangeCodeParams{
+			AccountID: id, Code: after.Value, NewEmail: string(after.To), IssuedAt: after.IssuedAt, ExpiresAt: after.ExpiresAt,
+			FailedAttempts: int32(after.FailedAttempts), //nolint:gosec // bounded by MaxAttempts
+		}); err != nil {
+			return fmt.Errorf("save email-change code: %w", fromDriver(err))
 		}
 	case p == domain.PurposePasswordReset:
 		if err := q.UpsertResetCode(ctx, sqlcgen.UpsertResetCodeParams{
@@ -507,12 +580,16 @@ func toAccount(r sqlcgen.IdentityAccount) domain.Account {
 
 // fromDriver interprets every driver error in one place: no row, or a row that refers to
 // an account that is gone (a foreign-key violation: the account was deleted or taken over
-// meanwhile), is a missing account; an unreachable database is database.ErrUnavailable;
-// the rest passes through.
+// meanwhile), is a missing account; a unique violation of accounts_email_key (an address
+// another account took: an email change's race) is domain.ErrEmailTaken; an unreachable
+// database is database.ErrUnavailable; the rest passes through.
 func fromDriver(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) && pgErr.Code == "23503" {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows), errors.As(err, &pgErr) && pgErr.Code == "23503":
 		return domain.ErrAccountNotFound
+	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "accounts_email_key":
+		return domain.ErrEmailTaken
 	}
 	return database.Classify(err)
 }

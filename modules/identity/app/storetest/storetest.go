@@ -27,6 +27,7 @@ var (
 	resets = domain.ResetPolicy{TTL: 15 * time.Minute, ResendInterval: time.Minute, MaxAttempts: 5,
 		GuessesPerDay: 20, ResetsPerDay: 5}
 	sessions = domain.SessionPolicy{IdleTimeout: time.Hour, MaxAge: 24 * time.Hour, PerAccount: 2}
+	changes  = domain.EmailChangePolicy{TTL: 15 * time.Minute, MaxAttempts: 5, CodesPerDay: 10, GuessesPerDay: 20}
 )
 
 // Subject is one store under test, and what the suite needs to see around it.
@@ -47,6 +48,31 @@ func byEmail(email domain.Email) app.Key {
 	return app.Key{Email: email, Budgets: app.Budgets{Mailbox: true}}
 }
 func byID(id string) app.Key { return app.Key{ID: id, Budgets: app.Budgets{Mailbox: true}} }
+
+// moving is the key of an email change of the account id: to the address to (a request),
+// or to its code's (a confirmation, to empty).
+func moving(id string, to domain.Email) app.Key {
+	return app.Key{ID: id, EmailChange: true, NewEmail: to, Budgets: app.Budgets{Mailbox: true}}
+}
+
+// requestChange is a request's change of address to to.
+func requestChange(to domain.Email) func(*domain.Account, time.Time) error {
+	return func(acc *domain.Account, now time.Time) error {
+		return acc.RequestEmailChange(to, now, changes, rand.Reader)
+	}
+}
+
+// confirmChange is a confirmation's change with the code s, keeping the session keep.
+func confirmChange(t *testing.T, s, keep string) func(*domain.Account, time.Time) error {
+	t.Helper()
+	code, msg := domain.ParseEmailChangeCode(s)
+	if msg != "" {
+		t.Fatalf("email-change code %q: %s", s, msg)
+	}
+	return func(acc *domain.Account, now time.Time) error {
+		return acc.ConfirmEmailChange(code, keep, now, changes)
+	}
+}
 
 // register is a registration's change.
 func register(hash string, p domain.CodePolicy) func(*domain.Account, time.Time) error {
@@ -793,6 +819,255 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		for _, e := range events {
 			if _, ok := e.Data["email"]; ok {
 				t.Errorf("%s keeps the address after the deletion: %v", e.Type, e.Data)
+			}
+		}
+	})
+
+	t.Run("an email change: its code saved with its address, emailed there, counted on that mailbox; confirmed once", func(t *testing.T) {
+		sub := newSubject(t)
+		s := sub.Store
+		acc := active(t, s, "moving@example.com")
+		kept, ended := signIn(t, s, acc.ID), signIn(t, s, acc.ID)
+		list, err := sub.Sessions.SessionsOf(ctx, acc.ID, sessions)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("SessionsOf = %+v, %v", list, err)
+		}
+		keep := list[1].ID // the older session, kept
+		if _, err := s.Change(ctx, byEmail("moving@example.com"), func(a *domain.Account, now time.Time) error {
+			return a.IssueReset(now, resets, rand.Reader)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A wrong password counted against the old address.
+		attempt, err := s.Attempt(ctx, "moving@example.com", "198.51.100.99", func(domain.SignInHistory, time.Time) error { return nil })
+		if err != nil || s.Failed(ctx, attempt) != nil {
+			t.Fatalf("a failure: %v", err)
+		}
+		requested, err := s.Change(ctx, moving(acc.ID, "moved+new@example.com"), requestChange("moved+new@example.com"))
+		if err != nil || requested.EmailChange == nil || requested.EmailChange.To != "moved+new@example.com" {
+			t.Fatalf("request: %+v, %v", requested.EmailChange, err)
+		}
+		code := requested.EmailChange.Value
+		if got := sub.Emailed(t, "moved+new@example.com"); len(got) != 1 || got[0] != code {
+			t.Errorf("emailed to the new address %v, want the code %s", got, code)
+		}
+		if got := sub.Emailed(t, "moving@example.com"); len(got) != 3 || got[2] != "" {
+			t.Errorf("emailed to the old address %v, want the activation and reset codes, then a notice", got)
+		}
+		// Loaded back with its address and apart from the other codes; a wrong guess is
+		// counted on the new address's mailbox (moved+other@ shares it), not the old one's.
+		if _, err := s.Change(ctx, moving(acc.ID, ""), func(a *domain.Account, now time.Time) error {
+			if a.EmailChange == nil || *a.EmailChange != *requested.EmailChange || a.Reset == nil || a.Code != nil {
+				t.Errorf("loaded codes: change %+v, reset %+v, activation %+v", a.EmailChange, a.Reset, a.Code)
+			}
+			if len(a.Ledger.CodesIssued) != 1 || a.Holder != nil {
+				t.Errorf("loaded the new mailbox's ledger %+v and holder %+v, want its one code and no holder", a.Ledger, a.Holder)
+			}
+			if err := confirmChange(t, wrongGuess(code), keep)(a, now); !errors.Is(err, domain.ErrInvalidEmailChangeCode) {
+				t.Errorf("a wrong code: %v", err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(ctx, moving(acc.ID, "moved+other@example.com"), func(a *domain.Account, _ time.Time) error {
+			if len(a.Ledger.WrongGuesses) != 1 || a.EmailChange.FailedAttempts != 1 {
+				t.Errorf("the new mailbox's ledger %+v and code %+v, want the wrong guess on both", a.Ledger, a.EmailChange)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(ctx, byID(acc.ID), func(a *domain.Account, _ time.Time) error {
+			if len(a.Ledger.WrongGuesses) != 0 {
+				t.Errorf("the old mailbox's ledger %+v took the wrong guess", a.Ledger)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		moved, err := s.Change(ctx, moving(acc.ID, ""), confirmChange(t, code, keep))
+		if err != nil || moved.Email != "moved+new@example.com" || moved.EmailChange != nil || moved.Reset != nil {
+			t.Fatalf("confirm: %+v, %v", moved, err)
+		}
+		if got, err := s.AccountByEmail(ctx, "moved+new@example.com"); err != nil || got.ID != acc.ID || got.Email != "moved+new@example.com" {
+			t.Errorf("AccountByEmail(new) = %+v, %v", got, err)
+		}
+		if _, err := s.AccountByEmail(ctx, "moving@example.com"); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("AccountByEmail(old) after the change: %v, want ErrAccountNotFound", err)
+		}
+		if _, err := s.Change(ctx, byID(acc.ID), func(a *domain.Account, _ time.Time) error {
+			if a.EmailChange != nil || a.Reset != nil {
+				t.Errorf("codes after the change: %+v, %+v; want none", a.EmailChange, a.Reset)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// Every session but the kept one ended.
+		if _, _, err := sub.Sessions.UseSession(ctx, ended, sessions); !errors.Is(err, domain.ErrInvalidToken) {
+			t.Errorf("another session after the change: %v, want it ended", err)
+		}
+		if sess, _, err := sub.Sessions.UseSession(ctx, kept, sessions); err != nil || sess.ID != keep {
+			t.Errorf("the confirming session after the change: %+v, %v; want it kept", sess, err)
+		}
+		// The wrong passwords of the old address count against the new one.
+		history := func(email domain.Email) domain.SignInHistory {
+			var h domain.SignInHistory
+			_, _ = s.Attempt(ctx, email, "198.51.100.98", func(got domain.SignInHistory, _ time.Time) error { h = got; return errRefused })
+			return h
+		}
+		if h := history("moved+new@example.com"); len(h.Failures) != 1 || h.Failures[0].Client != "198.51.100.99" {
+			t.Errorf("the new address's failures %+v, want the old address's one", h.Failures)
+		}
+		if h := history("moving@example.com"); len(h.Failures) != 0 {
+			t.Errorf("the old address's failures %+v, want them moved", h.Failures)
+		}
+		events, err := s.EventsOf(ctx, acc.ID, "", 1)
+		if err != nil || len(events) != 1 || events[0].Type != domain.EventEmailChanged || events[0].Data["email"] != "moved+new@example.com" {
+			t.Errorf("the newest event %+v, %v; want account.email_changed with the new address", events, err)
+		}
+		// Used up.
+		if _, err := s.Change(ctx, moving(acc.ID, ""), confirmChange(t, code, keep)); !errors.Is(err, domain.ErrInvalidEmailChangeCode) {
+			t.Errorf("the code again: %v", err)
+		}
+		// Each email once.
+		if got := sub.Emailed(t, "moved+new@example.com"); len(got) != 1 {
+			t.Errorf("emailed to the new address %v, want the code alone", got)
+		}
+	})
+
+	t.Run("an email change to an active account's address is counted but sends it nothing, and never confirms", func(t *testing.T) {
+		sub := newSubject(t)
+		s := sub.Store
+		holder := active(t, s, "holder@example.com")
+		acc := active(t, s, "mover@example.com")
+		requested, err := s.Change(ctx, moving(acc.ID, "holder@example.com"), func(a *domain.Account, now time.Time) error {
+			if a.Holder == nil || a.Holder.ID != holder.ID || a.Holder.Status != domain.StatusActive || len(a.Ledger.CodesIssued) != 1 {
+				t.Errorf("loaded holder %+v and ledger %+v, want the active holder and its mailbox's one code", a.Holder, a.Ledger)
+			}
+			return requestChange("holder@example.com")(a, now)
+		})
+		if err != nil || requested.EmailChange == nil {
+			t.Fatalf("request: %+v, %v", requested.EmailChange, err)
+		}
+		if got := sub.Emailed(t, "holder@example.com"); len(got) != 1 {
+			t.Errorf("emailed to the active holder %v, want its activation code alone", got)
+		}
+		if got := sub.Emailed(t, "mover@example.com"); len(got) != 2 || got[1] != "" {
+			t.Errorf("emailed to the mover %v, want the notice all the same", got)
+		}
+		if _, err := s.Change(ctx, byID(holder.ID), func(a *domain.Account, _ time.Time) error {
+			if len(a.Ledger.CodesIssued) != 2 {
+				t.Errorf("the holder's mailbox %+v, want the withheld code counted", a.Ledger)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Change(ctx, moving(acc.ID, ""), confirmChange(t, requested.EmailChange.Value, "")); !errors.Is(err, domain.ErrEmailTaken) {
+			t.Errorf("confirming an active account's address: %v, want ErrEmailTaken", err)
+		}
+		// The unique constraint decides, whatever the change was told of the holder (as
+		// when an account took the address after it was loaded), and nothing is saved.
+		token := signIn(t, s, acc.ID)
+		if _, err := s.Change(ctx, moving(acc.ID, ""), func(a *domain.Account, now time.Time) error {
+			a.Holder = nil
+			return confirmChange(t, requested.EmailChange.Value, "")(a, now)
+		}); !errors.Is(err, domain.ErrEmailTaken) {
+			t.Errorf("a change to a taken address, its holder unseen: %v, want ErrEmailTaken from the constraint", err)
+		}
+		if got, err := s.AccountByID(ctx, acc.ID); err != nil || got.Email != "mover@example.com" {
+			t.Errorf("the mover after a refused change: %+v, %v", got, err)
+		}
+		if _, _, err := sub.Sessions.UseSession(ctx, token, sessions); err != nil {
+			t.Errorf("a session after a refused change: %v, want it kept", err)
+		}
+		if _, err := s.Change(ctx, moving(acc.ID, ""), func(a *domain.Account, _ time.Time) error {
+			if a.EmailChange == nil || a.EmailChange.FailedAttempts != 0 {
+				t.Errorf("the code after a refused change: %+v, want it as it was", a.EmailChange)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.AccountByEmail(ctx, "holder@example.com"); err != nil || got.ID != holder.ID {
+			t.Errorf("the holder after the attempt: %+v, %v", got, err)
+		}
+	})
+
+	t.Run("an email change replaces a pending account that holds the address", func(t *testing.T) {
+		sub := newSubject(t)
+		s := sub.Store
+		pending := registered(t, s, "claimed@example.com")
+		acc := active(t, s, "claimer@example.com")
+		requested, err := s.Change(ctx, moving(acc.ID, "claimed@example.com"), requestChange("claimed@example.com"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sub.Emailed(t, "claimed@example.com"); len(got) != 2 || got[1] != requested.EmailChange.Value {
+			t.Errorf("emailed to the pending address %v, want its activation code, then the email-change code", got)
+		}
+		moved, err := s.Change(ctx, moving(acc.ID, ""), func(a *domain.Account, now time.Time) error {
+			if a.Holder == nil || a.Holder.ID != pending.ID || a.Holder.Status != domain.StatusPending {
+				t.Errorf("loaded holder %+v, want the pending account %s", a.Holder, pending.ID)
+			}
+			return confirmChange(t, requested.EmailChange.Value, "")(a, now)
+		})
+		if err != nil || moved.ID != acc.ID || moved.Email != "claimed@example.com" {
+			t.Fatalf("confirm: %+v, %v", moved, err)
+		}
+		if _, err := s.AccountByID(ctx, pending.ID); !errors.Is(err, domain.ErrAccountNotFound) {
+			t.Errorf("the replaced pending account: %v, want it gone", err)
+		}
+		if got, err := s.AccountByEmail(ctx, "claimed@example.com"); err != nil || got.ID != acc.ID || got.Status != domain.StatusActive {
+			t.Errorf("AccountByEmail(claimed) = %+v, %v; want the claimer", got, err)
+		}
+		if _, err := s.Change(ctx, byEmail("claimed@example.com"), register("hash-2", domain.CodePolicy{TTL: time.Minute, CodesPerDay: 10})); !errors.Is(err, domain.ErrEmailTaken) {
+			t.Errorf("registering the claimed address: %v, want ErrEmailTaken", err)
+		}
+	})
+
+	t.Run("two accounts confirming one address: one wins by the constraint, the other is refused", func(t *testing.T) {
+		for round := range 3 {
+			s := newStore(t)
+			target := domain.Email(fmt.Sprintf("contested%d@example.com", round))
+			var codes []string
+			var ids []string
+			for i := range 2 {
+				acc := active(t, s, domain.Email(fmt.Sprintf("rival%d-%d@example.com", round, i)))
+				requested, err := s.Change(ctx, moving(acc.ID, target), requestChange(target))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids, codes = append(ids, acc.ID), append(codes, requested.EmailChange.Value)
+			}
+			results := make(chan error, 2)
+			start := make(chan struct{})
+			for i := range 2 {
+				go func() {
+					<-start
+					_, err := s.Change(ctx, moving(ids[i], ""), confirmChange(t, codes[i], ""))
+					results <- err
+				}()
+			}
+			close(start)
+			won, taken := 0, 0
+			for range 2 {
+				switch err := <-results; {
+				case err == nil:
+					won++
+				case errors.Is(err, domain.ErrEmailTaken):
+					taken++
+				default:
+					t.Errorf("a concurrent confirmation: %v", err)
+				}
+			}
+			if won != 1 || taken != 1 {
+				t.Fatalf("two confirmations of %s: %d won, %d refused as taken; want 1 and 1", target, won, taken)
+			}
+			if got, err := s.AccountByEmail(ctx, target); err != nil || !slices.Contains(ids, got.ID) {
+				t.Errorf("AccountByEmail(%s) = %+v, %v", target, got, err)
 			}
 		}
 	})

@@ -14,13 +14,17 @@ import (
 
 const codesOfAccount = `-- name: CodesOfAccount :many
 
-SELECT 'activation'::text AS purpose, code, issued_at, expires_at, failed_attempts
+SELECT 'activation'::text AS purpose, code, issued_at, expires_at, failed_attempts, ''::text AS new_email
 FROM identity.activation_codes
 WHERE activation_codes.account_id = $1::uuid
 UNION ALL
-SELECT 'password_reset'::text AS purpose, code, issued_at, expires_at, failed_attempts
+SELECT 'password_reset'::text AS purpose, code, issued_at, expires_at, failed_attempts, ''::text AS new_email
 FROM identity.password_reset_codes
 WHERE password_reset_codes.account_id = $1::uuid
+UNION ALL
+SELECT 'email_change'::text AS purpose, code, issued_at, expires_at, failed_attempts, new_email
+FROM identity.email_change_codes
+WHERE email_change_codes.account_id = $1::uuid
 `
 
 type CodesOfAccountRow struct {
@@ -29,12 +33,14 @@ type CodesOfAccountRow struct {
 	IssuedAt       time.Time
 	ExpiresAt      time.Time
 	FailedAttempts int32
+	NewEmail       string
 }
 
 // Queries on activation_codes, for modules/identity/adapter/postgres.
 // Always run while the owning account row is locked (LockAccount*).
 // The account's latest code of each purpose, loaded with the locked account (every
-// change sees, and saves, all of it): the activation code and the password-reset code.
+// change sees, and saves, all of it): the activation code, the password-reset code and
+// the email-change code with its new address (new_email, empty for the others).
 func (q *Queries) CodesOfAccount(ctx context.Context, accountID uuid.UUID) ([]CodesOfAccountRow, error) {
 	rows, err := q.db.Query(ctx, codesOfAccount, accountID)
 	if err != nil {
@@ -50,6 +56,7 @@ func (q *Queries) CodesOfAccount(ctx context.Context, accountID uuid.UUID) ([]Co
 			&i.IssuedAt,
 			&i.ExpiresAt,
 			&i.FailedAttempts,
+			&i.NewEmail,
 		); err != nil {
 			return nil, err
 		}
