@@ -107,7 +107,11 @@ func toProblem(err error) *Problem {
 	switch {
 	case errors.As(err, &p):
 		return p
-	case errors.Is(err, database.ErrUnavailable):
+	case errors.Is(err, database.ErrUnavailable),
+		// The one place errors map to HTTP is the net under every path: a driver error a
+		// module passed up unclassified (a timeout, a dropped connection) is still the
+		// database being lost, never a 500.
+		errors.Is(database.Classify(err), database.ErrUnavailable):
 		p = NewProblem(http.StatusServiceUnavailable, CodeUnavailable, "The service cannot reach its database; try again shortly.")
 		p.RetryAfter = 5 * time.Second
 	case errors.Is(err, admission.ErrBusy):

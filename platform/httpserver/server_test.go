@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -231,5 +232,23 @@ func TestClientThatHangsUpIsNotAServerError(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), `"level":"ERROR"`) || strings.Contains(logs.String(), `"status":500`) {
 		t.Fatalf("a client hanging up was logged as a server error:\n%s", logs.String())
+	}
+}
+
+// TestAnUnclassifiedDatabaseTimeoutIs503: a driver error that a module passed up without
+// database.Classify (a timeout, as pgconn reports one) still answers 503 with
+// Retry-After, never 500.
+func TestAnUnclassifiedDatabaseTimeoutIs503(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("register: %w", context.DeadlineExceeded),
+		fmt.Errorf("register: %w", io.ErrUnexpectedEOF),
+	} {
+		p := toProblem(err)
+		if p.Status != http.StatusServiceUnavailable || p.RetryAfter == 0 {
+			t.Errorf("%v: %d (Retry-After %s), want 503 with Retry-After", err, p.Status, p.RetryAfter)
+		}
+	}
+	if p := toProblem(errors.New("a bug")); p.Status != http.StatusInternalServerError {
+		t.Errorf("a bug: %d, want 500", p.Status)
 	}
 }
