@@ -152,7 +152,7 @@ func TestResetAnswersAlike(t *testing.T) {
 	}
 	var first string
 	times := map[string][]time.Duration{}
-	for range 3 {
+	for range 5 {
 		for name, miss := range misses {
 			start := time.Now()
 			res := miss()
@@ -170,8 +170,11 @@ func TestResetAnswersAlike(t *testing.T) {
 		if slices.Min(ds) < 120*time.Millisecond {
 			t.Errorf("a confirmation with %s answered after %s, before the 120 ms floor", name, slices.Min(ds))
 		}
-		if diff := median(ds) - median(times["a wrong code"]); diff > 25*time.Millisecond || diff < -25*time.Millisecond {
-			t.Errorf("a confirmation with %s took a median %s, %s from a wrong code", name, median(ds), diff)
+		// The fastest of each kind is its own work plus the floor, without the noise a
+		// loaded machine adds to some samples (a median of a few moved by 30 ms under load
+		// 10): a path that did more work (a hash past the floor) still stands out.
+		if diff := slices.Min(ds) - slices.Min(times["a wrong code"]); diff > 25*time.Millisecond || diff < -25*time.Millisecond {
+			t.Errorf("a confirmation with %s took at least %s, %s from a wrong code", name, slices.Min(ds), diff)
 		}
 	}
 	// An expired code is a miss like the others.
