@@ -133,8 +133,9 @@ func allDigits(s string, n int) bool {
 	return true
 }
 
-// slot is where the account keeps its latest code of p.
-func (a *Account) slot(p Purpose) **Code {
+// Slot is where the account keeps its latest code of purpose p: the domain issues into
+// it, and the store loads into it and saves from it, one place that knows the slots.
+func (a *Account) Slot(p Purpose) **Code {
 	switch p {
 	case PurposePasswordReset:
 		return &a.Reset
@@ -158,7 +159,7 @@ func (a *Account) issue(p Purpose, to Email, withheld bool, ttl time.Duration, n
 	if p == PurposeEmailChange {
 		c.To = to
 	}
-	*a.slot(p) = c
+	*a.Slot(p) = c
 	spend(a.Ledger.issued(p), now)
 	spend(&a.Client.CodesIssued, now)
 	a.record(CodeIssued{Purpose: p, Email: to, Code: value, IssuedAt: now, ExpiresAt: c.ExpiresAt, Withheld: withheld})

@@ -32,14 +32,11 @@ func (t auditTrail) add(ctx context.Context, id, kind string, data map[string]an
 	if err != nil {
 		return fmt.Errorf("account id %q: %w", id, err)
 	}
-	if t.origin.Actor != "" {
-		if data == nil {
-			data = map[string]any{}
-		}
-		data["actor"] = t.origin.Actor
-	}
 	if data == nil {
 		data = map[string]any{}
+	}
+	if t.origin.Actor != "" {
+		data["actor"] = t.origin.Actor
 	}
 	body, err := json.Marshal(data)
 	if err != nil {

@@ -230,7 +230,7 @@ func load(ctx context.Context, q *sqlcgen.Queries, key app.Key, lock bool) (doma
 		return domain.Account{}, time.Time{}, fmt.Errorf("get codes: %w", fromDriver(err))
 	}
 	for _, c := range codes {
-		*slot(&acc, domain.Purpose(c.Purpose)) = &domain.Code{
+		*acc.Slot(domain.Purpose(c.Purpose)) = &domain.Code{
 			Value: c.Code, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, FailedAttempts: int(c.FailedAttempts),
 			To: domain.Email(c.NewEmail),
 		}
@@ -469,7 +469,7 @@ func saveAccount(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account, l
 		}
 	}
 	for _, p := range purposes {
-		if err := saveCode(ctx, q, id, p, loaded.codes[p], *slot(acc, p)); err != nil {
+		if err := saveCode(ctx, q, id, p, loaded.codes[p], *acc.Slot(p)); err != nil {
 			return err
 		}
 	}
@@ -478,17 +478,6 @@ func saveAccount(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account, l
 
 // purposes are the purposes of the codes an account holds, one slot each.
 var purposes = []domain.Purpose{domain.PurposeActivation, domain.PurposePasswordReset, domain.PurposeEmailChange}
-
-// slot is where acc keeps its latest code of p.
-func slot(acc *domain.Account, p domain.Purpose) **domain.Code {
-	switch p {
-	case domain.PurposePasswordReset:
-		return &acc.Reset
-	case domain.PurposeEmailChange:
-		return &acc.EmailChange
-	}
-	return &acc.Code
-}
 
 // saveCode writes the code of purpose p of the account id when it differs from before,
 // what was loaded: a new or changed code is upserted, a code gone is deleted.
@@ -543,7 +532,7 @@ type snapshot struct {
 func snapshotOf(acc domain.Account) snapshot {
 	s := snapshot{row: rowOf(acc), codes: map[domain.Purpose]*domain.Code{}}
 	for _, p := range purposes {
-		if c := *slot(&acc, p); c != nil {
+		if c := *acc.Slot(p); c != nil {
 			copied := *c
 			s.codes[p] = &copied
 		}
