@@ -40,8 +40,9 @@ type Module struct {
 }
 
 var (
-	_ module.Module = (*Module)(nil)
-	_ module.Runner = (*Module)(nil)
+	_ module.Module      = (*Module)(nil)
+	_ module.Runner      = (*Module)(nil)
+	_ module.AdminRouter = (*Module)(nil)
 )
 
 // New builds the module on the platform p with its settings (LoadSettings: ACTIVATION_*,
@@ -140,3 +141,7 @@ func (m *Module) Workers() []module.Worker { return m.workers }
 
 // RegisterRoutes implements module.Module: the /v1/users and /v1/sessions routes.
 func (m *Module) RegisterRoutes(api *echo.Group) { m.handlers.Register(api) }
+
+// RegisterAdminRoutes implements module.AdminRouter: identity's routes of the
+// administration API (accounts, the audit trail, webhooks).
+func (m *Module) RegisterAdminRoutes(admin *echo.Group) { m.handlers.RegisterAdmin(admin) }

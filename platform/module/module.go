@@ -26,6 +26,13 @@ type Module interface {
 	RegisterRoutes(api *echo.Group)
 }
 
+// AdminRouter is a Module with routes on the administration API (ADMIN_ADDR, off when
+// empty): the platform mounts them on a group at /admin/v1 that has already checked the
+// admin key, so a handler only does its work. A module without any does not implement it.
+type AdminRouter interface {
+	RegisterAdminRoutes(admin *echo.Group)
+}
+
 // Worker is a background loop: it runs until ctx ends and then returns (nil on a clean
 // stop).
 type Worker func(ctx context.Context) error
