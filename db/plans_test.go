@@ -80,8 +80,8 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
 		SELECT 'user' || (i % 5000) || '@example.com', 'code_issued', now() - (i % 1440) * interval '1 minute'
 		FROM generate_series(1, 20000) AS i;
-		INSERT INTO identity.client_ledger (client, kind, occurred_at)
-		SELECT '192.0.2.' || (i % 250), 'code_issued', now() - (i % 1440) * interval '1 minute'
+		INSERT INTO identity.client_budgets (client, kind, span, spent)
+		SELECT '192.0.2.' || (i % 250), 'code_issued', date_bin('15 minutes', now(), TIMESTAMPTZ '2000-01-01') - (i / 250) * interval '15 minutes', 3
 		FROM generate_series(1, 20000) AS i;
 		INSERT INTO identity.sign_in_failures (email, client, failed_at)
 		SELECT 'user' || (i % 5000) || '@example.com', '192.0.2.' || (i % 250), now() - (i % 10080) * interval '1 minute'
@@ -103,9 +103,9 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/outbox/outbox_emails.sql", "OutboxBacklog", nil, "outbox_emails_unfinished_idx"},
 		{"queries/jobs/river_job.sql", "CountUnfinishedJobs", nil, "river_job_prioritized_fetching_index"},
 		{"queries/identity/activation_ledger.sql", "MailboxLedger", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "activation_ledger_mailbox_occurred_at_idx"},
-		{"queries/identity/activation_ledger.sql", "RecentClientLedger", []any{"192.0.2.1", "wrong_code", int64(24 * 3600 * 1000), int32(50)}, "client_ledger_client_kind_occurred_at_idx"},
+		{"queries/identity/activation_ledger.sql", "ClientBudgetSpans", []any{"192.0.2.1", "wrong_code", int64(24 * 3600 * 1000), int64(15 * 60 * 1000)}, "client_budgets_pkey"},
 		{"queries/identity/sign_in.sql", "ForgetSignIns", []any{"a@example.com", "00000000-0000-0000-0000-000000000000", "192.0.2.1"}, "sign_in_failures_email_failed_at_idx"},
-		{"queries/identity/prune.sql", "PruneClientLedger", []any{int64(24 * 3600 * 1000), int64(500)}, "client_ledger_occurred_at_idx"},
+		{"queries/identity/prune.sql", "PruneClientBudgets", []any{int64(24 * 3600 * 1000), int64(15 * 60 * 1000), int64(500)}, "client_budgets_span_idx"},
 		{"queries/identity/prune.sql", "PruneSignInFailures", []any{int64(7 * 24 * 3600 * 1000), int64(500)}, "sign_in_failures_failed_at_idx"},
 		{"queries/identity/prune.sql", "PruneSignInClients", []any{int64(30 * 24 * 3600 * 1000), int64(500)}, "sign_in_clients_signed_in_at_idx"},
 		{"queries/identity/sign_in.sql", "FailuresOfEmail", []any{"a@example.com", "2026-01-01T00:00:00Z"}, "sign_in_failures_email_failed_at_idx"},

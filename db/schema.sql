@@ -251,35 +251,23 @@ ALTER TABLE identity.activation_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS I
 );
 
 --
--- Name: client_ledger; Type: TABLE; Schema: identity; Owner: -
+-- Name: client_budgets; Type: TABLE; Schema: identity; Owner: -
 --
 
-CREATE TABLE identity.client_ledger (
-    id bigint NOT NULL,
+CREATE TABLE identity.client_budgets (
     client text NOT NULL,
     kind text NOT NULL,
-    occurred_at timestamp with time zone NOT NULL,
-    CONSTRAINT client_ledger_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text])))
+    span timestamp with time zone NOT NULL,
+    spent integer NOT NULL,
+    CONSTRAINT client_budgets_kind_check CHECK ((kind = ANY (ARRAY['code_issued'::text, 'wrong_code'::text]))),
+    CONSTRAINT client_budgets_spent_check CHECK ((spent >= 0))
 );
 
 --
--- Name: TABLE client_ledger; Type: COMMENT; Schema: identity; Owner: -
+-- Name: TABLE client_budgets; Type: COMMENT; Schema: identity; Owner: -
 --
 
-COMMENT ON TABLE identity.client_ledger IS 'Codes issued at the request of and wrong codes sent by each client, for the 24 h per-client budgets. Pruned after 24 h.';
-
---
--- Name: client_ledger_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
---
-
-ALTER TABLE identity.client_ledger ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME identity.client_ledger_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
+COMMENT ON TABLE identity.client_budgets IS 'Units of the per-client 24 h budgets (codes issued at the request of, wrong codes sent by, each client), counted per 15-minute span. Pruned once a span is 24 h past its end.';
 
 --
 -- Name: email_change_codes; Type: TABLE; Schema: identity; Owner: -
@@ -683,11 +671,11 @@ ALTER TABLE ONLY identity.activation_ledger
     ADD CONSTRAINT activation_ledger_pkey PRIMARY KEY (id);
 
 --
--- Name: client_ledger client_ledger_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+-- Name: client_budgets client_budgets_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
 --
 
-ALTER TABLE ONLY identity.client_ledger
-    ADD CONSTRAINT client_ledger_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY identity.client_budgets
+    ADD CONSTRAINT client_budgets_pkey PRIMARY KEY (client, kind, span);
 
 --
 -- Name: email_change_codes email_change_codes_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
@@ -824,16 +812,10 @@ CREATE INDEX activation_ledger_mailbox_occurred_at_idx ON identity.activation_le
 CREATE INDEX activation_ledger_occurred_at_idx ON identity.activation_ledger USING btree (occurred_at);
 
 --
--- Name: client_ledger_client_kind_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
+-- Name: client_budgets_span_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX client_ledger_client_kind_occurred_at_idx ON identity.client_ledger USING btree (client, kind, occurred_at);
-
---
--- Name: client_ledger_occurred_at_idx; Type: INDEX; Schema: identity; Owner: -
---
-
-CREATE INDEX client_ledger_occurred_at_idx ON identity.client_ledger USING btree (occurred_at);
+CREATE INDEX client_budgets_span_idx ON identity.client_budgets USING btree (span);
 
 --
 -- Name: email_change_codes_expires_at_idx; Type: INDEX; Schema: identity; Owner: -
@@ -1023,4 +1005,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261207110000'),
     ('20261207120000'),
     ('20261207130000'),
-    ('20261208100000');
+    ('20261208100000'),
+    ('20261212100000');

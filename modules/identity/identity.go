@@ -101,7 +101,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		idle, old := postgres.PurgeSessions(settings.Sessions)
 		tasks := []maintenance.Task{
 			{Name: "identity.activation_ledger", Batch: postgres.PruneActivationLedger},
-			{Name: "identity.client_ledger", Batch: postgres.PruneClientLedger},
+			{Name: "identity.client_budgets", Batch: postgres.PruneClientBudgets},
 			{Name: "identity.sign_in_failures", Batch: postgres.PruneSignInFailures},
 			{Name: "identity.sign_in_clients", Batch: postgres.PruneSignInClients},
 			{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes},

@@ -1,12 +1,13 @@
--- Queries on activation_ledger (the mailboxes' budgets) and client_ledger (the clients'
+-- Queries on activation_ledger (the mailboxes' budgets) and client_budgets (the clients'
 -- budgets), for modules/identity/adapter/postgres.
 --
 -- A mailbox's budgets are read and written while the account row is locked
 -- (LockAccount*) and the mailbox is locked (LockMailbox), so that two requests never both
 -- spend the last unit of one. A client's are never locked across a request's transaction
 -- (many requests share one client: a backend, a NAT): a short transaction of their own
--- locks the client's budget of one kind, reads at most its limit of entries, and reserves
--- one unit (ReserveClientLedger) that the request's change keeps or gives back.
+-- locks the client's budget of one kind, reads its spans in the window (at most 97,
+-- whatever it spent), and reserves one unit (SpendClientBudget) that the request's change
+-- keeps, or gives back once its transaction is over (GiveBackClientBudget).
 
 -- name: LockMailbox :exec
 -- A transaction-scoped advisory lock on the mailbox, taken after the account's row lock:
@@ -32,26 +33,34 @@ VALUES (@mailbox, @kind, @occurred_at);
 -- transaction that checks it and reserves a unit of it, never for a request's change.
 SELECT pg_advisory_xact_lock(hashtextextended('identity.client:' || @client::text || '/' || @kind::text, 0));
 
--- name: RecentClientLedger :many
--- The newest @max_rows entries of @kind of @client in the 24 h window of @window_ms
--- milliseconds (database clock), newest first: a budget of @max_rows units is decided by
--- them alone, so the read never grows with what the client did that day. Served by
--- client_ledger_client_kind_occurred_at_idx.
-SELECT occurred_at
-FROM identity.client_ledger
+-- name: ClientBudgetSpans :many
+-- The spans of @kind of @client whose units are in the 24 h window of @window_ms
+-- milliseconds (database clock): a span of @span_ms counts until @window_ms after its end.
+-- Newest first, at most window/span + 1 rows however many units they hold. Served by
+-- client_budgets_pkey.
+SELECT span, spent
+FROM identity.client_budgets
 WHERE client = @client
   AND kind = @kind
-  AND occurred_at > clock_timestamp() - sqlc.arg(window_ms)::bigint * interval '1 millisecond'
-ORDER BY occurred_at DESC
-LIMIT sqlc.arg(max_rows)::integer;
+  AND span > clock_timestamp() - (sqlc.arg(window_ms)::bigint + sqlc.arg(span_ms)::bigint) * interval '1 millisecond'
+ORDER BY span DESC;
 
--- name: ReserveClientLedger :one
--- One unit of @kind reserved for @client, at the database clock's now.
-INSERT INTO identity.client_ledger (client, kind, occurred_at)
-VALUES (@client, @kind, clock_timestamp())
-RETURNING id;
+-- name: SpendClientBudget :one
+-- One unit of @kind spent by @client in the span of @span_ms milliseconds under way
+-- (database clock); returns the span, for a give-back.
+INSERT INTO identity.client_budgets (client, kind, span, spent)
+VALUES (@client, @kind,
+        date_bin(sqlc.arg(span_ms)::bigint * interval '1 millisecond', clock_timestamp(), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+        1)
+ON CONFLICT (client, kind, span) DO UPDATE SET spent = client_budgets.spent + 1
+RETURNING span;
 
--- name: DeleteClientLedgerEntry :exec
--- A reserved unit given back: the change did not spend it, or failed.
-DELETE FROM identity.client_ledger
-WHERE id = @id;
+-- name: GiveBackClientBudget :exec
+-- A reserved unit given back: the change did not spend it, or failed. Its own statement,
+-- after the change's transaction, so that no request holds the client's span locked.
+UPDATE identity.client_budgets
+SET spent = spent - 1
+WHERE client = @client
+  AND kind = @kind
+  AND span = @span
+  AND spent > 0;

@@ -1,14 +1,15 @@
 -- Pruning of the abuse budgets' tables, run in batches by platform/maintenance: rows that
 -- left their window count for nothing. Each is served by its table's time index.
 
--- name: PruneClientLedger :execrows
--- Served by client_ledger_occurred_at_idx.
-DELETE FROM identity.client_ledger
-WHERE id IN (
-    SELECT id
-    FROM identity.client_ledger
-    WHERE occurred_at < now() - sqlc.arg(window_ms)::bigint * interval '1 millisecond'
-    ORDER BY occurred_at
+-- name: PruneClientBudgets :execrows
+-- The spans whose units left the window (@window_ms after the end of a span of
+-- @span_ms). Served by client_budgets_span_idx.
+DELETE FROM identity.client_budgets
+WHERE (client, kind, span) IN (
+    SELECT client, kind, span
+    FROM identity.client_budgets
+    WHERE span < now() - (sqlc.arg(window_ms)::bigint + sqlc.arg(span_ms)::bigint) * interval '1 millisecond'
+    ORDER BY span
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 );

@@ -11,7 +11,7 @@ import (
 // the PostgreSQL store does (adapter/postgres runs the same suite).
 func TestFakeStoreKeepsTheStoreContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) storetest.Subject {
-		store, sessions, emailed, del, clientEntries := app.NewFakeStore()
-		return storetest.Subject{Store: store, Sessions: sessions, Emailed: emailed, Delete: del, ClientEntries: clientEntries}
+		store, sessions, emailed, del, clientUnits := app.NewFakeStore()
+		return storetest.Subject{Store: store, Sessions: sessions, Emailed: emailed, Delete: del, ClientUnits: clientUnits}
 	})
 }

@@ -9,7 +9,7 @@ import (
 // NewFakeStore is the fake of the use cases' tests, for the contract suite
 // (contract_test.go, package app_test), with what the suite reads around it.
 func NewFakeStore() (store Store, sessions SessionStore, emailed func(*testing.T, domain.Email) []string,
-	del func(*testing.T, string), clientEntries func(*testing.T, string) int,
+	del func(*testing.T, string), clientUnits func(*testing.T, string) int,
 ) {
 	s := newFakeStore()
 	emailed = func(_ *testing.T, addr domain.Email) []string {
@@ -28,6 +28,6 @@ func NewFakeStore() (store Store, sessions SessionStore, emailed func(*testing.T
 		defer s.mu.Unlock()
 		s.forget(id)
 	}
-	clientEntries = func(_ *testing.T, client string) int { return s.clientEntries(client) }
-	return s, s, emailed, del, clientEntries
+	clientUnits = func(_ *testing.T, client string) int { return s.clientUnits(client) }
+	return s, s, emailed, del, clientUnits
 }

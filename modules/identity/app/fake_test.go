@@ -145,8 +145,8 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	}
 	if key.Budgets.Mailbox {
 		l := s.ledgers[mailbox]
-		a.Ledger = domain.Ledger{CodesIssued: inWindow(l.CodesIssued, s.now, 0), WrongGuesses: inWindow(l.WrongGuesses, s.now, 0),
-			ResetsIssued: inWindow(l.ResetsIssued, s.now, 0), WrongResets: inWindow(l.WrongResets, s.now, 0)}
+		a.Ledger = domain.Ledger{CodesIssued: inWindow(l.CodesIssued, s.now), WrongGuesses: inWindow(l.WrongGuesses, s.now),
+			ResetsIssued: inWindow(l.ResetsIssued, s.now), WrongResets: inWindow(l.WrongResets, s.now)}
 	}
 	b := key.Budgets
 	clientBudget := client != "" && b.ClientKind != "" && b.ClientLimit > 0
@@ -154,9 +154,9 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 		cl := s.clients[client]
 		switch b.ClientKind {
 		case ClientCodes:
-			a.Client.CodesIssued = inWindow(cl.CodesIssued, s.now, b.ClientLimit)
+			a.Client.CodesIssued = inWindow(cl.CodesIssued, s.now)
 		case ClientGuesses:
-			a.Client.WrongGuesses = inWindow(cl.WrongGuesses, s.now, b.ClientLimit)
+			a.Client.WrongGuesses = inWindow(cl.WrongGuesses, s.now)
 		}
 	}
 	if err := change(&a, s.now); err != nil {
@@ -193,7 +193,7 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 		ledgers[m] = l
 	}
 	cl := s.clients[client]
-	prepend := func(spent *[]time.Time, at time.Time) { *spent = append([]time.Time{at}, *spent...) }
+	prepend := func(spent *domain.Tally, at time.Time) { *spent = append(domain.Tally{{At: at, Units: 1}}, *spent...) }
 	audit := func(kind string, data map[string]any) {
 		if data == nil {
 			data = map[string]any{}
@@ -385,13 +385,15 @@ func (s *fakeStore) SessionsOf(_ context.Context, accountID string, p domain.Ses
 	return out, nil
 }
 
-// inWindow is what a store loads of a ledger: the instants of the last 24 h, newest
-// first, at most limit of them (0: all).
-func inWindow(newestFirst []time.Time, now time.Time, limit int) []time.Time {
-	var out []time.Time
-	for _, at := range newestFirst {
-		if now.Sub(at) < domain.BudgetWindow && (limit == 0 || len(out) < limit) {
-			out = append(out, at)
+// inWindow is what a store loads of a ledger: what was spent in the last 24 h, newest
+// first. The fake keeps every unit at its instant (the real store counts a client's per
+// span of time, stamped with the span's end: the same decisions, a Retry-After up to a
+// span longer).
+func inWindow(newestFirst domain.Tally, now time.Time) domain.Tally {
+	var out domain.Tally
+	for _, c := range newestFirst {
+		if now.Sub(c.At) < domain.BudgetWindow {
+			out = append(out, c)
 		}
 	}
 	return out
@@ -503,10 +505,10 @@ func (s *fakeStore) lastCode(t *testing.T, email domain.Email) string {
 	return ""
 }
 
-// clientEntries counts what the client's ledger holds, every kind and age.
-func (s *fakeStore) clientEntries(client string) int {
+// clientUnits counts the units the client's budgets hold, every kind and age.
+func (s *fakeStore) clientUnits(client string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.clients[client]
-	return len(l.CodesIssued) + len(l.WrongGuesses)
+	return l.CodesIssued.Units() + l.WrongGuesses.Units()
 }

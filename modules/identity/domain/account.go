@@ -201,7 +201,7 @@ func (a *Account) issueWait(now time.Time, p CodePolicy) (reason Reason, wait ti
 	}
 	for _, b := range []struct {
 		reason Reason
-		spent  []time.Time
+		spent  Tally
 		limit  int
 	}{
 		{ReasonCodeBudget, a.Ledger.CodesIssued, p.CodesPerDay},

@@ -3,6 +3,7 @@ package domain
 import (
 	"crypto/rand"
 	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -85,13 +86,13 @@ func TestGuessBudgetRetryAfterFollowsTheOldestCountedGuess(t *testing.T) {
 	// Guesses at t0-23h, t0-2h, t0-1h: the budget of 3 is spent until t0+1h, when the
 	// first leaves the window.
 	a := &Account{Status: StatusPending, Code: &Code{Value: "1234", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
-		Ledger: Ledger{WrongGuesses: []time.Time{t0.Add(-time.Hour), t0.Add(-2 * time.Hour), t0.Add(-23 * time.Hour)}}}
+		Ledger: Ledger{WrongGuesses: Instants(t0.Add(-time.Hour), t0.Add(-2*time.Hour), t0.Add(-23*time.Hour))}}
 	var spent *RetryLaterError
 	if err := a.Activate(ac("0000"), t0, p); !asRetry(err, &spent, ReasonGuessBudget) || spent.RetryAfter != time.Hour {
 		t.Fatalf("got %v, want GuessBudgetError retry in 1h", err)
 	}
 	// An instant exactly 24 h old is out of the window ("any 24 hours" is half-open).
-	a.Ledger.WrongGuesses[2] = t0.Add(-BudgetWindow)
+	a.Ledger.WrongGuesses[2].At = t0.Add(-BudgetWindow)
 	var invalid *InvalidCodeError
 	if err := a.Activate(ac("0000"), t0, p); !errors.As(err, &invalid) || invalid.AttemptsRemaining != 0 {
 		t.Fatalf("with one guess out of the window: got %v, want InvalidCodeError with 0 remaining", err)
@@ -135,19 +136,19 @@ func TestCodeBudget(t *testing.T) {
 
 	// Inside the resend interval and over the budget: the longer wait wins.
 	b := &Account{Status: StatusPending, Code: &Code{IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)},
-		Ledger: Ledger{CodesIssued: []time.Time{t0, t0.Add(-time.Hour), t0.Add(-2 * time.Hour)}}}
+		Ledger: Ledger{CodesIssued: Instants(t0, t0.Add(-time.Hour), t0.Add(-2*time.Hour))}}
 	var retry *RetryLaterError
 	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !asRetry(err, &budget, ReasonCodeBudget) || budget.RetryAfter != 22*time.Hour-time.Second {
 		t.Fatalf("budget wait longer than resend wait: got %v", err)
 	}
-	b.Ledger.CodesIssued = []time.Time{t0, t0.Add(-time.Hour), t0.Add(-BudgetWindow + 10*time.Second)}
+	b.Ledger.CodesIssued = Instants(t0, t0.Add(-time.Hour), t0.Add(-BudgetWindow+10*time.Second))
 	if err := b.IssueCode(t0.Add(time.Second), p, rand.Reader); !asRetry(err, &retry, ReasonResendInterval) || retry.RetryAfter != 29*time.Second {
 		t.Fatalf("resend wait longer than budget wait: got %v, want RetryLaterError of 29s", err)
 	}
 }
 
 func TestBudgetOfZeroIsNoLimit(t *testing.T) {
-	if w := budgetWait([]time.Time{t0}, 0, t0); w != 0 {
+	if w := budgetWait(Instants(t0), 0, t0); w != 0 {
 		t.Fatalf("budgetWait with limit 0 = %v, want 0", w)
 	}
 }
@@ -156,7 +157,7 @@ func TestClientBudgets(t *testing.T) {
 	p := CodePolicy{TTL: time.Hour, MaxAttempts: 5, ResendInterval: time.Second, GuessesPerDay: 20, CodesPerDay: 10,
 		ClientGuessesPerDay: 3, ClientCodesPerDay: 2}
 	// What the client spent at other addresses: 2 wrong codes and 1 code issued, an hour ago.
-	spent := Ledger{WrongGuesses: []time.Time{t0.Add(-time.Hour), t0.Add(-time.Hour)}, CodesIssued: []time.Time{t0.Add(-time.Hour)}}
+	spent := Ledger{WrongGuesses: Instants(t0.Add(-time.Hour), t0.Add(-time.Hour)), CodesIssued: Instants(t0.Add(-time.Hour))}
 	a := &Account{ID: "id-1", Email: "alice@example.com", Status: StatusPending, Client: spent}
 	if err := a.IssueCode(t0, p, rand.Reader); err != nil {
 		t.Fatalf("the client's 2nd code: %v", err)
@@ -177,5 +178,41 @@ func TestClientBudgets(t *testing.T) {
 	p.ClientGuessesPerDay, p.ClientCodesPerDay = 0, 0
 	if err := a.Activate(ac(a.Code.Value), t0, p); err != nil {
 		t.Fatalf("without client budgets: %v", err)
+	}
+}
+
+// TestBudgetOfCounts: a tally of counts (a client's, kept per span of time and stamped
+// with each span's end) is decided by its units: room while fewer than the limit are in
+// the window, and the wait until the count holding the limit-th newest unit leaves it.
+func TestBudgetOfCounts(t *testing.T) {
+	spans := Tally{
+		{At: t0.Add(15 * time.Minute), Units: 3}, // the span under way
+		{At: t0.Add(-time.Hour), Units: 40_000},
+		{At: t0.Add(-23 * time.Hour), Units: 60_000},
+		{At: t0.Add(-BudgetWindow), Units: 500_000}, // left the window
+	}
+	for _, tc := range []struct {
+		limit int
+		left  int
+		wait  time.Duration
+	}{
+		{limit: 0, left: math.MaxInt},
+		{limit: 10_000_000, left: 10_000_000 - 100_003},
+		{limit: 100_004, left: 1},
+		{limit: 100_003, wait: time.Hour},               // all three in the window: the oldest must leave
+		{limit: 40_003, wait: 23 * time.Hour},           // the span of an hour ago holds the limit-th unit
+		{limit: 40_002, wait: 23 * time.Hour},           // likewise, with units to spare in it
+		{limit: 3, wait: 24*time.Hour + 15*time.Minute}, // the span under way must leave
+		{limit: 1, wait: 24*time.Hour + 15*time.Minute},
+	} {
+		if got := budgetLeft(spans, tc.limit, t0); got != tc.left {
+			t.Errorf("budgetLeft(limit %d) = %d, want %d", tc.limit, got, tc.left)
+		}
+		if got := budgetWait(spans, tc.limit, t0); got != tc.wait {
+			t.Errorf("budgetWait(limit %d) = %v, want %v", tc.limit, got, tc.wait)
+		}
+	}
+	if got := spans.Units(); got != 600_003 {
+		t.Errorf("Units() = %d, want 600003", got)
 	}
 }

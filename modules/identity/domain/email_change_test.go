@@ -11,10 +11,10 @@ var changePolicy = EmailChangePolicy{TTL: 15 * time.Minute, MaxAttempts: 5, Code
 	ClientCodesPerDay: 100, ClientGuessesPerDay: 50}
 
 // spentAt is n instants an hour ago: a budget of n spent.
-func spentAt(now time.Time, n int) []time.Time {
-	out := make([]time.Time, n)
+func spentAt(now time.Time, n int) Tally {
+	out := make(Tally, n)
 	for i := range out {
-		out[i] = now.Add(-time.Hour)
+		out[i] = Count{At: now.Add(-time.Hour), Units: 1}
 	}
 	return out
 }
@@ -39,7 +39,7 @@ func TestRequestEmailChange(t *testing.T) {
 	}
 	// The code goes to the new address and spends its mailbox's activation budget (the
 	// ledger loaded is the new address's) and the client's; the old address is told.
-	if len(acc.Ledger.CodesIssued) != 1 || len(acc.Client.CodesIssued) != 1 || len(acc.Ledger.ResetsIssued) != 0 {
+	if acc.Ledger.CodesIssued.Units() != 1 || acc.Client.CodesIssued.Units() != 1 || acc.Ledger.ResetsIssued.Units() != 0 {
 		t.Errorf("ledgers %+v, client %+v: want one code of activation's budget and one of the client's", acc.Ledger, acc.Client)
 	}
 	events := acc.Events()
@@ -71,7 +71,7 @@ func TestRequestEmailChangeToAnActiveAccountsAddressSendsItNothing(t *testing.T)
 		}
 		// Spent and answered alike: only the code's email differs.
 		issued, _ := acc.Events()[0].(CodeIssued)
-		if issued.Withheld != withheld || acc.EmailChange == nil || len(acc.Ledger.CodesIssued) != 1 || len(acc.Client.CodesIssued) != 1 {
+		if issued.Withheld != withheld || acc.EmailChange == nil || acc.Ledger.CodesIssued.Units() != 1 || acc.Client.CodesIssued.Units() != 1 {
 			t.Errorf("a %s holder: withheld %v, code %v, ledgers %+v %+v; want withheld %v and the same spending",
 				status, issued.Withheld, acc.EmailChange, acc.Ledger, acc.Client, withheld)
 		}
@@ -171,9 +171,9 @@ func TestConfirmEmailChange(t *testing.T) {
 		}
 		err := acc.ConfirmEmailChange(ec(guess), "", now, changePolicy)
 		if !errors.Is(err, ErrInvalidEmailChangeCode) || acc.Email != "old@example.com" ||
-			len(acc.Ledger.WrongGuesses) != 1 || len(acc.Client.WrongGuesses) != 1 {
+			acc.Ledger.WrongGuesses.Units() != 1 || acc.Client.WrongGuesses.Units() != 1 {
 			t.Errorf("%s: %v (email %s, %d mailbox and %d client guesses), want one miss counted", name, err, acc.Email,
-				len(acc.Ledger.WrongGuesses), len(acc.Client.WrongGuesses))
+				acc.Ledger.WrongGuesses.Units(), acc.Client.WrongGuesses.Units())
 		}
 		wrong, ok := acc.Events()[0].(WrongCode)
 		want := Email("new@example.com") // the mailbox of the address the code proves

@@ -17,7 +17,7 @@ func TestRegisterAnAddressNoAccountHas(t *testing.T) {
 	if len(events) != 2 || events[0] != (AccountRegistered{Email: "new@example.com", At: t0}) {
 		t.Fatalf("events %v, want AccountRegistered then CodeIssued", events)
 	}
-	if _, ok := events[1].(CodeIssued); !ok || a.Status != StatusPending || a.ID != "" || a.Code == nil || len(a.Ledger.CodesIssued) != 1 {
+	if _, ok := events[1].(CodeIssued); !ok || a.Status != StatusPending || a.ID != "" || a.Code == nil || a.Ledger.CodesIssued.Units() != 1 {
 		t.Fatalf("registered %+v", a)
 	}
 }

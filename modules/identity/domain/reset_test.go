@@ -18,7 +18,7 @@ func TestIssueResetOnlyToActiveAccountsWithinBudget(t *testing.T) {
 		"inside the resend interval": {ID: "a", Email: "a@example.com", Status: StatusActive,
 			Reset: &Code{Value: "12345678", IssuedAt: now.Add(-30 * time.Second), ExpiresAt: now.Add(14 * time.Minute)}},
 		"the mailbox's resets spent": {ID: "a", Email: "a@example.com", Status: StatusActive,
-			Ledger: Ledger{ResetsIssued: []time.Time{now.Add(-time.Hour), now.Add(-2 * time.Hour), now.Add(-3 * time.Hour), now.Add(-4 * time.Hour), now.Add(-5 * time.Hour)}}},
+			Ledger: Ledger{ResetsIssued: Instants(now.Add(-time.Hour), now.Add(-2*time.Hour), now.Add(-3*time.Hour), now.Add(-4*time.Hour), now.Add(-5*time.Hour))}},
 	} {
 		if err := acc.IssueReset(now, resetPolicy, rand.Reader); !IsNoReset(err) || len(acc.Events()) != 0 {
 			t.Errorf("%s: IssueReset = %v with events %v, want no reset and nothing recorded", name, err, acc.Events())
@@ -26,10 +26,7 @@ func TestIssueResetOnlyToActiveAccountsWithinBudget(t *testing.T) {
 	}
 	// The activation budget spent is no reason: the budgets are apart.
 	acc := Account{ID: "a", Email: "a@example.com", Status: StatusActive,
-		Ledger: Ledger{CodesIssued: make([]time.Time, 10), WrongGuesses: make([]time.Time, 20)}}
-	for i := range acc.Ledger.CodesIssued {
-		acc.Ledger.CodesIssued[i] = now.Add(-time.Minute)
-	}
+		Ledger: Ledger{CodesIssued: Tally{{At: now.Add(-time.Minute), Units: 10}}, WrongGuesses: Tally{{At: now.Add(-time.Minute), Units: 20}}}}
 	if err := acc.IssueReset(now, resetPolicy, rand.Reader); err != nil {
 		t.Fatalf("IssueReset with the activation budgets spent: %v", err)
 	}
@@ -66,9 +63,9 @@ func TestConfirmReset(t *testing.T) {
 			guess = "87654321"
 		}
 		err := acc.ConfirmReset(rc(guess), "new", now, resetPolicy)
-		if !errors.Is(err, ErrInvalidResetCode) || acc.PasswordHash == "new" || len(acc.Ledger.WrongResets) != 1 || len(acc.Client.WrongGuesses) != 1 {
+		if !errors.Is(err, ErrInvalidResetCode) || acc.PasswordHash == "new" || acc.Ledger.WrongResets.Units() != 1 || acc.Client.WrongGuesses.Units() != 1 {
 			t.Errorf("%s: %v (hash %q, %d mailbox and %d client guesses), want one miss counted", name, err, acc.PasswordHash,
-				len(acc.Ledger.WrongResets), len(acc.Client.WrongGuesses))
+				acc.Ledger.WrongResets.Units(), acc.Client.WrongGuesses.Units())
 		}
 	}
 	// A code takes MaxAttempts wrong guesses; then the right one is a miss too.
@@ -83,7 +80,7 @@ func TestConfirmReset(t *testing.T) {
 	}
 	spent := live()
 	for range 20 {
-		spent.Ledger.WrongResets = append(spent.Ledger.WrongResets, now.Add(-time.Hour))
+		spent.Ledger.WrongResets = append(spent.Ledger.WrongResets, Count{At: now.Add(-time.Hour), Units: 1})
 	}
 	var later *RetryLaterError
 	if err := spent.ConfirmReset(rc("12345678"), "new", now, resetPolicy); !errors.As(err, &later) || later.Reason != ReasonResetGuessBudget {
@@ -91,10 +88,7 @@ func TestConfirmReset(t *testing.T) {
 	}
 	// Activation's wrong guesses are no reason.
 	other := live()
-	other.Ledger.WrongGuesses = make([]time.Time, 20)
-	for i := range other.Ledger.WrongGuesses {
-		other.Ledger.WrongGuesses[i] = now.Add(-time.Hour)
-	}
+	other.Ledger.WrongGuesses = Tally{{At: now.Add(-time.Hour), Units: 20}}
 	if err := other.ConfirmReset(rc("12345678"), "new", now, resetPolicy); err != nil {
 		t.Fatalf("with activation's guesses spent: %v", err)
 	}

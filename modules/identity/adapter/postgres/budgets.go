@@ -3,9 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"time"
 
 	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
 	"github.com/acme/identity/modules/identity/app"
@@ -13,18 +14,27 @@ import (
 	"github.com/acme/identity/platform/database"
 )
 
+// ClientBudgetSpan is the width of the spans a client's budgets are counted in
+// (identity.client_budgets): the check of a budget reads at most
+// domain.BudgetWindow/ClientBudgetSpan + 1 rows whatever the client spent, and a unit
+// counts until the window has passed since its span's end, so a client never spends more
+// than its budget in any 24 h and may wait up to one span longer than the exact window
+// would make it (docs/decisions.md, "Per-client budgets shared by every replica").
+const ClientBudgetSpan = 15 * time.Minute
+
 // reservation is what a change may spend of one client's budget of one kind (see
-// app.Budgets): the client's newest entries in the window, at most the limit, and the id
-// of the unit reserved for the change (0: none, the budget is spent or not checked).
+// app.Budgets): what the client spent in the window, per span, and the span of the unit
+// reserved for the change (zero: none, the budget is spent or not checked).
 type reservation struct {
-	kind  app.ClientKind
-	spent []time.Time
-	id    int64
+	client string
+	kind   app.ClientKind
+	spent  domain.Tally
+	span   time.Time
 }
 
 // reserve checks the client's budget of b.ClientKind in a short transaction of its own:
-// it locks that budget for the transaction alone, reads at most b.ClientLimit of its
-// newest entries, and reserves one unit when there is room. A budget that is off (a
+// it locks that budget for the transaction alone, reads its spans in the window (a
+// bounded number), and reserves one unit when there is room. A budget that is off (a
 // limit of 0), or a change of no client, is neither locked, read nor written.
 func reserve(ctx context.Context, conn *pgxpool.Conn, client string, b app.Budgets) (reservation, error) {
 	if client == "" || b.ClientKind == "" || b.ClientLimit <= 0 {
@@ -40,10 +50,14 @@ func reserve(ctx context.Context, conn *pgxpool.Conn, client string, b app.Budge
 		if r, err = readClientBudget(ctx, q, client, b); err != nil {
 			return err
 		}
-		if len(r.spent) >= b.ClientLimit {
+		// Units in spans that left the window since the read are still counted: the
+		// refusal errs by the few milliseconds between the read and now.
+		if r.spent.Units() >= b.ClientLimit {
 			return nil // spent: the change sees it and refuses
 		}
-		if r.id, err = q.ReserveClientLedger(ctx, sqlcgen.ReserveClientLedgerParams{Client: client, Kind: string(b.ClientKind)}); err != nil {
+		if r.span, err = q.SpendClientBudget(ctx, sqlcgen.SpendClientBudgetParams{
+			Client: client, Kind: string(b.ClientKind), SpanMs: ClientBudgetSpan.Milliseconds(),
+		}); err != nil {
 			return fmt.Errorf("reserve the client's budget: %w", fromDriver(err))
 		}
 		return nil
@@ -54,21 +68,28 @@ func reserve(ctx context.Context, conn *pgxpool.Conn, client string, b app.Budge
 	return r, nil
 }
 
-// readClientBudget reads at most b.ClientLimit of the newest entries of the client's
-// budget of b.ClientKind in the window, without a lock or a reservation (nothing, for a
-// budget that is off or a change of no client).
+// readClientBudget reads the spans of the client's budget of b.ClientKind in the window,
+// without a lock or a reservation (nothing, for a budget that is off or a change of no
+// client): at most domain.BudgetWindow/ClientBudgetSpan + 1 rows, each a count stamped
+// with its span's end.
 func readClientBudget(ctx context.Context, q *sqlcgen.Queries, client string, b app.Budgets) (reservation, error) {
 	if client == "" || b.ClientKind == "" || b.ClientLimit <= 0 {
 		return reservation{}, nil
 	}
-	spent, err := q.RecentClientLedger(ctx, sqlcgen.RecentClientLedgerParams{
-		Client: client, Kind: string(b.ClientKind), WindowMs: domain.BudgetWindow.Milliseconds(),
-		MaxRows: int32(min(b.ClientLimit, 1<<20)),
+	rows, err := q.ClientBudgetSpans(ctx, sqlcgen.ClientBudgetSpansParams{
+		Client: client, Kind: string(b.ClientKind),
+		WindowMs: domain.BudgetWindow.Milliseconds(), SpanMs: ClientBudgetSpan.Milliseconds(),
 	})
 	if err != nil {
-		return reservation{}, fmt.Errorf("get the client's ledger: %w", fromDriver(err))
+		return reservation{}, fmt.Errorf("get the client's budget: %w", fromDriver(err))
 	}
-	return reservation{kind: b.ClientKind, spent: spent}, nil
+	spent := make(domain.Tally, 0, len(rows))
+	for _, r := range rows {
+		if r.Spent > 0 {
+			spent = append(spent, domain.Count{At: r.Span.Add(ClientBudgetSpan), Units: int(r.Spent)})
+		}
+	}
+	return reservation{client: client, kind: b.ClientKind, spent: spent}, nil
 }
 
 // ledger is the client's ledger as the domain reads it: what it spent before this change
@@ -83,12 +104,16 @@ func (r reservation) ledger() domain.Ledger {
 	return domain.Ledger{}
 }
 
-// giveBack returns the reserved unit: the change did not spend it, or failed.
+// giveBack returns the reserved unit (the change did not spend it, or failed), in a
+// statement of its own after the change's transaction: a client's span is a row many
+// requests update, never held locked across a request's change.
 func (r reservation) giveBack(ctx context.Context, q *sqlcgen.Queries) error {
-	if r.id == 0 {
+	if r.span.IsZero() {
 		return nil
 	}
-	if err := q.DeleteClientLedgerEntry(ctx, r.id); err != nil {
+	if err := q.GiveBackClientBudget(ctx, sqlcgen.GiveBackClientBudgetParams{
+		Client: r.client, Kind: string(r.kind), Span: r.span,
+	}); err != nil {
 		return fmt.Errorf("give back the client's reserved unit: %w", fromDriver(err))
 	}
 	return nil

@@ -50,9 +50,9 @@ func TestStoreKeepsTheStoreContract(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			ClientEntries: func(t *testing.T, client string) int {
+			ClientUnits: func(t *testing.T, client string) int {
 				var n int
-				if err := pool.QueryRow(ctx, "SELECT count(*) FROM identity.client_ledger WHERE client = $1", client).Scan(&n); err != nil {
+				if err := pool.QueryRow(ctx, "SELECT coalesce(sum(spent), 0) FROM identity.client_budgets WHERE client = $1", client).Scan(&n); err != nil {
 					t.Fatal(err)
 				}
 				return n

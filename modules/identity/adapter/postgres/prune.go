@@ -10,13 +10,13 @@ import (
 	"github.com/acme/identity/modules/identity/domain"
 )
 
-// PruneClientLedger deletes, within tx, at most limit client ledger rows that left the
-// budgets' window, and returns how many it deleted.
-func PruneClientLedger(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
-	n, err := sqlcgen.New(tx).PruneClientLedger(ctx, sqlcgen.PruneClientLedgerParams{
-		WindowMs: domain.BudgetWindow.Milliseconds(), BatchSize: limit,
+// PruneClientBudgets deletes, within tx, at most limit spans of the clients' budgets whose
+// units left the budgets' window, and returns how many it deleted.
+func PruneClientBudgets(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
+	n, err := sqlcgen.New(tx).PruneClientBudgets(ctx, sqlcgen.PruneClientBudgetsParams{
+		WindowMs: domain.BudgetWindow.Milliseconds(), SpanMs: ClientBudgetSpan.Milliseconds(), BatchSize: limit,
 	})
-	return pruned("client ledger", n, err)
+	return pruned("client budgets", n, err)
 }
 
 // PruneSignInFailures deletes, within tx, at most limit wrong passwords older than

@@ -82,7 +82,7 @@ func TestRoundTripsPerChange(t *testing.T) {
 		k.Budgets = app.Budgets{Mailbox: true, ClientKind: kind, ClientLimit: 100}
 		return k
 	}
-	const reserve = "begin LockClientBudget RecentClientLedger ReserveClientLedger commit "
+	const reserve = "begin LockClientBudget ClientBudgetSpans SpendClientBudget commit "
 	step := func(what, want string, key app.Key, change func(*domain.Account, time.Time) error) domain.Account {
 		t.Helper()
 		acc, err := store.Change(ctx, key, change)
@@ -109,11 +109,20 @@ func TestRoundTripsPerChange(t *testing.T) {
 			_ = a.Activate(activationCode(t, wrongGuess(a.Code.Value)), now, policy)
 			return nil
 		})
-	// A right guess spends nothing of the client's: its unit is given back.
+	// A right guess spends nothing of the client's: its unit is given back, once the
+	// change's transaction is over (the client's span is never locked across a change).
 	step("an activation",
-		reserve+"begin LockAccount CodesOfAccount LockMailbox MailboxLedger AppendAccountEvent UpdateAccount DeleteActivationCode DeleteClientLedgerEntry commit",
+		reserve+"begin LockAccount CodesOfAccount LockMailbox MailboxLedger AppendAccountEvent UpdateAccount DeleteActivationCode commit GiveBackClientBudget",
 		spending(app.ByID(acc.ID), app.ClientGuesses), func(a *domain.Account, now time.Time) error {
 			return a.Activate(activationCode(t, a.Code.Value), now, policy)
+		})
+	// A budget of 0 is off: neither locked, read nor written.
+	off := spending(app.Key{Email: "rt-off@example.com"}, app.ClientCodes)
+	off.Budgets.ClientLimit = 0
+	step("a registration with the client's budget off",
+		"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger InsertAccount AppendAccountEvent AppendLedger UpsertActivationCode InsertEmail JobInsertFastMany PGNotifyMany commit",
+		off, func(a *domain.Account, now time.Time) error {
+			return a.Register("hash-1", now, policy, rand.Reader)
 		})
 	// A sign-in spends no budget: it touches no ledger, and no lock but the account's.
 	step("a sign-in", "begin LockAccount CodesOfAccount InsertSession EvictSessions AppendAccountEvent commit",
@@ -136,7 +145,7 @@ func TestRoundTripsPerChange(t *testing.T) {
 			return a.RequestEmailChange("rt-new@example.com", now, changes, rand.Reader)
 		})
 	step("an email change",
-		reserve+"begin LockAccount CodesOfAccount LockPendingAccountByEmail GetAccountByEmail LockMailbox MailboxLedger ChangeAccountEmail DeleteOtherSessions MoveSignInFailures AppendAccountEvent DeleteEmailChangeCode DeleteClientLedgerEntry commit",
+		reserve+"begin LockAccount CodesOfAccount LockPendingAccountByEmail GetAccountByEmail LockMailbox MailboxLedger ChangeAccountEmail DeleteOtherSessions MoveSignInFailures AppendAccountEvent DeleteEmailChangeCode commit GiveBackClientBudget",
 		moving("", app.ClientGuesses), func(a *domain.Account, now time.Time) error {
 			code, _ := domain.ParseEmailChangeCode(requested.EmailChange.Value)
 			return a.ConfirmEmailChange(code, "", now, changes)
@@ -144,7 +153,7 @@ func TestRoundTripsPerChange(t *testing.T) {
 	// A reset request for an unknown address costs what a known one's would (its budgets
 	// checked), and writes nothing but what it spent.
 	step("a reset request for an unknown address",
-		reserve+"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger DeleteClientLedgerEntry commit",
+		reserve+"begin LockAccountByEmail ClockNow LockMailbox MailboxLedger commit GiveBackClientBudget",
 		spending(app.Key{Email: "nobody@example.com"}, app.ClientCodes), func(a *domain.Account, now time.Time) error {
 			if err := a.IssueReset(now, domain.ResetPolicy{TTL: time.Minute, ResetsPerDay: 5}, rand.Reader); !domain.IsNoReset(err) {
 				return err

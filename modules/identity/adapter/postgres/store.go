@@ -78,10 +78,10 @@ var errRegistrationRaced = errors.New("a concurrent registration of the email co
 // connection, the client's budget is reserved first, in a short transaction of its own
 // (reserve); then one transaction locks and loads the account (lock), lets change
 // decide, and saves what it left (save); a reservation the change did not keep is given
-// back. The two transactions run back to back on one connection, so a replica holds at
-// most one reserved unit per connection of its pool: a unit in flight is never more than
-// a few milliseconds old, and a burst of one client's requests waiting for connections
-// holds none.
+// back in a statement of its own once that transaction is over. It all runs back to back
+// on one connection, so a replica holds at most one reserved unit per connection of its
+// pool: a unit in flight is never more than a few milliseconds old, and a burst of one
+// client's requests waiting for connections holds none.
 func (s *Store) Change(ctx context.Context, key app.Key, change func(acc *domain.Account, now time.Time) error) (domain.Account, error) {
 	if key.CheckOnly {
 		return s.check(ctx, key, change)
@@ -95,17 +95,25 @@ func (s *Store) Change(ctx context.Context, key app.Key, change func(acc *domain
 	if err != nil {
 		return domain.Account{}, err
 	}
-	var out domain.Account
+	var (
+		out   domain.Account
+		spent bool
+	)
 	for attempt := 1; ; attempt++ {
-		out, err = s.apply(ctx, conn, key, res, change)
+		out, spent, err = s.apply(ctx, conn, key, res, change)
 		if !errors.Is(err, errRegistrationRaced) || attempt == 3 {
 			break
 		}
 	}
-	if err != nil {
+	if err != nil || !spent {
 		// Given back even when the client left; a reservation that cannot be given back
 		// (the database is lost) counts as spent until its window passes.
-		return domain.Account{}, errors.Join(err, res.giveBack(context.WithoutCancel(ctx), sqlcgen.New(conn)))
+		if gerr := res.giveBack(context.WithoutCancel(ctx), sqlcgen.New(conn)); gerr != nil {
+			return domain.Account{}, errors.Join(err, gerr)
+		}
+	}
+	if err != nil {
+		return domain.Account{}, err
 	}
 	return out, nil
 }
@@ -113,12 +121,11 @@ func (s *Store) Change(ctx context.Context, key app.Key, change func(acc *domain
 // apply is one change to one account, in one transaction: lock reads the locked account
 // with all it holds and the database clock, the mailbox's budgets are locked and read
 // when the change may spend them, change lets the domain decide, and save writes back
-// what changed.
+// what changed; spent says whether the change spent the client's reserved unit.
 func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, key app.Key, res reservation,
 	change func(acc *domain.Account, now time.Time) error,
-) (domain.Account, error) {
-	var out domain.Account
-	err := database.InTx(ctx, conn, func(tx pgx.Tx) error {
+) (out domain.Account, spent bool, err error) {
+	err = database.InTx(ctx, conn, func(tx pgx.Tx) error {
 		q := sqlcgen.New(tx)
 		acc, now, err := load(ctx, q, key, true)
 		if err != nil {
@@ -138,16 +145,16 @@ func (s *Store) apply(ctx context.Context, conn *pgxpool.Conn, key app.Key, res 
 		if err := change(&acc, now); err != nil {
 			return err
 		}
-		if err := s.save(ctx, tx, q, &acc, now, loaded, res); err != nil {
+		if spent, err = s.save(ctx, tx, q, &acc, now, loaded, res); err != nil {
 			return err
 		}
 		out = acc
 		return nil
 	})
 	if err != nil {
-		return domain.Account{}, err
+		return domain.Account{}, false, err
 	}
-	return out, nil
+	return out, spent, nil
 }
 
 // check is a change that only looks (app.Key.CheckOnly): the account key finds and its
@@ -320,15 +327,16 @@ func mailboxLedger(ctx context.Context, q *sqlcgen.Queries, mailbox domain.Mailb
 	}
 	var l domain.Ledger
 	for _, r := range rows {
+		one := domain.Count{At: r.OccurredAt, Units: 1}
 		switch r.Kind {
 		case ledgerCodeIssued:
-			l.CodesIssued = append(l.CodesIssued, r.OccurredAt)
+			l.CodesIssued = append(l.CodesIssued, one)
 		case ledgerWrongCode:
-			l.WrongGuesses = append(l.WrongGuesses, r.OccurredAt)
+			l.WrongGuesses = append(l.WrongGuesses, one)
 		case ledgerResetIssued:
-			l.ResetsIssued = append(l.ResetsIssued, r.OccurredAt)
+			l.ResetsIssued = append(l.ResetsIssued, one)
 		case ledgerWrongResetCode:
-			l.WrongResets = append(l.WrongResets, r.OccurredAt)
+			l.WrongResets = append(l.WrongResets, one)
 		}
 	}
 	return l, nil
@@ -337,24 +345,23 @@ func mailboxLedger(ctx context.Context, q *sqlcgen.Queries, mailbox domain.Mailb
 // save writes what the change left in acc: first what each of its events needs, in one
 // switch (the one place the store reads the events): its rows, the mailbox's ledger, and
 // its account event in the audit trail; then the account row and its codes where they
-// differ from what was loaded, then the client's reservation kept or given back, then the
-// events handed to the events port (the emails). now is the change's database clock.
+// differ from what was loaded, then the events handed to the events port (the emails).
+// now is the change's database clock. spent says whether the change spent the client's
+// reserved unit (a code issued, a wrong guess): Change gives it back otherwise.
 func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *domain.Account, now time.Time,
 	loaded snapshot, res reservation,
-) error {
+) (spent bool, err error) {
 	origin := app.OriginFrom(ctx)
 	trail := auditTrail{tx: tx, q: q, origin: origin, at: now, observe: s.observeEvent}
-	spent := false // the change spent the client's reserved unit
 	// What the events port is handed: the change's events but a sign-in from a client a
 	// concurrent request made known first (no second notice).
 	publish := make([]domain.Event, 0, len(acc.Events()))
 	for _, e := range acc.Events() {
 		publish = append(publish, e)
-		var err error
 		switch e := e.(type) {
 		case domain.AccountDeleted:
 			// Nothing else of the change is saved (see delete.go).
-			return s.deleteAccount(ctx, tx, q, acc, trail)
+			return false, s.deleteAccount(ctx, tx, q, acc, trail)
 		case domain.AccountReplaced:
 			err = deleteReplaced(ctx, q, e.ID)
 		case domain.AccountRegistered:
@@ -404,23 +411,18 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 				trail.add(ctx, acc.ID, kind, nil))
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	if acc.ID != "" { // else an address no account has: only what it spent is saved
 		if err := saveAccount(ctx, q, acc, loaded); err != nil {
-			return err
-		}
-	}
-	if !spent {
-		if err := res.giveBack(ctx, q); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := s.events.Publish(ctx, tx, publish); err != nil {
-		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
+		return false, fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}
-	return nil
+	return spent, nil
 }
 
 // deleteReplaced deletes the pending account id a registration took over: its codes,

@@ -39,8 +39,9 @@ type Subject struct {
 	Emailed func(t *testing.T, addr domain.Email) []string
 	// Delete deletes the account id as the retention of stale pending accounts does.
 	Delete func(t *testing.T, id string)
-	// ClientEntries counts the rows of the client's ledger, of every kind and age.
-	ClientEntries func(t *testing.T, client string) int
+	// ClientUnits counts the units the client's budgets hold, of every kind and age (a
+	// unit given back is none).
+	ClientUnits func(t *testing.T, client string) int
 }
 
 // The keys of the changes the suite makes, as the use cases make them.
@@ -1091,8 +1092,8 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if got := sub.ClientEntries(t, client); got != 0 {
-			t.Errorf("after a right guess the client's ledger holds %d rows, want 0", got)
+		if got := sub.ClientUnits(t, client); got != 0 {
+			t.Errorf("after a right guess the client's budgets hold %d units, want 0", got)
 		}
 		results := make(chan error, n-1)
 		for _, acc := range accounts[1:] {
@@ -1125,8 +1126,8 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if wrong != limit || refused != n-1-limit {
 			t.Errorf("%d concurrent wrong guesses from one client with a budget of %d: %d counted, %d refused", n-1, limit, wrong, refused)
 		}
-		if got := sub.ClientEntries(t, client); got != limit {
-			t.Errorf("the client's ledger holds %d rows, want %d", got, limit)
+		if got := sub.ClientUnits(t, client); got != limit {
+			t.Errorf("the client's budgets hold %d units, want %d", got, limit)
 		}
 		// A budget of 0 is off: nothing is written for it.
 		const other = "198.51.100.10"
@@ -1134,8 +1135,8 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			Budgets: app.Budgets{Mailbox: true, ClientKind: app.ClientCodes, ClientLimit: 0}}, register("hash", policy)); err != nil {
 			t.Fatal(err)
 		}
-		if got := sub.ClientEntries(t, other); got != 0 {
-			t.Errorf("a budget of 0 wrote %d rows to the client's ledger, want none", got)
+		if got := sub.ClientUnits(t, other); got != 0 {
+			t.Errorf("a budget of 0 wrote %d units to the client's budgets, want none", got)
 		}
 	})
 }

@@ -26,14 +26,75 @@ func (q *Queries) AppendLedger(ctx context.Context, arg AppendLedgerParams) erro
 	return err
 }
 
-const deleteClientLedgerEntry = `-- name: DeleteClientLedgerEntry :exec
-DELETE FROM identity.client_ledger
-WHERE id = $1
+const clientBudgetSpans = `-- name: ClientBudgetSpans :many
+SELECT span, spent
+FROM identity.client_budgets
+WHERE client = $1
+  AND kind = $2
+  AND span > clock_timestamp() - ($3::bigint + $4::bigint) * interval '1 millisecond'
+ORDER BY span DESC
 `
 
-// A reserved unit given back: the change did not spend it, or failed.
-func (q *Queries) DeleteClientLedgerEntry(ctx context.Context, id int64) error {
-	_, err := q.db.Exec(ctx, deleteClientLedgerEntry, id)
+type ClientBudgetSpansParams struct {
+	Client   string
+	Kind     string
+	WindowMs int64
+	SpanMs   int64
+}
+
+type ClientBudgetSpansRow struct {
+	Span  time.Time
+	Spent int32
+}
+
+// The spans of @kind of @client whose units are in the 24 h window of @window_ms
+// milliseconds (database clock): a span of @span_ms counts until @window_ms after its end.
+// Newest first, at most window/span + 1 rows however many units they hold. Served by
+// client_budgets_pkey.
+func (q *Queries) ClientBudgetSpans(ctx context.Context, arg ClientBudgetSpansParams) ([]ClientBudgetSpansRow, error) {
+	rows, err := q.db.Query(ctx, clientBudgetSpans,
+		arg.Client,
+		arg.Kind,
+		arg.WindowMs,
+		arg.SpanMs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ClientBudgetSpansRow
+	for rows.Next() {
+		var i ClientBudgetSpansRow
+		if err := rows.Scan(&i.Span, &i.Spent); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const giveBackClientBudget = `-- name: GiveBackClientBudget :exec
+UPDATE identity.client_budgets
+SET spent = spent - 1
+WHERE client = $1
+  AND kind = $2
+  AND span = $3
+  AND spent > 0
+`
+
+type GiveBackClientBudgetParams struct {
+	Client string
+	Kind   string
+	Span   time.Time
+}
+
+// A reserved unit given back: the change did not spend it, or failed. Its own statement,
+// after the change's transaction, so that no request holds the client's span locked.
+func (q *Queries) GiveBackClientBudget(ctx context.Context, arg GiveBackClientBudgetParams) error {
+	_, err := q.db.Exec(ctx, giveBackClientBudget, arg.Client, arg.Kind, arg.Span)
 	return err
 }
 
@@ -58,15 +119,16 @@ const lockMailbox = `-- name: LockMailbox :exec
 SELECT pg_advisory_xact_lock(hashtextextended('identity.mailbox:' || $1::text, 0))
 `
 
-// Queries on activation_ledger (the mailboxes' budgets) and client_ledger (the clients'
+// Queries on activation_ledger (the mailboxes' budgets) and client_budgets (the clients'
 // budgets), for modules/identity/adapter/postgres.
 //
 // A mailbox's budgets are read and written while the account row is locked
 // (LockAccount*) and the mailbox is locked (LockMailbox), so that two requests never both
 // spend the last unit of one. A client's are never locked across a request's transaction
 // (many requests share one client: a backend, a NAT): a short transaction of their own
-// locks the client's budget of one kind, reads at most its limit of entries, and reserves
-// one unit (ReserveClientLedger) that the request's change keeps or gives back.
+// locks the client's budget of one kind, reads its spans in the window (at most 97,
+// whatever it spent), and reserves one unit (SpendClientBudget) that the request's change
+// keeps, or gives back once its transaction is over (GiveBackClientBudget).
 // A transaction-scoped advisory lock on the mailbox, taken after the account's row lock:
 // accounts of one mailbox (alice+1@, alice+2@) share a budget but not a row.
 func (q *Queries) LockMailbox(ctx context.Context, mailbox string) error {
@@ -115,67 +177,26 @@ func (q *Queries) MailboxLedger(ctx context.Context, arg MailboxLedgerParams) ([
 	return items, nil
 }
 
-const recentClientLedger = `-- name: RecentClientLedger :many
-SELECT occurred_at
-FROM identity.client_ledger
-WHERE client = $1
-  AND kind = $2
-  AND occurred_at > clock_timestamp() - $3::bigint * interval '1 millisecond'
-ORDER BY occurred_at DESC
-LIMIT $4::integer
+const spendClientBudget = `-- name: SpendClientBudget :one
+INSERT INTO identity.client_budgets (client, kind, span, spent)
+VALUES ($1, $2,
+        date_bin($3::bigint * interval '1 millisecond', clock_timestamp(), TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+        1)
+ON CONFLICT (client, kind, span) DO UPDATE SET spent = client_budgets.spent + 1
+RETURNING span
 `
 
-type RecentClientLedgerParams struct {
-	Client   string
-	Kind     string
-	WindowMs int64
-	MaxRows  int32
-}
-
-// The newest @max_rows entries of @kind of @client in the 24 h window of @window_ms
-// milliseconds (database clock), newest first: a budget of @max_rows units is decided by
-// them alone, so the read never grows with what the client did that day. Served by
-// client_ledger_client_kind_occurred_at_idx.
-func (q *Queries) RecentClientLedger(ctx context.Context, arg RecentClientLedgerParams) ([]time.Time, error) {
-	rows, err := q.db.Query(ctx, recentClientLedger,
-		arg.Client,
-		arg.Kind,
-		arg.WindowMs,
-		arg.MaxRows,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []time.Time
-	for rows.Next() {
-		var occurred_at time.Time
-		if err := rows.Scan(&occurred_at); err != nil {
-			return nil, err
-		}
-		items = append(items, occurred_at)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const reserveClientLedger = `-- name: ReserveClientLedger :one
-INSERT INTO identity.client_ledger (client, kind, occurred_at)
-VALUES ($1, $2, clock_timestamp())
-RETURNING id
-`
-
-type ReserveClientLedgerParams struct {
+type SpendClientBudgetParams struct {
 	Client string
 	Kind   string
+	SpanMs int64
 }
 
-// One unit of @kind reserved for @client, at the database clock's now.
-func (q *Queries) ReserveClientLedger(ctx context.Context, arg ReserveClientLedgerParams) (int64, error) {
-	row := q.db.QueryRow(ctx, reserveClientLedger, arg.Client, arg.Kind)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+// One unit of @kind spent by @client in the span of @span_ms milliseconds under way
+// (database clock); returns the span, for a give-back.
+func (q *Queries) SpendClientBudget(ctx context.Context, arg SpendClientBudgetParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, spendClientBudget, arg.Client, arg.Kind, arg.SpanMs)
+	var span time.Time
+	err := row.Scan(&span)
+	return span, err
 }

@@ -9,29 +9,31 @@ import (
 	"context"
 )
 
-const pruneClientLedger = `-- name: PruneClientLedger :execrows
+const pruneClientBudgets = `-- name: PruneClientBudgets :execrows
 
-DELETE FROM identity.client_ledger
-WHERE id IN (
-    SELECT id
-    FROM identity.client_ledger
-    WHERE occurred_at < now() - $1::bigint * interval '1 millisecond'
-    ORDER BY occurred_at
-    LIMIT $2
+DELETE FROM identity.client_budgets
+WHERE (client, kind, span) IN (
+    SELECT client, kind, span
+    FROM identity.client_budgets
+    WHERE span < now() - ($1::bigint + $2::bigint) * interval '1 millisecond'
+    ORDER BY span
+    LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
 `
 
-type PruneClientLedgerParams struct {
+type PruneClientBudgetsParams struct {
 	WindowMs  int64
+	SpanMs    int64
 	BatchSize int32
 }
 
 // Pruning of the abuse budgets' tables, run in batches by platform/maintenance: rows that
 // left their window count for nothing. Each is served by its table's time index.
-// Served by client_ledger_occurred_at_idx.
-func (q *Queries) PruneClientLedger(ctx context.Context, arg PruneClientLedgerParams) (int64, error) {
-	result, err := q.db.Exec(ctx, pruneClientLedger, arg.WindowMs, arg.BatchSize)
+// The spans whose units left the window (@window_ms after the end of a span of
+// @span_ms). Served by client_budgets_span_idx.
+func (q *Queries) PruneClientBudgets(ctx context.Context, arg PruneClientBudgetsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, pruneClientBudgets, arg.WindowMs, arg.SpanMs, arg.BatchSize)
 	if err != nil {
 		return 0, err
 	}
