@@ -29,6 +29,11 @@ func Chart(res Results) string {
 	var rows [][2]Panel
 	for _, s := range res.Settings {
 		rows = append(rows, settingPanels(s))
+		if s.Extra != nil {
+			if row, ok := extraPanels(s); ok {
+				rows = append(rows, row)
+			}
+		}
 	}
 	const panelW, panelH = 460, 300
 	w, h := 2*panelW, len(rows)*panelH+30
@@ -42,6 +47,9 @@ func Chart(res Results) string {
 	fmt.Fprintf(&b, `<text x="%d" y="20" text-anchor="middle" font-size="14">%s</text>`+"\n", w/2, html.EscapeString(label))
 	for i, row := range rows {
 		for j, p := range row {
+			if len(p.X) == 0 {
+				continue // a row of the busy-client and scale steps without one of them
+			}
 			drawPanel(&b, p, float64(j*panelW), float64(30+i*panelH), panelW, panelH)
 		}
 	}
@@ -221,4 +229,45 @@ func formatTick(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.2g", v)
+}
+
+// extraPanels draws the busy-client and scale comparisons of a setting as ratios against
+// their goals.
+func extraPanels(s SettingResults) ([2]Panel, bool) {
+	x := *s.Extra
+	goal := func(n int, v float64) []float64 {
+		y := make([]float64, n)
+		for i := range y {
+			y[i] = v
+		}
+		return y
+	}
+	var row [2]Panel
+	ok := false
+	if many, one, have := busyPair(x.Busy); have {
+		p := Panel{Title: fmt.Sprintf("%s hash: a busy client, one ÷ many clients", s.Hash.Name), YLabel: "ratio"}
+		var y []float64
+		for _, route := range busyRoutes {
+			p.X = append(p.X, shortRoute(route))
+			y = append(y, Ratio(perSecond(one, route), perSecond(many, route)))
+		}
+		p.Series = []Series{{Name: "one client ÷ many", Color: "#1f77b4", Y: y}, {Name: "goal 0.8", Color: "#7f7f7f", Dashed: true, Y: goal(len(y), 0.8)}}
+		row[0], ok = p, true
+	}
+	if len(x.Full) > 0 {
+		p := Panel{Title: fmt.Sprintf("%s hash: big tables, filled ÷ empty", s.Hash.Name), YLabel: "ratio"}
+		var y, g []float64
+		for _, full := range x.Full {
+			for _, empty := range x.Empty {
+				if empty.Spec.Workload == full.Spec.Workload {
+					p.X = append(p.X, string(full.Spec.Workload))
+					y = append(y, Ratio(full.Rate(), empty.Rate()))
+					g = append(g, scaleGoal(full.Spec.Workload))
+				}
+			}
+		}
+		p.Series = []Series{{Name: "filled ÷ empty", Color: "#d62728", Y: y}, {Name: "goal", Color: "#7f7f7f", Dashed: true, Y: g}}
+		row[1], ok = p, true
+	}
+	return row, ok
 }

@@ -37,6 +37,15 @@ const (
 	// Each connection registers, activates and (Bearer) signs in one account first.
 	MeBasic  Workload = "me-basic"
 	MeBearer Workload = "me-bearer"
+	// Reset: POST /v1/password-reset for the connection's active account (set up first),
+	// again and again: the first issues a code, the next ones fall inside the resend
+	// interval (the same 202, no email); a 202 is a unit.
+	Reset Workload = "reset"
+	// Busy: each connection sets up an active account, then loops a registration of a
+	// new address (the unit), a sign-in (POST /v1/sessions) and a password-reset request
+	// of its account: the busy-client step runs it from one client (StepSpec.Client) and
+	// from one client per connection, with the per-client budgets on.
+	Busy Workload = "busy"
 )
 
 // HashesPerUnit is how many argon2id computations one completed unit costs the server.
@@ -44,8 +53,10 @@ func (w Workload) HashesPerUnit() int {
 	switch w {
 	case FullFlow:
 		return 3 // the registration's hash, the activation's and /me's verifications
-	case Unauthenticated, MeBearer:
+	case Unauthenticated, MeBearer, Reset:
 		return 0
+	case Busy:
+		return 2 // the registration's hash and the sign-in's verification
 	}
 	return 1
 }
@@ -58,6 +69,7 @@ const (
 	routeMeNoAuth = "GET /v1/users/me, no Authorization"
 	routeMeBearer = "GET /v1/users/me, Bearer" //nolint:gosec // a route name, no credential
 	routeSignIn   = "POST /v1/sessions"
+	routeReset    = "POST /v1/password-reset"
 	routeFlow     = "whole flow"
 )
 
@@ -66,6 +78,13 @@ type StepSpec struct {
 	Name     string
 	Workload Workload
 	Conns    int
+	// Client, when set, is the one client every connection claims to be
+	// (X-Forwarded-For); else the flood, busy and scale steps give each connection a
+	// client of its own, and the others send from 127.0.0.1.
+	Client string `json:",omitempty"`
+	// OwnClients gives each connection a client of its own (X-Forwarded-For) for any
+	// workload (the flood and busy steps always have them unless Client is set).
+	OwnClients bool `json:",omitempty"`
 	// Warmup runs the load without measuring it; Duration is the measured window.
 	Warmup, Duration time.Duration
 }
@@ -107,6 +126,9 @@ type StepResult struct {
 	LoadAvg  string
 	// Limit is the hash-bound limit measured just before the step.
 	Limit HashLimit
+	// SeqScans counts the sequential scans of each table (pg_stat_user_tables.seq_scan,
+	// schema.table) during the step, where any were counted (busy and scale steps).
+	SeqScans map[string]int64 `json:",omitempty"`
 }
 
 // ProcDelta is what the server process spent in the window, and its peak RSS in the step.
@@ -202,7 +224,10 @@ func (rn *Runner) Run(ctx context.Context, spec StepSpec) (StepResult, error) {
 		go func() {
 			defer wg.Done()
 			c := conn{rn: rn, client: client, rec: recs[i], id: i, step: spec.Name}
-			if spec.Workload == Flood {
+			switch {
+			case spec.Client != "":
+				c.forwardedFor = spec.Client
+			case spec.Workload == Flood || spec.Workload == Busy || spec.OwnClients:
 				c.forwardedFor = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 			}
 			for n := 0; !stop.Load() && ctx.Err() == nil; n++ {
@@ -213,6 +238,10 @@ func (rn *Runner) Run(ctx context.Context, spec StepSpec) (StepResult, error) {
 					c.unauthenticated(ctx)
 				case MeBasic, MeBearer:
 					if !c.me(ctx, spec.Workload == MeBearer) {
+						stop.Store(true) // the account could not be set up: a bug, reported as errors
+					}
+				case Reset, Busy:
+					if !c.busy(ctx, n, spec.Workload == Busy) {
 						stop.Store(true) // the account could not be set up: a bug, reported as errors
 					}
 				default:
@@ -382,6 +411,30 @@ func (c *conn) me(ctx context.Context, bearer bool) bool {
 	}
 	status, _, at := c.do(ctx, route, http.MethodGet, "/v1/users/me", user, nil, http.StatusOK)
 	if status == http.StatusOK && c.rec.inWindow(at) {
+		c.rec.units++
+	}
+	return true
+}
+
+// busy sets the connection's active account up (once), then, with register, registers a
+// new address (a 201 is the unit) and signs in to its account, and asks for a password
+// reset of its account (without register, a 202 is the unit). It reports false when the
+// account could not be set up.
+func (c *conn) busy(ctx context.Context, n int, register bool) bool {
+	if c.account == "" {
+		email, ok := c.activated(ctx, 0)
+		if !ok {
+			return false
+		}
+		c.account = email
+	}
+	if register {
+		c.register(ctx, n+1)
+		c.do(ctx, routeSignIn, http.MethodPost, "/v1/sessions", c.account, nil, http.StatusCreated)
+	}
+	body, _ := json.Marshal(map[string]string{"email": c.account})
+	status, _, at := c.do(ctx, routeReset, http.MethodPost, "/v1/password-reset", "", body, http.StatusAccepted)
+	if !register && status == http.StatusAccepted && c.rec.inWindow(at) {
 		c.rec.units++
 	}
 	return true

@@ -40,7 +40,17 @@ type Options struct {
 	// NoAuthConns are the connections of the unauthenticated step (0: none).
 	NoAuthConns int
 	// MeConns are the connections of the me-basic and me-bearer steps (0: none).
-	MeConns    int
+	MeConns int
+	// BusyConns are the connections of the busy-client steps (0: none); BusyUnits what
+	// the busy client spent of each budget before them.
+	BusyConns, BusyUnits int
+	// Scale is the fraction of issue 24's sizes the scale step fills the database to (0:
+	// no scale step); ScaleRoutes are the steps it runs before and after, at ScaleConns.
+	Scale       float64
+	ScaleConns  int
+	ScaleRoutes []Workload
+	// ExtraHash is the hash setting the busy-client and scale steps run with.
+	ExtraHash  string
 	Hashes     []string
 	Workloads  []Workload
 	Out        string
@@ -103,6 +113,12 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.MeConns, "me-conns", 16, "connections of the GET /v1/users/me steps, Basic then Bearer, for -step each (0: no such steps)")
 	fs.IntVar(&o.NoAuthConns, "unauthenticated-conns", 16, "connections of the step of GET /v1/users/me without credentials, for -step (0: no such step)")
 	hashes := fs.String("hash", "production,cheapest", "hash settings to run: production, cheapest")
+	fs.IntVar(&o.BusyConns, "busy-conns", 16, "connections of the busy-client steps, many clients then one, with the per-client budgets on (0: no such steps)")
+	fs.IntVar(&o.BusyUnits, "busy-units", 100_000, "units of each per-client budget the busy client spent in the last 24 h before its step")
+	fs.Float64Var(&o.Scale, "scale", 1, "the scale step fills the database to this fraction of 2M accounts, 3M sessions, 2M rows in each ledger and the outbox (0: no scale step)")
+	fs.IntVar(&o.ScaleConns, "scale-conns", 16, "connections of each route step of the scale step")
+	scaleRoutes := fs.String("scale-routes", "register,flow,me-basic,me-bearer,reset", "the route steps run on the empty and the filled database: register, flow, me-basic, me-bearer, reset")
+	fs.StringVar(&o.ExtraHash, "extra-hash", "cheapest", "the hash setting (one of -hash) the busy-client and scale steps run with")
 	workloads := fs.String("workloads", "register,flow", "workloads of the concurrency steps: register, flow")
 	fs.StringVar(&o.Out, "out", envOr("BENCH_OUT", "bench/out"), "directory for report.md, results.json, chart.svg and logs/ with the server logs (BENCH_OUT)")
 	fs.StringVar(&o.Repo, "repo", ".", "the repository to build")
@@ -148,6 +164,18 @@ func parseFlags(args []string) (Options, error) {
 			return o, fmt.Errorf("-workloads: unknown workload %q", w)
 		}
 	}
+	for _, w := range strings.Split(*scaleRoutes, ",") {
+		switch wl := Workload(strings.TrimSpace(w)); wl {
+		case RegisterOnly, FullFlow, MeBasic, MeBearer, Reset:
+			o.ScaleRoutes = append(o.ScaleRoutes, wl)
+		case "":
+		default:
+			return o, fmt.Errorf("-scale-routes: unknown route step %q", w)
+		}
+	}
+	if _, ok := hashSettings[o.ExtraHash]; !ok {
+		return o, fmt.Errorf("-extra-hash: unknown setting %q", o.ExtraHash)
+	}
 	for _, kv := range strings.Split(*serverEnv, ",") {
 		if kv = strings.TrimSpace(kv); kv != "" {
 			if !strings.Contains(kv, "=") {
@@ -178,6 +206,8 @@ type SettingResults struct {
 	Limit      HashLimit
 	Steps      []StepResult
 	RoundTrips *RoundTrips `json:",omitempty"`
+	// Extra are the busy-client and scale steps (with -extra-hash only).
+	Extra *Extra `json:",omitempty"`
 }
 
 func run(ctx context.Context, o Options, stdout io.Writer) error {
@@ -251,6 +281,16 @@ func run(ctx context.Context, o Options, stdout io.Writer) error {
 		res.Settings = append(res.Settings, sr)
 		if err != nil {
 			return err
+		}
+	}
+	// Last, with one setting: the scale step leaves the database filled.
+	for i := range res.Settings {
+		if s := &res.Settings[i]; s.Hash.Name == o.ExtraHash && (o.BusyConns > 0 || o.Scale > 0) {
+			x, err := runExtra(ctx, o, s.Hash, bin, db, mailbox, backends, runID, stdout)
+			s.Extra = &x
+			if err != nil {
+				return err
+			}
 		}
 	}
 	res.Elapsed = time.Since(started)

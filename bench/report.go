@@ -66,17 +66,7 @@ func Derive(r StepResult) Derived {
 // OneLine is the progress line of a finished step.
 func OneLine(r StepResult) string {
 	d := Derive(r)
-	main := routeRegister
-	switch r.Spec.Workload {
-	case FullFlow:
-		main = routeFlow
-	case Unauthenticated:
-		main = routeMeNoAuth
-	case MeBasic:
-		main = routeMe
-	case MeBearer:
-		main = routeMeBearer
-	}
+	main := mainRoute(r.Spec.Workload)
 	unit := unitName(r.Spec.Workload)
 	return fmt.Sprintf("%.1f %s/s (%.2f of the limit %.1f/s), server CPU %.2f ms per %s (hash %.2f ms: efficiency %.2f), %.0f page faults per %s, %s p99 %.0f ms, errors %d, emails lost %d duplicated %d, peak RSS %d MiB, other load %.2f cores",
 		d.Rate, unit, d.OfLimit, d.Limit, ms(d.CPUPerUnit), unit, ms(d.HashCPUPerUnit), d.Efficiency, d.FaultsPerUnit, unit,
@@ -91,6 +81,8 @@ func unitName(w Workload) string {
 		return "401"
 	case MeBasic, MeBearer:
 		return "request"
+	case Reset:
+		return "reset request"
 	}
 	return "registration"
 }
@@ -163,8 +155,8 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 			Ratio(float64(dr.CPUPerUnit), float64(db.CPUPerUnit)), Ratio(dr.Rate, db.Rate))
 	}
 	if flood, base, ok := floodAndBase(s.Steps); ok {
-		fmt.Fprintf(b, "Flood goodput: %.1f registrations/s = %.2f × register-only at %d connections (%.1f/s).\n",
-			flood.Rate(), Ratio(flood.Rate(), base.Rate()), base.Spec.Conns, base.Rate())
+		fmt.Fprintf(b, "Flood goodput: %.1f registrations/s = %.2f × register-only at %d connections (%.1f/s) (goal ≥ 0.9); %s; peak RSS %d MiB (bound 256 MiB).\n",
+			flood.Rate(), Ratio(flood.Rate(), base.Rate()), base.Spec.Conns, base.Rate(), refusals(flood), flood.Server.PeakRSSKiB/1024)
 	}
 
 	b.WriteString("\nLatency in ms (requests completed in the measured window; email: 201 → SMTP receipt):\n\n")
@@ -187,6 +179,9 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 		d := Derive(r)
 		fmt.Fprintf(b, "| %s | %d | %s | %d | %d | %d | %d | %d | %d | %d |\n", r.Spec.Workload, r.Spec.Conns, statusCounts(r.Status),
 			d.Errors, r.TransportErrors, r.MissingRetryAfter, r.Mail.Expected, r.Mail.Lost, r.Mail.Duplicated, r.EmailTimeouts)
+	}
+	if s.Extra != nil {
+		writeExtra(b, *s.Extra)
 	}
 	if rt := s.RoundTrips; rt != nil {
 		fmt.Fprintf(b, "\nSQL round trips (%d registrations, then %d full flows, one at a time through a counting proxy; the dispatch of their emails included): "+
@@ -229,7 +224,7 @@ func floodAndBase(steps []StepResult) (flood, base StepResult, ok bool) {
 
 func routeRates(r StepResult) string {
 	var parts []string
-	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth} {
+	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth, routeSignIn, routeReset} {
 		if n, ok := r.Requests[route]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.1f", shortRoute(route), float64(n)/r.Window.Seconds()))
 		}
@@ -249,13 +244,17 @@ func shortRoute(route string) string {
 		return "me without credentials"
 	case routeMeBearer:
 		return "me (Bearer)"
+	case routeSignIn:
+		return "sign-in"
+	case routeReset:
+		return "reset request"
 	}
 	return route
 }
 
 func statusCounts(m map[string]map[int]int) string {
 	var parts []string
-	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth} {
+	for _, route := range []string{routeRegister, routeActivate, routeMe, routeMeBearer, routeMeNoAuth, routeSignIn, routeReset} {
 		byStatus := m[route]
 		var statuses []int
 		for s := range byStatus {
@@ -267,4 +266,161 @@ func statusCounts(m map[string]map[int]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// refusals sums a step's 429 and 503 responses and how many lacked a Retry-After.
+func refusals(r StepResult) string {
+	var n429, n503 int
+	for _, byStatus := range r.Status {
+		n429 += byStatus[429]
+		n503 += byStatus[503]
+	}
+	return fmt.Sprintf("refused: %d × 503 and %d × 429, %d of them without a valid Retry-After", n503, n429, r.MissingRetryAfter)
+}
+
+// busyRoutes are the routes the busy-client steps compare.
+var busyRoutes = []string{routeRegister, routeSignIn, routeReset}
+
+// busyPair finds the busy-client steps from many clients and from one.
+func busyPair(steps []StepResult) (many, one StepResult, ok bool) {
+	var haveMany, haveOne bool
+	for _, r := range steps {
+		if r.Spec.Workload != Busy {
+			continue
+		}
+		if r.Spec.Client != "" {
+			one, haveOne = r, true
+		} else {
+			many, haveMany = r, true
+		}
+	}
+	return many, one, haveMany && haveOne
+}
+
+func perSecond(r StepResult, route string) float64 { return float64(r.Requests[route]) / r.Window.Seconds() }
+
+// busyRatios is the one-line comparison of the busy-client steps, route by route.
+func busyRatios(steps []StepResult) string {
+	many, one, ok := busyPair(steps)
+	if !ok {
+		return "no pair of busy-client steps"
+	}
+	var parts []string
+	for _, route := range busyRoutes {
+		parts = append(parts, fmt.Sprintf("%s %.2f (%.1f/s vs %.1f/s)", shortRoute(route),
+			Ratio(perSecond(one, route), perSecond(many, route)), perSecond(one, route), perSecond(many, route)))
+	}
+	return strings.Join(parts, ", ") + " (goal ≥ 0.8)"
+}
+
+// scaleGoal is the share of its empty-database rate a route keeps on the filled database.
+func scaleGoal(w Workload) float64 {
+	if w == MeBearer {
+		return 0.5
+	}
+	return 0.8
+}
+
+// scaleRatios is the one-line comparison of the scale step's route steps.
+func scaleRatios(empty, full []StepResult) string {
+	var parts []string
+	for _, f := range full {
+		for _, e := range empty {
+			if e.Spec.Workload == f.Spec.Workload {
+				parts = append(parts, fmt.Sprintf("%s %.2f (goal ≥ %.1f)", f.Spec.Workload, Ratio(f.Rate(), e.Rate()), scaleGoal(f.Spec.Workload)))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// scansLine lists the tables scanned sequentially during a step.
+func scansLine(scans map[string]int64) string {
+	if len(scans) == 0 {
+		return "no sequential scan"
+	}
+	var tables []string
+	for t := range scans {
+		tables = append(tables, t)
+	}
+	slices.Sort(tables)
+	var parts []string
+	for _, t := range tables {
+		parts = append(parts, fmt.Sprintf("%s %d", t, scans[t]))
+	}
+	return "sequential scans: " + strings.Join(parts, ", ")
+}
+
+func writeExtra(b *strings.Builder, x Extra) {
+	if many, one, ok := busyPair(x.Busy); ok {
+		fmt.Fprintf(b, "\n### A busy client\n\nOne client (%s, `X-Forwarded-For`) that spent %d units of each per-client budget in the last 24 h "+
+			"(codes and wrong guesses, in `identity.client_budgets`), the budgets on and raised (`%s`), against one client per connection; "+
+			"%d connections each loop a registration, a sign-in and a password-reset request of their account. Goal: one ÷ many ≥ 0.8.\n\n",
+			one.Spec.Client, x.BusyUnits, strings.Join(budgetsRaised, " "), one.Spec.Conns)
+		b.WriteString("| route | many clients, requests/s | one client, requests/s | one ÷ many | p99 many | p99 one |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, route := range busyRoutes {
+			fmt.Fprintf(b, "| %s | %.1f | %.1f | %.2f | %.1f ms | %.1f ms |\n", shortRoute(route), perSecond(many, route), perSecond(one, route),
+				Ratio(perSecond(one, route), perSecond(many, route)), ms(many.Latency[route].P99), ms(one.Latency[route].P99))
+		}
+		fmt.Fprintf(b, "\nResponses: many clients %s; one client %s. During the steps, many clients: %s; one client: %s.\n",
+			statusCounts(many.Status), statusCounts(one.Status), scansLine(many.SeqScans), scansLine(one.SeqScans))
+	}
+	if f := x.Fill; f != nil && len(x.Full) > 0 {
+		fmt.Fprintf(b, "\n### Big tables\n\nThe route steps at %d connections (a client each; per-client budgets on and raised) on the database as the earlier steps left it, "+
+			"then again once it was filled with SQL to %.3g × issue 24's sizes (%s in %s, then `VACUUM ANALYZE` in %s). Goal: filled ÷ empty ≥ 0.8 (Bearer ≥ 0.5), and no sequential scan.\n\n",
+			x.Full[0].Spec.Conns, f.Scale, fillRows(*f), f.Took.Round(time.Second), f.Vacuum.Round(time.Second))
+		b.WriteString("| step | empty, units/s | filled, units/s | filled ÷ empty | goal | p99 empty | p99 filled | sequential scans while filled |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, full := range x.Full {
+			for _, empty := range x.Empty {
+				if empty.Spec.Workload != full.Spec.Workload {
+					continue
+				}
+				route := mainRoute(full.Spec.Workload)
+				fmt.Fprintf(b, "| %s | %.1f | %.1f | %.2f | %.1f | %.1f ms | %.1f ms | %s |\n", full.Spec.Workload, empty.Rate(), full.Rate(),
+					Ratio(full.Rate(), empty.Rate()), scaleGoal(full.Spec.Workload), ms(empty.Latency[route].P99), ms(full.Latency[route].P99),
+					strings.TrimPrefix(scansLine(full.SeqScans), "sequential scans: "))
+			}
+		}
+		var tables []string
+		for t := range f.SizesMiB {
+			tables = append(tables, t)
+		}
+		slices.Sort(tables)
+		var sizes []string
+		for _, t := range tables {
+			sizes = append(sizes, fmt.Sprintf("%s %.0f MiB", t, f.SizesMiB[t]))
+		}
+		fmt.Fprintf(b, "\nTable sizes after the fill (with indexes): %s.\n", strings.Join(sizes, ", "))
+	}
+}
+
+// fillRows lists the rows the fill inserted, by table.
+func fillRows(f Fill) string {
+	var tables []string
+	for t := range f.Rows {
+		tables = append(tables, t)
+	}
+	slices.Sort(tables)
+	var parts []string
+	for _, t := range tables {
+		parts = append(parts, fmt.Sprintf("%s %d", t, f.Rows[t]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mainRoute is the route a step's units are answers of.
+func mainRoute(w Workload) string {
+	switch w {
+	case FullFlow:
+		return routeFlow
+	case Unauthenticated:
+		return routeMeNoAuth
+	case MeBasic:
+		return routeMe
+	case MeBearer:
+		return routeMeBearer
+	case Reset:
+		return routeReset
+	}
+	return routeRegister
 }

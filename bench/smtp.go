@@ -32,6 +32,9 @@ type Mailbox struct {
 	entries map[string]*mailEntry
 	// strangers counts emails to addresses nobody registered in this run.
 	strangers int
+	// resets counts password-reset emails (an 8-digit code), which the reset and busy
+	// steps cause for accounts they set up; they are neither receipts nor strangers.
+	resets int
 }
 
 type mailEntry struct {
@@ -109,6 +112,21 @@ func (m *Mailbox) receive(to, code string, at time.Time) {
 		e.receivedAt = at
 		e.code <- code
 	}
+}
+
+func (m *Mailbox) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resets++
+}
+
+// Resets returns how many password-reset emails arrived, and forgets them.
+func (m *Mailbox) Resets() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.resets
+	m.resets = 0
+	return n
 }
 
 // Tally is what the mailbox saw of a set of addresses.
@@ -190,14 +208,18 @@ func (s *mailSession) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 554, Message: "bench: " + err.Error()}
 	}
 	for _, to := range s.to {
+		if len(code) == 8 {
+			s.box.reset()
+			continue
+		}
 		s.box.receive(to, code, at)
 	}
 	return nil
 }
 
-var codeLine = regexp.MustCompile(`(?m)^\s*([0-9]{4})\s*$`)
+var codeLine = regexp.MustCompile(`(?m)^\s*([0-9]{4}|[0-9]{8})\s*$`)
 
-// activationCode finds the code alone on its line in the text/plain part of a
+// activationCode finds the code (4 digits; 8 for a password reset) alone on its line in the text/plain part of a
 // multipart/alternative email.
 func activationCode(raw []byte) (string, error) {
 	msg, err := netmail.ReadMessage(bytes.NewReader(raw))

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The sizes of issue 24's "big tables" (scale 1): 2 million accounts, 3 million sessions,
+// and 2 million rows in each ledger and in the outbox (with as many finished River jobs).
+const (
+	scaleAccounts = 2_000_000
+	scaleSessions = 3_000_000
+	scaleLedger   = 2_000_000
+	scaleOutbox   = 2_000_000
+)
+
+// busyClient is the one client of the busy-client step, whose budgets already hold
+// -busy-units of each kind for the day.
+const busyClient = "198.51.100.7"
+
+// budgetsRaised are the per-client budgets of the busy-client and scale steps: on, and far
+// above what any step spends, so that they are checked and never refuse.
+var budgetsRaised = []string{"CODES_PER_CLIENT_PER_DAY=1000000", "ACTIVATION_GUESSES_PER_CLIENT_PER_DAY=1000000"}
+
+// Fill is what the scale step put in the database, and how long it took.
+type Fill struct {
+	Scale float64
+	// Rows by table, as inserted.
+	Rows map[string]int64
+	// Took is the time of the inserts and of VACUUM ANALYZE.
+	Took, Vacuum time.Duration
+	// Sizes are the tables' total sizes (pg_total_relation_size) after it, in MiB.
+	SizesMiB map[string]float64
+}
+
+// Extra are the busy-client and scale steps of one hash setting.
+type Extra struct {
+	// Busy are the busy-client steps: many clients, then one (busyClient).
+	Busy []StepResult `json:",omitempty"`
+	// BusyUnits is what busyClient had spent of each budget before the steps.
+	BusyUnits int `json:",omitempty"`
+	// Empty and Full are the route steps before and after the fill.
+	Empty, Full []StepResult `json:",omitempty"`
+	Fill        *Fill        `json:",omitempty"`
+}
+
+// runExtra runs the busy-client and scale steps with the hash parameters hash, against a
+// server whose per-client budgets are on and raised (budgetsRaised).
+func runExtra(ctx context.Context, o Options, hash HashParams, bin string, db *Database, mailbox *Mailbox,
+	backends *Backends, runID string, stdout io.Writer,
+) (Extra, error) {
+	var x Extra
+	srv, err := StartServer(ctx, ServerConfig{
+		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
+		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+"-budgets.log"), Env: append(append([]string{}, budgetsRaised...), o.ServerEnv...),
+	})
+	if err != nil {
+		return x, err
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			say(os.Stderr, "bench: stop server: %v\n", err)
+		}
+	}()
+	runner := &Runner{
+		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Backends: backends, Hash: hash,
+		EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
+	}
+	run := func(prefix string, specs []StepSpec) ([]StepResult, error) {
+		var out []StepResult
+		for _, spec := range specs {
+			runner.Prefix = "b" + runID + "-" + prefix
+			say(stdout, "bench: %s hash: %s, %d connections%s, %s (+%s warm-up), load average %s\n",
+				hash.Name, spec.Name, spec.Conns, clientsOf(spec), spec.Duration, spec.Warmup, LoadAverage())
+			before, err := seqScans(ctx, db.URL)
+			if err != nil {
+				return out, err
+			}
+			r, err := runner.RunBracketed(ctx, spec, o.Limit)
+			if err != nil {
+				return out, fmt.Errorf("step %s: %w", spec.Name, err)
+			}
+			mailbox.Resets()
+			// A backend sends its counts to the statistics at most once a second.
+			time.Sleep(1500 * time.Millisecond)
+			after, err := seqScans(ctx, db.URL)
+			if err != nil {
+				return out, err
+			}
+			r.SeqScans = scanDelta(before, after)
+			out = append(out, r)
+			say(stdout, "bench:   %s; %s\n", OneLine(r), scansLine(r.SeqScans))
+		}
+		return out, nil
+	}
+
+	if o.BusyConns > 0 {
+		if err := fillBusyClient(ctx, db.URL, busyClient, o.BusyUnits); err != nil {
+			return x, err
+		}
+		x.BusyUnits = o.BusyUnits
+		say(stdout, "bench: %s hash: busy client %s holds %d units of each budget for the day\n", hash.Name, busyClient, o.BusyUnits)
+		x.Busy, err = run("busy", []StepSpec{
+			{Name: "busy-many", Workload: Busy, Conns: o.BusyConns, Warmup: o.Warmup, Duration: o.Step},
+			{Name: "busy-one", Workload: Busy, Conns: o.BusyConns, Client: busyClient, Warmup: o.Warmup, Duration: o.Step},
+		})
+		if err != nil {
+			return x, err
+		}
+		say(stdout, "bench:   busy client ÷ many clients: %s\n", busyRatios(x.Busy))
+	}
+	if o.Scale > 0 && len(o.ScaleRoutes) > 0 {
+		specs := func(stage string) []StepSpec {
+			var out []StepSpec
+			for _, w := range o.ScaleRoutes {
+				out = append(out, StepSpec{Name: fmt.Sprintf("%s-%s-%d", stage, w, o.ScaleConns), Workload: w, Conns: o.ScaleConns,
+					OwnClients: true, Warmup: o.Warmup, Duration: o.Step})
+			}
+			return out
+		}
+		if x.Empty, err = run("empty", specs("empty")); err != nil {
+			return x, err
+		}
+		say(stdout, "bench: %s hash: filling the database to %.3g × issue 24's sizes\n", hash.Name, o.Scale)
+		fill, err := fillScale(ctx, db.URL, o.Scale, stdout)
+		x.Fill = &fill
+		if err != nil {
+			return x, err
+		}
+		if x.Full, err = run("full", specs("full")); err != nil {
+			return x, err
+		}
+		say(stdout, "bench:   full ÷ empty: %s\n", scaleRatios(x.Empty, x.Full))
+	}
+	return x, nil
+}
+
+func clientsOf(s StepSpec) string {
+	switch {
+	case s.Client != "":
+		return " from one client " + s.Client
+	case s.OwnClients || s.Workload == Busy || s.Workload == Flood:
+		return ", a client each"
+	}
+	return ""
+}
+
+// fillBusyClient gives client units of each per-client budget spent over the last 24 h,
+// spread over the spans of identity.client_budgets.
+func fillBusyClient(ctx context.Context, url, client string, units int) error {
+	return execAll(ctx, url, []string{fmt.Sprintf(`
+		INSERT INTO identity.client_budgets (client, kind, span, spent)
+		SELECT %s, kind, date_bin('15 minutes', at, TIMESTAMPTZ '2000-01-01 00:00:00+00'), count(*)
+		FROM generate_series(now() - interval '23 hours 50 minutes', now() - interval '1 minute', (interval '23 hours 49 minutes') / %d) AS at,
+		     (VALUES ('code_issued'), ('wrong_code')) AS k (kind)
+		GROUP BY 1, 2, 3
+		ON CONFLICT (client, kind, span) DO UPDATE SET spent = client_budgets.spent + excluded.spent`,
+		quote(client), max(units, 1))})
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// fillScale fills the database to scale × issue 24's sizes with SQL, then runs VACUUM
+// ANALYZE. The rows look like production's: accounts nearly all active (1 % pending with
+// a code), sessions live (used in the last day) over the accounts, ledgers of the last day
+// over many mailboxes and clients, and finished emails of the last week (bodies erased,
+// as delivery leaves them) with their completed River jobs.
+func fillScale(ctx context.Context, url string, scale float64, stdout io.Writer) (Fill, error) {
+	n := func(size int) int64 { return max(int64(float64(size)*scale), 1) }
+	f := Fill{Scale: scale, Rows: map[string]int64{}, SizesMiB: map[string]float64{}}
+	accounts, sessions, ledger, outbox := n(scaleAccounts), n(scaleSessions), n(scaleLedger), n(scaleOutbox)
+	steps := []struct {
+		table string
+		rows  int64
+		sql   string
+	}{
+		{"identity.accounts", accounts, fmt.Sprintf(`
+			INSERT INTO identity.accounts (email, password_hash, status, activated_at, created_at)
+			SELECT 'scale' || i || '@example.org', '$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+			       CASE WHEN i %% 100 = 0 THEN 'pending' ELSE 'active' END,
+			       CASE WHEN i %% 100 = 0 THEN NULL ELSE now() - (i %% 30) * interval '1 day' END,
+			       now() - (i %% 30) * interval '1 day' - interval '1 hour'
+			FROM generate_series(1, %d) AS i`, accounts)},
+		{"identity.activation_codes", accounts / 100, `
+			INSERT INTO identity.activation_codes (account_id, code, issued_at, expires_at)
+			SELECT id, '1234', now() - interval '1 minute', now() + interval '14 minutes'
+			FROM identity.accounts WHERE status = 'pending' AND email LIKE 'scale%'`},
+		{"identity.sessions", sessions, fmt.Sprintf(`
+			INSERT INTO identity.sessions (account_id, token_hash, created_at, last_used_at, client, user_agent)
+			SELECT a.id, sha256(('scale-session-' || s.i)::bytea), now() - interval '2 days', now() - (s.i %% 1380) * interval '1 minute',
+			       '10.' || (s.i %% 250) || '.' || (s.i / 250 %% 250) || '.1', 'bench'
+			FROM generate_series(1, %d) AS s (i)
+			JOIN (SELECT id, row_number() OVER () AS k FROM identity.accounts WHERE status = 'active' AND email LIKE 'scale%%') AS a
+			  ON a.k = 1 + s.i %% %d`, sessions, max(accounts-accounts/100, 1))},
+		{"identity.activation_ledger", ledger, fmt.Sprintf(`
+			INSERT INTO identity.activation_ledger (mailbox, kind, occurred_at)
+			SELECT 'scale' || (i %% %d) || '@example.org', CASE WHEN i %% 3 = 0 THEN 'wrong_code' ELSE 'code_issued' END,
+			       now() - (i %% 1380) * interval '1 minute'
+			FROM generate_series(1, %d) AS i`, max(accounts/2, 1), ledger)},
+		// Spans of many clients: each client's 92 spans of the last 23 h.
+		{"identity.client_budgets", ledger, fmt.Sprintf(`
+			INSERT INTO identity.client_budgets (client, kind, span, spent)
+			SELECT '10.' || (c %% 250) || '.' || (c / 250 %% 250) || '.' || (c / 62500 %% 250 + 2), k.kind,
+			       date_bin('15 minutes', now(), TIMESTAMPTZ '2000-01-01 00:00:00+00') - s * interval '15 minutes', 3
+			FROM generate_series(0, %d) AS c, generate_series(1, 92) AS s, (VALUES ('code_issued')) AS k (kind)`, ledger/92)},
+		{"platform.outbox_emails", outbox, fmt.Sprintf(`
+			INSERT INTO platform.outbox_emails (recipient, subject, text_body, html_body, created_at, sent_at, attempts)
+			SELECT 'scale' || i || '@example.org', 'Your activation code', '', '', now() - (i %% 10080) * interval '1 minute',
+			       now() - (i %% 10080) * interval '1 minute' + interval '1 second', 1
+			FROM generate_series(1, %d) AS i`, outbox)},
+		{"river.river_job", outbox, fmt.Sprintf(`
+			INSERT INTO river.river_job (kind, args, queue, max_attempts, attempt, state, attempted_at, finalized_at, created_at, scheduled_at)
+			SELECT 'outbox.email', jsonb_build_object('email_id', i), 'outbox', 10000, 1, 'completed',
+			       now() - (i %% 1380) * interval '1 minute', now() - (i %% 1380) * interval '1 minute',
+			       now() - (i %% 1380) * interval '1 minute', now() - (i %% 1380) * interval '1 minute'
+			FROM generate_series(1, %d) AS i`, outbox)},
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return f, fmt.Errorf("connect to fill: %w", err)
+	}
+	defer conn.Close(ctx)
+	started := time.Now()
+	for _, s := range steps {
+		t := time.Now()
+		tag, err := conn.Exec(ctx, s.sql)
+		if err != nil {
+			return f, fmt.Errorf("fill %s: %w", s.table, err)
+		}
+		f.Rows[s.table] += tag.RowsAffected()
+		say(stdout, "bench:   %s: %d rows in %s\n", s.table, tag.RowsAffected(), time.Since(t).Round(100*time.Millisecond))
+	}
+	f.Took = time.Since(started)
+	t := time.Now()
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		return f, fmt.Errorf("vacuum analyze: %w", err)
+	}
+	f.Vacuum = time.Since(t)
+	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || relname, pg_total_relation_size(relid) / 1048576.0
+		FROM pg_stat_user_tables WHERE schemaname IN ('identity', 'platform', 'river')`)
+	if err != nil {
+		return f, fmt.Errorf("table sizes: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		var mib float64
+		if err := rows.Scan(&name, &mib); err != nil {
+			return f, fmt.Errorf("table sizes: %w", err)
+		}
+		if mib >= 1 {
+			f.SizesMiB[name] = mib
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return f, fmt.Errorf("table sizes: %w", err)
+	}
+	say(stdout, "bench:   filled in %s, VACUUM ANALYZE %s\n", f.Took.Round(time.Second), f.Vacuum.Round(time.Second))
+	return f, nil
+}
+
+func execAll(ctx context.Context, url string, sqls []string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range sqls {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("exec: %w", err)
+		}
+	}
+	return nil
+}
+
+// seqScans reads pg_stat_user_tables.seq_scan of the service's tables.
+func seqScans(ctx context.Context, url string) (map[string]int64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connect for statistics: %w", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || relname, coalesce(seq_scan, 0)
+		FROM pg_stat_user_tables WHERE schemaname IN ('identity', 'platform', 'river')`)
+	if err != nil {
+		return nil, fmt.Errorf("read seq_scan: %w", err)
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, fmt.Errorf("read seq_scan: %w", err)
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
+}
+
+func scanDelta(before, after map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for t, n := range after {
+		if d := n - before[t]; d > 0 {
+			out[t] = d
+		}
+	}
+	return out
+}
