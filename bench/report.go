@@ -297,7 +297,9 @@ func busyPair(steps []StepResult) (many, one StepResult, ok bool) {
 	return many, one, haveMany && haveOne
 }
 
-func perSecond(r StepResult, route string) float64 { return float64(r.Requests[route]) / r.Window.Seconds() }
+func perSecond(r StepResult, route string) float64 {
+	return float64(r.Requests[route]) / r.Window.Seconds()
+}
 
 // busyRatios is the one-line comparison of the busy-client steps, route by route.
 func busyRatios(steps []StepResult) string {
