@@ -37,12 +37,14 @@ SELECT pg_advisory_xact_lock(hashtextextended('identity.client:' || @client::tex
 -- The spans of @kind of @client whose units are in the 24 h window of @window_ms
 -- milliseconds (database clock): a span of @span_ms counts until @window_ms after its end.
 -- Newest first, at most window/span + 1 rows however many units they hold. Served by
--- client_budgets_pkey.
+-- client_budgets_pkey, the window's start included in the index condition: hence
+-- statement_timestamp() (stable), not clock_timestamp() (volatile, which PostgreSQL can
+-- only filter by, reading every span of the client that waits for its pruning).
 SELECT span, spent
 FROM identity.client_budgets
 WHERE client = @client
   AND kind = @kind
-  AND span > clock_timestamp() - (sqlc.arg(window_ms)::bigint + sqlc.arg(span_ms)::bigint) * interval '1 millisecond'
+  AND span > statement_timestamp() - (sqlc.arg(window_ms)::bigint + sqlc.arg(span_ms)::bigint) * interval '1 millisecond'
 ORDER BY span DESC;
 
 -- name: SpendClientBudget :one

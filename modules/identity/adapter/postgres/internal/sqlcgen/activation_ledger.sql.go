@@ -31,7 +31,7 @@ SELECT span, spent
 FROM identity.client_budgets
 WHERE client = $1
   AND kind = $2
-  AND span > clock_timestamp() - ($3::bigint + $4::bigint) * interval '1 millisecond'
+  AND span > statement_timestamp() - ($3::bigint + $4::bigint) * interval '1 millisecond'
 ORDER BY span DESC
 `
 
@@ -50,7 +50,9 @@ type ClientBudgetSpansRow struct {
 // The spans of @kind of @client whose units are in the 24 h window of @window_ms
 // milliseconds (database clock): a span of @span_ms counts until @window_ms after its end.
 // Newest first, at most window/span + 1 rows however many units they hold. Served by
-// client_budgets_pkey.
+// client_budgets_pkey, the window's start included in the index condition: hence
+// statement_timestamp() (stable), not clock_timestamp() (volatile, which PostgreSQL can
+// only filter by, reading every span of the client that waits for its pruning).
 func (q *Queries) ClientBudgetSpans(ctx context.Context, arg ClientBudgetSpansParams) ([]ClientBudgetSpansRow, error) {
 	rows, err := q.db.Query(ctx, clientBudgetSpans,
 		arg.Client,
