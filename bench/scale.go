@@ -169,9 +169,10 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 
 // fillScale fills the database to scale × issue 24's sizes with SQL, then runs VACUUM
 // ANALYZE. The rows look like production's: accounts nearly all active (1 % pending with
-// a code), sessions live (used in the last day) over the accounts, ledgers of the last day
-// over many mailboxes and clients, and finished emails of the last week (bodies erased,
-// as delivery leaves them) with their completed River jobs.
+// a code) with a known client and their account events, sessions live (used in the last
+// day) over the accounts, ledgers of the last day over many mailboxes and clients, and
+// finished emails of the last week (bodies erased, as delivery leaves them) with their
+// completed River jobs.
 func fillScale(ctx context.Context, url string, scale float64, stdout io.Writer) (Fill, error) {
 	n := func(size int) int64 { return max(int64(float64(size)*scale), 1) }
 	f := Fill{Scale: scale, Rows: map[string]int64{}, SizesMiB: map[string]float64{}}
@@ -192,6 +193,25 @@ func fillScale(ctx context.Context, url string, scale float64, stdout io.Writer)
 			INSERT INTO identity.activation_codes (account_id, code, issued_at, expires_at)
 			SELECT id, '1234', now() - interval '1 minute', now() + interval '14 minutes'
 			FROM identity.accounts WHERE status = 'pending' AND email LIKE 'scale%'`},
+		// What the accounts' lives leave besides, so that no table a request reads is
+		// empty: a known client and two account events per account, reset codes of 1 %,
+		// wrong passwords of the last week.
+		{"identity.sign_in_clients", accounts, `
+			INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
+			SELECT id, '10.' || (abs(hashtext(email)) % 250) || '.0.1', now() - interval '3 days'
+			FROM identity.accounts WHERE status = 'active' AND email LIKE 'scale%'`},
+		{"identity.account_events", 2 * accounts, `
+			INSERT INTO identity.account_events (account_id, type, occurred_at)
+			SELECT id, t.type, created_at FROM identity.accounts, (VALUES ('account.registered'), ('account.activated')) AS t (type)
+			WHERE email LIKE 'scale%'`},
+		{"identity.password_reset_codes", accounts / 100, `
+			INSERT INTO identity.password_reset_codes (account_id, code, issued_at, expires_at)
+			SELECT id, '12345678', now() - interval '1 minute', now() + interval '14 minutes'
+			FROM identity.accounts WHERE status = 'active' AND email LIKE 'scale%' AND abs(hashtext(email)) % 100 = 0`},
+		{"identity.sign_in_failures", accounts / 5, fmt.Sprintf(`
+			INSERT INTO identity.sign_in_failures (email, client, failed_at, checked)
+			SELECT 'scale' || (i %% %d) || '@example.org', '10.9.' || (i %% 250) || '.1', now() - (i %% 10000) * interval '1 minute', true
+			FROM generate_series(1, %d) AS i`, max(accounts/2, 1), max(accounts/5, 1))},
 		{"identity.sessions", sessions, fmt.Sprintf(`
 			INSERT INTO identity.sessions (account_id, token_hash, created_at, last_used_at, client, user_agent)
 			SELECT a.id, sha256(('scale-session-' || s.i)::bytea), now() - interval '2 days', now() - (s.i %% 1380) * interval '1 minute',
