@@ -105,15 +105,16 @@ func (s *Store) Change(ctx context.Context, key app.Key, change func(acc *domain
 			break
 		}
 	}
-	if err != nil || !spent {
+	if err != nil {
 		// Given back even when the client left; a reservation that cannot be given back
 		// (the database is lost) counts as spent until its window passes.
-		if gerr := res.giveBack(context.WithoutCancel(ctx), sqlcgen.New(conn)); gerr != nil {
-			return domain.Account{}, errors.Join(err, gerr)
-		}
+		return domain.Account{}, errors.Join(err, res.giveBack(context.WithoutCancel(ctx), sqlcgen.New(conn)))
 	}
-	if err != nil {
-		return domain.Account{}, err
+	if !spent {
+		// The change committed: a unit that cannot be given back now (the database is
+		// lost) costs the client one unit until its window passes, and must not turn the
+		// committed change into an error its caller would retry.
+		_ = res.giveBack(context.WithoutCancel(ctx), sqlcgen.New(conn))
 	}
 	return out, nil
 }
