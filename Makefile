@@ -63,12 +63,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s; CI runs this)
 	done
 
 .PHONY: generate
-generate: ## regenerate the sqlc code from db/ and the API client from api/openapi.yaml
+generate: ## regenerate the sqlc code from db/ and the API clients from api/openapi.yaml and api/admin.yaml
 	$(GO) tool sqlc generate
 	$(GO) tool oapi-codegen -config api/client/oapi-codegen.yaml api/openapi.yaml
+	$(GO) tool oapi-codegen -config api/adminclient/oapi-codegen.yaml api/admin.yaml
 
-# What make generate writes: the sqlc packages and the typed API client.
-GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go'
+# What make generate writes: the sqlc packages and the typed API clients.
+GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go' 'api/adminclient/*.gen.go'
 
 .PHONY: check-generate
 check-generate: generate ## fail when the committed generated code differs from `make generate`
