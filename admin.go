@@ -93,9 +93,10 @@ func adminKey(ctx context.Context, cfg config.Config, args []string, stdout io.W
 			return err
 		}
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tCREATED_AT\tREVOKED_AT\tLAST_USED_AT")
+		// The tabwriter keeps what it is given until Flush, which reports any write error.
+		_, _ = fmt.Fprintln(w, "NAME\tCREATED_AT\tREVOKED_AT\tLAST_USED_AT")
 		for _, k := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Name, k.CreatedAt.UTC().Format(time.RFC3339), orDash(k.RevokedAt), orDash(k.LastUsedAt))
+			_, _ = fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Name, k.CreatedAt.UTC().Format(time.RFC3339), orDash(k.RevokedAt), orDash(k.LastUsedAt))
 		}
 		return w.Flush()
 	case "revoke":

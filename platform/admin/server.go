@@ -17,7 +17,7 @@ const DashboardPrefix = "/admin/jobs"
 // The challenges of a 401: a key goes as a Bearer token (scripts) or as the Basic
 // password (a browser, for the dashboard), so both are offered.
 const (
-	BearerChallenge = `Bearer realm="identity-admin"`
+	BearerChallenge = `Bearer realm="identity-admin"` //nolint:gosec // a challenge's text, not a credential
 	BasicChallenge  = `Basic realm="identity-admin", charset="UTF-8"`
 )
 
