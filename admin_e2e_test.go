@@ -229,6 +229,26 @@ func TestAdminRoutesOnlyOnAdminAddr(t *testing.T) {
 		res := ts.adminRequest(t, http.MethodGet, path, bearer(key))
 		wantProblem(t, res, http.StatusNotFound, "not_found")
 	}
+
+	// The platform's conventions hold on the administration listener: the caller's
+	// X-Request-ID, the header limit as a problem document, a wrong method.
+	req, _ := http.NewRequest(http.MethodGet, ts.admin(t)+"/admin/jobs/", nil)
+	req.Header.Set("Authorization", bearer(key))
+	req.Header.Set("X-Request-ID", "support-ticket-42")
+	if res := adminDo(t, req); res.Header.Get("X-Request-ID") != "support-ticket-42" {
+		t.Errorf("X-Request-ID %q, want the caller's", res.Header.Get("X-Request-ID"))
+	}
+	req, _ = http.NewRequest(http.MethodGet, ts.admin(t)+"/admin/openapi.yaml", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", httpserver.HeaderLimit))
+	wantProblem(t, adminDo(t, req), http.StatusRequestHeaderFieldsTooLarge, httpserver.CodeHeadersTooLarge)
+	wantProblem(t, ts.adminRequest(t, http.MethodPost, "/admin/openapi.yaml", ""), http.StatusMethodNotAllowed, "method_not_allowed")
+
+	// It stops with the service.
+	ts.stop()
+	if res, err := http.Get(ts.admin(t) + "/admin/openapi.yaml"); err == nil {
+		res.Body.Close()
+		t.Error("the administration listener still answers after the service stopped")
+	}
 }
 
 type httpserverRoute struct{ method, path string }
