@@ -106,9 +106,9 @@ func adminDo(t *testing.T, req *http.Request) response {
 		return r // River UI's own pages and API
 	}
 	doc, router := adminContract(t)
-	if _, _, err := router.FindRoute(req); err != nil && r.Status == http.StatusUnauthorized && strings.HasPrefix(p, httpserver.AdminPrefix+"/") {
-		// The key is checked before routing within /admin/v1: without one, no path there
-		// says whether it exists.
+	if _, _, err := router.FindRoute(req); err != nil && r.Status == http.StatusUnauthorized {
+		// The key is checked before the route: without one, no path says whether it
+		// exists.
 		checkProblem(t, doc, fmt.Sprintf("%s %s -> 401", req.Method, p), r)
 		return r
 	}

@@ -28,6 +28,7 @@ func testAdmin(t *testing.T) (*admin.Keys, http.Handler) {
 	dash := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "dashboard "+r.URL.Path) })
 	srv := admin.NewServer(admin.Options{Keys: keys, Dashboard: dash}, slog.New(slog.DiscardHandler))
 	srv.API().GET("/whoami", func(c echo.Context) error { return c.String(http.StatusOK, admin.Actor(c)) })
+	srv.API().POST("/post-only", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 	return keys, srv.Handler()
 }
 
@@ -69,6 +70,13 @@ func TestKeyCheckLetsALiveKeyThroughAsItsActor(t *testing.T) {
 			t.Errorf("%s: %d %q, want 200 %q", name, rec.Code, rec.Body.String(), c.actor)
 		}
 	}
+	// With a key, the router answers as on the public listener: an unknown path is a 404,
+	// a wrong method a 405 (not the 404 of a group's middleware).
+	for path, status := range map[string]int{"/admin/v1/no-such-route": http.StatusNotFound, "/elsewhere": http.StatusNotFound, "/admin/v1/post-only": http.StatusMethodNotAllowed} {
+		if rec := get(h, path, "Bearer "+ops); rec.Code != status {
+			t.Errorf("GET %s with the key: %d, want %d", path, rec.Code, status)
+		}
+	}
 	rec := get(h, "/admin/jobs/jobs", "Bearer "+ops)
 	if rec.Code != http.StatusOK || rec.Body.String() != "dashboard /admin/jobs/jobs" {
 		t.Errorf("the dashboard with the key: %d %q", rec.Code, rec.Body.String())
@@ -103,7 +111,7 @@ func TestKeyCheckRefusesEverythingElse(t *testing.T) {
 		"the key's hash":         "Bearer " + base64.RawURLEncoding.EncodeToString(func() []byte { s := sha256.Sum256([]byte(key)); return s[:] }()),
 		"the key, one byte off":  "Bearer " + key[:len(key)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(key, "A")],
 	} {
-		for _, path := range []string{"/admin/v1/whoami", "/admin/v1/no-such-route", "/admin/jobs/", "/admin/jobs"} {
+		for _, path := range []string{"/admin/v1/whoami", "/admin/v1/no-such-route", "/admin/v1/post-only", "/elsewhere", "/admin/jobs/", "/admin/jobs"} {
 			rec := get(h, path, authorization)
 			if rec.Code != http.StatusUnauthorized || rec.Header().Get("Content-Type") != "application/problem+json" {
 				t.Errorf("%s on %s: %d %s, want a 401 problem", name, path, rec.Code, rec.Header().Get("Content-Type"))

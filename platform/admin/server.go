@@ -34,16 +34,28 @@ type Options struct {
 }
 
 // NewServer returns the administration listener's server (httpserver.NewAdmin): every
-// route of its API() group (/admin/v1, where each module.AdminRouter mounts its routes)
-// and the dashboard answer 401 without a live admin key, and see the key's name as the
-// request's Actor.
+// request but GET /admin/openapi.yaml (the routes of its API() group, /admin/v1, where
+// each module.AdminRouter mounts its routes, the dashboard, unknown paths) answers 401
+// without a live admin key, and sees the key's name as the request's Actor.
 func NewServer(opts Options, logger *slog.Logger) *httpserver.Server {
 	srv := httpserver.NewAdmin(opts.Server, logger)
+	// On the whole server, not on a group: a group's middleware would make echo answer a
+	// wrong method with 404 (its catch-all routes) instead of 405. Only the document is
+	// open; an unknown path needs a key too, so nothing tells a caller without one what
+	// exists.
 	check := opts.Keys.Middleware()
-	srv.API().Use(check)
+	srv.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		guarded := check(next)
+		return func(c echo.Context) error {
+			if c.Path() == httpserver.AdminOpenAPIPath {
+				return next(c)
+			}
+			return guarded(c)
+		}
+	})
 	if opts.Dashboard != nil {
 		dash := echo.WrapHandler(opts.Dashboard)
-		g := srv.Group(DashboardPrefix, check)
+		g := srv.Group(DashboardPrefix)
 		g.Any("", dash) // River UI redirects to the page, DashboardPrefix+"/"
 		g.Any("/*", dash)
 	}
