@@ -38,3 +38,21 @@ WHERE seq IN (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: AccountEvents :many
+-- The administration API's trail: every account's events, newest first (by occurred_at,
+-- then seq), at most @max_rows, of @type when it is set, that occurred at or after
+-- @since when it is set, and before the event @before when it is set (keyset
+-- pagination; an id that is no event gives none). Served by
+-- account_events_type_occurred_at_idx with a type, account_events_occurred_at_idx
+-- without.
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+LEFT JOIN identity.account_events AS b ON b.id = sqlc.narg(before)::uuid
+WHERE (sqlc.narg(type)::text IS NULL OR e.type = sqlc.narg(type)::text)
+  AND (sqlc.narg(since)::timestamptz IS NULL OR e.occurred_at >= sqlc.narg(since)::timestamptz)
+  AND (sqlc.narg(before)::uuid IS NULL OR (b.id IS NOT NULL
+       AND e.occurred_at <= b.occurred_at
+       AND (e.occurred_at < b.occurred_at OR e.seq < b.seq)))
+ORDER BY e.occurred_at DESC, e.seq DESC
+LIMIT sqlc.arg(max_rows)::integer;

@@ -12,6 +12,71 @@ import (
 	"github.com/google/uuid"
 )
 
+const accountEvents = `-- name: AccountEvents :many
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+LEFT JOIN identity.account_events AS b ON b.id = $1::uuid
+WHERE ($2::text IS NULL OR e.type = $2::text)
+  AND ($3::timestamptz IS NULL OR e.occurred_at >= $3::timestamptz)
+  AND ($1::uuid IS NULL OR (b.id IS NOT NULL
+       AND e.occurred_at <= b.occurred_at
+       AND (e.occurred_at < b.occurred_at OR e.seq < b.seq)))
+ORDER BY e.occurred_at DESC, e.seq DESC
+LIMIT $4::integer
+`
+
+type AccountEventsParams struct {
+	Before  *uuid.UUID
+	Type    *string
+	Since   *time.Time
+	MaxRows int32
+}
+
+type AccountEventsRow struct {
+	ID         uuid.UUID
+	Type       string
+	OccurredAt time.Time
+	AccountID  uuid.UUID
+	Data       []byte
+}
+
+// The administration API's trail: every account's events, newest first (by occurred_at,
+// then seq), at most @max_rows, of @type when it is set, that occurred at or after
+// @since when it is set, and before the event @before when it is set (keyset
+// pagination; an id that is no event gives none). Served by
+// account_events_type_occurred_at_idx with a type, account_events_occurred_at_idx
+// without.
+func (q *Queries) AccountEvents(ctx context.Context, arg AccountEventsParams) ([]AccountEventsRow, error) {
+	rows, err := q.db.Query(ctx, accountEvents,
+		arg.Before,
+		arg.Type,
+		arg.Since,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AccountEventsRow
+	for rows.Next() {
+		var i AccountEventsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.OccurredAt,
+			&i.AccountID,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const accountEventsOf = `-- name: AccountEventsOf :many
 SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
 FROM identity.account_events AS e
