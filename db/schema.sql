@@ -813,6 +813,12 @@ CREATE INDEX account_events_occurred_at_idx ON identity.account_events USING btr
 CREATE INDEX account_events_type_occurred_at_idx ON identity.account_events USING btree (type, occurred_at);
 
 --
+-- Name: accounts_disabled_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX accounts_disabled_idx ON identity.accounts USING btree (id) WHERE (disabled_at IS NOT NULL);
+
+--
 -- Name: accounts_email_prefix_idx; Type: INDEX; Schema: identity; Owner: -
 --
 

@@ -58,28 +58,43 @@ WHERE id = @id;
 -- name: ListAccounts :many
 -- The administration API's list: at most @max_rows accounts after @after (keyset
 -- pagination by id: a page never repeats or skips an account that existed when the walk
--- began, whatever is inserted meanwhile), optionally of one @status and disabled or not.
--- Served by accounts_pkey.
+-- began, whatever is inserted meanwhile; the nil UUID starts at the first), optionally of
+-- one @status and disabled or not. Served by accounts_pkey (@after is always set: an
+-- index condition); status and disabled filter the walk. The store sends the
+-- administration API's reads unnamed, so each is planned with its parameters
+-- (postgres.customPlans).
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
 FROM identity.accounts
-WHERE (sqlc.narg(after)::uuid IS NULL OR id > sqlc.narg(after)::uuid)
+WHERE id > sqlc.arg(after)::uuid
   AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
   AND (sqlc.narg(disabled)::boolean IS NULL OR (disabled_at IS NOT NULL) = sqlc.narg(disabled)::boolean)
+ORDER BY id
+LIMIT sqlc.arg(max_rows)::integer;
+
+-- name: ListDisabledAccounts :many
+-- ListAccounts of the disabled accounts alone (?disabled=true without a prefix), served
+-- by the partial accounts_disabled_idx: a few rows among millions, never a walk of them.
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
+FROM identity.accounts
+WHERE disabled_at IS NOT NULL
+  AND id > sqlc.arg(after)::uuid
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
 ORDER BY id
 LIMIT sqlc.arg(max_rows)::integer;
 
 -- name: ListAccountsByEmail :many
 -- ListAccounts of the addresses that start with a prefix: lower(email) from @from_email
 -- (the prefix, lower-cased) up to, not including, @below_email (the least string above
--- every string with the prefix), byte-wise. A range, not LIKE: it is an index condition
--- of accounts_email_prefix_idx in a generic plan too (a prepared statement's, where a
--- LIKE pattern is a parameter the planner cannot look into), and it has no
--- metacharacter to escape. See docs/decisions.md, "Administration API".
+-- every string with the prefix), byte-wise: an index condition of
+-- accounts_email_prefix_idx with no metacharacter to escape, as LIKE would need. Planned
+-- with its parameters (postgres.customPlans), it reads the prefix's range in the index
+-- for a narrow prefix and walks accounts_pkey for a broad one. See docs/decisions.md,
+-- "Administration API".
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
 FROM identity.accounts
 WHERE lower(email) ~>=~ sqlc.arg(from_email)::text
   AND lower(email) ~<~ sqlc.arg(below_email)::text
-  AND (sqlc.narg(after)::uuid IS NULL OR id > sqlc.narg(after)::uuid)
+  AND id > sqlc.arg(after)::uuid
   AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
   AND (sqlc.narg(disabled)::boolean IS NULL OR (disabled_at IS NOT NULL) = sqlc.narg(disabled)::boolean)
 ORDER BY id

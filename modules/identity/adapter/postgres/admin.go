@@ -3,11 +3,16 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
 	"github.com/acme/identity/modules/identity/app"
@@ -18,37 +23,60 @@ import (
 // maxRows bounds what one read of the administration API asks for.
 const maxRows = 1000
 
-// Accounts implements app.Store: ListAccounts, or ListAccountsByEmail for a prefix (a
-// byte range of lower(email) that accounts_email_prefix_idx serves). An After that is
-// not a UUID starts nowhere: no account.
+// customPlans runs the administration API's reads as unnamed statements
+// (pgx.QueryExecModeExec), which PostgreSQL plans with their parameters every time. A
+// named prepared statement (the pool's default, cache_statement) may switch to a generic
+// plan after five runs, which cannot look at the parameters: for the email prefix it
+// estimated a walk of accounts_pkey filtered by the prefix as cheaper than the prefix's
+// range in accounts_email_prefix_idx, a walk of every account for a rare prefix
+// (TestAdminQueriesUseTheirIndexes; docs/decisions.md). A plan per request costs a
+// fraction of a millisecond, and operators' requests are few.
+type customPlans struct{ pool *pgxpool.Pool }
+
+func (c customPlans) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return c.pool.Exec(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+}
+
+func (c customPlans) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return c.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+}
+
+func (c customPlans) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return c.pool.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+}
+
+// Accounts implements app.Store: ListAccountsByEmail for a prefix (a byte range of
+// lower(email) that accounts_email_prefix_idx serves), ListDisabledAccounts for the
+// disabled ones (a partial index), ListAccounts otherwise. An After that is not a UUID
+// starts nowhere: no account.
 func (s *Store) Accounts(ctx context.Context, f app.AccountFilter, limit int) ([]domain.Account, error) {
 	var (
-		after    *uuid.UUID
-		status   *string
-		disabled = f.Disabled
-		rows     []sqlcgen.IdentityAccount
-		err      error
+		after  uuid.UUID // the nil UUID: before every account's (gen_random_uuid is never nil)
+		status *string
+		rows   []sqlcgen.IdentityAccount
+		err    error
 	)
 	if f.After != "" {
-		id, err := uuid.Parse(f.After)
-		if err != nil {
+		if after, err = uuid.Parse(f.After); err != nil {
 			return nil, nil
 		}
-		after = &id
 	}
 	if f.Status != "" {
 		st := string(f.Status)
 		status = &st
 	}
 	n := int32(min(limit, maxRows)) //nolint:gosec // bounded
-	q := sqlcgen.New(s.pool)
-	if prefix := strings.ToLower(f.EmailPrefix); prefix != "" {
+	q := sqlcgen.New(customPlans{s.pool})
+	switch prefix := strings.ToLower(f.EmailPrefix); {
+	case prefix != "":
 		rows, err = q.ListAccountsByEmail(ctx, sqlcgen.ListAccountsByEmailParams{
 			FromEmail: prefix, BelowEmail: successor(prefix),
-			After: after, Status: status, Disabled: disabled, MaxRows: n,
+			After: after, Status: status, Disabled: f.Disabled, MaxRows: n,
 		})
-	} else {
-		rows, err = q.ListAccounts(ctx, sqlcgen.ListAccountsParams{After: after, Status: status, Disabled: disabled, MaxRows: n})
+	case f.Disabled != nil && *f.Disabled:
+		rows, err = q.ListDisabledAccounts(ctx, sqlcgen.ListDisabledAccountsParams{After: after, Status: status, MaxRows: n})
+	default:
+		rows, err = q.ListAccounts(ctx, sqlcgen.ListAccountsParams{After: after, Status: status, Disabled: f.Disabled, MaxRows: n})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", fromDriver(err))
@@ -94,24 +122,51 @@ func (s *Store) KnownClientsOf(ctx context.Context, accountID string) ([]domain.
 	return out, nil
 }
 
-// Events implements app.Store.
+// The bounds of the trail's queries when the caller sets none: every bound is a
+// parameter, an index condition, not a filter ORed with "unset".
+var (
+	earliest = time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	latest   = time.Date(9999, time.December, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// Events implements app.Store: AccountEventsOfType for a type, AccountEvents otherwise,
+// after the cursor of f.Before (EventCursor).
 func (s *Store) Events(ctx context.Context, f app.EventFilter, limit int) ([]domain.AccountEvent, error) {
-	params := sqlcgen.AccountEventsParams{MaxRows: int32(min(limit, maxRows))} //nolint:gosec // bounded
-	if f.Type != "" {
-		params.Type = &f.Type
-	}
+	q := sqlcgen.New(customPlans{s.pool})
+	since, beforeAt, beforeSeq := earliest, latest, int64(math.MaxInt64)
 	if !f.Since.IsZero() {
-		since := f.Since
-		params.Since = &since
+		since = f.Since
 	}
 	if f.Before != "" {
 		b, err := uuid.Parse(f.Before)
 		if err != nil {
 			return nil, nil // no event: none before it
 		}
-		params.Before = &b
+		cursor, err := q.EventCursor(ctx, b)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find the trail's cursor: %w", fromDriver(err))
+		}
+		beforeAt, beforeSeq = cursor.OccurredAt, cursor.Seq
 	}
-	rows, err := sqlcgen.New(s.pool).AccountEvents(ctx, params)
+	n := int32(min(limit, maxRows)) //nolint:gosec // bounded
+	var (
+		rows []sqlcgen.AccountEventsRow
+		err  error
+	)
+	if f.Type != "" {
+		var typed []sqlcgen.AccountEventsOfTypeRow
+		typed, err = q.AccountEventsOfType(ctx, sqlcgen.AccountEventsOfTypeParams{
+			Type: f.Type, Since: since, BeforeAt: beforeAt, BeforeSeq: beforeSeq, MaxRows: n,
+		})
+		for _, r := range typed {
+			rows = append(rows, sqlcgen.AccountEventsRow(r))
+		}
+	} else {
+		rows, err = q.AccountEvents(ctx, sqlcgen.AccountEventsParams{Since: since, BeforeAt: beforeAt, BeforeSeq: beforeSeq, MaxRows: n})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get the audit trail: %w", fromDriver(err))
 	}

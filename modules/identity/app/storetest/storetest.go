@@ -1135,6 +1135,8 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("a budget of 0 wrote %d rows to the client's ledger, want none", got)
 		}
 	})
+
+	runAdmin(t, newSubject, registered, active)
 }
 
 // device is the device of the suite's sign-ins.

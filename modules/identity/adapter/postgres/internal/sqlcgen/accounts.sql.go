@@ -108,7 +108,7 @@ func (q *Queries) InsertAccount(ctx context.Context, arg InsertAccountParams) (I
 const listAccounts = `-- name: ListAccounts :many
 SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
 FROM identity.accounts
-WHERE ($1::uuid IS NULL OR id > $1::uuid)
+WHERE id > $1::uuid
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::boolean IS NULL OR (disabled_at IS NOT NULL) = $3::boolean)
 ORDER BY id
@@ -116,7 +116,7 @@ LIMIT $4::integer
 `
 
 type ListAccountsParams struct {
-	After    *uuid.UUID
+	After    uuid.UUID
 	Status   *string
 	Disabled *bool
 	MaxRows  int32
@@ -124,8 +124,11 @@ type ListAccountsParams struct {
 
 // The administration API's list: at most @max_rows accounts after @after (keyset
 // pagination by id: a page never repeats or skips an account that existed when the walk
-// began, whatever is inserted meanwhile), optionally of one @status and disabled or not.
-// Served by accounts_pkey.
+// began, whatever is inserted meanwhile; the nil UUID starts at the first), optionally of
+// one @status and disabled or not. Served by accounts_pkey (@after is always set: an
+// index condition); status and disabled filter the walk. The store sends the
+// administration API's reads unnamed, so each is planned with its parameters
+// (postgres.customPlans).
 func (q *Queries) ListAccounts(ctx context.Context, arg ListAccountsParams) ([]IdentityAccount, error) {
 	rows, err := q.db.Query(ctx, listAccounts,
 		arg.After,
@@ -165,7 +168,7 @@ SELECT id, email, password_hash, status, created_at, updated_at, activated_at, d
 FROM identity.accounts
 WHERE lower(email) ~>=~ $1::text
   AND lower(email) ~<~ $2::text
-  AND ($3::uuid IS NULL OR id > $3::uuid)
+  AND id > $3::uuid
   AND ($4::text IS NULL OR status = $4::text)
   AND ($5::boolean IS NULL OR (disabled_at IS NOT NULL) = $5::boolean)
 ORDER BY id
@@ -175,7 +178,7 @@ LIMIT $6::integer
 type ListAccountsByEmailParams struct {
 	FromEmail  string
 	BelowEmail string
-	After      *uuid.UUID
+	After      uuid.UUID
 	Status     *string
 	Disabled   *bool
 	MaxRows    int32
@@ -183,10 +186,11 @@ type ListAccountsByEmailParams struct {
 
 // ListAccounts of the addresses that start with a prefix: lower(email) from @from_email
 // (the prefix, lower-cased) up to, not including, @below_email (the least string above
-// every string with the prefix), byte-wise. A range, not LIKE: it is an index condition
-// of accounts_email_prefix_idx in a generic plan too (a prepared statement's, where a
-// LIKE pattern is a parameter the planner cannot look into), and it has no
-// metacharacter to escape. See docs/decisions.md, "Administration API".
+// every string with the prefix), byte-wise: an index condition of
+// accounts_email_prefix_idx with no metacharacter to escape, as LIKE would need. Planned
+// with its parameters (postgres.customPlans), it reads the prefix's range in the index
+// for a narrow prefix and walks accounts_pkey for a broad one. See docs/decisions.md,
+// "Administration API".
 func (q *Queries) ListAccountsByEmail(ctx context.Context, arg ListAccountsByEmailParams) ([]IdentityAccount, error) {
 	rows, err := q.db.Query(ctx, listAccountsByEmail,
 		arg.FromEmail,
@@ -196,6 +200,53 @@ func (q *Queries) ListAccountsByEmail(ctx context.Context, arg ListAccountsByEma
 		arg.Disabled,
 		arg.MaxRows,
 	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IdentityAccount
+	for rows.Next() {
+		var i IdentityAccount
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.PasswordHash,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ActivatedAt,
+			&i.DisabledAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDisabledAccounts = `-- name: ListDisabledAccounts :many
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
+FROM identity.accounts
+WHERE disabled_at IS NOT NULL
+  AND id > $1::uuid
+  AND ($2::text IS NULL OR status = $2::text)
+ORDER BY id
+LIMIT $3::integer
+`
+
+type ListDisabledAccountsParams struct {
+	After   uuid.UUID
+	Status  *string
+	MaxRows int32
+}
+
+// ListAccounts of the disabled accounts alone (?disabled=true without a prefix), served
+// by the partial accounts_disabled_idx: a few rows among millions, never a walk of them.
+func (q *Queries) ListDisabledAccounts(ctx context.Context, arg ListDisabledAccountsParams) ([]IdentityAccount, error) {
+	rows, err := q.db.Query(ctx, listDisabledAccounts, arg.After, arg.Status, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
