@@ -220,3 +220,24 @@ func TestListAccountsPages(t *testing.T) {
 		t.Errorf("disabled: %+v, %v; want the one", page, err)
 	}
 }
+
+// TestATokenOfADisabledAccount: a disable ends the account's sessions in its change, so
+// no token of a disabled account should live; one that did (a store that kept it) is
+// refused all the same.
+func TestATokenOfADisabledAccount(t *testing.T) {
+	ctx := context.Background()
+	svc, store, _, acc := newLifecycle(t, "fay@example.com")
+	started, err := svc.SignIn(ctx, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	a := store.accounts[acc.ID]
+	at := store.now
+	a.DisabledAt = &at // disabled behind the change path's back: the session stays
+	store.accounts[acc.ID] = a
+	store.mu.Unlock()
+	if _, _, err := svc.AuthenticateToken(ctx, started.Token); !errors.Is(err, domain.ErrAccountDisabled) {
+		t.Errorf("a live token of a disabled account: %v, want ErrAccountDisabled", err)
+	}
+}
