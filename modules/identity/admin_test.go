@@ -13,6 +13,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -26,9 +30,28 @@ import (
 // at /admin/v1 behind a stub of the platform's key check: "Bearer key-NAME" is the key
 // named NAME, anything else a 401.
 type adminServer struct {
-	url  string
-	pool *pgxpool.Pool
-	t    *testing.T
+	url    string
+	pool   *pgxpool.Pool
+	t      *testing.T
+	router routers.Router // of api/admin.yaml, which every admin answer must keep
+}
+
+// adminDocument is api/admin.yaml, validated, and its router.
+func adminDocument(t *testing.T) routers.Router {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromFile("../../api/admin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("api/admin.yaml is not valid: %v", err)
+	}
+	doc.Servers = nil
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return router
 }
 
 func newAdminServer(t *testing.T, onDelete func(ctx context.Context, tx pgx.Tx, id string) error) *adminServer {
@@ -46,9 +69,12 @@ func newAdminServer(t *testing.T, onDelete func(ctx context.Context, tx pgx.Tx, 
 	}
 	m.RegisterAdminRoutes(e.Group("/admin/v1", func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			c.Response().Header().Set("Cache-Control", "no-store") // as the listener does
 			name, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer key-")
 			if !ok {
-				return httpserver.NewProblem(http.StatusUnauthorized, httpserver.CodeUnauthorized, "An admin key is required.")
+				p := httpserver.NewProblem(http.StatusUnauthorized, httpserver.CodeUnauthorized, "An admin key is required.")
+				p.Header = http.Header{"Www-Authenticate": {`Bearer realm="identity-admin", Basic realm="identity-admin", charset="UTF-8"`}}
+				return p
 			}
 			admin.SetActor(c, name)
 			return next(c)
@@ -56,7 +82,7 @@ func newAdminServer(t *testing.T, onDelete func(ctx context.Context, tx pgx.Tx, 
 	}))
 	ts := httptest.NewServer(e)
 	t.Cleanup(ts.Close)
-	return &adminServer{url: ts.URL, pool: pool, t: t}
+	return &adminServer{url: ts.URL, pool: pool, t: t, router: adminDocument(t)}
 }
 
 // call sends a request with auth ("key-NAME" as an admin key, "Bearer TOKEN", or
@@ -86,6 +112,9 @@ func (s *adminServer) call(method, path, auth string, body string) (int, map[str
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
+	if strings.HasPrefix(path, "/admin/") {
+		s.checkAdminDocument(req, res, raw)
+	}
 	var out map[string]any
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
@@ -93,6 +122,27 @@ func (s *adminServer) call(method, path, auth string, body string) (int, map[str
 		}
 	}
 	return res.StatusCode, out
+}
+
+// checkAdminDocument fails the test when the answer to req is not one api/admin.yaml
+// lists for its operation (status, headers, body).
+func (s *adminServer) checkAdminDocument(req *http.Request, res *http.Response, body []byte) {
+	s.t.Helper()
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		s.t.Errorf("%s %s is no operation of api/admin.yaml: %v", req.Method, req.URL.Path, err)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		s.t.Errorf("%s %s -> %d is not what api/admin.yaml says: %v\n%s", req.Method, req.URL.Path, res.StatusCode, err, body)
+	}
 }
 
 // emails returns the subjects and text bodies queued to addr, oldest first.
