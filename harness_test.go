@@ -37,6 +37,9 @@ type testServer struct {
 	stop        func()
 	// metricsURL is where /metrics listens with METRICS_ADDR set ("http://host:port").
 	metricsURL atomic.Value
+	// adminURL is where the administration API listens with ADMIN_ADDR set
+	// ("http://host:port"; see adminOn).
+	adminURL atomic.Value
 }
 
 // serverConfig adjusts a test server.
@@ -62,6 +65,9 @@ type serverConfig struct {
 	tracer trace.TracerProvider
 	// server is given the HTTP server once its routes are mounted.
 	server func(*httpserver.Server)
+	// adminServer is given the administration server (ADMIN_ADDR) once its routes are
+	// mounted.
+	adminServer func(*httpserver.Server)
 }
 
 // testJobs are the job system's options of a test server: a job under way at the end of
@@ -116,7 +122,8 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	go func() {
 		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server,
 			jobs:         jobOpts,
-			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
+			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) },
+			adminAddr: func(a string) { ts.adminURL.Store("http://" + a) }, adminServer: sc.adminServer})
 	}()
 	var once sync.Once
 	ts.stop = func() {
