@@ -131,6 +131,7 @@ CREATE TABLE identity.accounts (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     activated_at timestamp with time zone,
+    disabled_at timestamp with time zone,
     CONSTRAINT accounts_activated_at_check CHECK (((status = 'active'::text) = (activated_at IS NOT NULL))),
     CONSTRAINT accounts_email_length_check CHECK (((char_length(email) >= 3) AND (char_length(email) <= 254))),
     CONSTRAINT accounts_email_lower_check CHECK ((email = lower(email))),
@@ -166,6 +167,12 @@ COMMENT ON COLUMN identity.accounts.status IS 'pending until activated, then act
 --
 
 COMMENT ON COLUMN identity.accounts.created_at IS 'When the account was registered, or taken over by a re-registration of its pending address.';
+
+--
+-- Name: COLUMN accounts.disabled_at; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON COLUMN identity.accounts.disabled_at IS 'When an administrator disabled the account (403 account_disabled from then on); NULL while enabled.';
 
 --
 -- Name: activation_codes; Type: TABLE; Schema: identity; Owner: -
@@ -843,6 +850,18 @@ CREATE INDEX account_events_occurred_at_idx ON identity.account_events USING btr
 CREATE INDEX account_events_type_occurred_at_idx ON identity.account_events USING btree (type, occurred_at);
 
 --
+-- Name: accounts_disabled_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX accounts_disabled_idx ON identity.accounts USING btree (id) WHERE (disabled_at IS NOT NULL);
+
+--
+-- Name: accounts_email_prefix_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX accounts_email_prefix_idx ON identity.accounts USING btree (lower(email) text_pattern_ops);
+
+--
 -- Name: activation_codes_issued_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
@@ -1056,4 +1075,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261207130000'),
     ('20261208100000'),
     ('20261209100000'),
+    ('20261210100000'),
     ('20261212100000');

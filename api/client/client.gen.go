@@ -110,30 +110,63 @@ func (e UserStatus) Valid() bool {
 	}
 }
 
-// Defines values for AccountPendingCode.
+// Defines values for AccountDisabledCode.
 const (
-	AccountPendingCodeAccountPending AccountPendingCode = "account_pending"
+	AccountDisabledCodeAccountDisabled AccountDisabledCode = "account_disabled"
 )
 
-// Valid indicates whether the value is a known member of the AccountPendingCode enum.
-func (e AccountPendingCode) Valid() bool {
+// Valid indicates whether the value is a known member of the AccountDisabledCode enum.
+func (e AccountDisabledCode) Valid() bool {
 	switch e {
-	case AccountPendingCodeAccountPending:
+	case AccountDisabledCodeAccountDisabled:
 		return true
 	default:
 		return false
 	}
 }
 
-// Defines values for AccountPendingStatus.
+// Defines values for AccountDisabledStatus.
 const (
-	AccountPendingStatusN403 AccountPendingStatus = 403
+	AccountDisabledStatusN403 AccountDisabledStatus = 403
 )
 
-// Valid indicates whether the value is a known member of the AccountPendingStatus enum.
-func (e AccountPendingStatus) Valid() bool {
+// Valid indicates whether the value is a known member of the AccountDisabledStatus enum.
+func (e AccountDisabledStatus) Valid() bool {
 	switch e {
-	case AccountPendingStatusN403:
+	case AccountDisabledStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountPendingOrDisabledCode.
+const (
+	AccountPendingOrDisabledCodeAccountDisabled AccountPendingOrDisabledCode = "account_disabled"
+	AccountPendingOrDisabledCodeAccountPending  AccountPendingOrDisabledCode = "account_pending"
+)
+
+// Valid indicates whether the value is a known member of the AccountPendingOrDisabledCode enum.
+func (e AccountPendingOrDisabledCode) Valid() bool {
+	switch e {
+	case AccountPendingOrDisabledCodeAccountDisabled:
+		return true
+	case AccountPendingOrDisabledCodeAccountPending:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountPendingOrDisabledStatus.
+const (
+	AccountPendingOrDisabledStatusN403 AccountPendingOrDisabledStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the AccountPendingOrDisabledStatus enum.
+func (e AccountPendingOrDisabledStatus) Valid() bool {
+	switch e {
+	case AccountPendingOrDisabledStatusN403:
 		return true
 	default:
 		return false
@@ -953,6 +986,36 @@ func (e SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus) Valid(
 	}
 }
 
+// Defines values for SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatusN403 SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCodeRateLimited SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
@@ -1067,6 +1130,36 @@ const (
 func (e ListSessions401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case ListSessions401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ListSessions403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled ListSessions403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the ListSessions403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ListSessions403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ListSessions403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListSessions403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ListSessions403ApplicationProblemPlusJSONResponseBodyStatusN403 ListSessions403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the ListSessions403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ListSessions403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ListSessions403ApplicationProblemPlusJSONResponseBodyStatusN403:
 		return true
 	default:
 		return false
@@ -1195,12 +1288,15 @@ func (e SignIn401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 
 // Defines values for SignIn403ApplicationProblemPlusJSONResponseBodyCode.
 const (
-	SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountPending SignIn403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+	SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled SignIn403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+	SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountPending  SignIn403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
 )
 
 // Valid indicates whether the value is a known member of the SignIn403ApplicationProblemPlusJSONResponseBodyCode enum.
 func (e SignIn403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
 	switch e {
+	case SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
 	case SignIn403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
 		return true
 	default:
@@ -1343,6 +1439,36 @@ func (e SignOut401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for SignOut403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	SignOut403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled SignOut403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the SignOut403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e SignOut403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case SignOut403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SignOut403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	SignOut403ApplicationProblemPlusJSONResponseBodyStatusN403 SignOut403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the SignOut403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e SignOut403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case SignOut403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SignOut429ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	SignOut429ApplicationProblemPlusJSONResponseBodyCodeRateLimited SignOut429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
@@ -1457,6 +1583,36 @@ const (
 func (e EndSession401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case EndSession401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	EndSession403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled EndSession403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the EndSession403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e EndSession403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case EndSession403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EndSession403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	EndSession403ApplicationProblemPlusJSONResponseBodyStatusN403 EndSession403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the EndSession403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e EndSession403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case EndSession403ApplicationProblemPlusJSONResponseBodyStatusN403:
 		return true
 	default:
 		return false
@@ -1853,6 +2009,36 @@ func (e DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bo
 	}
 }
 
+// Defines values for DeleteAccount403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	DeleteAccount403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled DeleteAccount403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e DeleteAccount403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case DeleteAccount403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatusN403 DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	DeleteAccount429ApplicationProblemPlusJSONResponseBodyCodeRateLimited DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode = "rate_limited"
@@ -1967,6 +2153,36 @@ const (
 func (e Me401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case Me401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Me403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	Me403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled Me403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the Me403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e Me403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case Me403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Me403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	Me403ApplicationProblemPlusJSONResponseBodyStatusN403 Me403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the Me403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e Me403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case Me403ApplicationProblemPlusJSONResponseBodyStatusN403:
 		return true
 	default:
 		return false
@@ -2123,6 +2339,36 @@ const (
 func (e Activate401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	switch e {
 	case Activate401ApplicationProblemPlusJSONResponseBodyStatusN401:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Activate403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	Activate403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled Activate403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the Activate403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e Activate403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case Activate403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for Activate403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	Activate403ApplicationProblemPlusJSONResponseBodyStatusN403 Activate403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the Activate403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e Activate403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case Activate403ApplicationProblemPlusJSONResponseBodyStatusN403:
 		return true
 	default:
 		return false
@@ -2372,6 +2618,36 @@ func (e ResendActivationCode401ApplicationProblemPlusJSONResponseBodyStatus) Val
 	}
 }
 
+// Defines values for ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatusN403 ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ResendActivationCode409ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	ResendActivationCode409ApplicationProblemPlusJSONResponseBodyCodeAlreadyActive ResendActivationCode409ApplicationProblemPlusJSONResponseBodyCode = "already_active"
@@ -2554,12 +2830,15 @@ func (e RequestEmailChange401ApplicationProblemPlusJSONResponseBodyStatus) Valid
 
 // Defines values for RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode.
 const (
-	RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+	RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+	RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending  RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
 )
 
 // Valid indicates whether the value is a known member of the RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode enum.
 func (e RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
 	switch e {
+	case RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
 	case RequestEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
 		return true
 	default:
@@ -2827,12 +3106,15 @@ func (e ConfirmEmailChange401ApplicationProblemPlusJSONResponseBodyStatus) Valid
 
 // Defines values for ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode.
 const (
-	ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+	ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+	ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending  ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
 )
 
 // Valid indicates whether the value is a known member of the ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode enum.
 func (e ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
 	switch e {
+	case ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
 	case ConfirmEmailChange403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
 		return true
 	default:
@@ -3068,6 +3350,36 @@ func (e MyEvents401ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
 	}
 }
 
+// Defines values for MyEvents403ApplicationProblemPlusJSONResponseBodyCode.
+const (
+	MyEvents403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled MyEvents403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+)
+
+// Valid indicates whether the value is a known member of the MyEvents403ApplicationProblemPlusJSONResponseBodyCode enum.
+func (e MyEvents403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
+	switch e {
+	case MyEvents403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MyEvents403ApplicationProblemPlusJSONResponseBodyStatus.
+const (
+	MyEvents403ApplicationProblemPlusJSONResponseBodyStatusN403 MyEvents403ApplicationProblemPlusJSONResponseBodyStatus = 403
+)
+
+// Valid indicates whether the value is a known member of the MyEvents403ApplicationProblemPlusJSONResponseBodyStatus enum.
+func (e MyEvents403ApplicationProblemPlusJSONResponseBodyStatus) Valid() bool {
+	switch e {
+	case MyEvents403ApplicationProblemPlusJSONResponseBodyStatusN403:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MyEvents422ApplicationProblemPlusJSONResponseBodyCode.
 const (
 	MyEvents422ApplicationProblemPlusJSONResponseBodyCodeValidationFailed MyEvents422ApplicationProblemPlusJSONResponseBodyCode = "validation_failed"
@@ -3220,12 +3532,15 @@ func (e ChangePassword401ApplicationProblemPlusJSONResponseBodyStatus) Valid() b
 
 // Defines values for ChangePassword403ApplicationProblemPlusJSONResponseBodyCode.
 const (
-	ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountPending ChangePassword403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
+	ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled ChangePassword403ApplicationProblemPlusJSONResponseBodyCode = "account_disabled"
+	ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountPending  ChangePassword403ApplicationProblemPlusJSONResponseBodyCode = "account_pending"
 )
 
 // Valid indicates whether the value is a known member of the ChangePassword403ApplicationProblemPlusJSONResponseBodyCode enum.
 func (e ChangePassword403ApplicationProblemPlusJSONResponseBodyCode) Valid() bool {
 	switch e {
+	case ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountDisabled:
+		return true
 	case ChangePassword403ApplicationProblemPlusJSONResponseBodyCodeAccountPending:
 		return true
 	default:
@@ -3558,7 +3873,8 @@ type Problem struct {
 
 	// Code The stable, machine-readable code. From the contract: `malformed_json` (400),
 	// `validation_failed` (422), `unauthorized` (401), `email_taken` (409),
-	// `already_active` (409), `account_pending` (403), `invalid_code` (400), `code_expired` (400),
+	// `already_active` (409), `account_pending` (403), `account_disabled` (403),
+	// `invalid_code` (400), `code_expired` (400),
 	// `too_many_attempts` (429), `rate_limited` (429), `unavailable` (503). Added by
 	// this service: `not_found` (404), `method_not_allowed` (405),
 	// `payload_too_large` (413), `unsupported_media_type` (415), `internal_error`
@@ -3715,13 +4031,13 @@ type UserStatus string
 // RequestID defines model for RequestID.
 type RequestID = string
 
-// AccountPending defines model for AccountPending.
-type AccountPending struct {
+// AccountDisabled defines model for AccountDisabled.
+type AccountDisabled struct {
 	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
 	//
 	// Example: 4
-	AttemptsRemaining *int               `json:"attempts_remaining,omitempty"`
-	Code              AccountPendingCode `json:"code"`
+	AttemptsRemaining *int                `json:"attempts_remaining,omitempty"`
+	Code              AccountDisabledCode `json:"code"`
 
 	// Detail What went wrong, for humans; may change between versions.
 	//
@@ -3729,8 +4045,8 @@ type AccountPending struct {
 	Detail *string `json:"detail,omitempty"`
 
 	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
-	Errors *[]FieldError        `json:"errors,omitempty"`
-	Status AccountPendingStatus `json:"status"`
+	Errors *[]FieldError         `json:"errors,omitempty"`
+	Status AccountDisabledStatus `json:"status"`
 
 	// Title The HTTP status text.
 	//
@@ -3743,11 +4059,45 @@ type AccountPending struct {
 	Type string `json:"type"`
 }
 
-// AccountPendingCode defines model for AccountPending.Code.
-type AccountPendingCode string
+// AccountDisabledCode defines model for AccountDisabled.Code.
+type AccountDisabledCode string
 
-// AccountPendingStatus defines model for AccountPending.Status.
-type AccountPendingStatus int
+// AccountDisabledStatus defines model for AccountDisabled.Status.
+type AccountDisabledStatus int
+
+// AccountPendingOrDisabled defines model for AccountPendingOrDisabled.
+type AccountPendingOrDisabled struct {
+	// AttemptsRemaining With `invalid_code`, how many more wrong guesses the code accepts (and the address's daily budget allows).
+	//
+	// Example: 4
+	AttemptsRemaining *int                         `json:"attempts_remaining,omitempty"`
+	Code              AccountPendingOrDisabledCode `json:"code"`
+
+	// Detail What went wrong, for humans; may change between versions.
+	//
+	// Example: The activation code is wrong.
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors With `validation_failed`, one entry per invalid field, in the order of the fields.
+	Errors *[]FieldError                  `json:"errors,omitempty"`
+	Status AccountPendingOrDisabledStatus `json:"status"`
+
+	// Title The HTTP status text.
+	//
+	// Example: Bad Request
+	Title string `json:"title"`
+
+	// Type `https://identity.example.com/problems/<code>`.
+	//
+	// Example: https://identity.example.com/problems/invalid_code
+	Type string `json:"type"`
+}
+
+// AccountPendingOrDisabledCode defines model for AccountPendingOrDisabled.Code.
+type AccountPendingOrDisabledCode string
+
+// AccountPendingOrDisabledStatus defines model for AccountPendingOrDisabled.Status.
+type AccountPendingOrDisabledStatus int
 
 // AlreadyActive defines model for AlreadyActive.
 type AlreadyActive struct {
@@ -4353,6 +4703,12 @@ type SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyCode string
 // SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
 type SignOutEverywhere401ApplicationProblemPlusJSONResponseBodyStatus int
 
+// SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOutEverywhere.
+type SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOutEverywhere.
+type SignOutEverywhere403ApplicationProblemPlusJSONResponseBodyStatus int
+
 // SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOutEverywhere.
 type SignOutEverywhere429ApplicationProblemPlusJSONResponseBodyCode string
 
@@ -4384,6 +4740,12 @@ type ListSessions401ApplicationProblemPlusJSONResponseBodyCode string
 
 // ListSessions401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ListSessions.
 type ListSessions401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ListSessions403ApplicationProblemPlusJSONResponseBodyCode defines parameters for ListSessions.
+type ListSessions403ApplicationProblemPlusJSONResponseBodyCode string
+
+// ListSessions403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ListSessions.
+type ListSessions403ApplicationProblemPlusJSONResponseBodyStatus int
 
 // ListSessions429ApplicationProblemPlusJSONResponseBodyCode defines parameters for ListSessions.
 type ListSessions429ApplicationProblemPlusJSONResponseBodyCode string
@@ -4455,6 +4817,12 @@ type SignOut401ApplicationProblemPlusJSONResponseBodyCode string
 // SignOut401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
 type SignOut401ApplicationProblemPlusJSONResponseBodyStatus int
 
+// SignOut403ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOut.
+type SignOut403ApplicationProblemPlusJSONResponseBodyCode string
+
+// SignOut403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for SignOut.
+type SignOut403ApplicationProblemPlusJSONResponseBodyStatus int
+
 // SignOut429ApplicationProblemPlusJSONResponseBodyCode defines parameters for SignOut.
 type SignOut429ApplicationProblemPlusJSONResponseBodyCode string
 
@@ -4486,6 +4854,12 @@ type EndSession401ApplicationProblemPlusJSONResponseBodyCode string
 
 // EndSession401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
 type EndSession401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// EndSession403ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
+type EndSession403ApplicationProblemPlusJSONResponseBodyCode string
+
+// EndSession403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for EndSession.
+type EndSession403ApplicationProblemPlusJSONResponseBodyStatus int
 
 // EndSession404ApplicationProblemPlusJSONResponseBodyCode defines parameters for EndSession.
 type EndSession404ApplicationProblemPlusJSONResponseBodyCode string
@@ -4581,6 +4955,12 @@ type DeleteAccount401ApplicationProblemPlusJSONResponseBodyCode string
 // DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for DeleteAccount.
 type DeleteAccount401ApplicationProblemPlusJSONResponseBodyStatus int
 
+// DeleteAccount403ApplicationProblemPlusJSONResponseBodyCode defines parameters for DeleteAccount.
+type DeleteAccount403ApplicationProblemPlusJSONResponseBodyCode string
+
+// DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for DeleteAccount.
+type DeleteAccount403ApplicationProblemPlusJSONResponseBodyStatus int
+
 // DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode defines parameters for DeleteAccount.
 type DeleteAccount429ApplicationProblemPlusJSONResponseBodyCode string
 
@@ -4612,6 +4992,12 @@ type Me401ApplicationProblemPlusJSONResponseBodyCode string
 
 // Me401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for Me.
 type Me401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// Me403ApplicationProblemPlusJSONResponseBodyCode defines parameters for Me.
+type Me403ApplicationProblemPlusJSONResponseBodyCode string
+
+// Me403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for Me.
+type Me403ApplicationProblemPlusJSONResponseBodyStatus int
 
 // Me429ApplicationProblemPlusJSONResponseBodyCode defines parameters for Me.
 type Me429ApplicationProblemPlusJSONResponseBodyCode string
@@ -4650,6 +5036,12 @@ type Activate401ApplicationProblemPlusJSONResponseBodyCode string
 
 // Activate401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for Activate.
 type Activate401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// Activate403ApplicationProblemPlusJSONResponseBodyCode defines parameters for Activate.
+type Activate403ApplicationProblemPlusJSONResponseBodyCode string
+
+// Activate403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for Activate.
+type Activate403ApplicationProblemPlusJSONResponseBodyStatus int
 
 // Activate409ApplicationProblemPlusJSONResponseBodyCode defines parameters for Activate.
 type Activate409ApplicationProblemPlusJSONResponseBodyCode string
@@ -4706,6 +5098,12 @@ type ResendActivationCode401ApplicationProblemPlusJSONResponseBodyCode string
 
 // ResendActivationCode401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ResendActivationCode.
 type ResendActivationCode401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCode defines parameters for ResendActivationCode.
+type ResendActivationCode403ApplicationProblemPlusJSONResponseBodyCode string
+
+// ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for ResendActivationCode.
+type ResendActivationCode403ApplicationProblemPlusJSONResponseBodyStatus int
 
 // ResendActivationCode409ApplicationProblemPlusJSONResponseBodyCode defines parameters for ResendActivationCode.
 type ResendActivationCode409ApplicationProblemPlusJSONResponseBodyCode string
@@ -4874,6 +5272,12 @@ type MyEvents401ApplicationProblemPlusJSONResponseBodyCode string
 
 // MyEvents401ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
 type MyEvents401ApplicationProblemPlusJSONResponseBodyStatus int
+
+// MyEvents403ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
+type MyEvents403ApplicationProblemPlusJSONResponseBodyCode string
+
+// MyEvents403ApplicationProblemPlusJSONResponseBodyStatus defines parameters for MyEvents.
+type MyEvents403ApplicationProblemPlusJSONResponseBodyStatus int
 
 // MyEvents422ApplicationProblemPlusJSONResponseBodyCode defines parameters for MyEvents.
 type MyEvents422ApplicationProblemPlusJSONResponseBodyCode string
@@ -5255,7 +5659,8 @@ type ClientInterface interface {
 	// exists if and only if its email is queued; it usually reaches the mail server
 	// within a second).
 	//
-	// - An **active** account with this email (in any case): **409** `email_taken`.
+	// - An **active** account with this email (in any case), or a disabled one (pending
+	//   too): **409** `email_taken`.
 	// - A **pending** account with this email is replaced by the new registration: a
 	//   new account with a **new `id`**, the new password (the old one stops working at
 	//   once), a new `created_at` and a new code; the old account and every earlier
@@ -5284,7 +5689,8 @@ type ClientInterface interface {
 	// exists if and only if its email is queued; it usually reaches the mail server
 	// within a second).
 	//
-	// - An **active** account with this email (in any case): **409** `email_taken`.
+	// - An **active** account with this email (in any case), or a disabled one (pending
+	//   too): **409** `email_taken`.
 	// - A **pending** account with this email is replaced by the new registration: a
 	//   new account with a **new `id`**, the new password (the old one stops working at
 	//   once), a new `created_at` and a new code; the old account and every earlier
@@ -5956,7 +6362,8 @@ func (c *Client) EndSession(ctx context.Context, id string, params *EndSessionPa
 // exists if and only if its email is queued; it usually reaches the mail server
 // within a second).
 //
-//   - An **active** account with this email (in any case): **409** `email_taken`.
+//   - An **active** account with this email (in any case), or a disabled one (pending
+//     too): **409** `email_taken`.
 //   - A **pending** account with this email is replaced by the new registration: a
 //     new account with a **new `id`**, the new password (the old one stops working at
 //     once), a new `created_at` and a new code; the old account and every earlier
@@ -5995,7 +6402,8 @@ func (c *Client) RegisterWithBody(ctx context.Context, params *RegisterParams, c
 // exists if and only if its email is queued; it usually reaches the mail server
 // within a second).
 //
-//   - An **active** account with this email (in any case): **409** `email_taken`.
+//   - An **active** account with this email (in any case), or a disabled one (pending
+//     too): **409** `email_taken`.
 //   - A **pending** account with this email is replaced by the new registration: a
 //     new account with a **new `id`**, the new password (the old one stops working at
 //     once), a new `created_at` and a new code; the old account and every earlier
@@ -7773,7 +8181,8 @@ type ClientWithResponsesInterface interface {
 	// exists if and only if its email is queued; it usually reaches the mail server
 	// within a second).
 	//
-	// - An **active** account with this email (in any case): **409** `email_taken`.
+	// - An **active** account with this email (in any case), or a disabled one (pending
+	//   too): **409** `email_taken`.
 	// - A **pending** account with this email is replaced by the new registration: a
 	//   new account with a **new `id`**, the new password (the old one stops working at
 	//   once), a new `created_at` and a new code; the old account and every earlier
@@ -7802,7 +8211,8 @@ type ClientWithResponsesInterface interface {
 	// exists if and only if its email is queued; it usually reaches the mail server
 	// within a second).
 	//
-	// - An **active** account with this email (in any case): **409** `email_taken`.
+	// - An **active** account with this email (in any case), or a disabled one (pending
+	//   too): **409** `email_taken`.
 	// - A **pending** account with this email is replaced by the new registration: a
 	//   new account with a **new `id`**, the new password (the old one stops working at
 	//   once), a new `created_at` and a new code; the old account and every earlier
@@ -8842,6 +9252,13 @@ type SignOutEverywhereResponse401Headers struct {
 	XRequestID          string
 }
 
+// SignOutEverywhereResponse403Headers the declared response headers of an HTTP 403 response for SignOutEverywhere
+type SignOutEverywhereResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // SignOutEverywhereResponse429Headers the declared response headers of an HTTP 429 response for SignOutEverywhere
 type SignOutEverywhereResponse429Headers struct {
 	CacheControl        string
@@ -8870,6 +9287,8 @@ type SignOutEverywhereResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -8882,6 +9301,8 @@ type SignOutEverywhereResponse struct {
 	Headers204 *SignOutEverywhereResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SignOutEverywhereResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignOutEverywhereResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SignOutEverywhereResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -8893,6 +9314,11 @@ type SignOutEverywhereResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r SignOutEverywhereResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SignOutEverywhereResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -8959,6 +9385,13 @@ type ListSessionsResponse401Headers struct {
 	XRequestID          string
 }
 
+// ListSessionsResponse403Headers the declared response headers of an HTTP 403 response for ListSessions
+type ListSessionsResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // ListSessionsResponse429Headers the declared response headers of an HTTP 429 response for ListSessions
 type ListSessionsResponse429Headers struct {
 	CacheControl        string
@@ -8989,6 +9422,8 @@ type ListSessionsResponse struct {
 	JSON200 *Sessions
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -9001,6 +9436,8 @@ type ListSessionsResponse struct {
 	Headers200 *ListSessionsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListSessionsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListSessionsResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListSessionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -9017,6 +9454,11 @@ func (r ListSessionsResponse) GetJSON200() *Sessions {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListSessionsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9121,7 +9563,7 @@ type SignInResponse struct {
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *AccountPending
+	ApplicationproblemJSON403 *AccountPendingOrDisabled
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -9155,7 +9597,7 @@ func (r SignInResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r SignInResponse) GetApplicationproblemJSON403() *AccountPending {
+func (r SignInResponse) GetApplicationproblemJSON403() *AccountPendingOrDisabled {
 	return r.ApplicationproblemJSON403
 }
 
@@ -9223,6 +9665,13 @@ type SignOutResponse401Headers struct {
 	XRequestID          string
 }
 
+// SignOutResponse403Headers the declared response headers of an HTTP 403 response for SignOut
+type SignOutResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // SignOutResponse429Headers the declared response headers of an HTTP 429 response for SignOut
 type SignOutResponse429Headers struct {
 	CacheControl        string
@@ -9251,6 +9700,8 @@ type SignOutResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedBearer
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -9263,6 +9714,8 @@ type SignOutResponse struct {
 	Headers204 *SignOutResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *SignOutResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *SignOutResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SignOutResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -9274,6 +9727,11 @@ type SignOutResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r SignOutResponse) GetApplicationproblemJSON401() *UnauthorizedBearer {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SignOutResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9340,6 +9798,13 @@ type EndSessionResponse401Headers struct {
 	XRequestID          string
 }
 
+// EndSessionResponse403Headers the declared response headers of an HTTP 403 response for EndSession
+type EndSessionResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // EndSessionResponse404Headers the declared response headers of an HTTP 404 response for EndSession
 type EndSessionResponse404Headers struct {
 	CacheControl        string
@@ -9375,6 +9840,8 @@ type EndSessionResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -9389,6 +9856,8 @@ type EndSessionResponse struct {
 	Headers204 *EndSessionResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EndSessionResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *EndSessionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *EndSessionResponse404Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -9402,6 +9871,11 @@ type EndSessionResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r EndSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r EndSessionResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -9711,6 +10185,13 @@ type DeleteAccountResponse401Headers struct {
 	XRequestID          string
 }
 
+// DeleteAccountResponse403Headers the declared response headers of an HTTP 403 response for DeleteAccount
+type DeleteAccountResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // DeleteAccountResponse429Headers the declared response headers of an HTTP 429 response for DeleteAccount
 type DeleteAccountResponse429Headers struct {
 	CacheControl        string
@@ -9739,6 +10220,8 @@ type DeleteAccountResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedBasic
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -9751,6 +10234,8 @@ type DeleteAccountResponse struct {
 	Headers204 *DeleteAccountResponse204Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteAccountResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeleteAccountResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteAccountResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -9762,6 +10247,11 @@ type DeleteAccountResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r DeleteAccountResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteAccountResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9828,6 +10318,13 @@ type MeResponse401Headers struct {
 	XRequestID          string
 }
 
+// MeResponse403Headers the declared response headers of an HTTP 403 response for Me
+type MeResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // MeResponse429Headers the declared response headers of an HTTP 429 response for Me
 type MeResponse429Headers struct {
 	CacheControl        string
@@ -9858,6 +10355,8 @@ type MeResponse struct {
 	JSON200 *User
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *RateLimited
 	// ApplicationproblemJSON431 the response for an HTTP 431 `application/problem+json` response
@@ -9870,6 +10369,8 @@ type MeResponse struct {
 	Headers200 *MeResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *MeResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MeResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *MeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -9886,6 +10387,11 @@ func (r MeResponse) GetJSON200() *User {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r MeResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r MeResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9955,6 +10461,13 @@ type ActivateResponse400Headers struct {
 type ActivateResponse401Headers struct {
 	CacheControl        string
 	WWWAuthenticate     string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
+// ActivateResponse403Headers the declared response headers of an HTTP 403 response for Activate
+type ActivateResponse403Headers struct {
+	CacheControl        string
 	XContentTypeOptions string
 	XRequestID          string
 }
@@ -10044,6 +10557,8 @@ type ActivateResponse struct {
 	}
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedBasic
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *AlreadyActive
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -10091,6 +10606,8 @@ type ActivateResponse struct {
 	Headers400 *ActivateResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ActivateResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ActivateResponse403Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *ActivateResponse409Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
@@ -10145,6 +10662,11 @@ func (r ActivateResponse) GetApplicationproblemJSON400() *struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ActivateResponse) GetApplicationproblemJSON401() *UnauthorizedBasic {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ActivateResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -10256,6 +10778,13 @@ type ResendActivationCodeResponse401Headers struct {
 	XRequestID          string
 }
 
+// ResendActivationCodeResponse403Headers the declared response headers of an HTTP 403 response for ResendActivationCode
+type ResendActivationCodeResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // ResendActivationCodeResponse409Headers the declared response headers of an HTTP 409 response for ResendActivationCode
 type ResendActivationCodeResponse409Headers struct {
 	CacheControl        string
@@ -10293,6 +10822,8 @@ type ResendActivationCodeResponse struct {
 	JSON202 *CodeIssued
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *AlreadyActive
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -10307,6 +10838,8 @@ type ResendActivationCodeResponse struct {
 	Headers202 *ResendActivationCodeResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ResendActivationCodeResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ResendActivationCodeResponse403Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *ResendActivationCodeResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -10325,6 +10858,11 @@ func (r ResendActivationCodeResponse) GetJSON202() *CodeIssued {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ResendActivationCodeResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResendActivationCodeResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -10464,7 +11002,7 @@ type RequestEmailChangeResponse struct {
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *AccountPending
+	ApplicationproblemJSON403 *AccountPendingOrDisabled
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -10517,7 +11055,7 @@ func (r RequestEmailChangeResponse) GetApplicationproblemJSON401() *Unauthorized
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r RequestEmailChangeResponse) GetApplicationproblemJSON403() *AccountPending {
+func (r RequestEmailChangeResponse) GetApplicationproblemJSON403() *AccountPendingOrDisabled {
 	return r.ApplicationproblemJSON403
 }
 
@@ -10693,7 +11231,7 @@ type ConfirmEmailChangeResponse struct {
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *AccountPending
+	ApplicationproblemJSON403 *AccountPendingOrDisabled
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -10796,7 +11334,7 @@ func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON401() *Unauthorized
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON403() *AccountPending {
+func (r ConfirmEmailChangeResponse) GetApplicationproblemJSON403() *AccountPendingOrDisabled {
 	return r.ApplicationproblemJSON403
 }
 
@@ -10904,6 +11442,13 @@ type MyEventsResponse401Headers struct {
 	XRequestID          string
 }
 
+// MyEventsResponse403Headers the declared response headers of an HTTP 403 response for MyEvents
+type MyEventsResponse403Headers struct {
+	CacheControl        string
+	XContentTypeOptions string
+	XRequestID          string
+}
+
 // MyEventsResponse422Headers the declared response headers of an HTTP 422 response for MyEvents
 type MyEventsResponse422Headers struct {
 	CacheControl        string
@@ -10941,6 +11486,8 @@ type MyEventsResponse struct {
 	JSON200 *AccountEvents
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *AccountDisabled
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ValidationFailed
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -10955,6 +11502,8 @@ type MyEventsResponse struct {
 	Headers200 *MyEventsResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *MyEventsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *MyEventsResponse403Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *MyEventsResponse422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -10973,6 +11522,11 @@ func (r MyEventsResponse) GetJSON200() *AccountEvents {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r MyEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r MyEventsResponse) GetApplicationproblemJSON403() *AccountDisabled {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
@@ -11101,7 +11655,7 @@ type ChangePasswordResponse struct {
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *UnauthorizedBasic
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *AccountPending
+	ApplicationproblemJSON403 *AccountPendingOrDisabled
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -11142,7 +11696,7 @@ func (r ChangePasswordResponse) GetApplicationproblemJSON401() *UnauthorizedBasi
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r ChangePasswordResponse) GetApplicationproblemJSON403() *AccountPending {
+func (r ChangePasswordResponse) GetApplicationproblemJSON403() *AccountPendingOrDisabled {
 	return r.ApplicationproblemJSON403
 }
 
@@ -11527,7 +12081,8 @@ func (c *ClientWithResponses) EndSessionWithResponse(ctx context.Context, id str
 // exists if and only if its email is queued; it usually reaches the mail server
 // within a second).
 //
-//   - An **active** account with this email (in any case): **409** `email_taken`.
+//   - An **active** account with this email (in any case), or a disabled one (pending
+//     too): **409** `email_taken`.
 //   - A **pending** account with this email is replaced by the new registration: a
 //     new account with a **new `id`**, the new password (the old one stops working at
 //     once), a new `created_at` and a new code; the old account and every earlier
@@ -11562,7 +12117,8 @@ func (c *ClientWithResponses) RegisterWithBodyWithResponse(ctx context.Context, 
 // exists if and only if its email is queued; it usually reaches the mail server
 // within a second).
 //
-//   - An **active** account with this email (in any case): **409** `email_taken`.
+//   - An **active** account with this email (in any case), or a disabled one (pending
+//     too): **409** `email_taken`.
 //   - A **pending** account with this email is replaced by the new registration: a
 //     new account with a **new `id`**, the new password (the old one stops working at
 //     once), a new `created_at` and a new code; the old account and every earlier
@@ -12903,6 +13459,13 @@ func ParseSignOutEverywhereResponse(rsp *http.Response) (*SignOutEverywhereRespo
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12992,6 +13555,30 @@ func ParseSignOutEverywhereResponse(rsp *http.Response) (*SignOutEverywhereRespo
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SignOutEverywhereResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers SignOutEverywhereResponse429Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -13111,6 +13698,13 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13200,6 +13794,30 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListSessionsResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers ListSessionsResponse429Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -13320,7 +13938,7 @@ func ParseSignInResponse(rsp *http.Response) (*SignInResponse, error) {
 		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest AccountPending
+		var dest AccountPendingOrDisabled
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -13554,6 +14172,13 @@ func ParseSignOutResponse(rsp *http.Response) (*SignOutResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13643,6 +14268,30 @@ func ParseSignOutResponse(rsp *http.Response) (*SignOutResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers SignOutResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers SignOutResponse429Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -13758,6 +14407,13 @@ func ParseEndSessionResponse(rsp *http.Response) (*EndSessionResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13854,6 +14510,30 @@ func ParseEndSessionResponse(rsp *http.Response) (*EndSessionResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers EndSessionResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 404:
 		var headers EndSessionResponse404Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -14350,6 +15030,13 @@ func ParseDeleteAccountResponse(rsp *http.Response) (*DeleteAccountResponse, err
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14439,6 +15126,30 @@ func ParseDeleteAccountResponse(rsp *http.Response) (*DeleteAccountResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeleteAccountResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers DeleteAccountResponse429Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -14558,6 +15269,13 @@ func ParseMeResponse(rsp *http.Response) (*MeResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RateLimited
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14647,6 +15365,30 @@ func ParseMeResponse(rsp *http.Response) (*MeResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers MeResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers MeResponse429Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -14797,6 +15539,13 @@ func ParseActivateResponse(rsp *http.Response) (*ActivateResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest AlreadyActive
@@ -14964,6 +15713,30 @@ func ParseActivateResponse(rsp *http.Response) (*ActivateResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ActivateResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 409:
 		var headers ActivateResponse409Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -15179,6 +15952,13 @@ func ParseResendActivationCodeResponse(rsp *http.Response) (*ResendActivationCod
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest AlreadyActive
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -15275,6 +16055,30 @@ func ParseResendActivationCodeResponse(rsp *http.Response) (*ResendActivationCod
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ResendActivationCodeResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 409:
 		var headers ResendActivationCodeResponse409Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -15426,7 +16230,7 @@ func ParseRequestEmailChangeResponse(rsp *http.Response) (*RequestEmailChangeRes
 		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest AccountPending
+		var dest AccountPendingOrDisabled
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -15814,7 +16618,7 @@ func ParseConfirmEmailChangeResponse(rsp *http.Response) (*ConfirmEmailChangeRes
 		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest AccountPending
+		var dest AccountPendingOrDisabled
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -16194,6 +16998,13 @@ func ParseMyEventsResponse(rsp *http.Response) (*MyEventsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest AccountDisabled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
 		var dest ValidationFailed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16290,6 +17101,30 @@ func ParseMyEventsResponse(rsp *http.Response) (*MyEventsResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers MyEventsResponse403Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 422:
 		var headers MyEventsResponse422Headers
 		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
@@ -16430,7 +17265,7 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest AccountPending
+		var dest AccountPendingOrDisabled
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -20,7 +20,8 @@ export interface paths {
          *     exists if and only if its email is queued; it usually reaches the mail server
          *     within a second).
          *
-         *     - An **active** account with this email (in any case): **409** `email_taken`.
+         *     - An **active** account with this email (in any case), or a disabled one (pending
+         *       too): **409** `email_taken`.
          *     - A **pending** account with this email is replaced by the new registration: a
          *       new account with a **new `id`**, the new password (the old one stops working at
          *       once), a new `created_at` and a new code; the old account and every earlier
@@ -805,7 +806,8 @@ export interface components {
             /**
              * @description The stable, machine-readable code. From the contract: `malformed_json` (400),
              *     `validation_failed` (422), `unauthorized` (401), `email_taken` (409),
-             *     `already_active` (409), `account_pending` (403), `invalid_code` (400), `code_expired` (400),
+             *     `already_active` (409), `account_pending` (403), `account_disabled` (403),
+             *     `invalid_code` (400), `code_expired` (400),
              *     `too_many_attempts` (429), `rate_limited` (429), `unavailable` (503). Added by
              *     this service: `not_found` (404), `method_not_allowed` (405),
              *     `payload_too_large` (413), `unsupported_media_type` (415), `internal_error`
@@ -995,6 +997,66 @@ export interface components {
                     status?: 401;
                     /** @enum {string} */
                     code?: "unauthorized";
+                };
+            };
+        };
+        /**
+         * @description The right credentials of an account the service's administrators disabled (a wrong
+         *     password still answers 401, in the same time). Its sessions ended when it was
+         *     disabled; it signs in again once enabled.
+         */
+        AccountDisabled: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Cache-Control": components["headers"]["Cache-Control"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://identity.example.com/problems/account_disabled",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "The account was disabled by the service's administrators.",
+                 *       "code": "account_disabled"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {integer} */
+                    status?: 403;
+                    /** @enum {string} */
+                    code?: "account_disabled";
+                };
+            };
+        };
+        /**
+         * @description `account_pending`: the account is not active yet, and this needs an active one.
+         *     `account_disabled`: the right credentials of an account the service's
+         *     administrators disabled (a wrong password still answers 401).
+         */
+        AccountPendingOrDisabled: {
+            headers: {
+                "X-Request-ID": components["headers"]["X-Request-ID"];
+                "Cache-Control": components["headers"]["Cache-Control"];
+                "X-Content-Type-Options": components["headers"]["X-Content-Type-Options"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://identity.example.com/problems/account_pending",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "The account is not active yet: activate it with the emailed code first.",
+                 *       "code": "account_pending"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"] & {
+                    /** @enum {integer} */
+                    status?: 403;
+                    /** @enum {string} */
+                    code?: "account_pending" | "account_disabled";
                 };
             };
         };
@@ -1450,6 +1512,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountDisabled"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
@@ -1484,6 +1547,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["UnauthorizedBasic"];
+            403: components["responses"]["AccountDisabled"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
@@ -1525,6 +1589,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountDisabled"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
@@ -1603,6 +1668,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["UnauthorizedBasic"];
+            403: components["responses"]["AccountDisabled"];
             409: components["responses"]["AlreadyActive"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1680,6 +1746,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountDisabled"];
             409: components["responses"]["AlreadyActive"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
@@ -1725,7 +1792,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["UnauthorizedBasic"];
-            403: components["responses"]["AccountPending"];
+            403: components["responses"]["AccountPendingOrDisabled"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1777,7 +1844,7 @@ export interface operations {
             };
             400: components["responses"]["MalformedJSON"];
             401: components["responses"]["UnauthorizedBasic"];
-            403: components["responses"]["AccountPending"];
+            403: components["responses"]["AccountPendingOrDisabled"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1856,7 +1923,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
-            403: components["responses"]["AccountPending"];
+            403: components["responses"]["AccountPendingOrDisabled"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -2106,6 +2173,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountDisabled"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
@@ -2156,7 +2224,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["UnauthorizedBasic"];
-            403: components["responses"]["AccountPending"];
+            403: components["responses"]["AccountPendingOrDisabled"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
@@ -2191,6 +2259,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountDisabled"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
@@ -2225,6 +2294,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["UnauthorizedBearer"];
+            403: components["responses"]["AccountDisabled"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
@@ -2262,6 +2332,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountDisabled"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];

@@ -38,3 +38,36 @@ WHERE seq IN (
     LIMIT @batch_size
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: EventCursor :one
+-- Where the trail's page after the event @id starts: its time and order. No row: no such
+-- event (a page after it is empty).
+SELECT occurred_at, seq
+FROM identity.account_events
+WHERE id = @id;
+
+-- name: AccountEvents :many
+-- The administration API's trail: every account's events, newest first (by occurred_at,
+-- then seq), at most @max_rows, that occurred at or after @since (the year 1: all) and
+-- before the cursor (@before_at, @before_seq: an EventCursor; the year 9999 and the
+-- largest seq: from the newest). Every bound is always set, so each is an index condition of
+-- account_events_occurred_at_idx: a page reads what it returns, not the pages before it.
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.occurred_at >= sqlc.arg(since)::timestamptz
+  AND e.occurred_at <= sqlc.arg(before_at)::timestamptz
+  AND (e.occurred_at < sqlc.arg(before_at)::timestamptz OR e.seq < sqlc.arg(before_seq)::bigint)
+ORDER BY e.occurred_at DESC, e.seq DESC
+LIMIT sqlc.arg(max_rows)::integer;
+
+-- name: AccountEventsOfType :many
+-- AccountEvents of one @type, served by account_events_type_occurred_at_idx or, for a
+-- common type, account_events_occurred_at_idx (the planner's choice).
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.type = @type
+  AND e.occurred_at >= sqlc.arg(since)::timestamptz
+  AND e.occurred_at <= sqlc.arg(before_at)::timestamptz
+  AND (e.occurred_at < sqlc.arg(before_at)::timestamptz OR e.seq < sqlc.arg(before_seq)::bigint)
+ORDER BY e.occurred_at DESC, e.seq DESC
+LIMIT sqlc.arg(max_rows)::integer;

@@ -20,11 +20,13 @@ WHERE account_id = @account_id;
 -- name: LockPendingAccountByEmail :one
 -- The pending account that holds @email, locked (a confirmed email change replaces it),
 -- before the new address's mailbox is locked: the order every change of that account
--- takes (its row, then its mailbox). An active holder is not locked: no row.
+-- takes (its row, then its mailbox). An active holder, or a disabled one (whose address
+-- an administrator holds), is not locked: no row.
 SELECT id, status
 FROM identity.accounts
 WHERE email = @email
   AND status = 'pending'
+  AND disabled_at IS NULL
 FOR UPDATE;
 
 -- name: ChangeAccountEmail :exec

@@ -106,3 +106,13 @@ SELECT sqlc.arg(account_id)::uuid, sqlc.arg(client)::text, clock_timestamp()
 WHERE sqlc.arg(client)::text <> ''
 ON CONFLICT ON CONSTRAINT sign_in_clients_pkey DO UPDATE
 SET signed_in_at = excluded.signed_in_at;
+
+-- name: KnownClientsOf :many
+-- The clients known to the account @account_id (a right password from them within
+-- @known_ms milliseconds), the most recent first: the administration API's view of the
+-- account. Served by sign_in_clients_pkey.
+SELECT c.client, c.signed_in_at
+FROM identity.sign_in_clients AS c
+WHERE c.account_id = @account_id
+  AND c.signed_in_at > clock_timestamp() - sqlc.arg(known_ms)::bigint * interval '1 millisecond'
+ORDER BY c.signed_in_at DESC, c.client;

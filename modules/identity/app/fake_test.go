@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 		if to != "" {
 			mailbox = to.Mailbox()
 			if h, ok := s.byEmail(to); ok {
-				a.Holder = &domain.AddressHolder{ID: h.ID, Status: h.Status}
+				a.Holder = &domain.AddressHolder{ID: h.ID, Status: h.Status, Disabled: h.DisabledAt != nil}
 			}
 		}
 	}
@@ -283,6 +284,17 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 		case domain.SessionsEnded:
 			s.endSessions(a.ID)
 			audit(domain.EventSessionsRevoked, nil)
+		case domain.AccountDisabled:
+			s.endSessions(a.ID)
+			s.emails = slices.DeleteFunc(s.emails, func(m fakeEmail) bool { return m.to == e.Email })
+			s.emails = append(s.emails, fakeEmail{to: e.Email}) // the notice
+			var data map[string]any
+			if e.Reason != "" {
+				data = map[string]any{"reason": e.Reason}
+			}
+			audit(domain.EventDisabled, data)
+		case domain.AccountEnabled:
+			audit(domain.EventEnabled, nil)
 		case domain.PasswordChanged:
 			s.endSessions(a.ID)
 			if e.Reset {
@@ -309,7 +321,7 @@ func (s *fakeStore) Change(ctx context.Context, key Key, change func(*domain.Acc
 	if a.ID != "" {
 		// Saved without the events and the budgets, as a store would load it back.
 		s.accounts[a.ID] = domain.Account{ID: a.ID, Email: a.Email, PasswordHash: a.PasswordHash, Status: a.Status,
-			CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, Code: copyCode(a.Code), Reset: copyCode(a.Reset),
+			CreatedAt: a.CreatedAt, ActivatedAt: a.ActivatedAt, DisabledAt: a.DisabledAt, Code: copyCode(a.Code), Reset: copyCode(a.Reset),
 			EmailChange: copyCode(a.EmailChange)}
 	}
 	return a, nil
@@ -465,6 +477,67 @@ func (s *fakeStore) EventsOf(_ context.Context, accountID, before string, limit 
 	if skipping {
 		return nil, nil // before is not one of the account's events
 	}
+	return out, nil
+}
+
+func (s *fakeStore) Events(_ context.Context, f EventFilter, limit int) ([]domain.AccountEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.AccountEvent
+	skipping := f.Before != ""
+	// The trail is written in time order, one clock: newest first is the trail backwards.
+	for i := len(s.trail) - 1; i >= 0 && len(out) < limit; i-- {
+		e := s.trail[i]
+		if skipping {
+			skipping = e.ID != f.Before
+			continue
+		}
+		if (f.Type == "" || e.Type == f.Type) && !e.OccurredAt.Before(f.Since) {
+			out = append(out, e)
+		}
+	}
+	if skipping {
+		return nil, nil // before is no event
+	}
+	return out, nil
+}
+
+func (s *fakeStore) Accounts(_ context.Context, f AccountFilter, limit int) ([]domain.Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.Account
+	for _, id := range slices.Sorted(maps.Keys(s.accounts)) {
+		a := s.accounts[id]
+		switch {
+		case f.After != "" && id <= f.After,
+			!strings.HasPrefix(string(a.Email), strings.ToLower(f.EmailPrefix)),
+			f.Status != "" && a.Status != f.Status,
+			f.Disabled != nil && *f.Disabled != (a.DisabledAt != nil):
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (s *fakeStore) KnownClientsOf(_ context.Context, accountID string) ([]domain.KnownClient, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []domain.KnownClient
+	for client, at := range s.known[accountID] {
+		if s.now.Sub(at) < domain.KnownClientWindow {
+			out = append(out, domain.KnownClient{Client: client, SignedInAt: at})
+		}
+	}
+	slices.SortFunc(out, func(a, b domain.KnownClient) int {
+		if c := b.SignedInAt.Compare(a.SignedInAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Client, b.Client)
+	})
 	return out, nil
 }
 

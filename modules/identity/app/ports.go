@@ -37,6 +37,17 @@ type Store interface {
 	// limit, before the event before when it is set (an id that is not one of the
 	// account's events gives none).
 	EventsOf(ctx context.Context, accountID, before string, limit int) ([]domain.AccountEvent, error)
+	// Events returns the events of every account of the audit trail that f selects,
+	// newest first (by occurred_at, then the order they were written), at most limit.
+	Events(ctx context.Context, f EventFilter, limit int) ([]domain.AccountEvent, error)
+
+	// Accounts returns at most limit accounts that f selects, ordered by id, after
+	// f.After when it is set (keyset pagination: an account that exists when a walk of
+	// the pages begins is on exactly one page, whatever is inserted meanwhile).
+	Accounts(ctx context.Context, f AccountFilter, limit int) ([]domain.Account, error)
+	// KnownClientsOf returns the clients known to the account (a right password from
+	// them within domain.KnownClientWindow), the most recent first.
+	KnownClientsOf(ctx context.Context, accountID string) ([]domain.KnownClient, error)
 
 	// Attempt locks the sign-in history of email (known or not), shows it to decide with
 	// the database clock's now, and unless decide refuses (its error is returned),
@@ -154,4 +165,30 @@ type PasswordStrength interface {
 	// account's email address (expanded into its parts, by the domain's mailbox rule
 	// too, by the implementation); email may be "" (not known).
 	Weak(password domain.Password, email domain.Email) bool
+}
+
+// AccountFilter selects accounts for the administration API's list; its zero value
+// selects every account.
+type AccountFilter struct {
+	// EmailPrefix selects the addresses that start with it, lower-cased (addresses are
+	// stored lower-cased); "" selects all.
+	EmailPrefix string
+	// Status selects one status; "" selects both.
+	Status domain.Status
+	// Disabled selects disabled (true) or enabled (false) accounts; nil selects both.
+	Disabled *bool
+	// After is the id of the last account of the previous page; "" starts at the first.
+	After string
+}
+
+// EventFilter selects events of the audit trail for the administration API; its zero
+// value selects every event.
+type EventFilter struct {
+	// Type selects one type of event ("account.disabled"); "" selects all.
+	Type string
+	// Since selects the events that occurred at or after it; zero selects all.
+	Since time.Time
+	// Before is the id of the last event of the previous page; "" starts at the newest.
+	// An id that is no event selects none.
+	Before string
 }

@@ -41,7 +41,15 @@ func (s *Service) RequestReset(ctx context.Context, email domain.Email) (err err
 		return errNoResets
 	}
 	defer waitUntil(ctx, start.Add(requestResetFloor))
-	_, err = s.store.Change(ctx, s.spending(Key{Email: email}, ClientCodes), func(acc *domain.Account, now time.Time) error {
+	return s.requestReset(ctx, Key{Email: email})
+}
+
+// requestReset is the change of a reset request of the account key finds (by email, or
+// by id for an administrator), spending the mailbox's and the client's codes: a code
+// when the domain issues one (domain.Account.IssueReset), nothing otherwise, answered
+// alike.
+func (s *Service) requestReset(ctx context.Context, key Key) error {
+	_, err := s.store.Change(ctx, s.spending(key, ClientCodes), func(acc *domain.Account, now time.Time) error {
 		if err := acc.IssueReset(now, s.resetPolicy, s.random); err != nil && !domain.IsNoReset(err) {
 			return err
 		}

@@ -231,6 +231,13 @@ func (s *Service) Authenticate(ctx context.Context, email domain.Email, password
 		}
 		return domain.Account{}, domain.ErrUnauthorized
 	}
+	if err := acc.Usable(); err != nil {
+		// Told only after the password was checked, and right: a wrong one is the 401
+		// above, in the same time, so a disable is no secret a guess could learn. The
+		// attempt is no failure, and nothing of a sign-in happens (no known client, no
+		// notice, no rehash).
+		return domain.Account{}, errors.Join(fmt.Errorf("authenticate account %s: %w", acc.ID, err), s.withdraw(ctx, attempt))
+	}
 	known, anyKnown, err := s.store.SignedIn(ctx, email, client, acc.ID)
 	if err != nil {
 		return domain.Account{}, fmt.Errorf("authenticate account %s: %w", acc.ID, err)
@@ -243,8 +250,7 @@ func (s *Service) Authenticate(ctx context.Context, email domain.Email, password
 				return err
 			}
 			// A notice, but not for an account's first known client (its owner's own).
-			locked.SignedInFrom(client, now, s.notifyNewClient && anyKnown)
-			return nil
+			return locked.SignedInFrom(client, now, s.notifyNewClient && anyKnown)
 		})
 		if err != nil {
 			if errors.Is(err, domain.ErrAccountNotFound) {
@@ -379,10 +385,12 @@ func (s *Service) Resend(ctx context.Context, who domain.Account) (sent CodeSent
 }
 
 // sameCredentials refuses a change when the account was taken over by a new registration
-// between authentication and the lock: the caller's password is no longer the account's.
+// between authentication and the lock (the caller's password is no longer the account's:
+// domain.ErrUnauthorized), or disabled meanwhile (domain.ErrAccountDisabled): every change
+// its owner asks for checks it under the account's lock.
 func sameCredentials(who domain.Account, locked *domain.Account) error {
 	if who.PasswordHash != locked.PasswordHash {
 		return domain.ErrUnauthorized
 	}
-	return nil
+	return locked.Usable()
 }

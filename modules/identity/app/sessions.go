@@ -69,7 +69,8 @@ func (s *Service) SignIn(ctx context.Context, who domain.Account) (started Sessi
 
 // AuthenticateToken returns the session of a Bearer token and its account, and
 // domain.ErrInvalidToken for a token that names no live session, whatever the reason
-// (malformed, unknown, expired, revoked): one answer. It costs no password hash, and a
+// (malformed, unknown, expired, revoked): one answer; domain.ErrAccountDisabled for a
+// disabled account's. It costs no password hash, and a
 // malformed token no query.
 func (s *Service) AuthenticateToken(ctx context.Context, token string) (domain.Session, domain.Account, error) {
 	if s.sessions == nil {
@@ -82,6 +83,11 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (domain.S
 		return domain.Session{}, domain.Account{}, domain.ErrInvalidToken
 	}
 	sess, acc, err := s.sessions.UseSession(ctx, tokenHash(token), s.sessionPolicy)
+	if err == nil {
+		// A disable ends every session of the account in its transaction, so this is a
+		// token that raced it, if any: refused all the same.
+		err = acc.Usable()
+	}
 	if err != nil {
 		return domain.Session{}, domain.Account{}, fmt.Errorf("authenticate token: %w", err)
 	}

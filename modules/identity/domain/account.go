@@ -33,6 +33,9 @@ type Account struct {
 	CreatedAt    time.Time
 	// ActivatedAt is nil while the account is pending.
 	ActivatedAt *time.Time
+	// DisabledAt is when an administrator disabled the account (Disable); nil while it
+	// is enabled.
+	DisabledAt *time.Time
 	// Code is the latest activation code; nil once the account is active.
 	Code *Code
 	// Reset is the latest password-reset code; nil when there is none.
@@ -89,8 +92,11 @@ func (a *Account) Register(passwordHash string, now time.Time, p CodePolicy, ran
 // CanRegister returns what Register would refuse the address with (ErrEmailTaken, a
 // *RetryLaterError), changing nothing: a request checks it before it pays for the new
 // password's hash.
+//
+// A disabled account's address is taken, pending or active: an administrator holds it,
+// and a registration must not lift the disable by taking the account over.
 func (a *Account) CanRegister(now time.Time, p CodePolicy) error {
-	if a.Status == StatusActive {
+	if a.Status == StatusActive || a.Disabled() {
 		return ErrEmailTaken
 	}
 	return a.checkIssuable(now, p)
@@ -100,6 +106,9 @@ func (a *Account) CanRegister(now time.Time, p CodePolicy) error {
 // is active, its previous code is younger than the policy's resend interval, or its
 // address has had its codes for the day.
 func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error {
+	if err := a.Usable(); err != nil {
+		return err
+	}
 	if a.Status == StatusActive {
 		return ErrAlreadyActive
 	}
@@ -115,6 +124,9 @@ func (a *Account) IssueCode(now time.Time, p CodePolicy, random io.Reader) error
 // on the address's ledger and returned as *InvalidCodeError; the account must be saved even
 // then.
 func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) error {
+	if err := a.Usable(); err != nil {
+		return err
+	}
 	if a.Status == StatusActive {
 		return ErrAlreadyActive
 	}
@@ -154,9 +166,14 @@ func (a *Account) Activate(guess ActivationCode, now time.Time, p CodePolicy) er
 // SignedInFrom records a right password from client, which the account did not know
 // (ClientSignedIn): from now on it is one of the account's known clients. With notify,
 // an active account is told of the sign-in by email (not a pending one: its owner has
-// proved no address yet, and registers from the client it signs in from).
-func (a *Account) SignedInFrom(client string, now time.Time, notify bool) {
+// proved no address yet, and registers from the client it signs in from). A disabled
+// account signs in from nowhere (ErrAccountDisabled).
+func (a *Account) SignedInFrom(client string, now time.Time, notify bool) error {
+	if err := a.Usable(); err != nil {
+		return err
+	}
 	a.record(ClientSignedIn{Client: client, At: now, Notify: notify && a.Status == StatusActive, Email: a.Email})
+	return nil
 }
 
 // Rehash replaces the password hash with passwordHash, the same password hashed with the

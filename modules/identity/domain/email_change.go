@@ -32,6 +32,15 @@ type EmailChangePolicy struct {
 type AddressHolder struct {
 	ID     string
 	Status Status
+	// Disabled: an administrator disabled the holder, which keeps its address, pending or
+	// not, as an active one does.
+	Disabled bool
+}
+
+// keeps reports whether the holder h (nil: none) keeps its address: it is active or
+// disabled. Another account's change of address never replaces it.
+func (h *AddressHolder) keeps() bool {
+	return h != nil && (h.Status == StatusActive || h.Disabled)
 }
 
 // EmailChangeCode is a well-formed guess at an email-change code: exactly eight ASCII
@@ -67,6 +76,9 @@ func (a *Account) RequestEmailChange(to Email, now time.Time, p EmailChangePolic
 		verr.Add("email", "is already the account's address")
 		return &verr
 	}
+	if err := a.Usable(); err != nil {
+		return err
+	}
 	if a.Status != StatusActive {
 		return ErrAccountPending
 	}
@@ -76,7 +88,7 @@ func (a *Account) RequestEmailChange(to Email, now time.Time, p EmailChangePolic
 	if wait := budgetWait(a.Client.CodesIssued, p.ClientCodesPerDay, now); wait > 0 {
 		return retryLater(ReasonClientCodeBudget, wait, p.ClientCodesPerDay)
 	}
-	withheld := a.Holder != nil && a.Holder.Status == StatusActive
+	withheld := a.Holder.keeps()
 	if err := a.issue(PurposeEmailChange, to, withheld, p.TTL, now, random); err != nil {
 		return err
 	}
@@ -99,6 +111,9 @@ func (a *Account) RequestEmailChange(to Email, now time.Time, p EmailChangePolic
 // since) is domain.ErrEmailTaken with nothing saved, which a caller answers as a miss. A
 // pending account has no address to move (ErrAccountPending).
 func (a *Account) ConfirmEmailChange(guess EmailChangeCode, keep string, now time.Time, p EmailChangePolicy) error {
+	if err := a.Usable(); err != nil {
+		return err
+	}
 	if a.Status != StatusActive {
 		return ErrAccountPending
 	}
@@ -120,7 +135,7 @@ func (a *Account) ConfirmEmailChange(guess EmailChangeCode, keep string, now tim
 		a.wrongGuess(PurposeEmailChange, c, to, now)
 		return ErrInvalidEmailChangeCode
 	}
-	if a.Holder != nil && a.Holder.Status == StatusPending {
+	if a.Holder != nil && !a.Holder.keeps() {
 		a.record(AccountReplaced{ID: a.Holder.ID})
 		a.Holder = nil
 	}

@@ -22,6 +22,9 @@ var (
 	// ErrAccountPending: the account is not active yet, and what was asked needs an
 	// active one.
 	ErrAccountPending = refusal("account pending")
+	// ErrAccountDisabled: an administrator disabled the account; the right credentials
+	// are refused (a wrong password is still ErrUnauthorized).
+	ErrAccountDisabled = refusal("account disabled")
 	// ErrInvalidResetCode: the code is not the mailbox's latest live reset code (wrong,
 	// expired, replaced, void after its guesses, or no such account): one answer.
 	ErrInvalidResetCode = refusal("invalid password-reset code")

@@ -123,6 +123,24 @@ type AccountDeleted struct {
 	Email Email
 }
 
+// AccountDisabled is the event of an administrator disabling the account: in the same
+// transaction every session of the account ends and the emails to Email not sent yet
+// are dropped; a notice of the deactivation (never the Reason, which is the
+// administrator's text) is emailed to Email, the one email that leaves. Reason is kept
+// in the audit trail.
+type AccountDisabled struct {
+	Email  Email
+	At     time.Time
+	Reason string
+}
+
+// AccountEnabled is the event of an administrator lifting a disable.
+type AccountEnabled struct {
+	At time.Time
+}
+
+func (AccountDisabled) event()      {}
+func (AccountEnabled) event()       {}
 func (AccountRegistered) event()    {}
 func (AccountActivated) event()     {}
 func (ClientSignedIn) event()       {}

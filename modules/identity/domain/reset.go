@@ -28,7 +28,7 @@ type ResetPolicy struct {
 }
 
 // errNoReset says a reset request sends nothing (unknown or pending email, resend
-// interval, a budget spent); the caller answers as if it had.
+// interval, a budget spent, a disabled account); the caller answers as if it had.
 var errNoReset = errors.New("no reset code issued")
 
 // IsNoReset reports whether err is a reset request that sent nothing.
@@ -43,8 +43,8 @@ func IsNoReset(err error) bool { return errors.Is(err, errNoReset) }
 // account has (no ID) is never active.
 func (a *Account) IssueReset(now time.Time, p ResetPolicy, random io.Reader) error {
 	switch {
-	case a.ID == "" || a.Status != StatusActive:
-		return errNoReset
+	case a.ID == "" || a.Status != StatusActive || a.Disabled():
+		return errNoReset // a disabled account gets no email but its notice
 	case a.Reset != nil && now.Before(a.Reset.IssuedAt.Add(p.ResendInterval)):
 		return errNoReset
 	case budgetWait(a.Ledger.ResetsIssued, p.ResetsPerDay, now) > 0,
@@ -69,7 +69,7 @@ func (a *Account) CheckResetCode(guess ResetCode, now time.Time, p ResetPolicy) 
 		return retryLater(ReasonClientGuessBudget, wait, p.ClientGuessesPerDay)
 	}
 	c := a.Reset
-	live := a.ID != "" && a.Status == StatusActive && c.live(now, p.MaxAttempts)
+	live := a.ID != "" && a.Status == StatusActive && !a.Disabled() && c.live(now, p.MaxAttempts)
 	if !live || !c.matches(guess.digits) {
 		if !live {
 			c = nil

@@ -83,8 +83,12 @@ func (d Device) bounded() Device {
 // StartSession starts a session of an active account for the token whose SHA-256 is
 // tokenHash (SessionStarted: the store inserts it and ends the account's sessions past
 // p.PerAccount, least recently used first), and returns when it ends unless used. A
-// pending account signs in to nothing (ErrAccountPending).
+// pending account signs in to nothing (ErrAccountPending), nor does a disabled one
+// (ErrAccountDisabled).
 func (a *Account) StartSession(tokenHash []byte, d Device, now time.Time, p SessionPolicy) (time.Time, error) {
+	if err := a.Usable(); err != nil {
+		return time.Time{}, err // under the lock the disable took: no session outlives it
+	}
 	if a.Status != StatusActive {
 		return time.Time{}, ErrAccountPending
 	}
@@ -104,6 +108,9 @@ func (a *Account) EndSession(id string) { a.record(SessionEnded{ID: id}) }
 // account ends and a notice is emailed (PasswordChanged). A pending account has proved
 // no address to send the notice to: it re-registers instead (ErrAccountPending).
 func (a *Account) ChangePassword(passwordHash string, now time.Time) error {
+	if err := a.Usable(); err != nil {
+		return err
+	}
 	if a.Status != StatusActive {
 		return ErrAccountPending
 	}

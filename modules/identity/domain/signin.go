@@ -102,3 +102,10 @@ func (h SignInHistory) Check(now time.Time, p SignInPolicy) error {
 	}
 	return nil
 }
+
+// KnownClient is a client known to an account: it signed in with the right password at
+// SignedInAt, within KnownClientWindow.
+type KnownClient struct {
+	Client     string
+	SignedInAt time.Time
+}

@@ -45,6 +45,7 @@ type Notifier struct {
 	newSignIn       kind
 	emailChange     kind
 	emailChanging   kind
+	accountDisabled kind
 }
 
 // The subjects of the emails.
@@ -56,6 +57,7 @@ const (
 	NewSignInSubject       = "A new sign-in to your account"
 	EmailChangeSubject     = "Confirm your new email address"
 	EmailChangingSubject   = "Your email address is being changed"
+	AccountDisabledSubject = "Your account was disabled"
 )
 
 // NewNotifier parses the embedded templates; the emails go to queue.
@@ -88,8 +90,13 @@ func NewNotifier(queue Queue) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	accountDisabled, err := parseKind("account_disabled", AccountDisabledSubject)
+	if err != nil {
+		return nil, err
+	}
 	return &Notifier{queue: queue, activation: activation, passwordReset: passwordReset, passwordChanged: passwordChanged,
-		accountDeleted: accountDeleted, newSignIn: newSignIn, emailChange: emailChange, emailChanging: emailChanging}, nil
+		accountDeleted: accountDeleted, newSignIn: newSignIn, emailChange: emailChange, emailChanging: emailChanging,
+		accountDisabled: accountDisabled}, nil
 }
 
 func parseKind(name, subject string) (kind, error) {
@@ -153,6 +160,10 @@ func (n *Notifier) compose(e domain.Event) (outbox.Email, bool, error) {
 		return outbox.Email{Message: msg}, err == nil, err
 	case domain.AccountDeleted:
 		msg, err := n.accountDeleted.render(e.Email, noticeEmail{})
+		return outbox.Email{Message: msg}, err == nil, err
+	case domain.AccountDisabled:
+		// When, never the reason: it is the administrator's text, for the audit trail.
+		msg, err := n.accountDisabled.render(e.Email, noticeEmail{At: stamp(e.At)})
 		return outbox.Email{Message: msg}, err == nil, err
 	case domain.ClientSignedIn:
 		if !e.Notify {

@@ -121,3 +121,31 @@ func TestEmailChangeEmails(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountDisabledNotice: the notice of a disable goes to the account's address, is
+// never dropped, says when, and never repeats the administrator's reason; an enable
+// sends nothing.
+func TestAccountDisabledNotice(t *testing.T) {
+	n, err := NewNotifier(nil)
+	if err != nil {
+		t.Fatalf("NewNotifier: %v", err)
+	}
+	at := time.Date(2026, 12, 10, 9, 30, 0, 0, time.UTC)
+	notice, ok, err := n.compose(domain.AccountDisabled{Email: "dora@example.com", At: at, Reason: "chargeback, ticket 4411"})
+	if err != nil || !ok {
+		t.Fatalf("compose the notice: %v, %v", ok, err)
+	}
+	msg := notice.Message
+	if msg.To != "dora@example.com" || msg.Subject != AccountDisabledSubject || notice.ExpiresAt != nil {
+		t.Errorf("To %q, Subject %q, expiry %v", msg.To, msg.Subject, notice.ExpiresAt)
+	}
+	for part, body := range map[string]string{"text": msg.Text, "html": msg.HTML} {
+		if strings.Contains(body, "4411") || strings.Contains(body, "chargeback") || strings.Contains(body, "dora") ||
+			!strings.Contains(body, "09:30:00 UTC on 10 December 2026") {
+			t.Errorf("the %s part of the notice:\n%s", part, body)
+		}
+	}
+	if _, ok, err := n.compose(domain.AccountEnabled{At: at}); ok || err != nil {
+		t.Errorf("an enable composed an email: %v, %v", ok, err)
+	}
+}

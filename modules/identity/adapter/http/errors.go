@@ -15,6 +15,7 @@ const (
 	codeEmailTaken      = "email_taken"
 	codeAlreadyActive   = "already_active"
 	codeAccountPending  = "account_pending"
+	codeAccountDisabled = "account_disabled"
 	codeInvalidCode     = "invalid_code"
 	codeTooManyAttempts = "too_many_attempts"
 	codeCodeExpired     = "code_expired"
@@ -44,6 +45,16 @@ var retryProblems = map[domain.Reason]struct{ code, detail string }{
 		"The code took too many wrong guesses; request a new code (possible after the time in Retry-After)."},
 }
 
+// adminProblemFor is problemFor for the administration API, where the account is named
+// by its id in the path: an id that names no account (malformed, unknown, deleted) is
+// 404 not_found, not the 401 of an account whose credentials named none.
+func adminProblemFor(err error) *httpserver.Problem {
+	if errors.Is(err, domain.ErrAccountNotFound) {
+		return httpserver.NewProblem(http.StatusNotFound, httpserver.CodeNotFound, "No account has this id.")
+	}
+	return problemFor(err)
+}
+
 // problemFor is the one table from the identity context's errors to problems. It matches
 // with errors.Is/As, so wrapped errors map too; anything else is left to the platform's
 // error handler (503 for an unreachable database, a logged 500 otherwise).
@@ -71,6 +82,9 @@ func problemFor(err error) *httpserver.Problem {
 	case errors.Is(err, domain.ErrAccountPending):
 		return httpserver.NewProblem(http.StatusForbidden, codeAccountPending,
 			"The account is not active yet: activate it with the emailed code first.")
+	case errors.Is(err, domain.ErrAccountDisabled):
+		return httpserver.NewProblem(http.StatusForbidden, codeAccountDisabled,
+			"The account was disabled by the service's administrators.")
 	case errors.Is(err, domain.ErrAlreadyActive):
 		return httpserver.NewProblem(http.StatusConflict, codeAlreadyActive, "The account is already active.")
 	case errors.As(err, &retry):

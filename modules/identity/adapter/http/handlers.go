@@ -38,6 +38,7 @@ type Service interface {
 	ConfirmEmailChange(ctx context.Context, who domain.Account, current domain.Session, code domain.EmailChangeCode) (domain.Account, error)
 	DeleteAccount(ctx context.Context, who domain.Account) error
 	Events(ctx context.Context, who domain.Account, before string, limit int) ([]domain.AccountEvent, string, error)
+	AdminService
 }
 
 // Handlers serves the identity routes.
@@ -325,6 +326,12 @@ func (h *Handlers) events(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, toEventsResponse(events, next))
+}
+
+// toEventsResponse renders a page of the audit trail and the cursor of the next ("":
+// none).
+func toEventsResponse(events []domain.AccountEvent, next string) eventsResponse {
 	out := eventsResponse{Events: make([]eventResponse, len(events))}
 	for i, e := range events {
 		out.Events[i] = eventResponse{ID: e.ID, Type: e.Type, OccurredAt: e.OccurredAt.UTC(), AccountID: e.AccountID, Data: e.Data}
@@ -335,7 +342,7 @@ func (h *Handlers) events(c echo.Context) error {
 	if next != "" {
 		out.NextBefore = &next
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
 }
 
 // isUUID reports whether s is a UUID in its canonical form.

@@ -285,8 +285,10 @@ func addressOf(ctx context.Context, q *sqlcgen.Queries, key app.Key, acc *domain
 		case err != nil:
 			return "", fmt.Errorf("get the holder of the new address: %w", fromDriver(err))
 		}
-		acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status)}
-		if !lock || acc.Holder.Status != domain.StatusPending || attempt == 3 {
+		acc.Holder = &domain.AddressHolder{ID: row.ID.String(), Status: domain.Status(row.Status), Disabled: row.DisabledAt != nil}
+		// A disabled holder is not locked (LockPendingAccountByEmail): it keeps its
+		// address, and the unique constraint decides a race with it.
+		if !lock || acc.Holder.Status != domain.StatusPending || acc.Holder.Disabled || attempt == 3 {
 			return to, nil
 		}
 	}
@@ -403,6 +405,22 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 			if err = endSessions(ctx, q, acc.ID); err == nil {
 				err = trail.add(ctx, acc.ID, domain.EventSessionsRevoked, nil)
 			}
+		case domain.AccountDisabled:
+			// Every session ends now, and what was queued to the address but not sent
+			// stays unsent: the notice, queued after (Publish), is the one email that
+			// leaves.
+			if err = endSessions(ctx, q, acc.ID); err == nil {
+				err = dropUnsent(ctx, tx, e.Email)
+			}
+			if err == nil {
+				var data map[string]any
+				if e.Reason != "" {
+					data = map[string]any{"reason": e.Reason}
+				}
+				err = trail.add(ctx, acc.ID, domain.EventDisabled, data)
+			}
+		case domain.AccountEnabled:
+			err = trail.add(ctx, acc.ID, domain.EventEnabled, nil)
 		case domain.PasswordChanged:
 			kind := domain.EventPasswordChanged
 			if e.Reset {
@@ -466,7 +484,7 @@ func saveAccount(ctx context.Context, q *sqlcgen.Queries, acc *domain.Account, l
 	if rowOf(*acc) != loaded.row {
 		if err := q.UpdateAccount(ctx, sqlcgen.UpdateAccountParams{
 			ID: id, PasswordHash: acc.PasswordHash, Status: string(acc.Status),
-			CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt,
+			CreatedAt: acc.CreatedAt, ActivatedAt: acc.ActivatedAt, DisabledAt: acc.DisabledAt,
 		}); err != nil {
 			return fmt.Errorf("update account: %w", fromDriver(err))
 		}
@@ -549,12 +567,16 @@ type accountRow struct {
 	status       domain.Status
 	createdAt    time.Time
 	activatedAt  time.Time // zero while pending
+	disabledAt   time.Time // zero while enabled
 }
 
 func rowOf(a domain.Account) accountRow {
 	r := accountRow{passwordHash: a.PasswordHash, status: a.Status, createdAt: a.CreatedAt}
 	if a.ActivatedAt != nil {
 		r.activatedAt = *a.ActivatedAt
+	}
+	if a.DisabledAt != nil {
+		r.disabledAt = *a.DisabledAt
 	}
 	return r
 }
@@ -567,6 +589,7 @@ func toAccount(r sqlcgen.IdentityAccount) domain.Account {
 		Status:       domain.Status(r.Status),
 		CreatedAt:    r.CreatedAt,
 		ActivatedAt:  r.ActivatedAt,
+		DisabledAt:   r.DisabledAt,
 	}
 }
 

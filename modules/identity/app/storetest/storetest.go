@@ -564,8 +564,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("SignedIn of the deleted account: %v, %v; want not known", known, err)
 		}
 		if _, err := sub.Store.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-			a.SignedInFrom("198.51.100.7", now, false)
-			return nil
+			return a.SignedInFrom("198.51.100.7", now, false)
 		}); !errors.Is(err, domain.ErrAccountNotFound) {
 			t.Errorf("a new client of the deleted account: %v, want ErrAccountNotFound", err)
 		}
@@ -692,8 +691,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 					return err
 				}
 				_, err = s.Change(ctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-					a.SignedInFrom(client, now, false)
-					return nil
+					return a.SignedInFrom(client, now, false)
 				})
 				return err
 			}
@@ -759,8 +757,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 		signIn(t, s, acc.ID)
 		for range 2 { // a new client is an event once, and a notice once
 			if _, err := s.Change(cctx, app.ByID(acc.ID), func(a *domain.Account, now time.Time) error {
-				a.SignedInFrom(client, now, true)
-				return nil
+				return a.SignedInFrom(client, now, true)
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -1139,6 +1136,8 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("a budget of 0 wrote %d units to the client's budgets, want none", got)
 		}
 	})
+
+	runAdmin(t, newSubject, registered, active)
 }
 
 // device is the device of the suite's sign-ins.

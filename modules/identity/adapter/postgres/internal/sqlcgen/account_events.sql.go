@@ -12,6 +12,67 @@ import (
 	"github.com/google/uuid"
 )
 
+const accountEvents = `-- name: AccountEvents :many
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.occurred_at >= $1::timestamptz
+  AND e.occurred_at <= $2::timestamptz
+  AND (e.occurred_at < $2::timestamptz OR e.seq < $3::bigint)
+ORDER BY e.occurred_at DESC, e.seq DESC
+LIMIT $4::integer
+`
+
+type AccountEventsParams struct {
+	Since     time.Time
+	BeforeAt  time.Time
+	BeforeSeq int64
+	MaxRows   int32
+}
+
+type AccountEventsRow struct {
+	ID         uuid.UUID
+	Type       string
+	OccurredAt time.Time
+	AccountID  uuid.UUID
+	Data       []byte
+}
+
+// The administration API's trail: every account's events, newest first (by occurred_at,
+// then seq), at most @max_rows, that occurred at or after @since (the year 1: all) and
+// before the cursor (@before_at, @before_seq: an EventCursor; the year 9999 and the
+// largest seq: from the newest). Every bound is always set, so each is an index condition of
+// account_events_occurred_at_idx: a page reads what it returns, not the pages before it.
+func (q *Queries) AccountEvents(ctx context.Context, arg AccountEventsParams) ([]AccountEventsRow, error) {
+	rows, err := q.db.Query(ctx, accountEvents,
+		arg.Since,
+		arg.BeforeAt,
+		arg.BeforeSeq,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AccountEventsRow
+	for rows.Next() {
+		var i AccountEventsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.OccurredAt,
+			&i.AccountID,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const accountEventsOf = `-- name: AccountEventsOf :many
 SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
 FROM identity.account_events AS e
@@ -66,6 +127,67 @@ func (q *Queries) AccountEventsOf(ctx context.Context, arg AccountEventsOfParams
 	return items, nil
 }
 
+const accountEventsOfType = `-- name: AccountEventsOfType :many
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.type = $1
+  AND e.occurred_at >= $2::timestamptz
+  AND e.occurred_at <= $3::timestamptz
+  AND (e.occurred_at < $3::timestamptz OR e.seq < $4::bigint)
+ORDER BY e.occurred_at DESC, e.seq DESC
+LIMIT $5::integer
+`
+
+type AccountEventsOfTypeParams struct {
+	Type      string
+	Since     time.Time
+	BeforeAt  time.Time
+	BeforeSeq int64
+	MaxRows   int32
+}
+
+type AccountEventsOfTypeRow struct {
+	ID         uuid.UUID
+	Type       string
+	OccurredAt time.Time
+	AccountID  uuid.UUID
+	Data       []byte
+}
+
+// AccountEvents of one @type, served by account_events_type_occurred_at_idx or, for a
+// common type, account_events_occurred_at_idx (the planner's choice).
+func (q *Queries) AccountEventsOfType(ctx context.Context, arg AccountEventsOfTypeParams) ([]AccountEventsOfTypeRow, error) {
+	rows, err := q.db.Query(ctx, accountEventsOfType,
+		arg.Type,
+		arg.Since,
+		arg.BeforeAt,
+		arg.BeforeSeq,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AccountEventsOfTypeRow
+	for rows.Next() {
+		var i AccountEventsOfTypeRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.OccurredAt,
+			&i.AccountID,
+			&i.Data,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const appendAccountEvent = `-- name: AppendAccountEvent :exec
 
 INSERT INTO identity.account_events (account_id, type, occurred_at, data, client, request_id)
@@ -93,6 +215,26 @@ func (q *Queries) AppendAccountEvent(ctx context.Context, arg AppendAccountEvent
 		arg.RequestID,
 	)
 	return err
+}
+
+const eventCursor = `-- name: EventCursor :one
+SELECT occurred_at, seq
+FROM identity.account_events
+WHERE id = $1
+`
+
+type EventCursorRow struct {
+	OccurredAt time.Time
+	Seq        int64
+}
+
+// Where the trail's page after the event @id starts: its time and order. No row: no such
+// event (a page after it is empty).
+func (q *Queries) EventCursor(ctx context.Context, id uuid.UUID) (EventCursorRow, error) {
+	row := q.db.QueryRow(ctx, eventCursor, id)
+	var i EventCursorRow
+	err := row.Scan(&i.OccurredAt, &i.Seq)
+	return i, err
 }
 
 const purgeAccountEvents = `-- name: PurgeAccountEvents :execrows

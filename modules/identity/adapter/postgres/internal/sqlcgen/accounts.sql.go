@@ -25,7 +25,7 @@ func (q *Queries) DeleteAccount(ctx context.Context, id uuid.UUID) error {
 }
 
 const getAccount = `-- name: GetAccount :one
-SELECT id, email, password_hash, status, created_at, updated_at, activated_at
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
 FROM identity.accounts
 WHERE id = $1
 `
@@ -42,12 +42,13 @@ func (q *Queries) GetAccount(ctx context.Context, id uuid.UUID) (IdentityAccount
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ActivatedAt,
+		&i.DisabledAt,
 	)
 	return i, err
 }
 
 const getAccountByEmail = `-- name: GetAccountByEmail :one
-SELECT id, email, password_hash, status, created_at, updated_at, activated_at
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
 FROM identity.accounts
 WHERE email = $1
 `
@@ -64,6 +65,7 @@ func (q *Queries) GetAccountByEmail(ctx context.Context, email string) (Identity
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ActivatedAt,
+		&i.DisabledAt,
 	)
 	return i, err
 }
@@ -73,7 +75,7 @@ const insertAccount = `-- name: InsertAccount :one
 INSERT INTO identity.accounts (email, password_hash, created_at)
 VALUES ($1, $2, $3)
 ON CONFLICT ON CONSTRAINT accounts_email_key DO NOTHING
-RETURNING id, email, password_hash, status, created_at, updated_at, activated_at
+RETURNING id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
 `
 
 type InsertAccountParams struct {
@@ -98,12 +100,182 @@ func (q *Queries) InsertAccount(ctx context.Context, arg InsertAccountParams) (I
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ActivatedAt,
+		&i.DisabledAt,
 	)
 	return i, err
 }
 
+const listAccounts = `-- name: ListAccounts :many
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
+FROM identity.accounts
+WHERE id > $1::uuid
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::boolean IS NULL OR (disabled_at IS NOT NULL) = $3::boolean)
+ORDER BY id
+LIMIT $4::integer
+`
+
+type ListAccountsParams struct {
+	After    uuid.UUID
+	Status   *string
+	Disabled *bool
+	MaxRows  int32
+}
+
+// The administration API's list: at most @max_rows accounts after @after (keyset
+// pagination by id: a page never repeats or skips an account that existed when the walk
+// began, whatever is inserted meanwhile; the nil UUID starts at the first), optionally of
+// one @status and disabled or not. Served by accounts_pkey (@after is always set: an
+// index condition); status and disabled filter the walk. The store sends the
+// administration API's reads unnamed, so each is planned with its parameters
+// (postgres.customPlans).
+func (q *Queries) ListAccounts(ctx context.Context, arg ListAccountsParams) ([]IdentityAccount, error) {
+	rows, err := q.db.Query(ctx, listAccounts,
+		arg.After,
+		arg.Status,
+		arg.Disabled,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IdentityAccount
+	for rows.Next() {
+		var i IdentityAccount
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.PasswordHash,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ActivatedAt,
+			&i.DisabledAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listAccountsByEmail = `-- name: ListAccountsByEmail :many
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
+FROM identity.accounts
+WHERE lower(email) ~>=~ $1::text
+  AND lower(email) ~<~ $2::text
+  AND id > $3::uuid
+  AND ($4::text IS NULL OR status = $4::text)
+  AND ($5::boolean IS NULL OR (disabled_at IS NOT NULL) = $5::boolean)
+ORDER BY id
+LIMIT $6::integer
+`
+
+type ListAccountsByEmailParams struct {
+	FromEmail  string
+	BelowEmail string
+	After      uuid.UUID
+	Status     *string
+	Disabled   *bool
+	MaxRows    int32
+}
+
+// ListAccounts of the addresses that start with a prefix: lower(email) from @from_email
+// (the prefix, lower-cased) up to, not including, @below_email (the least string above
+// every string with the prefix), byte-wise: an index condition of
+// accounts_email_prefix_idx with no metacharacter to escape, as LIKE would need. Planned
+// with its parameters (postgres.customPlans), it reads the prefix's range in the index
+// for a narrow prefix and walks accounts_pkey for a broad one. See docs/decisions.md,
+// "Administration API".
+func (q *Queries) ListAccountsByEmail(ctx context.Context, arg ListAccountsByEmailParams) ([]IdentityAccount, error) {
+	rows, err := q.db.Query(ctx, listAccountsByEmail,
+		arg.FromEmail,
+		arg.BelowEmail,
+		arg.After,
+		arg.Status,
+		arg.Disabled,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IdentityAccount
+	for rows.Next() {
+		var i IdentityAccount
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.PasswordHash,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ActivatedAt,
+			&i.DisabledAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDisabledAccounts = `-- name: ListDisabledAccounts :many
+SELECT id, email, password_hash, status, created_at, updated_at, activated_at, disabled_at
+FROM identity.accounts
+WHERE disabled_at IS NOT NULL
+  AND id > $1::uuid
+  AND ($2::text IS NULL OR status = $2::text)
+ORDER BY id
+LIMIT $3::integer
+`
+
+type ListDisabledAccountsParams struct {
+	After   uuid.UUID
+	Status  *string
+	MaxRows int32
+}
+
+// ListAccounts of the disabled accounts alone (?disabled=true without a prefix), served
+// by the partial accounts_disabled_idx: a few rows among millions, never a walk of them.
+func (q *Queries) ListDisabledAccounts(ctx context.Context, arg ListDisabledAccountsParams) ([]IdentityAccount, error) {
+	rows, err := q.db.Query(ctx, listDisabledAccounts, arg.After, arg.Status, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IdentityAccount
+	for rows.Next() {
+		var i IdentityAccount
+		if err := rows.Scan(
+			&i.ID,
+			&i.Email,
+			&i.PasswordHash,
+			&i.Status,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.ActivatedAt,
+			&i.DisabledAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockAccount = `-- name: LockAccount :one
-SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at,
+SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at, accounts.disabled_at,
        clock_timestamp()::timestamptz AS db_now
 FROM identity.accounts AS accounts
 WHERE id = $1
@@ -127,13 +299,14 @@ func (q *Queries) LockAccount(ctx context.Context, id uuid.UUID) (LockAccountRow
 		&i.IdentityAccount.CreatedAt,
 		&i.IdentityAccount.UpdatedAt,
 		&i.IdentityAccount.ActivatedAt,
+		&i.IdentityAccount.DisabledAt,
 		&i.DbNow,
 	)
 	return i, err
 }
 
 const lockAccountByEmail = `-- name: LockAccountByEmail :one
-SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at,
+SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at, accounts.disabled_at,
        clock_timestamp()::timestamptz AS db_now
 FROM identity.accounts AS accounts
 WHERE email = $1
@@ -158,6 +331,7 @@ func (q *Queries) LockAccountByEmail(ctx context.Context, email string) (LockAcc
 		&i.IdentityAccount.CreatedAt,
 		&i.IdentityAccount.UpdatedAt,
 		&i.IdentityAccount.ActivatedAt,
+		&i.IdentityAccount.DisabledAt,
 		&i.DbNow,
 	)
 	return i, err
@@ -169,8 +343,9 @@ SET password_hash = $1,
     status        = $2,
     created_at    = $3,
     activated_at  = $4,
+    disabled_at   = $5,
     updated_at    = now()
-WHERE id = $5
+WHERE id = $6
 `
 
 type UpdateAccountParams struct {
@@ -178,6 +353,7 @@ type UpdateAccountParams struct {
 	Status       string
 	CreatedAt    time.Time
 	ActivatedAt  *time.Time
+	DisabledAt   *time.Time
 	ID           uuid.UUID
 }
 
@@ -187,6 +363,7 @@ func (q *Queries) UpdateAccount(ctx context.Context, arg UpdateAccountParams) er
 		arg.Status,
 		arg.CreatedAt,
 		arg.ActivatedAt,
+		arg.DisabledAt,
 		arg.ID,
 	)
 	return err

@@ -47,6 +47,7 @@ SELECT id, status
 FROM identity.accounts
 WHERE email = $1
   AND status = 'pending'
+  AND disabled_at IS NULL
 FOR UPDATE
 `
 
@@ -57,7 +58,8 @@ type LockPendingAccountByEmailRow struct {
 
 // The pending account that holds @email, locked (a confirmed email change replaces it),
 // before the new address's mailbox is locked: the order every change of that account
-// takes (its row, then its mailbox). An active holder is not locked: no row.
+// takes (its row, then its mailbox). An active holder, or a disabled one (whose address
+// an administrator holds), is not locked: no row.
 func (q *Queries) LockPendingAccountByEmail(ctx context.Context, email string) (LockPendingAccountByEmailRow, error) {
 	row := q.db.QueryRow(ctx, lockPendingAccountByEmail, email)
 	var i LockPendingAccountByEmailRow

@@ -23,4 +23,6 @@ type IdentityAccount struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ActivatedAt *time.Time
+	// When an administrator disabled the account (403 account_disabled from then on); NULL while enabled.
+	DisabledAt *time.Time
 }

@@ -18,6 +18,7 @@ WHERE id IN (
     JOIN identity.accounts AS a ON a.id = c.account_id
     WHERE c.issued_at < now() - $1::bigint * interval '1 millisecond'
       AND a.status = 'pending'
+      AND a.disabled_at IS NULL
     ORDER BY c.issued_at
     LIMIT $2
     FOR UPDATE OF a, c SKIP LOCKED
@@ -35,7 +36,8 @@ type DeleteStalePendingAccountsParams struct {
 // cannot any more without a new registration. Their code goes with them (ON DELETE
 // CASCADE); their address's ledger stays, so the daily budgets survive. SKIP LOCKED: an
 // account being registered, activated or re-registered right now is left for the next
-// round. Served by activation_codes_issued_at_idx.
+// round. A disabled pending account stays: an administrator holds its address until
+// they enable or delete it. Served by activation_codes_issued_at_idx.
 //
 // Both rows are locked (FOR UPDATE OF a, c), because the decision rests on both: the
 // status on a, the age on c. A re-registration or a re-issue locks the account

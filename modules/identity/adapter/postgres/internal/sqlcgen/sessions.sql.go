@@ -283,7 +283,7 @@ WITH live AS (
       AND live.last_used_at <= now() - $4::bigint * interval '1 millisecond'
     RETURNING sessions.id
 )
-SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at, live.public_id AS session_id, live.created_at AS session_created_at
+SELECT accounts.id, accounts.email, accounts.password_hash, accounts.status, accounts.created_at, accounts.updated_at, accounts.activated_at, accounts.disabled_at, live.public_id AS session_id, live.created_at AS session_created_at
 FROM live
 JOIN identity.accounts AS accounts ON accounts.id = live.account_id
 `
@@ -321,6 +321,7 @@ func (q *Queries) UseSession(ctx context.Context, arg UseSessionParams) (UseSess
 		&i.IdentityAccount.CreatedAt,
 		&i.IdentityAccount.UpdatedAt,
 		&i.IdentityAccount.ActivatedAt,
+		&i.IdentityAccount.DisabledAt,
 		&i.SessionID,
 		&i.SessionCreatedAt,
 	)

@@ -150,6 +150,47 @@ func (q *Queries) KnowClient(ctx context.Context, arg KnowClientParams) (bool, e
 	return new_client, err
 }
 
+const knownClientsOf = `-- name: KnownClientsOf :many
+SELECT c.client, c.signed_in_at
+FROM identity.sign_in_clients AS c
+WHERE c.account_id = $1
+  AND c.signed_in_at > clock_timestamp() - $2::bigint * interval '1 millisecond'
+ORDER BY c.signed_in_at DESC, c.client
+`
+
+type KnownClientsOfParams struct {
+	AccountID uuid.UUID
+	KnownMs   int64
+}
+
+type KnownClientsOfRow struct {
+	Client     string
+	SignedInAt time.Time
+}
+
+// The clients known to the account @account_id (a right password from them within
+// @known_ms milliseconds), the most recent first: the administration API's view of the
+// account. Served by sign_in_clients_pkey.
+func (q *Queries) KnownClientsOf(ctx context.Context, arg KnownClientsOfParams) ([]KnownClientsOfRow, error) {
+	rows, err := q.db.Query(ctx, knownClientsOf, arg.AccountID, arg.KnownMs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KnownClientsOfRow
+	for rows.Next() {
+		var i KnownClientsOfRow
+		if err := rows.Scan(&i.Client, &i.SignedInAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const lockSignIn = `-- name: LockSignIn :one
 
 SELECT pg_advisory_xact_lock(hashtextextended('identity.sign_in:' || $1::text, 0))::text AS locked,
