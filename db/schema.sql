@@ -412,6 +412,59 @@ ALTER TABLE identity.sign_in_failures ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 );
 
 --
+-- Name: webhook_attempts; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.webhook_attempts (
+    id bigint NOT NULL,
+    endpoint_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL,
+    status integer,
+    duration_ms integer NOT NULL,
+    error text DEFAULT ''::text NOT NULL
+);
+
+--
+-- Name: TABLE webhook_attempts; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.webhook_attempts IS 'Every delivery attempt of an account event to a webhook endpoint: time, status, duration, error.';
+
+--
+-- Name: webhook_attempts_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.webhook_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.webhook_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: webhook_endpoints; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.webhook_endpoints (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    secret text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone,
+    disabled_reason text DEFAULT ''::text NOT NULL
+);
+
+--
+-- Name: TABLE webhook_endpoints; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.webhook_endpoints IS 'Webhook endpoints: where account events are POSTed, signed with the endpoint''s whsec_ secret (Standard Webhooks).';
+
+--
 -- Name: outbox_emails; Type: TABLE; Schema: platform; Owner: -
 --
 
@@ -739,6 +792,20 @@ ALTER TABLE ONLY identity.sign_in_failures
     ADD CONSTRAINT sign_in_failures_pkey PRIMARY KEY (id);
 
 --
+-- Name: webhook_attempts webhook_attempts_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_pkey PRIMARY KEY (id);
+
+--
+-- Name: webhook_endpoints webhook_endpoints_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+--
 -- Name: outbox_emails outbox_emails_pkey; Type: CONSTRAINT; Schema: platform; Owner: -
 --
 
@@ -884,6 +951,18 @@ CREATE INDEX sign_in_failures_email_failed_at_idx ON identity.sign_in_failures U
 CREATE INDEX sign_in_failures_failed_at_idx ON identity.sign_in_failures USING btree (failed_at);
 
 --
+-- Name: webhook_attempts_endpoint_id_id_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX webhook_attempts_endpoint_id_id_idx ON identity.webhook_attempts USING btree (endpoint_id, id DESC);
+
+--
+-- Name: webhook_endpoints_events_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX webhook_endpoints_events_idx ON identity.webhook_endpoints USING gin (events) WHERE (disabled_at IS NULL);
+
+--
 -- Name: outbox_emails_finished_idx; Type: INDEX; Schema: platform; Owner: -
 --
 
@@ -991,6 +1070,13 @@ ALTER TABLE ONLY identity.sign_in_clients
     ADD CONSTRAINT sign_in_clients_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
+-- Name: webhook_attempts webhook_attempts_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES identity.webhook_endpoints(id) ON DELETE CASCADE;
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -1023,4 +1109,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261207110000'),
     ('20261207120000'),
     ('20261207130000'),
-    ('20261208100000');
+    ('20261208100000'),
+    ('20261211100000');

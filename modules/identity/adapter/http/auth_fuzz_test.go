@@ -19,7 +19,10 @@ import (
 
 // authService knows one account and one session token; it counts authentications by
 // password (each stands for a hash) and by token (each a query).
-type authService struct{ calls, tokenCalls atomic.Int64 }
+type authService struct {
+	noWebhooks
+	calls, tokenCalls atomic.Int64
+}
 
 // goodToken is the one live token authService knows.
 const goodToken = "live-session-token"

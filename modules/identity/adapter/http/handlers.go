@@ -38,6 +38,7 @@ type Service interface {
 	ConfirmEmailChange(ctx context.Context, who domain.Account, current domain.Session, code domain.EmailChangeCode) (domain.Account, error)
 	DeleteAccount(ctx context.Context, who domain.Account) error
 	Events(ctx context.Context, who domain.Account, before string, limit int) ([]domain.AccountEvent, string, error)
+	WebhookService
 }
 
 // Handlers serves the identity routes.

@@ -24,3 +24,14 @@ type IdentityAccount struct {
 	UpdatedAt   time.Time
 	ActivatedAt *time.Time
 }
+
+// Every delivery attempt of an account event to a webhook endpoint: time, status, duration, error.
+type IdentityWebhookAttempt struct {
+	ID          int64
+	EndpointID  uuid.UUID
+	EventID     uuid.UUID
+	AttemptedAt time.Time
+	Status      *int32
+	DurationMs  int32
+	Error       string
+}
