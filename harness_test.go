@@ -23,6 +23,7 @@ import (
 	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/mail"
+	"github.com/acme/identity/platform/module"
 	"github.com/acme/identity/platform/outbox"
 	"github.com/acme/identity/platform/poll"
 )
@@ -62,6 +63,8 @@ type serverConfig struct {
 	tracer trace.TracerProvider
 	// server is given the HTTP server once its routes are mounted.
 	server func(*httpserver.Server)
+	// modules is given the modules once they are built.
+	modules func([]module.Module)
 }
 
 // testJobs are the job system's options of a test server: a job under way at the end of
@@ -114,7 +117,7 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	done := make(chan error, 1)
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	go func() {
-		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server,
+		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server, modules: sc.modules,
 			jobs:         jobOpts,
 			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
 	}()

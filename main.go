@@ -145,6 +145,8 @@ type serveOptions struct {
 	metricsAddr func(string)
 	// server, when set, is given the HTTP server once every route is mounted.
 	server func(*httpserver.Server)
+	// modules, when set, is given the modules once they are built.
+	modules func([]module.Module)
 }
 
 // serve wires the platform and the modules and runs them until ctx ends. It listens once
@@ -247,6 +249,9 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	modules, err := newModules(platform, settings)
 	if err != nil {
 		return err
+	}
+	if opts.modules != nil {
+		opts.modules(modules)
 	}
 	var metricsLn net.Listener
 	if cfg.MetricsAddr != "" {

@@ -9,3 +9,8 @@ import _ "embed" // the document is embedded
 //
 //go:embed openapi.yaml
 var OpenAPI []byte
+
+// Admin is the administration API's OpenAPI document (admin.yaml), as YAML.
+//
+//go:embed admin.yaml
+var Admin []byte

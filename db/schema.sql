@@ -951,10 +951,10 @@ CREATE INDEX sign_in_failures_email_failed_at_idx ON identity.sign_in_failures U
 CREATE INDEX sign_in_failures_failed_at_idx ON identity.sign_in_failures USING btree (failed_at);
 
 --
--- Name: webhook_attempts_endpoint_id_id_idx; Type: INDEX; Schema: identity; Owner: -
+-- Name: webhook_attempts_endpoint_id_attempted_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 
-CREATE INDEX webhook_attempts_endpoint_id_id_idx ON identity.webhook_attempts USING btree (endpoint_id, id DESC);
+CREATE INDEX webhook_attempts_endpoint_id_attempted_at_idx ON identity.webhook_attempts USING btree (endpoint_id, attempted_at DESC, id DESC);
 
 --
 -- Name: webhook_endpoints_events_idx; Type: INDEX; Schema: identity; Owner: -

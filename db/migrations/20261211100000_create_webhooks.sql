@@ -45,7 +45,7 @@ CREATE TABLE identity.webhook_attempts (
 );
 
 -- WebhookAttempts: one endpoint's attempts, newest first.
-CREATE INDEX webhook_attempts_endpoint_id_id_idx ON identity.webhook_attempts (endpoint_id, id DESC);
+CREATE INDEX webhook_attempts_endpoint_id_attempted_at_idx ON identity.webhook_attempts (endpoint_id, attempted_at DESC, id DESC);
 
 COMMENT ON TABLE identity.webhook_endpoints IS 'Webhook endpoints: where account events are POSTed, signed with the endpoint''s whsec_ secret (Standard Webhooks).';
 COMMENT ON TABLE identity.webhook_attempts IS 'Every delivery attempt of an account event to a webhook endpoint: time, status, duration, error.';

@@ -40,10 +40,10 @@ INSERT INTO identity.webhook_attempts (endpoint_id, event_id, attempted_at, stat
 VALUES (@endpoint_id, @event_id, @attempted_at, sqlc.narg(status)::integer, @duration_ms, @error);
 
 -- name: WebhookAttempts :many
--- One endpoint's attempts, newest first, at most @max_rows. Served by
--- webhook_attempts_endpoint_id_id_idx.
+-- One endpoint's attempts, newest first (by the time each began), at most @max_rows.
+-- Served by webhook_attempts_endpoint_id_attempted_at_idx.
 SELECT id, endpoint_id, event_id, attempted_at, status, duration_ms, error
 FROM identity.webhook_attempts
 WHERE endpoint_id = @endpoint_id
-ORDER BY id DESC
+ORDER BY attempted_at DESC, id DESC
 LIMIT sqlc.arg(max_rows)::integer;

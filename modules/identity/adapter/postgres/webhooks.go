@@ -150,7 +150,9 @@ func NewWebhookWorker(pool *pgxpool.Pool, post Poster, timeout time.Duration, ob
 }
 
 // Timeout implements river.Worker: the send and the queries around it.
-func (w *WebhookWorker) Timeout(*river.Job[WebhookArgs]) time.Duration { return w.timeout + 10*time.Second }
+func (w *WebhookWorker) Timeout(*river.Job[WebhookArgs]) time.Duration {
+	return w.timeout + 10*time.Second
+}
 
 // NextRetry implements river.Worker: WebhookRetryDelay, not River's default.
 func (w *WebhookWorker) NextRetry(job *river.Job[WebhookArgs]) time.Time {

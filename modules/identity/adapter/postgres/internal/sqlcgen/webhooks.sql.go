@@ -217,7 +217,7 @@ const webhookAttempts = `-- name: WebhookAttempts :many
 SELECT id, endpoint_id, event_id, attempted_at, status, duration_ms, error
 FROM identity.webhook_attempts
 WHERE endpoint_id = $1
-ORDER BY id DESC
+ORDER BY attempted_at DESC, id DESC
 LIMIT $2::integer
 `
 
@@ -226,8 +226,8 @@ type WebhookAttemptsParams struct {
 	MaxRows    int32
 }
 
-// One endpoint's attempts, newest first, at most @max_rows. Served by
-// webhook_attempts_endpoint_id_id_idx.
+// One endpoint's attempts, newest first (by the time each began), at most @max_rows.
+// Served by webhook_attempts_endpoint_id_attempted_at_idx.
 func (q *Queries) WebhookAttempts(ctx context.Context, arg WebhookAttemptsParams) ([]IdentityWebhookAttempt, error) {
 	rows, err := q.db.Query(ctx, webhookAttempts, arg.EndpointID, arg.MaxRows)
 	if err != nil {
