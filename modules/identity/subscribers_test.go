@@ -62,7 +62,10 @@ func runJobs(t *testing.T, js *jobs.Jobs) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("job system: %v", err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Error("the job system did not stop within 10 s")
 		}

@@ -42,8 +42,8 @@ func Sign(secret, id string, timestamp time.Time, body []byte) (string, error) {
 		return "", errors.New("webhook secret: not whsec_ and base64")
 	}
 	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%d.", id, timestamp.Unix())
-	mac.Write(body)
+	_, _ = fmt.Fprintf(mac, "%s.%d.", id, timestamp.Unix()) // a hash.Hash never fails to write
+	_, _ = mac.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
 }
 
