@@ -951,6 +951,12 @@ CREATE INDEX sign_in_failures_email_failed_at_idx ON identity.sign_in_failures U
 CREATE INDEX sign_in_failures_failed_at_idx ON identity.sign_in_failures USING btree (failed_at);
 
 --
+-- Name: webhook_attempts_attempted_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX webhook_attempts_attempted_at_idx ON identity.webhook_attempts USING btree (attempted_at);
+
+--
 -- Name: webhook_attempts_endpoint_id_attempted_at_idx; Type: INDEX; Schema: identity; Owner: -
 --
 

@@ -47,6 +47,9 @@ CREATE TABLE identity.webhook_attempts (
 -- WebhookAttempts: one endpoint's attempts, newest first.
 CREATE INDEX webhook_attempts_endpoint_id_attempted_at_idx ON identity.webhook_attempts (endpoint_id, attempted_at DESC, id DESC);
 
+-- PurgeWebhookAttempts: the attempts past AUDIT_RETENTION.
+CREATE INDEX webhook_attempts_attempted_at_idx ON identity.webhook_attempts (attempted_at);
+
 COMMENT ON TABLE identity.webhook_endpoints IS 'Webhook endpoints: where account events are POSTed, signed with the endpoint''s whsec_ secret (Standard Webhooks).';
 COMMENT ON TABLE identity.webhook_attempts IS 'Every delivery attempt of an account event to a webhook endpoint: time, status, duration, error.';
 

@@ -117,6 +117,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes},
 			{Name: "identity.email_change_codes", Batch: postgres.PurgeExpiredEmailChangeCodes},
 			{Name: "identity.account_events", Batch: postgres.PurgeAccountEvents(settings.AuditRetention)},
+			{Name: "identity.webhook_attempts", Batch: postgres.PurgeWebhookAttempts(settings.AuditRetention)},
 			{Name: "identity.idle_sessions", Batch: idle},
 			{Name: "identity.old_sessions", Batch: old},
 		}

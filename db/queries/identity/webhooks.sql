@@ -47,3 +47,17 @@ FROM identity.webhook_attempts
 WHERE endpoint_id = @endpoint_id
 ORDER BY attempted_at DESC, id DESC
 LIMIT sqlc.arg(max_rows)::integer;
+
+-- name: PurgeWebhookAttempts :execrows
+-- Retention: deletes up to @batch_size delivery attempts older than @retention_ms
+-- milliseconds (AUDIT_RETENTION, as the events they delivered). Served by
+-- webhook_attempts_attempted_at_idx.
+DELETE FROM identity.webhook_attempts
+WHERE id IN (
+    SELECT id
+    FROM identity.webhook_attempts
+    WHERE attempted_at < now() - sqlc.arg(retention_ms)::bigint * interval '1 millisecond'
+    ORDER BY attempted_at
+    LIMIT @batch_size
+    FOR UPDATE SKIP LOCKED
+);

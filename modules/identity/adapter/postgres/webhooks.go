@@ -260,3 +260,17 @@ func (w *WebhookWorker) count(outcome string) {
 		w.observe(outcome)
 	}
 }
+
+// PurgeWebhookAttempts returns the retention batch of the webhook attempts: those older
+// than retention (AUDIT_RETENTION).
+func PurgeWebhookAttempts(retention time.Duration) func(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
+	return func(ctx context.Context, tx pgx.Tx, limit int32) (int64, error) {
+		n, err := sqlcgen.New(tx).PurgeWebhookAttempts(ctx, sqlcgen.PurgeWebhookAttemptsParams{
+			RetentionMs: retention.Milliseconds(), BatchSize: limit,
+		})
+		if err != nil {
+			return 0, fmt.Errorf("purge webhook attempts: %w", fromDriver(err))
+		}
+		return n, nil
+	}
+}

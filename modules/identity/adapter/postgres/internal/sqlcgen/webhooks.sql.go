@@ -187,6 +187,34 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context) ([]ListWebhookEndpoi
 	return items, nil
 }
 
+const purgeWebhookAttempts = `-- name: PurgeWebhookAttempts :execrows
+DELETE FROM identity.webhook_attempts
+WHERE id IN (
+    SELECT id
+    FROM identity.webhook_attempts
+    WHERE attempted_at < now() - $1::bigint * interval '1 millisecond'
+    ORDER BY attempted_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+`
+
+type PurgeWebhookAttemptsParams struct {
+	RetentionMs int64
+	BatchSize   int32
+}
+
+// Retention: deletes up to @batch_size delivery attempts older than @retention_ms
+// milliseconds (AUDIT_RETENTION, as the events they delivered). Served by
+// webhook_attempts_attempted_at_idx.
+func (q *Queries) PurgeWebhookAttempts(ctx context.Context, arg PurgeWebhookAttemptsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeWebhookAttempts, arg.RetentionMs, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const recordWebhookAttempt = `-- name: RecordWebhookAttempt :exec
 INSERT INTO identity.webhook_attempts (endpoint_id, event_id, attempted_at, status, duration_ms, error)
 VALUES ($1, $2, $3, $4::integer, $5, $6)
