@@ -63,12 +63,18 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s; CI runs this)
 	done
 
 .PHONY: generate
-generate: ## regenerate the sqlc code from db/ and the API client from api/openapi.yaml
+generate: api/typescript/node_modules ## regenerate the sqlc code from db/, the Go API client and the TypeScript types from api/openapi.yaml
 	$(GO) tool sqlc generate
 	$(GO) tool oapi-codegen -config api/client/oapi-codegen.yaml api/openapi.yaml
+	cd api/typescript && npx --no-install openapi-typescript ../openapi.yaml -o identity.d.ts && npx --no-install tsc --noEmit --strict identity.d.ts
 
-# What make generate writes: the sqlc packages and the typed API client.
-GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go'
+# The TypeScript generator (openapi-typescript, pinned in api/typescript/package-lock.json).
+api/typescript/node_modules: api/typescript/package-lock.json
+	cd api/typescript && npm ci --no-audit --no-fund
+	@touch $@
+
+# What make generate writes: the sqlc packages, the typed Go API client and the TypeScript types.
+GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go' 'api/typescript/*.d.ts'
 
 .PHONY: check-generate
 check-generate: generate ## fail when the committed generated code differs from `make generate`
