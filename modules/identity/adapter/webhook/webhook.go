@@ -191,7 +191,13 @@ func (c *Client) Post(ctx context.Context, m Message) (int, error) {
 	req.Header.Set("webhook-signature", sig)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, err
+		// Without the URL, which may hold a token of the consumer's: the error goes to
+		// the log, the attempt's row and River's job row.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return 0, fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()
 	// Read (a bounded part of) the answer so the connection may be reused.

@@ -103,6 +103,9 @@ func TestClient(t *testing.T) {
 	if _, err := c.Post(context.Background(), m); err == nil || !strings.Contains(err.Error(), "refused 127.0.0.1") {
 		t.Fatalf("posted to a loopback address through a dialer that refuses it: %v", err)
 	}
+	if _, err := c.Post(context.Background(), m); err == nil || strings.Contains(err.Error(), srv.URL) {
+		t.Fatalf("the error %q names the endpoint's URL (which may hold a token)", err)
+	}
 	if hits != 0 {
 		t.Fatalf("the server was hit %d times", hits)
 	}
