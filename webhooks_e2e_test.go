@@ -325,6 +325,17 @@ func TestWebhookRetriesAndGone(t *testing.T) {
 	if n := ts.count(t, `SELECT count(*) FROM river.river_job WHERE kind = 'identity.webhook_delivery' AND args->>'endpoint_id' = $1`, goneID); n != 1 {
 		t.Errorf("%d delivery jobs for the disabled endpoint, want the first alone", n)
 	}
+
+	// The metrics: each outcome counted (each event's first attempt to the flaky endpoint
+	// fails); nothing left undelivered once the jobs settle.
+	for outcome, want := range map[string]float64{"delivered": 2, "failed_attempt": 2, "gone": 1} {
+		poll.Until(t, 10*time.Second, "identity_webhooks_deliveries_total{outcome="+outcome+"} counts its attempts", func() bool {
+			return value(ts.scrape(t), "identity_webhooks_deliveries_total", "outcome", outcome) == want
+		})
+	}
+	poll.Until(t, 10*time.Second, "the oldest undelivered age falls to 0", func() bool {
+		return value(ts.scrape(t), "identity_webhooks_oldest_undelivered_seconds") == 0
+	})
 }
 
 // TestWebhookReplicas: two replicas on one database deliver each event once.
