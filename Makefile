@@ -68,9 +68,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s; CI runs this)
 	done
 
 .PHONY: generate
-generate: api/typescript/node_modules ## regenerate the sqlc code from db/, the Go API client and the TypeScript types from api/openapi.yaml
+generate: api/typescript/node_modules ## regenerate the sqlc code from db/, the Go API clients (api/openapi.yaml, api/admin.yaml) and the TypeScript types
 	$(GO) tool sqlc generate
 	$(GO) tool oapi-codegen -config api/client/oapi-codegen.yaml api/openapi.yaml
+	$(GO) tool oapi-codegen -config api/adminclient/oapi-codegen.yaml api/admin.yaml
 	cd api/typescript && npx --no-install openapi-typescript ../openapi.yaml -o identity.d.ts && npx --no-install tsc --noEmit --strict identity.d.ts
 
 # The TypeScript generator (openapi-typescript, pinned in api/typescript/package-lock.json).
@@ -78,8 +79,8 @@ api/typescript/node_modules: api/typescript/package-lock.json
 	cd api/typescript && npm ci --no-audit --no-fund
 	@touch $@
 
-# What make generate writes: the sqlc packages, the typed Go API client and the TypeScript types.
-GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go' 'api/typescript/*.d.ts'
+# What make generate writes: the sqlc packages, the typed Go API clients and the TypeScript types.
+GENERATED := '*/sqlcgen/*' 'api/client/*.gen.go' 'api/adminclient/*.gen.go' 'api/typescript/*.d.ts'
 
 .PHONY: check-generate
 check-generate: generate ## fail when the committed generated code differs from `make generate`

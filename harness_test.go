@@ -23,7 +23,6 @@ import (
 	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/mail"
-	"github.com/acme/identity/platform/module"
 	"github.com/acme/identity/platform/outbox"
 	"github.com/acme/identity/platform/poll"
 )
@@ -38,6 +37,9 @@ type testServer struct {
 	stop        func()
 	// metricsURL is where /metrics listens with METRICS_ADDR set ("http://host:port").
 	metricsURL atomic.Value
+	// adminURL is where the administration API listens with ADMIN_ADDR set
+	// ("http://host:port"; see adminOn).
+	adminURL atomic.Value
 }
 
 // serverConfig adjusts a test server.
@@ -63,8 +65,9 @@ type serverConfig struct {
 	tracer trace.TracerProvider
 	// server is given the HTTP server once its routes are mounted.
 	server func(*httpserver.Server)
-	// modules is given the modules once they are built.
-	modules func([]module.Module)
+	// adminServer is given the administration server (ADMIN_ADDR) once its routes are
+	// mounted.
+	adminServer func(*httpserver.Server)
 }
 
 // testJobs are the job system's options of a test server: a job under way at the end of
@@ -117,9 +120,10 @@ func startServer(t *testing.T, sc serverConfig) *testServer {
 	done := make(chan error, 1)
 	ts := &testServer{URL: "http://" + ln.Addr().String(), DatabaseURL: dbURL, Mail: box, logs: logs}
 	go func() {
-		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server, modules: sc.modules,
+		done <- serve(ctx, cfg, settings, logger, func() (net.Listener, error) { return ln, nil }, serveOptions{sender: sender, dispatch: sc.dispatch, tracer: sc.tracer, server: sc.server,
 			jobs:         jobOpts,
-			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) }})
+			backlogEvery: cmp.Or(sc.backlogEvery, 20*time.Millisecond), metricsAddr: func(a string) { ts.metricsURL.Store("http://" + a) },
+			adminAddr: func(a string) { ts.adminURL.Store("http://" + a) }, adminServer: sc.adminServer})
 	}()
 	var once sync.Once
 	ts.stop = func() {

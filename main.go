@@ -4,6 +4,8 @@
 //
 //	identity [serve]   serve HTTP and run the jobs until SIGINT/SIGTERM (the default)
 //	identity migrate   create the database if needed and apply pending migrations
+//	identity admin-key create --name NAME | list | revoke NAME
+//	                   manage the keys of the administration API (ADMIN_ADDR)
 //
 // Configuration is read from the environment only; see README.md.
 package main
@@ -20,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -52,9 +55,12 @@ func main() {
 	}
 }
 
-const usage = `usage: identity [serve|migrate]
+const usage = `usage: identity [serve|migrate|admin-key]
   serve    serve the HTTP API and send queued emails (default)
   migrate  create the database if it is missing and apply pending migrations
+  admin-key create --name NAME   make a key of the administration API; it is printed once
+  admin-key list                 list the keys (names and times, never a key)
+  admin-key revoke NAME          revoke a key at once, on every replica
 Configuration comes from environment variables; see README.md.`
 
 // run is main without the process: it parses the configuration, then serves or migrates
@@ -97,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		tuneGC(settings.identity.PasswordHash, getenv, logger)
 		return serve(ctx, cfg, settings, logger, listen, serveOptions{})
+	case "admin-key":
+		return adminKey(ctx, cfg, args[1:], stdout)
 	}
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
@@ -145,8 +153,12 @@ type serveOptions struct {
 	metricsAddr func(string)
 	// server, when set, is given the HTTP server once every route is mounted.
 	server func(*httpserver.Server)
-	// modules, when set, is given the modules once they are built.
-	modules func([]module.Module)
+	// adminAddr, when set, is told the address the administration API listens on
+	// (ADMIN_ADDR).
+	adminAddr func(string)
+	// adminServer, when set, is given the administration server once every route is
+	// mounted.
+	adminServer func(*httpserver.Server)
 }
 
 // serve wires the platform and the modules and runs them until ctx ends. It listens once
@@ -201,6 +213,8 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 
 	mx := metrics.New(logger)
 	mx.Pool(pool)
+	// The administration listener is traced alike, and measured in series of its own.
+	adminObservers := append(slices.Clone(observers), mx.AdminMiddleware())
 	observers = append(observers, mx.Middleware())
 
 	sender := opts.sender
@@ -250,9 +264,6 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	if err != nil {
 		return err
 	}
-	if opts.modules != nil {
-		opts.modules(modules)
-	}
 	var metricsLn net.Listener
 	if cfg.MetricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
@@ -262,6 +273,17 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 		defer func() { _ = metricsLn.Close() }() // closed already once served
 		if opts.metricsAddr != nil {
 			opts.metricsAddr(metricsLn.Addr().String())
+		}
+	}
+	var adminLn net.Listener
+	if cfg.AdminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return fmt.Errorf("listen on ADMIN_ADDR %s: %w", cfg.AdminAddr, err)
+		}
+		logger.InfoContext(ctx, "serving the administration API", slog.String("admin_addr", adminLn.Addr().String()))
+		defer func() { _ = adminLn.Close() }() // closed already once served
+		if opts.adminAddr != nil {
+			opts.adminAddr(adminLn.Addr().String())
 		}
 	}
 	ln, err := listen()
@@ -298,6 +320,17 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	}
 	if opts.server != nil {
 		opts.server(srv)
+	}
+	if adminLn != nil {
+		adminSrv, err := newAdminServer(ctx, cfg, js, pool, modules, adminObservers, logger)
+		if err != nil {
+			return err
+		}
+		if opts.adminServer != nil {
+			opts.adminServer(adminSrv)
+		}
+		// It drains with the main server, within the same shutdown schedule.
+		workers = append(workers, func(ctx context.Context) error { return adminSrv.Serve(ctx, adminLn) })
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

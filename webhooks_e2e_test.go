@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,17 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5"
-	"github.com/labstack/echo/v4"
 
-	"github.com/acme/identity/api"
-	"github.com/acme/identity/platform/admin"
-	"github.com/acme/identity/platform/httpserver"
 	"github.com/acme/identity/platform/mail"
-	"github.com/acme/identity/platform/module"
 	"github.com/acme/identity/platform/poll"
 )
 
@@ -88,39 +80,45 @@ func (r *receiver) byID() map[string]int {
 	return out
 }
 
-// startWebhookServer starts the service with identity's administration routes mounted
-// on its HTTP listener at /admin/v1, behind a stub of the admin-key check that names the
-// actor "test" (the administration listener is another issue's).
-func startWebhookServer(t *testing.T, env map[string]string, databaseURL string) *testServer {
+// hookServer is a test server with the administration API on ADMIN_ADDR and an admin
+// key to call it with.
+type hookServer struct {
+	*testServer
+	key string
+}
+
+// startWebhookServer starts the service with ADMIN_ADDR and an admin key named keyName
+// (unique in the database: a replica of another's database names its own).
+func startWebhookServer(t *testing.T, env map[string]string, databaseURL, keyName string) hookServer {
 	t.Helper()
-	var mods []module.Module
-	return startServer(t, serverConfig{env: env, databaseURL: databaseURL,
-		modules: func(ms []module.Module) { mods = ms },
-		server: func(srv *httpserver.Server) {
-			e, ok := srv.Handler().(*echo.Echo)
-			if !ok {
-				t.Fatal("the HTTP server's handler is not echo's")
-			}
-			g := e.Group("/admin/v1", func(next echo.HandlerFunc) echo.HandlerFunc {
-				return func(c echo.Context) error {
-					admin.SetActor(c, "test")
-					return next(c)
-				}
-			})
-			for _, m := range mods {
-				if ar, ok := m.(module.AdminRouter); ok {
-					ar.RegisterAdminRoutes(g)
-				}
-			}
-		}})
+	e := map[string]string{}
+	for k, v := range env {
+		e[k] = v
+	}
+	ts := adminServing(t, serverConfig{env: e, databaseURL: databaseURL})
+	return hookServer{testServer: ts, key: createAdminKey(t, ts.DatabaseURL, keyName)}
+}
+
+// adminJSON sends an administration request with the key and body as JSON (none when
+// nil), checked against api/admin.yaml.
+func (hs hookServer) adminJSON(t *testing.T, method, path string, body any) response {
+	t.Helper()
+	req := hs.newRequest(t, method, path, body, "", "")
+	u, err := neturl.Parse(hs.admin(t) + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.URL, req.Host = u, u.Host
+	req.Header.Set("Authorization", bearer(hs.key))
+	return adminDo(t, req)
 }
 
 var allowPrivate = map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"}
 
 // createWebhook registers an endpoint and returns its id and secret.
-func (ts *testServer) createWebhook(t *testing.T, url string, events ...string) (id, secret string) {
+func (ts hookServer) createWebhook(t *testing.T, url string, events ...string) (id, secret string) {
 	t.Helper()
-	res := ts.admin(t, http.MethodPost, "/admin/v1/webhooks", map[string]any{"url": url, "events": events})
+	res := ts.adminJSON(t, http.MethodPost, "/admin/v1/webhooks", map[string]any{"url": url, "events": events})
 	wantStatus(t, res, http.StatusCreated)
 	body := res.JSON(t)
 	id, _ = body["id"].(string)
@@ -192,7 +190,7 @@ func verifySignatures(t *testing.T, secret string, ds []received) {
 // attempts are readable through the administration API.
 func TestWebhooksEveryEventType(t *testing.T) {
 	t.Parallel()
-	ts := startWebhookServer(t, allowPrivate, "")
+	ts := startWebhookServer(t, allowPrivate, "", "webhooks")
 	hook := newReceiver(t, nil)
 	endpoint, secret := ts.createWebhook(t, hook.URL, "account.registered", "account.activated", "account.signed_in",
 		"account.password_changed", "account.password_reset", "account.email_changed", "account.disabled",
@@ -249,7 +247,7 @@ func TestWebhooksEveryEventType(t *testing.T) {
 		t.Errorf("%d deliveries of %d events: some were sent twice", n, len(events))
 	}
 
-	res := ts.admin(t, http.MethodGet, "/admin/v1/webhooks/"+endpoint+"/deliveries?limit=100", nil)
+	res := ts.adminJSON(t, http.MethodGet, "/admin/v1/webhooks/"+endpoint+"/deliveries?limit=100", nil)
 	wantStatus(t, res, http.StatusOK)
 	var page struct {
 		Deliveries []struct {
@@ -281,7 +279,7 @@ func TestWebhooksEveryEventType(t *testing.T) {
 // disabled at once and gets nothing more.
 func TestWebhookRetriesAndGone(t *testing.T) {
 	t.Parallel()
-	ts := startWebhookServer(t, allowPrivate, "")
+	ts := startWebhookServer(t, allowPrivate, "", "webhooks")
 	flaky := newReceiver(t, func(_ string, n int) int {
 		if n == 1 {
 			return http.StatusInternalServerError
@@ -312,7 +310,7 @@ func TestWebhookRetriesAndGone(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the gone endpoint is disabled", func() bool {
 		return ts.count(t, `SELECT count(*) FROM identity.webhook_endpoints WHERE id = $1 AND disabled_at IS NOT NULL`, goneID) == 1
 	})
-	res := ts.admin(t, http.MethodGet, "/admin/v1/webhooks", nil)
+	res := ts.adminJSON(t, http.MethodGet, "/admin/v1/webhooks", nil)
 	wantStatus(t, res, http.StatusOK)
 	if !strings.Contains(string(res.Body), `"disabled_at"`) || strings.Contains(string(res.Body), "whsec_") {
 		t.Errorf("the list %s: want the disabled endpoint marked, and no secret", res.Body)
@@ -341,15 +339,15 @@ func TestWebhookRetriesAndGone(t *testing.T) {
 // TestWebhookReplicas: two replicas on one database deliver each event once.
 func TestWebhookReplicas(t *testing.T) {
 	t.Parallel()
-	a := startWebhookServer(t, allowPrivate, "")
-	b := startWebhookServer(t, allowPrivate, a.DatabaseURL)
+	a := startWebhookServer(t, allowPrivate, "", "replica-a")
+	b := startWebhookServer(t, allowPrivate, a.DatabaseURL, "replica-b")
 	hook := newReceiver(t, nil)
 	a.createWebhook(t, hook.URL, "account.registered")
 	const accounts = 10
 	for i := range accounts {
-		ts := a
+		ts := a.testServer
 		if i%2 == 1 {
-			ts = b
+			ts = b.testServer
 		}
 		wantStatus(t, ts.register(t, "replica"+string(rune('a'+i))+"@example.com", pw), http.StatusCreated)
 	}
@@ -370,7 +368,7 @@ func TestWebhookReplicas(t *testing.T) {
 // got in anyway (written to the table) is refused at delivery, never connected to.
 func TestWebhookAdmin(t *testing.T) {
 	t.Parallel()
-	ts := startWebhookServer(t, nil, "")
+	ts := startWebhookServer(t, nil, "", "webhooks")
 	hook := newReceiver(t, nil)
 	for _, c := range []struct {
 		body  any
@@ -383,19 +381,19 @@ func TestWebhookAdmin(t *testing.T) {
 		{map[string]any{"url": "https://93.184.216.34/hook", "events": []string{"account.exploded"}}, "events"},
 		{map[string]any{"url": "https://93.184.216.34/hook", "events": []string{}}, "events"},
 	} {
-		res := ts.admin(t, http.MethodPost, "/admin/v1/webhooks", c.body)
+		res := ts.adminJSON(t, http.MethodPost, "/admin/v1/webhooks", c.body)
 		p := wantProblem(t, res, http.StatusUnprocessableEntity, "validation_failed")
 		if !strings.Contains(string(res.Body), `"`+c.field+`"`) {
 			t.Errorf("%v: %v; want the field %s named", c.body, p, c.field)
 		}
 	}
-	wantProblem(t, ts.admin(t, http.MethodPost, "/admin/v1/webhooks", "not an object"), http.StatusBadRequest, "malformed_json")
+	wantProblem(t, ts.adminJSON(t, http.MethodPost, "/admin/v1/webhooks", "not an object"), http.StatusBadRequest, "malformed_json")
 	// A public address is accepted (not called: no event).
 	id, _ := ts.createWebhook(t, "https://93.184.216.34/hook", "account.activated")
-	wantStatus(t, ts.admin(t, http.MethodDelete, "/admin/v1/webhooks/"+id, nil), http.StatusNoContent)
+	wantStatus(t, ts.adminJSON(t, http.MethodDelete, "/admin/v1/webhooks/"+id, nil), http.StatusNoContent)
 	for _, path := range []string{"/admin/v1/webhooks/" + id, "/admin/v1/webhooks/not-an-id"} {
-		wantProblem(t, ts.admin(t, http.MethodDelete, path, nil), http.StatusNotFound, "not_found")
-		wantProblem(t, ts.admin(t, http.MethodGet, path+"/deliveries", nil), http.StatusNotFound, "not_found")
+		wantProblem(t, ts.adminJSON(t, http.MethodDelete, path, nil), http.StatusNotFound, "not_found")
+		wantProblem(t, ts.adminJSON(t, http.MethodGet, path+"/deliveries", nil), http.StatusNotFound, "not_found")
 	}
 
 	// A loopback endpoint in the table (as if its name had resolved elsewhere at
@@ -464,73 +462,5 @@ func (ts *testServer) queryStrings(t *testing.T, sql string, dest ...any) {
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// admin sends an administration request (no credentials: the stub lets it in) and
-// checks the exchange against api/admin.yaml.
-func (ts *testServer) admin(t *testing.T, method, path string, body any) response {
-	t.Helper()
-	req := ts.newRequest(t, method, path, body, "", "")
-	req.Header.Set("Authorization", "Bearer stub")
-	sent := requestBody(t, req)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := response{Status: res.StatusCode, Header: res.Header, Body: b}
-	checkAdminContract(t, req, sent, r)
-	return r
-}
-
-var loadAdminContract = sync.OnceValues(func() (theContract, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(api.Admin)
-	if err != nil {
-		return theContract{}, fmt.Errorf("load api/admin.yaml: %w", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return theContract{}, fmt.Errorf("api/admin.yaml is not valid: %w", err)
-	}
-	doc.Servers = nil
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		return theContract{}, fmt.Errorf("route api/admin.yaml: %w", err)
-	}
-	return theContract{doc: doc, router: router}, nil
-})
-
-// checkAdminContract validates one administration exchange against api/admin.yaml: the
-// operation exists, and the response is one it lists (status, content type, body).
-func checkAdminContract(t *testing.T, sent *http.Request, body []byte, res response) {
-	t.Helper()
-	c, err := loadAdminContract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	req := sent.Clone(ctx)
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	what := fmt.Sprintf("%s %s -> %d", req.Method, req.URL.Path, res.Status)
-	route, params, err := c.router.FindRoute(req)
-	if err != nil {
-		t.Errorf("admin contract: %s: no such operation in api/admin.yaml", what)
-		return
-	}
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
-	reqErr := openapi3filter.ValidateRequest(ctx, in)
-	if reqErr != nil && res.Status < 400 {
-		t.Errorf("admin contract: %s: the document refuses the request (%v), yet it succeeded", what, reqErr)
-	}
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.Status, Header: res.Header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true}}
-	out.SetBodyBytes(res.Body)
-	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		t.Errorf("admin contract: %s: %v", what, err)
 	}
 }

@@ -1,6 +1,8 @@
-// Package api holds the service's OpenAPI 3.0 document (openapi.yaml), embedded in the
-// binary and served at GET /openapi.yaml. The typed client in api/client is generated
-// from it (make generate); the root package's tests keep it true to the server.
+// Package api holds the service's OpenAPI 3.0 documents, embedded in the binary: the
+// public API's (openapi.yaml, served at GET /openapi.yaml) and the administration API's
+// (admin.yaml, served at GET /admin/openapi.yaml on ADMIN_ADDR). The typed clients in
+// api/client and api/adminclient are generated from them (make generate); the root
+// package's tests keep them true to the servers.
 package api //nolint:revive // the folder of the OpenAPI document, as Go projects name it; the package only embeds it
 
 import _ "embed" // the document is embedded
@@ -10,7 +12,7 @@ import _ "embed" // the document is embedded
 //go:embed openapi.yaml
 var OpenAPI []byte
 
-// Admin is the administration API's OpenAPI document (admin.yaml), as YAML.
+// AdminOpenAPI is the administration API's OpenAPI document, as YAML.
 //
 //go:embed admin.yaml
-var Admin []byte
+var AdminOpenAPI []byte

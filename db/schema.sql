@@ -465,6 +465,34 @@ CREATE TABLE identity.webhook_endpoints (
 COMMENT ON TABLE identity.webhook_endpoints IS 'Webhook endpoints: where account events are POSTed, signed with the endpoint''s whsec_ secret (Standard Webhooks).';
 
 --
+-- Name: admin_keys; Type: TABLE; Schema: platform; Owner: -
+--
+
+CREATE TABLE platform.admin_keys (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    key_hash bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    CONSTRAINT admin_keys_key_hash_check CHECK ((octet_length(key_hash) = 32)),
+    CONSTRAINT admin_keys_name_check CHECK ((name ~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$'::text))
+);
+
+--
+-- Name: admin_keys_id_seq; Type: SEQUENCE; Schema: platform; Owner: -
+--
+
+ALTER TABLE platform.admin_keys ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME platform.admin_keys_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: outbox_emails; Type: TABLE; Schema: platform; Owner: -
 --
 
@@ -806,6 +834,27 @@ ALTER TABLE ONLY identity.webhook_endpoints
     ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
 
 --
+-- Name: admin_keys admin_keys_key_hash_key; Type: CONSTRAINT; Schema: platform; Owner: -
+--
+
+ALTER TABLE ONLY platform.admin_keys
+    ADD CONSTRAINT admin_keys_key_hash_key UNIQUE (key_hash);
+
+--
+-- Name: admin_keys admin_keys_name_key; Type: CONSTRAINT; Schema: platform; Owner: -
+--
+
+ALTER TABLE ONLY platform.admin_keys
+    ADD CONSTRAINT admin_keys_name_key UNIQUE (name);
+
+--
+-- Name: admin_keys admin_keys_pkey; Type: CONSTRAINT; Schema: platform; Owner: -
+--
+
+ALTER TABLE ONLY platform.admin_keys
+    ADD CONSTRAINT admin_keys_pkey PRIMARY KEY (id);
+
+--
 -- Name: outbox_emails outbox_emails_pkey; Type: CONSTRAINT; Schema: platform; Owner: -
 --
 
@@ -1116,4 +1165,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261207120000'),
     ('20261207130000'),
     ('20261208100000'),
+    ('20261209100000'),
     ('20261211100000');

@@ -35,6 +35,9 @@ type Config struct {
 	HTTPAddr        string
 	// MetricsAddr, when set, is the only address /metrics is served on (not HTTPAddr).
 	MetricsAddr string
+	// AdminAddr, when set, is the only address the administration API and the jobs
+	// dashboard are served on (platform/admin); empty: they are off.
+	AdminAddr string
 
 	SMTP     SMTP
 	MailFrom string
@@ -133,6 +136,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseTimeout:   p.duration("DATABASE_TIMEOUT", 5*time.Second),
 		HTTPAddr:          p.str("HTTP_ADDR", ":8080"),
 		MetricsAddr:       p.str("METRICS_ADDR", ""),
+		AdminAddr:         p.str("ADMIN_ADDR", ""),
 		SMTP: SMTP{
 			Host:           p.str("SMTP_HOST", ""),
 			Port:           p.intRange("SMTP_PORT", 587, 1, 65535),
@@ -197,6 +201,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("database_timeout", c.DatabaseTimeout),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("metrics_addr", c.MetricsAddr),
+		slog.String("admin_addr", c.AdminAddr),
 		slog.String("smtp_host", c.SMTP.Host),
 		slog.Int("smtp_port", c.SMTP.Port),
 		slog.String("smtp_username", c.SMTP.Username),

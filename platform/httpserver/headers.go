@@ -65,15 +65,16 @@ func onAPI(c echo.Context) bool {
 }
 
 // securityHeaders sets what every response carries: X-Content-Type-Options: nosniff, so a
-// browser never reads a JSON body as something else, and, on the API, Cache-Control:
-// no-store, so no cache keeps a user (or a problem) meant for one caller. They are set
-// before the handler runs, so errors, 404s and 405s carry them too.
-func securityHeaders() echo.MiddlewareFunc {
+// browser never reads a JSON body as something else, and, where noStore says (the API;
+// everything on the administration listener), Cache-Control: no-store, so no cache keeps
+// a user (or a problem) meant for one caller. They are set before the handler runs, so
+// errors, 404s and 405s carry them too.
+func securityHeaders(noStore func(echo.Context) bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
 			h.Set(echo.HeaderXContentTypeOptions, "nosniff")
-			if onAPI(c) {
+			if noStore(c) {
 				h.Set(echo.HeaderCacheControl, "no-store")
 			}
 			return next(c)

@@ -63,6 +63,27 @@ type Server struct {
 // New returns a server with the platform's middleware and health routes; modules add
 // their routes to API().
 func New(opts Options, logger *slog.Logger) *Server {
+	return newServer(opts, logger, false)
+}
+
+// AdminPrefix is the path of the administration API's group (NewAdmin's API()).
+const AdminPrefix = "/admin/v1"
+
+// AdminOpenAPIPath is where NewAdmin serves Options.OpenAPI.
+const AdminOpenAPIPath = "/admin/openapi.yaml"
+
+// NewAdmin returns the server of the administration listener (ADMIN_ADDR): the same
+// middleware as New (request ids, problem documents, nosniff, the header and body limits,
+// the access log, the drain at shutdown), but no health routes, no /metrics and no per-IP
+// rate limit (RateLimitPerIP, Ready and Metrics are ignored). Its API() is the group at
+// AdminPrefix, every response is no-store, and Options.OpenAPI is served at
+// AdminOpenAPIPath. The caller adds the key check (platform/admin).
+func NewAdmin(opts Options, logger *slog.Logger) *Server {
+	opts.RateLimitPerIP, opts.Ready, opts.Metrics = 0, nil, nil
+	return newServer(opts, logger, true)
+}
+
+func newServer(opts Options, logger *slog.Logger, admin bool) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = ipExtractor(opts.TrustedProxies)
@@ -74,7 +95,11 @@ func New(opts Options, logger *slog.Logger) *Server {
 	t := newTracker()
 	e.Server.ConnState = t.connState
 
-	e.Use(requestID(), securityHeaders())
+	noStore := onAPI
+	if admin {
+		noStore = func(echo.Context) bool { return true }
+	}
+	e.Use(requestID(), securityHeaders(noStore))
 	e.Use(opts.Observers...)
 	e.Use(
 		accessLog(logger),
@@ -93,6 +118,16 @@ func New(opts Options, logger *slog.Logger) *Server {
 	)
 	if opts.RateLimitPerIP > 0 {
 		e.Use(rateLimit(newIPLimiter(opts.RateLimitPerIP, time.Now)))
+	}
+
+	if admin {
+		if opts.OpenAPI != nil {
+			e.GET(AdminOpenAPIPath, func(c echo.Context) error {
+				return c.Blob(http.StatusOK, "application/yaml", opts.OpenAPI)
+			})
+		}
+		return &Server{echo: e, api: e.Group(AdminPrefix), logger: logger, tracker: t,
+			drainTimeout: cmp.Or(opts.DrainTimeout, DrainTimeout), cutGrace: cmp.Or(opts.CutGrace, CutGrace)}
 	}
 
 	probe := []string{http.MethodGet, http.MethodHead} // some probes send HEAD
@@ -133,6 +168,17 @@ func New(opts Options, logger *slog.Logger) *Server {
 
 // API is the /v1 route group modules mount on.
 func (s *Server) API() *echo.Group { return s.api }
+
+// Group is a route group at prefix beside API(), behind m (the administration
+// listener's jobs dashboard).
+func (s *Server) Group(prefix string, m ...echo.MiddlewareFunc) *echo.Group {
+	return s.echo.Group(prefix, m...)
+}
+
+// Use adds m after the platform's middleware, around every request once it is routed,
+// unknown routes and wrong methods included (the administration listener's key check).
+// Unlike middleware on a group, it keeps a wrong method a 405.
+func (s *Server) Use(m ...echo.MiddlewareFunc) { s.echo.Use(m...) }
 
 // Handler is the server as an http.Handler, for tests.
 func (s *Server) Handler() http.Handler { return s.echo }

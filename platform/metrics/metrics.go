@@ -35,10 +35,14 @@ type Metrics struct {
 	reg    *prometheus.Registry
 	logger *slog.Logger
 
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	sendFailures *prometheus.CounterVec
-	sendDuration prometheus.Histogram
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	// adminRequests and adminLatency are the administration listener's (ADMIN_ADDR):
+	// series of their own, so its routes never mix with the public API's.
+	adminRequests *prometheus.CounterVec
+	adminLatency  *prometheus.HistogramVec
+	sendFailures  *prometheus.CounterVec
+	sendDuration  prometheus.Histogram
 }
 
 // New returns the metrics of one server, the Go runtime and process collectors included.
@@ -58,6 +62,15 @@ func New(logger *slog.Logger) *Metrics {
 			// the middle.
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route", "status"}),
+		adminRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "admin_http", Name: "requests_total",
+			Help: "Administration API requests (ADMIN_ADDR) answered, by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		adminLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "admin_http", Name: "request_duration_seconds",
+			Help:    "Time from an administration API request's routing to its answer, by method, route template and status.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
 		sendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "outbox", Name: "emails_failed_total",
 			Help: "Email delivery attempts that failed, by reason class (timeout, connection, rejected_temporary, rejected_permanent, other).",
@@ -74,7 +87,7 @@ func New(logger *slog.Logger) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.sendFailures, m.sendDuration,
+		m.requests, m.latency, m.adminRequests, m.adminLatency, m.sendFailures, m.sendDuration,
 	)
 	return m
 }
@@ -107,6 +120,17 @@ var knownMethods = map[string]bool{
 // path: an unknown path is "(none)") and status. It renders an error itself, so it sees
 // the status the client gets; mount it outside the access log.
 func (m *Metrics) Middleware() echo.MiddlewareFunc {
+	return observe(m.requests, m.latency)
+}
+
+// AdminMiddleware is Middleware for the administration listener: its requests are
+// counted and timed in identity_admin_http_* (the jobs dashboard's as its one route
+// template /admin/jobs/*), never in the public API's series.
+func (m *Metrics) AdminMiddleware() echo.MiddlewareFunc {
+	return observe(m.adminRequests, m.adminLatency)
+}
+
+func observe(requests *prometheus.CounterVec, latency *prometheus.HistogramVec) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
@@ -122,8 +146,8 @@ func (m *Metrics) Middleware() echo.MiddlewareFunc {
 				route = "(none)"
 			}
 			status := strconv.Itoa(c.Response().Status)
-			m.requests.WithLabelValues(method, route, status).Inc()
-			m.latency.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
+			requests.WithLabelValues(method, route, status).Inc()
+			latency.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
 			return nil
 		}
 	}
