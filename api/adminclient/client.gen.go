@@ -303,6 +303,8 @@ type ClientInterface interface {
 
 	// ListWebhooks List the webhook endpoints (never their secrets)
 	//
+	// Every endpoint, oldest first, live or disabled (by a 410); the secrets are never shown again.
+	//
 	// Corresponds with GET /admin/v1/webhooks (the `ListWebhooks` operationId).
 	ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -361,6 +363,8 @@ type ClientInterface interface {
 
 	// WebhookDeliveries The endpoint's delivery attempts, newest first
 	//
+	// Every attempt to deliver an event to the endpoint (time, status, duration, error), newest first; kept `AUDIT_RETENTION`.
+	//
 	// Corresponds with GET /admin/v1/webhooks/{id}/deliveries (the `WebhookDeliveries` operationId).
 	WebhookDeliveries(ctx context.Context, id WebhookID, params *WebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
@@ -405,6 +409,8 @@ func (c *Client) GetAdminOpenAPI(ctx context.Context, reqEditors ...RequestEdito
 }
 
 // ListWebhooks List the webhook endpoints (never their secrets)
+//
+// Every endpoint, oldest first, live or disabled (by a 410); the secrets are never shown again.
 //
 // Corresponds with GET /admin/v1/webhooks (the `ListWebhooks` operationId).
 func (c *Client) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -503,6 +509,8 @@ func (c *Client) DeleteWebhook(ctx context.Context, id WebhookID, reqEditors ...
 }
 
 // WebhookDeliveries The endpoint's delivery attempts, newest first
+//
+// Every attempt to deliver an event to the endpoint (time, status, duration, error), newest first; kept `AUDIT_RETENTION`.
 //
 // Corresponds with GET /admin/v1/webhooks/{id}/deliveries (the `WebhookDeliveries` operationId).
 func (c *Client) WebhookDeliveries(ctx context.Context, id WebhookID, params *WebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -802,6 +810,8 @@ type ClientWithResponsesInterface interface {
 
 	// ListWebhooksWithResponse List the webhook endpoints (never their secrets)
 	//
+	// Every endpoint, oldest first, live or disabled (by a 410); the secrets are never shown again.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /admin/v1/webhooks (the `ListWebhooks` operationId).
@@ -863,6 +873,8 @@ type ClientWithResponsesInterface interface {
 	DeleteWebhookWithResponse(ctx context.Context, id WebhookID, reqEditors ...RequestEditorFn) (*DeleteWebhookResponse, error)
 
 	// WebhookDeliveriesWithResponse The endpoint's delivery attempts, newest first
+	//
+	// Every attempt to deliver an event to the endpoint (time, status, duration, error), newest first; kept `AUDIT_RETENTION`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1580,6 +1592,8 @@ func (c *ClientWithResponses) GetAdminOpenAPIWithResponse(ctx context.Context, r
 
 // ListWebhooksWithResponse List the webhook endpoints (never their secrets)
 //
+// Every endpoint, oldest first, live or disabled (by a 410); the secrets are never shown again.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /admin/v1/webhooks (the `ListWebhooks` operationId).
@@ -1665,6 +1679,8 @@ func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id 
 }
 
 // WebhookDeliveriesWithResponse The endpoint's delivery attempts, newest first
+//
+// Every attempt to deliver an event to the endpoint (time, status, duration, error), newest first; kept `AUDIT_RETENTION`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
