@@ -116,9 +116,9 @@ func (hs hookServer) adminJSON(t *testing.T, method, path string, body any) resp
 var allowPrivate = map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"}
 
 // createWebhook registers an endpoint and returns its id and secret.
-func (ts hookServer) createWebhook(t *testing.T, url string, events ...string) (id, secret string) {
+func (hs hookServer) createWebhook(t *testing.T, url string, events ...string) (id, secret string) {
 	t.Helper()
-	res := ts.adminJSON(t, http.MethodPost, "/admin/v1/webhooks", map[string]any{"url": url, "events": events})
+	res := hs.adminJSON(t, http.MethodPost, "/admin/v1/webhooks", map[string]any{"url": url, "events": events})
 	wantStatus(t, res, http.StatusCreated)
 	body := res.JSON(t)
 	id, _ = body["id"].(string)
