@@ -25,8 +25,13 @@ run: migrate ## migrate, then serve on :8080 against the local PostgreSQL; email
 	LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN) serve
 
 .PHONY: test
-test: ## run every test (needs the local PostgreSQL; each package makes its own database)
+test: test/webhooks/node_modules ## run every test (needs the local PostgreSQL; each package makes its own database)
 	$(GO) test -race -count=1 ./...
+
+# The Standard Webhooks reference library (npm, pinned in test/webhooks/package-lock.json)
+# that webhooks_e2e_test.go verifies every delivery's signature with.
+test/webhooks/node_modules: test/webhooks/package-lock.json
+	cd test/webhooks && npm ci --no-audit --no-fund
 
 # The benchmark of docs/benchmarks.md (issue 13): builds the binary, runs it on a fresh
 # database of the local PostgreSQL with an SMTP server in the load generator, prints the

@@ -259,7 +259,7 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 	}
 	mx.Maintenance(housekeeping.Removed)
 	platform := module.Platform{Env: cfg.Modules, Pool: pool, Jobs: js, Outbox: ob, Maintenance: housekeeping,
-		Metrics: mx.Registerer(), Tracer: tracer}
+		Metrics: mx.Registerer(), Tracer: tracer, Logger: logger}
 	modules, err := newModules(platform, settings)
 	if err != nil {
 		return err

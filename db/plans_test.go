@@ -88,6 +88,13 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		FROM generate_series(1, 20000) AS i;
 		INSERT INTO identity.sign_in_clients (account_id, client, signed_in_at)
 		SELECT id, '192.0.2.1', created_at FROM identity.accounts WHERE status = 'active';
+		INSERT INTO identity.webhook_endpoints (id, url, events, secret)
+		SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'https://example.com/' || i, '{account.activated}', 'whsec_x'
+		FROM generate_series(0, 19) AS i;
+		INSERT INTO identity.webhook_attempts (endpoint_id, event_id, attempted_at, status, duration_ms)
+		SELECT ('00000000-0000-0000-0000-' || lpad((i % 20)::text, 12, '0'))::uuid, gen_random_uuid(),
+		       now() - (i % 1440) * interval '1 minute', 200, 10
+		FROM generate_series(1, 20000) AS i;
 		ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +126,8 @@ func TestMaintenanceQueriesUseTheirIndexes(t *testing.T) {
 		{"queries/identity/email_change.sql", "MoveSignInFailures", []any{"a@example.com", "b@example.com"}, "sign_in_failures_email_failed_at_idx"},
 		{"queries/identity/sessions.sql", "DeleteOtherSessions", []any{"00000000-0000-0000-0000-000000000000", nil}, "sessions_account_id_last_used_at_idx"},
 		{"queries/identity/sessions.sql", "PurgeOldSessions", []any{int64(720 * 3600 * 1000), int64(500)}, "sessions_created_at_idx"},
+		{"queries/identity/webhooks.sql", "PurgeWebhookAttempts", []any{int64(90 * 24 * 3600 * 1000), int64(500)}, "webhook_attempts_attempted_at_idx"},
+		{"queries/identity/webhooks.sql", "WebhookAttempts", []any{"00000000-0000-0000-0000-000000000000", int32(100)}, "webhook_attempts_endpoint_id_attempted_at_idx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := pool.Acquire(ctx)

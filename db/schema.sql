@@ -407,6 +407,59 @@ ALTER TABLE identity.sign_in_failures ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 );
 
 --
+-- Name: webhook_attempts; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.webhook_attempts (
+    id bigint NOT NULL,
+    endpoint_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL,
+    status integer,
+    duration_ms integer NOT NULL,
+    error text DEFAULT ''::text NOT NULL
+);
+
+--
+-- Name: TABLE webhook_attempts; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.webhook_attempts IS 'Every delivery attempt of an account event to a webhook endpoint: time, status, duration, error.';
+
+--
+-- Name: webhook_attempts_id_seq; Type: SEQUENCE; Schema: identity; Owner: -
+--
+
+ALTER TABLE identity.webhook_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME identity.webhook_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: webhook_endpoints; Type: TABLE; Schema: identity; Owner: -
+--
+
+CREATE TABLE identity.webhook_endpoints (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    secret text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone,
+    disabled_reason text DEFAULT ''::text NOT NULL
+);
+
+--
+-- Name: TABLE webhook_endpoints; Type: COMMENT; Schema: identity; Owner: -
+--
+
+COMMENT ON TABLE identity.webhook_endpoints IS 'Webhook endpoints: where account events are POSTed, signed with the endpoint''s whsec_ secret (Standard Webhooks).';
+
+--
 -- Name: admin_keys; Type: TABLE; Schema: platform; Owner: -
 --
 
@@ -762,6 +815,20 @@ ALTER TABLE ONLY identity.sign_in_failures
     ADD CONSTRAINT sign_in_failures_pkey PRIMARY KEY (id);
 
 --
+-- Name: webhook_attempts webhook_attempts_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_pkey PRIMARY KEY (id);
+
+--
+-- Name: webhook_endpoints webhook_endpoints_pkey; Type: CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.webhook_endpoints
+    ADD CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (id);
+
+--
 -- Name: admin_keys admin_keys_key_hash_key; Type: CONSTRAINT; Schema: platform; Owner: -
 --
 
@@ -934,6 +1001,24 @@ CREATE INDEX sign_in_failures_email_failed_at_idx ON identity.sign_in_failures U
 CREATE INDEX sign_in_failures_failed_at_idx ON identity.sign_in_failures USING btree (failed_at);
 
 --
+-- Name: webhook_attempts_attempted_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX webhook_attempts_attempted_at_idx ON identity.webhook_attempts USING btree (attempted_at);
+
+--
+-- Name: webhook_attempts_endpoint_id_attempted_at_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX webhook_attempts_endpoint_id_attempted_at_idx ON identity.webhook_attempts USING btree (endpoint_id, attempted_at DESC, id DESC);
+
+--
+-- Name: webhook_endpoints_events_idx; Type: INDEX; Schema: identity; Owner: -
+--
+
+CREATE INDEX webhook_endpoints_events_idx ON identity.webhook_endpoints USING gin (events) WHERE (disabled_at IS NULL);
+
+--
 -- Name: outbox_emails_finished_idx; Type: INDEX; Schema: platform; Owner: -
 --
 
@@ -1041,6 +1126,13 @@ ALTER TABLE ONLY identity.sign_in_clients
     ADD CONSTRAINT sign_in_clients_account_id_fkey FOREIGN KEY (account_id) REFERENCES identity.accounts(id) ON DELETE CASCADE;
 
 --
+-- Name: webhook_attempts webhook_attempts_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: identity; Owner: -
+--
+
+ALTER TABLE ONLY identity.webhook_attempts
+    ADD CONSTRAINT webhook_attempts_endpoint_id_fkey FOREIGN KEY (endpoint_id) REFERENCES identity.webhook_endpoints(id) ON DELETE CASCADE;
+
+--
 -- PostgreSQL database dump complete
 --
 
@@ -1076,4 +1168,5 @@ INSERT INTO public.schema_migrations (version) VALUES
     ('20261208100000'),
     ('20261209100000'),
     ('20261210100000'),
+    ('20261211100000'),
     ('20261212100000');

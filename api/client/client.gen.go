@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,81 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for AccountActivatedEventType.
+const (
+	AccountActivatedEventTypeAccountActivated AccountActivatedEventType = "account.activated"
+)
+
+// Valid indicates whether the value is a known member of the AccountActivatedEventType enum.
+func (e AccountActivatedEventType) Valid() bool {
+	switch e {
+	case AccountActivatedEventTypeAccountActivated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountDeletedEventType.
+const (
+	AccountDeletedEventTypeAccountDeleted AccountDeletedEventType = "account.deleted"
+)
+
+// Valid indicates whether the value is a known member of the AccountDeletedEventType enum.
+func (e AccountDeletedEventType) Valid() bool {
+	switch e {
+	case AccountDeletedEventTypeAccountDeleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountDisabledEventType.
+const (
+	AccountDisabledEventTypeAccountDisabled AccountDisabledEventType = "account.disabled"
+)
+
+// Valid indicates whether the value is a known member of the AccountDisabledEventType enum.
+func (e AccountDisabledEventType) Valid() bool {
+	switch e {
+	case AccountDisabledEventTypeAccountDisabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountEmailChangedEventType.
+const (
+	AccountEmailChangedEventTypeAccountEmailChanged AccountEmailChangedEventType = "account.email_changed"
+)
+
+// Valid indicates whether the value is a known member of the AccountEmailChangedEventType enum.
+func (e AccountEmailChangedEventType) Valid() bool {
+	switch e {
+	case AccountEmailChangedEventTypeAccountEmailChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountEnabledEventType.
+const (
+	AccountEnabledEventTypeAccountEnabled AccountEnabledEventType = "account.enabled"
+)
+
+// Valid indicates whether the value is a known member of the AccountEnabledEventType enum.
+func (e AccountEnabledEventType) Valid() bool {
+	switch e {
+	case AccountEnabledEventTypeAccountEnabled:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for AccountEventType.
 const (
@@ -56,6 +132,81 @@ func (e AccountEventType) Valid() bool {
 	case AccountEventTypeAccountSessionsRevoked:
 		return true
 	case AccountEventTypeAccountSignedIn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountPasswordChangedEventType.
+const (
+	AccountPasswordChangedEventTypeAccountPasswordChanged AccountPasswordChangedEventType = "account.password_changed"
+)
+
+// Valid indicates whether the value is a known member of the AccountPasswordChangedEventType enum.
+func (e AccountPasswordChangedEventType) Valid() bool {
+	switch e {
+	case AccountPasswordChangedEventTypeAccountPasswordChanged:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountPasswordResetEventType.
+const (
+	AccountPasswordResetEventTypeAccountPasswordReset AccountPasswordResetEventType = "account.password_reset"
+)
+
+// Valid indicates whether the value is a known member of the AccountPasswordResetEventType enum.
+func (e AccountPasswordResetEventType) Valid() bool {
+	switch e {
+	case AccountPasswordResetEventTypeAccountPasswordReset:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountRegisteredEventType.
+const (
+	AccountRegisteredEventTypeAccountRegistered AccountRegisteredEventType = "account.registered"
+)
+
+// Valid indicates whether the value is a known member of the AccountRegisteredEventType enum.
+func (e AccountRegisteredEventType) Valid() bool {
+	switch e {
+	case AccountRegisteredEventTypeAccountRegistered:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountSessionsRevokedEventType.
+const (
+	AccountSessionsRevokedEventTypeAccountSessionsRevoked AccountSessionsRevokedEventType = "account.sessions_revoked"
+)
+
+// Valid indicates whether the value is a known member of the AccountSessionsRevokedEventType enum.
+func (e AccountSessionsRevokedEventType) Valid() bool {
+	switch e {
+	case AccountSessionsRevokedEventTypeAccountSessionsRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccountSignedInEventType.
+const (
+	AccountSignedInEventTypeAccountSignedIn AccountSignedInEventType = "account.signed_in"
+)
+
+// Valid indicates whether the value is a known member of the AccountSignedInEventType enum.
+func (e AccountSignedInEventType) Valid() bool {
+	switch e {
+	case AccountSignedInEventTypeAccountSignedIn:
 		return true
 	default:
 		return false
@@ -3743,10 +3894,97 @@ func (e ChangePassword503ApplicationProblemPlusJSONResponseBodyStatus) Valid() b
 	}
 }
 
+// AccountActivatedEvent An `account.activated` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountActivatedEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of `account.registered`, `account.activated` and `account.email_changed`.
+	Data EmailEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                 `json:"occurred_at"`
+	Type       AccountActivatedEventType `json:"type"`
+}
+
+// AccountActivatedEventType defines model for AccountActivatedEvent.Type.
+type AccountActivatedEventType string
+
+// AccountDeletedEvent An `account.deleted` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountDeletedEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of the other types; `actor` for an administrator's action, else empty.
+	Data ActorEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time               `json:"occurred_at"`
+	Type       AccountDeletedEventType `json:"type"`
+}
+
+// AccountDeletedEventType defines model for AccountDeletedEvent.Type.
+type AccountDeletedEventType string
+
+// AccountDisabledEvent An `account.disabled` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountDisabledEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of the other types; `actor` for an administrator's action, else empty.
+	Data ActorEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                `json:"occurred_at"`
+	Type       AccountDisabledEventType `json:"type"`
+}
+
+// AccountDisabledEventType defines model for AccountDisabledEvent.Type.
+type AccountDisabledEventType string
+
+// AccountEmailChangedEvent An `account.email_changed` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountEmailChangedEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of `account.registered`, `account.activated` and `account.email_changed`.
+	Data EmailEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                    `json:"occurred_at"`
+	Type       AccountEmailChangedEventType `json:"type"`
+}
+
+// AccountEmailChangedEventType defines model for AccountEmailChangedEvent.Type.
+type AccountEmailChangedEventType string
+
+// AccountEnabledEvent An `account.enabled` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountEnabledEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of the other types; `actor` for an administrator's action, else empty.
+	Data ActorEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time               `json:"occurred_at"`
+	Type       AccountEnabledEventType `json:"type"`
+}
+
+// AccountEnabledEventType defines model for AccountEnabledEvent.Type.
+type AccountEnabledEventType string
+
 // AccountEvent Something that happened to an account, recorded in the transaction of the change.
 // The same shape is the body of a webhook delivery and what a module's subscriber
 // receives; consumers order by `occurred_at` and deduplicate by `id`. `data` holds
 // what the type needs and never a password, hash, code or token.
+// The per-type schemas (`AccountActivatedEvent`, `AccountSignedInEvent`, ...) say
+// which `data` each type carries, for generating the types of webhook bodies.
 type AccountEvent struct {
 	// AccountId The account's id (opaque).
 	AccountId string             `json:"account_id"`
@@ -3782,11 +4020,101 @@ type AccountEventType string
 
 // AccountEvents defines model for AccountEvents.
 type AccountEvents struct {
-	Events []AccountEvent `json:"events"`
+	Events []AccountEvents_Events_Item `json:"events"`
 
 	// NextBefore The cursor of the next page (its `before`), or null when this page is the last.
 	NextBefore *openapi_types.UUID `json:"next_before"`
 }
+
+// AccountEvents_Events_Item defines model for AccountEvents.events.Item.
+type AccountEvents_Events_Item struct {
+	union json.RawMessage
+}
+
+// AccountPasswordChangedEvent An `account.password_changed` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountPasswordChangedEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of the other types; `actor` for an administrator's action, else empty.
+	Data ActorEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                       `json:"occurred_at"`
+	Type       AccountPasswordChangedEventType `json:"type"`
+}
+
+// AccountPasswordChangedEventType defines model for AccountPasswordChangedEvent.Type.
+type AccountPasswordChangedEventType string
+
+// AccountPasswordResetEvent An `account.password_reset` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountPasswordResetEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of the other types; `actor` for an administrator's action, else empty.
+	Data ActorEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                     `json:"occurred_at"`
+	Type       AccountPasswordResetEventType `json:"type"`
+}
+
+// AccountPasswordResetEventType defines model for AccountPasswordResetEvent.Type.
+type AccountPasswordResetEventType string
+
+// AccountRegisteredEvent An `account.registered` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountRegisteredEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of `account.registered`, `account.activated` and `account.email_changed`.
+	Data EmailEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                  `json:"occurred_at"`
+	Type       AccountRegisteredEventType `json:"type"`
+}
+
+// AccountRegisteredEventType defines model for AccountRegisteredEvent.Type.
+type AccountRegisteredEventType string
+
+// AccountSessionsRevokedEvent An `account.sessions_revoked` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountSessionsRevokedEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of the other types; `actor` for an administrator's action, else empty.
+	Data ActorEventData     `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                       `json:"occurred_at"`
+	Type       AccountSessionsRevokedEventType `json:"type"`
+}
+
+// AccountSessionsRevokedEventType defines model for AccountSessionsRevokedEvent.Type.
+type AccountSessionsRevokedEventType string
+
+// AccountSignedInEvent An `account.signed_in` event, as a webhook delivers it (its body) and a subscriber gets it.
+type AccountSignedInEvent struct {
+	// AccountId The account's id (opaque).
+	AccountId string `json:"account_id"`
+
+	// Data The `data` of `account.signed_in`.
+	Data SignInEventData    `json:"data"`
+	Id   openapi_types.UUID `json:"id"`
+
+	// OccurredAt The database clock of the change.
+	OccurredAt time.Time                `json:"occurred_at"`
+	Type       AccountSignedInEventType `json:"type"`
+}
+
+// AccountSignedInEventType defines model for AccountSignedInEvent.Type.
+type AccountSignedInEventType string
 
 // ActivationRequest An activation. Unknown fields are ignored.
 type ActivationRequest struct {
@@ -3796,6 +4124,12 @@ type ActivationRequest struct {
 	//
 	// Example: 0427
 	Code string `json:"code"`
+}
+
+// ActorEventData The `data` of the other types; `actor` for an administrator's action, else empty.
+type ActorEventData struct {
+	// Actor The admin key's name.
+	Actor *string `json:"actor,omitempty"`
 }
 
 // CodeIssued A new activation code was issued and its email queued.
@@ -3825,6 +4159,15 @@ type EmailChangeRequest struct {
 	//
 	// Example: alice.new@example.org
 	Email openapi_types.Email `json:"email"`
+}
+
+// EmailEventData The `data` of `account.registered`, `account.activated` and `account.email_changed`.
+type EmailEventData struct {
+	// Actor The admin key's name, for an administrator's action.
+	Actor *string `json:"actor,omitempty"`
+
+	// Email The account's address (the new one for `account.email_changed`); absent once the account is deleted.
+	Email *openapi_types.Email `json:"email,omitempty"`
 }
 
 // FieldError One invalid request field.
@@ -3984,6 +4327,17 @@ type SessionInfo struct {
 // Sessions defines model for Sessions.
 type Sessions struct {
 	Sessions []SessionInfo `json:"sessions"`
+}
+
+// SignInEventData The `data` of `account.signed_in`.
+type SignInEventData struct {
+	Actor *string `json:"actor,omitempty"`
+
+	// Client The client (IP; IPv6 by its prefix) that signed in.
+	Client string `json:"client"`
+
+	// SessionId The session's id, when a session was created (absent for a Basic sign-in from a new client).
+	SessionId *string `json:"session_id,omitempty"`
 }
 
 // Status A health answer.
@@ -5379,6 +5733,395 @@ type ConfirmEmailChangeJSONRequestBody = EmailChangeConfirmation
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChangeRequest
+
+// AsAccountRegisteredEvent returns the union data inside the AccountEvents_Events_Item as a AccountRegisteredEvent
+func (t AccountEvents_Events_Item) AsAccountRegisteredEvent() (AccountRegisteredEvent, error) {
+	var body AccountRegisteredEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountRegisteredEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountRegisteredEvent
+func (t *AccountEvents_Events_Item) FromAccountRegisteredEvent(v AccountRegisteredEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.registered"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountRegisteredEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountRegisteredEvent
+func (t *AccountEvents_Events_Item) MergeAccountRegisteredEvent(v AccountRegisteredEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.registered"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountActivatedEvent returns the union data inside the AccountEvents_Events_Item as a AccountActivatedEvent
+func (t AccountEvents_Events_Item) AsAccountActivatedEvent() (AccountActivatedEvent, error) {
+	var body AccountActivatedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountActivatedEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountActivatedEvent
+func (t *AccountEvents_Events_Item) FromAccountActivatedEvent(v AccountActivatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.activated"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountActivatedEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountActivatedEvent
+func (t *AccountEvents_Events_Item) MergeAccountActivatedEvent(v AccountActivatedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.activated"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountSignedInEvent returns the union data inside the AccountEvents_Events_Item as a AccountSignedInEvent
+func (t AccountEvents_Events_Item) AsAccountSignedInEvent() (AccountSignedInEvent, error) {
+	var body AccountSignedInEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountSignedInEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountSignedInEvent
+func (t *AccountEvents_Events_Item) FromAccountSignedInEvent(v AccountSignedInEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.signed_in"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountSignedInEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountSignedInEvent
+func (t *AccountEvents_Events_Item) MergeAccountSignedInEvent(v AccountSignedInEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.signed_in"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountPasswordChangedEvent returns the union data inside the AccountEvents_Events_Item as a AccountPasswordChangedEvent
+func (t AccountEvents_Events_Item) AsAccountPasswordChangedEvent() (AccountPasswordChangedEvent, error) {
+	var body AccountPasswordChangedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountPasswordChangedEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountPasswordChangedEvent
+func (t *AccountEvents_Events_Item) FromAccountPasswordChangedEvent(v AccountPasswordChangedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.password_changed"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountPasswordChangedEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountPasswordChangedEvent
+func (t *AccountEvents_Events_Item) MergeAccountPasswordChangedEvent(v AccountPasswordChangedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.password_changed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountPasswordResetEvent returns the union data inside the AccountEvents_Events_Item as a AccountPasswordResetEvent
+func (t AccountEvents_Events_Item) AsAccountPasswordResetEvent() (AccountPasswordResetEvent, error) {
+	var body AccountPasswordResetEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountPasswordResetEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountPasswordResetEvent
+func (t *AccountEvents_Events_Item) FromAccountPasswordResetEvent(v AccountPasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.password_reset"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountPasswordResetEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountPasswordResetEvent
+func (t *AccountEvents_Events_Item) MergeAccountPasswordResetEvent(v AccountPasswordResetEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.password_reset"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountEmailChangedEvent returns the union data inside the AccountEvents_Events_Item as a AccountEmailChangedEvent
+func (t AccountEvents_Events_Item) AsAccountEmailChangedEvent() (AccountEmailChangedEvent, error) {
+	var body AccountEmailChangedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountEmailChangedEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountEmailChangedEvent
+func (t *AccountEvents_Events_Item) FromAccountEmailChangedEvent(v AccountEmailChangedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.email_changed"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountEmailChangedEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountEmailChangedEvent
+func (t *AccountEvents_Events_Item) MergeAccountEmailChangedEvent(v AccountEmailChangedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.email_changed"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountDisabledEvent returns the union data inside the AccountEvents_Events_Item as a AccountDisabledEvent
+func (t AccountEvents_Events_Item) AsAccountDisabledEvent() (AccountDisabledEvent, error) {
+	var body AccountDisabledEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountDisabledEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountDisabledEvent
+func (t *AccountEvents_Events_Item) FromAccountDisabledEvent(v AccountDisabledEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.disabled"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountDisabledEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountDisabledEvent
+func (t *AccountEvents_Events_Item) MergeAccountDisabledEvent(v AccountDisabledEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.disabled"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountEnabledEvent returns the union data inside the AccountEvents_Events_Item as a AccountEnabledEvent
+func (t AccountEvents_Events_Item) AsAccountEnabledEvent() (AccountEnabledEvent, error) {
+	var body AccountEnabledEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountEnabledEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountEnabledEvent
+func (t *AccountEvents_Events_Item) FromAccountEnabledEvent(v AccountEnabledEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.enabled"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountEnabledEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountEnabledEvent
+func (t *AccountEvents_Events_Item) MergeAccountEnabledEvent(v AccountEnabledEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.enabled"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountSessionsRevokedEvent returns the union data inside the AccountEvents_Events_Item as a AccountSessionsRevokedEvent
+func (t AccountEvents_Events_Item) AsAccountSessionsRevokedEvent() (AccountSessionsRevokedEvent, error) {
+	var body AccountSessionsRevokedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountSessionsRevokedEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountSessionsRevokedEvent
+func (t *AccountEvents_Events_Item) FromAccountSessionsRevokedEvent(v AccountSessionsRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.sessions_revoked"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountSessionsRevokedEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountSessionsRevokedEvent
+func (t *AccountEvents_Events_Item) MergeAccountSessionsRevokedEvent(v AccountSessionsRevokedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.sessions_revoked"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAccountDeletedEvent returns the union data inside the AccountEvents_Events_Item as a AccountDeletedEvent
+func (t AccountEvents_Events_Item) AsAccountDeletedEvent() (AccountDeletedEvent, error) {
+	var body AccountDeletedEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAccountDeletedEvent overwrites any union data inside the AccountEvents_Events_Item as the provided AccountDeletedEvent
+func (t *AccountEvents_Events_Item) FromAccountDeletedEvent(v AccountDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.deleted"}`))
+	t.union = b
+	return err
+}
+
+// MergeAccountDeletedEvent performs a merge with any union data inside the AccountEvents_Events_Item, using the provided AccountDeletedEvent
+func (t *AccountEvents_Events_Item) MergeAccountDeletedEvent(v AccountDeletedEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err = runtime.JSONMerge(b, []byte(`{"type":"account.deleted"}`))
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AccountEvents_Events_Item) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t AccountEvents_Events_Item) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "account.activated":
+		return t.AsAccountActivatedEvent()
+	case "account.deleted":
+		return t.AsAccountDeletedEvent()
+	case "account.disabled":
+		return t.AsAccountDisabledEvent()
+	case "account.email_changed":
+		return t.AsAccountEmailChangedEvent()
+	case "account.enabled":
+		return t.AsAccountEnabledEvent()
+	case "account.password_changed":
+		return t.AsAccountPasswordChangedEvent()
+	case "account.password_reset":
+		return t.AsAccountPasswordResetEvent()
+	case "account.registered":
+		return t.AsAccountRegisteredEvent()
+	case "account.sessions_revoked":
+		return t.AsAccountSessionsRevokedEvent()
+	case "account.signed_in":
+		return t.AsAccountSignedInEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t AccountEvents_Events_Item) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AccountEvents_Events_Item) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error

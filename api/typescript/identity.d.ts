@@ -735,7 +735,7 @@ export interface components {
             current: boolean;
         };
         AccountEvents: {
-            events: components["schemas"]["AccountEvent"][];
+            events: (components["schemas"]["AccountRegisteredEvent"] | components["schemas"]["AccountActivatedEvent"] | components["schemas"]["AccountSignedInEvent"] | components["schemas"]["AccountPasswordChangedEvent"] | components["schemas"]["AccountPasswordResetEvent"] | components["schemas"]["AccountEmailChangedEvent"] | components["schemas"]["AccountDisabledEvent"] | components["schemas"]["AccountEnabledEvent"] | components["schemas"]["AccountSessionsRevokedEvent"] | components["schemas"]["AccountDeletedEvent"])[];
             /**
              * Format: uuid
              * @description The cursor of the next page (its `before`), or null when this page is the last.
@@ -747,6 +747,8 @@ export interface components {
          *     The same shape is the body of a webhook delivery and what a module's subscriber
          *     receives; consumers order by `occurred_at` and deduplicate by `id`. `data` holds
          *     what the type needs and never a password, hash, code or token.
+         *     The per-type schemas (`AccountActivatedEvent`, `AccountSignedInEvent`, ...) say
+         *     which `data` each type carries, for generating the types of webhook bodies.
          */
         AccountEvent: {
             /** Format: uuid */
@@ -779,6 +781,149 @@ export interface components {
             session_id?: string;
             /** @description For an administrator's action, the name of the key that acted. */
             actor?: string;
+        };
+        /** @description The `data` of `account.registered`, `account.activated` and `account.email_changed`. */
+        EmailEventData: {
+            /**
+             * Format: email
+             * @description The account's address (the new one for `account.email_changed`); absent once the account is deleted.
+             */
+            email?: string;
+            /** @description The admin key's name, for an administrator's action. */
+            actor?: string;
+        };
+        /** @description The `data` of `account.signed_in`. */
+        SignInEventData: {
+            /** @description The client (IP; IPv6 by its prefix) that signed in. */
+            client: string;
+            /** @description The session's id, when a session was created (absent for a Basic sign-in from a new client). */
+            session_id?: string;
+            actor?: string;
+        };
+        /** @description The `data` of the other types; `actor` for an administrator's action, else empty. */
+        ActorEventData: {
+            /** @description The admin key's name. */
+            actor?: string;
+        };
+        /** @description An `account.registered` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountRegisteredEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.registered";
+            data?: components["schemas"]["EmailEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.registered";
+        };
+        /** @description An `account.activated` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountActivatedEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.activated";
+            data?: components["schemas"]["EmailEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.activated";
+        };
+        /** @description An `account.signed_in` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountSignedInEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.signed_in";
+            data?: components["schemas"]["SignInEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.signed_in";
+        };
+        /** @description An `account.password_changed` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountPasswordChangedEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.password_changed";
+            data?: components["schemas"]["ActorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.password_changed";
+        };
+        /** @description An `account.password_reset` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountPasswordResetEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.password_reset";
+            data?: components["schemas"]["ActorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.password_reset";
+        };
+        /** @description An `account.email_changed` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountEmailChangedEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.email_changed";
+            data?: components["schemas"]["EmailEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.email_changed";
+        };
+        /** @description An `account.disabled` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountDisabledEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.disabled";
+            data?: components["schemas"]["ActorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.disabled";
+        };
+        /** @description An `account.enabled` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountEnabledEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.enabled";
+            data?: components["schemas"]["ActorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.enabled";
+        };
+        /** @description An `account.sessions_revoked` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountSessionsRevokedEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.sessions_revoked";
+            data?: components["schemas"]["ActorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.sessions_revoked";
+        };
+        /** @description An `account.deleted` event, as a webhook delivers it (its body) and a subscriber gets it. */
+        AccountDeletedEvent: components["schemas"]["AccountEvent"] & {
+            /** @enum {string} */
+            type?: "account.deleted";
+            data?: components["schemas"]["ActorEventData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "account.deleted";
         };
         /** @description An RFC 9457 problem document. */
         Problem: {

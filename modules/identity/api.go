@@ -36,11 +36,70 @@ var ErrAccountPending = errors.New("identity: account pending")
 //		Authenticate(next echo.HandlerFunc) echo.HandlerFunc
 //		Account(ctx context.Context, id string) (identity.Account, error)
 //		OnAccountDeletion(fn func(ctx context.Context, tx pgx.Tx, accountID string) error)
+//		Subscribe(name string, types []string, handler func(ctx context.Context, tx pgx.Tx, e identity.Event) error) error
 //	}
 type API struct {
-	handlers  *identityhttp.Handlers
-	accounts  accountReader
-	deletions deletionRegistry
+	handlers    *identityhttp.Handlers
+	accounts    accountReader
+	deletions   deletionRegistry
+	subscribers subscriberRegistry
+}
+
+// subscriberRegistry keeps the subscribers to account events (the store inserts their
+// jobs).
+type subscriberRegistry interface {
+	Subscribe(name string, types []string, handler postgres.Handler) error
+}
+
+// The types of account events (the contract's "Account events"), for Subscribe.
+const (
+	EventRegistered      = domain.EventRegistered
+	EventActivated       = domain.EventActivated
+	EventSignedIn        = domain.EventSignedIn
+	EventPasswordChanged = domain.EventPasswordChanged
+	EventPasswordReset   = domain.EventPasswordReset
+	EventEmailChanged    = domain.EventEmailChanged
+	EventDisabled        = domain.EventDisabled
+	EventEnabled         = domain.EventEnabled
+	EventSessionsRevoked = domain.EventSessionsRevoked
+	EventDeleted         = domain.EventDeleted
+)
+
+// Event is an account event as a subscriber gets it: what happened (Type) to the account
+// AccountID, at OccurredAt (the database clock of the change), with what its type needs
+// in Data ("email" for registered, activated and email_changed; "client" and
+// "session_id" for signed_in; "actor" for an administrator's action). ID is unique: a
+// handler deduplicates by it. A deleted account's events have lost their "email".
+type Event struct {
+	ID         string
+	Type       string
+	OccurredAt time.Time
+	AccountID  string
+	Data       map[string]any
+}
+
+// Subscribe has handler told of every account event of one of types, at least once,
+// after the change that caused it committed: each event is a job of its own per
+// subscriber (River), inserted in the change's transaction, so an event is never lost
+// and a rolled-back change tells nobody. The handler runs in tx, the transaction that
+// completes its job: a handler that writes only to the database, with tx, runs exactly
+// once. A handler that fails (returns an error) is retried with backoff, for about three
+// weeks (River's default policy), independently of the other subscribers, and never
+// blocks or fails the change. Events of one account may arrive out of order: order by
+// OccurredAt.
+//
+// name identifies the subscriber in its queued jobs, which outlive a restart: keep it
+// stable and unique ("payment.customers"). Call Subscribe while the module is built (its
+// New, from main's newModules), before the server serves; it fails for a name taken, no
+// type or an unknown type. The handler must neither commit nor roll back tx.
+func (a *API) Subscribe(name string, types []string, handler func(ctx context.Context, tx pgx.Tx, e Event) error) error {
+	return a.subscribers.Subscribe(name, types, func(ctx context.Context, tx pgx.Tx, e domain.AccountEvent) error {
+		data := map[string]any{}
+		for k, v := range e.Data {
+			data[k] = v
+		}
+		return handler(ctx, tx, Event{ID: e.ID, Type: e.Type, OccurredAt: e.OccurredAt, AccountID: e.AccountID, Data: data})
+	})
 }
 
 // deletionRegistry keeps what other modules do inside a deletion (the store runs it).

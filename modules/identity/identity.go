@@ -7,8 +7,11 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,8 +20,10 @@ import (
 	identityhttp "github.com/acme/identity/modules/identity/adapter/http"
 	"github.com/acme/identity/modules/identity/adapter/postgres"
 	"github.com/acme/identity/modules/identity/adapter/strength"
+	"github.com/acme/identity/modules/identity/adapter/webhook"
 	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/platform/admission"
+	"github.com/acme/identity/platform/jobs"
 	"github.com/acme/identity/platform/maintenance"
 	"github.com/acme/identity/platform/module"
 )
@@ -56,6 +61,10 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	store := postgres.NewStore(p.Pool, notifier)
+	logger := p.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ph := settings.PasswordHash
 	var (
 		observeWait admission.Observer
@@ -67,6 +76,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			app.WithEmailChange(settings.EmailChange),
 			app.WithPasswordStrength(strength.New(PasswordMinScore)),
 			app.WithNewClientNotice(settings.NotifyNewClientSignIn),
+			app.WithWebhooks(store, webhook.Guard{AllowPrivate: settings.WebhookAllowPrivate}),
 		}
 		mx *metrics
 	)
@@ -107,6 +117,7 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 			{Name: "identity.reset_codes", Batch: postgres.PurgeExpiredResetCodes},
 			{Name: "identity.email_change_codes", Batch: postgres.PurgeExpiredEmailChangeCodes},
 			{Name: "identity.account_events", Batch: postgres.PurgeAccountEvents(settings.AuditRetention)},
+			{Name: "identity.webhook_attempts", Batch: postgres.PurgeWebhookAttempts(settings.AuditRetention)},
 			{Name: "identity.idle_sessions", Batch: idle},
 			{Name: "identity.old_sessions", Batch: old},
 		}
@@ -122,11 +133,54 @@ func New(p module.Platform, settings Settings) (*Module, error) {
 		}
 	}
 	h := identityhttp.NewHandlers(svc, gate.Screen)
-	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store}}
+	m := &Module{handlers: h, api: &API{handlers: h, accounts: svc, deletions: store, subscribers: store}}
 	if mx != nil {
 		m.workers = append(m.workers, mx.refreshSessions(store.EstimateSessions))
 	}
+	if p.Jobs != nil {
+		if err := startEvents(p, store, settings, mx, logger); err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+		if mx != nil {
+			m.workers = append(m.workers, mx.refreshUndelivered(func(ctx context.Context) (time.Time, error) {
+				return p.Jobs.OldestUnfinished(ctx, postgres.KindWebhook)
+			}))
+		}
+	}
 	return m, nil
+}
+
+// Queue sizes of the account events' jobs on each replica: a subscriber's handler is a
+// few queries; a delivery may wait out its 10 s timeout, so a few slow endpoints must not
+// hold every worker.
+const (
+	subscriberWorkers = 4
+	webhookWorkers    = 16
+)
+
+// startEvents has every change insert its events' jobs (a subscriber's, a webhook
+// delivery's) and registers their queues and workers with the job system.
+func startEvents(p module.Platform, store *postgres.Store, settings Settings, mx *metrics, logger *slog.Logger) error {
+	store.UseJobs(p.Jobs)
+	if err := p.Jobs.AddQueue(postgres.QueueSubscriber, jobs.Queue{MaxWorkers: subscriberWorkers}); err != nil {
+		return err
+	}
+	if err := p.Jobs.AddQueue(postgres.QueueWebhooks, jobs.Queue{MaxWorkers: webhookWorkers}); err != nil {
+		return err
+	}
+	if err := jobs.AddWorker(p.Jobs, postgres.NewSubscriberWorker(store, logger.With(slog.String("component", "subscribers")))); err != nil {
+		return err
+	}
+	client := webhook.NewClient(webhook.Guard{AllowPrivate: settings.WebhookAllowPrivate})
+	post := func(ctx context.Context, url, secret, eventID string, body []byte) (int, error) {
+		return client.Post(ctx, webhook.Message{URL: url, Secret: secret, ID: eventID, Body: body})
+	}
+	var observe func(string)
+	if mx != nil {
+		observe = mx.observeDelivery
+	}
+	return jobs.AddWorker(p.Jobs, postgres.NewWebhookWorker(p.Pool, post, webhook.Timeout, observe,
+		logger.With(slog.String("component", "webhooks"))))
 }
 
 // API is identity's public API, for the modules that need it.

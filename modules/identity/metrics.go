@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/acme/identity/modules/identity/adapter/argon2id"
+	"github.com/acme/identity/modules/identity/adapter/postgres"
 	"github.com/acme/identity/modules/identity/domain"
 	"github.com/acme/identity/platform/admission"
 	platformmetrics "github.com/acme/identity/platform/metrics"
@@ -37,6 +38,12 @@ type metrics struct {
 	liveSessions atomic.Int64
 	// events counts the account events committed, by type (observeEvent).
 	events *prometheus.CounterVec
+	// deliveries counts webhook delivery attempts by outcome (observeDelivery).
+	deliveries *prometheus.CounterVec
+	// undeliveredSince is when the oldest webhook delivery not finished yet was queued,
+	// in Unix nanoseconds (refreshUndelivered); 0: none; -1: not read yet, or the last
+	// read failed.
+	undeliveredSince atomic.Int64
 }
 
 // sessionsRefresh is how often a replica reads the estimate of the sessions for the gauge.
@@ -95,6 +102,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: namespace, Subsystem: "account_events", Name: "written_total",
 			Help: "Account events written to the audit trail by committed changes, by type.",
 		}, []string{"type"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "webhooks", Name: "deliveries_total",
+			Help: "Webhook delivery attempts on this replica by outcome: delivered (2xx), failed_attempt (anything else: retried), gave_up (the last attempt failed), gone (410: the endpoint is disabled), skipped (the endpoint was deleted or disabled, or the event gone: nothing sent).",
+		}, []string{"outcome"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "requests_limited_total",
 			Help: "Requests a limit held back with 429, by reason (sign_in_delay: a sign-in delayed after too many wrong passwords for its email).",
@@ -123,16 +134,57 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		domain.EventDeleted} {
 		m.events.WithLabelValues(kind)
 	}
+	for _, o := range postgres.DeliveryOutcomes {
+		m.deliveries.WithLabelValues(o)
+	}
+	m.undeliveredSince.Store(-1)
+	undelivered := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "webhooks", Name: "oldest_undelivered_seconds",
+		Help: "Age of the oldest webhook delivery not finished yet (queued, retrying or running), across every replica; 0 when none. Read every 5 s; -1 until a read succeeds, and while the database is lost.",
+	}, func() float64 {
+		since := m.undeliveredSince.Load()
+		switch {
+		case since < 0:
+			return -1
+		case since == 0:
+			return 0
+		}
+		return time.Since(time.Unix(0, since)).Seconds()
+	})
 	m.liveSessions.Store(-1)
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "sessions", Name: "live",
 		Help: "Sessions held across every replica: live, or ended and not yet purged (purged every MAINTENANCE_INTERVAL). PostgreSQL's estimate of the rows of identity.sessions (its statistics, no scan), read every 30 s; -1 until a read succeeds, and while the database is lost.",
 	}, func() float64 { return float64(m.liveSessions.Load()) })
 	if err := register(reg, m.hashDuration, m.hashWait, m.wrongCodes, m.wrongPasswords, m.limited,
-		m.signIns, m.signOuts, m.resets, m.emailChanges, m.deletions, m.events, live); err != nil {
+		m.signIns, m.signOuts, m.resets, m.emailChanges, m.deletions, m.events, live, m.deliveries, undelivered); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// observeDelivery counts a webhook delivery attempt by its outcome.
+func (m *metrics) observeDelivery(outcome string) { m.deliveries.WithLabelValues(outcome).Inc() }
+
+// undeliveredRefresh is how often a replica reads the oldest undelivered webhook.
+const undeliveredRefresh = 5 * time.Second
+
+// refreshUndelivered reads when the oldest unfinished delivery was queued, every
+// undeliveredRefresh until ctx ends, so a scrape runs no query.
+func (m *metrics) refreshUndelivered(oldest func(context.Context) (time.Time, error)) func(ctx context.Context) error {
+	return platformmetrics.Every(undeliveredRefresh, func(ctx context.Context) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		at, err := oldest(qctx)
+		switch {
+		case err != nil:
+			m.undeliveredSince.Store(-1)
+		case at.IsZero():
+			m.undeliveredSince.Store(0)
+		default:
+			m.undeliveredSince.Store(at.UnixNano())
+		}
+	})
 }
 
 // observeEvent counts an account event of type kind that a change committed.

@@ -27,6 +27,9 @@ type Settings struct {
 	// NotifyNewClientSignIn emails an account that signs in from a client it does not
 	// know (NOTIFY_NEW_CLIENT_SIGN_IN).
 	NotifyNewClientSignIn bool
+	// WebhookAllowPrivate lets webhook endpoints be http and resolve to loopback, private
+	// and link-local addresses (WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
 }
 
 // PasswordHash holds the argon2id parameters and the bound on hashes run at once.
@@ -98,6 +101,7 @@ func LoadSettings(env config.ModuleEnv) (Settings, error) {
 		PendingAccountRetention: s.DurationOrZero("PENDING_ACCOUNT_RETENTION", 168*time.Hour),
 		AuditRetention:          s.Duration("AUDIT_RETENTION", 2160*time.Hour),
 		NotifyNewClientSignIn:   s.Bool("NOTIFY_NEW_CLIENT_SIGN_IN", true),
+		WebhookAllowPrivate:     s.Bool("WEBHOOK_ALLOW_PRIVATE", false),
 	}
 	// The client's budgets are shared by every code purpose.
 	set.Resets.ClientGuessesPerDay, set.Resets.ClientCodesPerDay = set.Codes.ClientGuessesPerDay, set.Codes.ClientCodesPerDay

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -35,6 +36,20 @@ func (j *Jobs) Counts(ctx context.Context) ([]Count, error) {
 		out[i] = Count{Kind: r.Kind, State: r.State, Jobs: r.Jobs}
 	}
 	return out, nil
+}
+
+// OldestUnfinished returns when the oldest job of kind not finished yet was inserted
+// (the zero time when none is waiting or running), across every replica. For a refresh
+// loop, never a scrape.
+func (j *Jobs) OldestUnfinished(ctx context.Context, kind string) (time.Time, error) {
+	oldest, err := sqlcgen.New(j.pool).OldestUnfinishedJob(ctx, kind)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("oldest %s job: %w", kind, database.Classify(err))
+	}
+	if !oldest.Valid {
+		return time.Time{}, nil
+	}
+	return oldest.Time, nil
 }
 
 // Outcome is what became of a job this replica worked: its kind and how the attempt

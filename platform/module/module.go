@@ -6,6 +6,7 @@ package module
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
@@ -64,4 +65,6 @@ type Platform struct {
 	Metrics prometheus.Registerer
 	// Tracer starts the module's spans; nil: no spans (a no-op provider).
 	Tracer trace.TracerProvider
+	// Logger is the service's logger, for the module's workers; nil: they log nothing.
+	Logger *slog.Logger
 }

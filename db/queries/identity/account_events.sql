@@ -1,9 +1,26 @@
 -- Queries on account_events (the audit trail), for modules/identity/adapter/postgres.
 
--- name: AppendAccountEvent :exec
--- One event of a change, in the change's transaction (the store's one change path).
-INSERT INTO identity.account_events (account_id, type, occurred_at, data, client, request_id)
-VALUES (@account_id, @type, @occurred_at, @data, @client, @request_id);
+-- name: AppendAccountEvent :one
+-- One event of a change, in the change's transaction (the store's one change path): its
+-- id, and the live webhook endpoints subscribed to its type (each gets a delivery job in
+-- the same transaction), in the same round trip. Served by webhook_endpoints_events_idx.
+WITH event AS (
+    INSERT INTO identity.account_events (account_id, type, occurred_at, data, client, request_id)
+    VALUES (@account_id, @type, @occurred_at, @data, @client, @request_id)
+    RETURNING id
+)
+SELECT event.id,
+       coalesce((SELECT array_agg(w.id ORDER BY w.id)
+                 FROM identity.webhook_endpoints AS w
+                 WHERE w.disabled_at IS NULL AND w.events @> ARRAY[@type::text]),
+                '{}')::uuid[] AS endpoints
+FROM event;
+
+-- name: GetAccountEvent :one
+-- One event by its id (a subscriber's job loads it).
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.id = @id;
 
 -- name: AccountEventsOf :many
 -- The events of @account_id, newest first, at most @max_rows, before the event @before

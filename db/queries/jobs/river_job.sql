@@ -11,3 +11,11 @@ FROM river.river_job
 WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
 GROUP BY kind, state
 ORDER BY kind, state;
+
+-- name: OldestUnfinishedJob :one
+-- When the oldest job of @kind not finished yet was inserted (NULL when there is none),
+-- for the metrics' refresh loop. Served by river_job_kind (an index of River's).
+SELECT min(created_at)::timestamptz AS oldest
+FROM river.river_job
+WHERE kind = @kind
+  AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled');

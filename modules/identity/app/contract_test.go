@@ -15,3 +15,9 @@ func TestFakeStoreKeepsTheStoreContract(t *testing.T) {
 		return storetest.Subject{Store: store, Sessions: sessions, Emailed: emailed, Delete: del, ClientUnits: clientUnits}
 	})
 }
+
+// TestFakeWebhooksKeepTheContract: the fake of app.Webhooks behaves as the PostgreSQL
+// store does (adapter/postgres runs the same suite).
+func TestFakeWebhooksKeepTheContract(t *testing.T) {
+	storetest.RunWebhooks(t, func(*testing.T) app.Webhooks { return app.NewFakeWebhooks() })
+}

@@ -48,6 +48,8 @@ type Service struct {
 	// notifyNewClient emails a notice of a sign-in from a client new to the account
 	// (WithNewClientNotice).
 	notifyNewClient bool
+	// webhooks manages the webhook endpoints (WithWebhooks).
+	webhooks webhookSetup
 }
 
 // Option configures a Service.

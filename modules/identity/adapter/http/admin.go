@@ -45,6 +45,7 @@ func (h *Handlers) RegisterAdmin(g *echo.Group) {
 	g.DELETE("/accounts/:id", h.adminDelete, mapErrors)
 	g.GET("/accounts/:id/events", h.adminAccountEvents, mapErrors)
 	g.GET("/events", h.adminEvents, mapErrors)
+	h.registerWebhooks(g)
 }
 
 // adminContext is the request's context with its origin for the use cases: its id, and

@@ -21,6 +21,7 @@ import (
 // password (each stands for a hash) and by token (each a query).
 type authService struct {
 	AdminService      // none of its routes is fuzzed: nil
+	noWebhooks
 	calls, tokenCalls atomic.Int64
 }
 

@@ -75,6 +75,8 @@ func problemFor(err error) *httpserver.Problem {
 			"The Bearer token names no live session: sign in again (POST /v1/sessions).")
 		p.Header = http.Header{"Www-Authenticate": {invalidTokenChallenge}}
 		return p
+	case errors.Is(err, domain.ErrWebhookNotFound):
+		return httpserver.NewProblem(http.StatusNotFound, httpserver.CodeNotFound, "No webhook endpoint has this id.")
 	case errors.Is(err, domain.ErrSessionNotFound):
 		return httpserver.NewProblem(http.StatusNotFound, httpserver.CodeNotFound, "No live session of this account has this id.")
 	case errors.Is(err, domain.ErrEmailTaken):

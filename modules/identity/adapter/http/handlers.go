@@ -39,6 +39,7 @@ type Service interface {
 	DeleteAccount(ctx context.Context, who domain.Account) error
 	Events(ctx context.Context, who domain.Account, before string, limit int) ([]domain.AccountEvent, string, error)
 	AdminService
+	WebhookService
 }
 
 // Handlers serves the identity routes.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/acme/identity/modules/identity/adapter/postgres/internal/sqlcgen"
 	"github.com/acme/identity/modules/identity/app"
@@ -17,13 +18,18 @@ import (
 
 // auditTrail writes the account events of one change, in its transaction: each carries
 // the change's database clock and its origin (the request's client and id, and the
-// administrator who acted, as data.actor).
+// administrator who acted, as data.actor). Each event also gets its jobs, one per
+// subscriber to its type and one per live webhook endpoint subscribed to it, collected in
+// jobs and inserted at the end of the change (eventJobs.flush), in its transaction.
 type auditTrail struct {
 	tx      pgx.Tx
 	q       *sqlcgen.Queries
 	origin  app.Origin
 	at      time.Time
 	observe func(kind string) // nil: nobody counts
+	// subscribers names the subscribers of an event type (Store.subscribersOf).
+	subscribers func(kind string) []string
+	jobs        *eventJobs
 }
 
 // add appends an event of type kind of the account id with data (nil: none).
@@ -42,10 +48,24 @@ func (t auditTrail) add(ctx context.Context, id, kind string, data map[string]an
 	if err != nil {
 		return fmt.Errorf("encode the data of %s: %w", kind, err)
 	}
-	if err := t.q.AppendAccountEvent(ctx, sqlcgen.AppendAccountEventParams{
+	row, err := t.q.AppendAccountEvent(ctx, sqlcgen.AppendAccountEventParams{
 		AccountID: uid, Type: kind, OccurredAt: t.at, Data: body, Client: t.origin.Client, RequestID: t.origin.RequestID,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("append %s to the audit trail: %w", kind, fromDriver(err))
+	}
+	event := row.ID.String()
+	for _, name := range t.subscribers(kind) {
+		t.jobs.params = append(t.jobs.params, river.InsertManyParams{
+			Args:       SubscriberArgs{Subscriber: name, EventID: event, Type: kind},
+			InsertOpts: &river.InsertOpts{Queue: QueueSubscriber},
+		})
+	}
+	for _, endpoint := range row.Endpoints {
+		t.jobs.params = append(t.jobs.params, river.InsertManyParams{
+			Args:       WebhookArgs{EndpointID: endpoint.String(), EventID: event},
+			InsertOpts: &river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: WebhookMaxAttempts},
+		})
 	}
 	if t.observe != nil {
 		database.AfterCommit(t.tx, func() { t.observe(kind) })

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/acme/identity/modules/identity/app"
 	"github.com/acme/identity/modules/identity/app/storetest"
 	"github.com/acme/identity/modules/identity/domain"
 )
@@ -58,5 +59,13 @@ func TestStoreKeepsTheStoreContract(t *testing.T) {
 				return n
 			},
 		}
+	})
+}
+
+// TestWebhooksKeepTheContract runs the app.Webhooks contract against the PostgreSQL store.
+func TestWebhooksKeepTheContract(t *testing.T) {
+	storetest.RunWebhooks(t, func(t *testing.T) app.Webhooks {
+		store, _ := newStore(t)
+		return store
 	})
 }

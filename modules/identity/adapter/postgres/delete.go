@@ -66,6 +66,9 @@ func (s *Store) deleteAccount(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries
 	if err := q.RedactAccountEvents(ctx, id); err != nil {
 		return fmt.Errorf("remove the address from the account's events: %w", fromDriver(err))
 	}
+	if err := trail.jobs.flush(ctx, tx, s.jobs); err != nil {
+		return err
+	}
 	if err := s.events.Publish(ctx, tx, acc.Events()); err != nil {
 		return fmt.Errorf("publish events of account %s: %w", acc.ID, err)
 	}

@@ -35,7 +35,17 @@ type Store struct {
 	deletion deletionHooks
 	// observeEvent is told of each account event a change committed (ObserveEvents).
 	observeEvent func(kind string)
+	// jobs inserts the jobs of the account events (subscribers, webhook deliveries);
+	// nil: none (UseJobs).
+	jobs Jobs
+	// subs are the subscribers to account events (Subscribe).
+	subs subscriptions
 }
+
+// UseJobs has every change insert, in its transaction, a job per subscriber and per
+// webhook endpoint of each of its account events, with js. Call it before the store
+// serves; without it, no event has a job.
+func (s *Store) UseJobs(js Jobs) { s.jobs = js }
 
 // ObserveEvents has observe told the type of every account event, once its change has
 // committed (the module's metrics). Call it before the store serves.
@@ -355,7 +365,8 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 	loaded snapshot, res reservation,
 ) (spent bool, err error) {
 	origin := app.OriginFrom(ctx)
-	trail := auditTrail{tx: tx, q: q, origin: origin, at: now, observe: s.observeEvent}
+	trail := auditTrail{tx: tx, q: q, origin: origin, at: now, observe: s.observeEvent,
+		subscribers: s.subscribersOf, jobs: &eventJobs{}}
 	// What the events port is handed: the change's events but a sign-in from a client a
 	// concurrent request made known first (no second notice).
 	publish := make([]domain.Event, 0, len(acc.Events()))
@@ -437,6 +448,9 @@ func (s *Store) save(ctx context.Context, tx pgx.Tx, q *sqlcgen.Queries, acc *do
 		if err := saveAccount(ctx, q, acc, loaded); err != nil {
 			return false, err
 		}
+	}
+	if err := trail.jobs.flush(ctx, tx, s.jobs); err != nil {
+		return false, err
 	}
 	if err := s.events.Publish(ctx, tx, publish); err != nil {
 		return false, fmt.Errorf("publish events of account %s: %w", acc.ID, err)

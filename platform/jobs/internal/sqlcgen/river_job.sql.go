@@ -7,6 +7,8 @@ package sqlcgen
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const countUnfinishedJobs = `-- name: CountUnfinishedJobs :many
@@ -48,4 +50,20 @@ func (q *Queries) CountUnfinishedJobs(ctx context.Context) ([]CountUnfinishedJob
 		return nil, err
 	}
 	return items, nil
+}
+
+const oldestUnfinishedJob = `-- name: OldestUnfinishedJob :one
+SELECT min(created_at)::timestamptz AS oldest
+FROM river.river_job
+WHERE kind = $1
+  AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+`
+
+// When the oldest job of @kind not finished yet was inserted (NULL when there is none),
+// for the metrics' refresh loop. Served by river_job_kind (an index of River's).
+func (q *Queries) OldestUnfinishedJob(ctx context.Context, kind string) (pgtype.Timestamptz, error) {
+	row := q.db.QueryRow(ctx, oldestUnfinishedJob, kind)
+	var oldest pgtype.Timestamptz
+	err := row.Scan(&oldest)
+	return oldest, err
 }

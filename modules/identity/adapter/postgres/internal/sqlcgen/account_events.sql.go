@@ -188,33 +188,51 @@ func (q *Queries) AccountEventsOfType(ctx context.Context, arg AccountEventsOfTy
 	return items, nil
 }
 
-const appendAccountEvent = `-- name: AppendAccountEvent :exec
+const appendAccountEvent = `-- name: AppendAccountEvent :one
 
-INSERT INTO identity.account_events (account_id, type, occurred_at, data, client, request_id)
-VALUES ($1, $2, $3, $4, $5, $6)
+WITH event AS (
+    INSERT INTO identity.account_events (account_id, type, occurred_at, data, client, request_id)
+    VALUES ($2, $1, $3, $4, $5, $6)
+    RETURNING id
+)
+SELECT event.id,
+       coalesce((SELECT array_agg(w.id ORDER BY w.id)
+                 FROM identity.webhook_endpoints AS w
+                 WHERE w.disabled_at IS NULL AND w.events @> ARRAY[$1::text]),
+                '{}')::uuid[] AS endpoints
+FROM event
 `
 
 type AppendAccountEventParams struct {
-	AccountID  uuid.UUID
 	Type       string
+	AccountID  uuid.UUID
 	OccurredAt time.Time
 	Data       []byte
 	Client     string
 	RequestID  string
 }
 
+type AppendAccountEventRow struct {
+	ID        uuid.UUID
+	Endpoints []uuid.UUID
+}
+
 // Queries on account_events (the audit trail), for modules/identity/adapter/postgres.
-// One event of a change, in the change's transaction (the store's one change path).
-func (q *Queries) AppendAccountEvent(ctx context.Context, arg AppendAccountEventParams) error {
-	_, err := q.db.Exec(ctx, appendAccountEvent,
-		arg.AccountID,
+// One event of a change, in the change's transaction (the store's one change path): its
+// id, and the live webhook endpoints subscribed to its type (each gets a delivery job in
+// the same transaction), in the same round trip. Served by webhook_endpoints_events_idx.
+func (q *Queries) AppendAccountEvent(ctx context.Context, arg AppendAccountEventParams) (AppendAccountEventRow, error) {
+	row := q.db.QueryRow(ctx, appendAccountEvent,
 		arg.Type,
+		arg.AccountID,
 		arg.OccurredAt,
 		arg.Data,
 		arg.Client,
 		arg.RequestID,
 	)
-	return err
+	var i AppendAccountEventRow
+	err := row.Scan(&i.ID, &i.Endpoints)
+	return i, err
 }
 
 const eventCursor = `-- name: EventCursor :one
@@ -234,6 +252,34 @@ func (q *Queries) EventCursor(ctx context.Context, id uuid.UUID) (EventCursorRow
 	row := q.db.QueryRow(ctx, eventCursor, id)
 	var i EventCursorRow
 	err := row.Scan(&i.OccurredAt, &i.Seq)
+	return i, err
+}
+
+const getAccountEvent = `-- name: GetAccountEvent :one
+SELECT e.id, e.type, e.occurred_at, e.account_id, e.data
+FROM identity.account_events AS e
+WHERE e.id = $1
+`
+
+type GetAccountEventRow struct {
+	ID         uuid.UUID
+	Type       string
+	OccurredAt time.Time
+	AccountID  uuid.UUID
+	Data       []byte
+}
+
+// One event by its id (a subscriber's job loads it).
+func (q *Queries) GetAccountEvent(ctx context.Context, id uuid.UUID) (GetAccountEventRow, error) {
+	row := q.db.QueryRow(ctx, getAccountEvent, id)
+	var i GetAccountEventRow
+	err := row.Scan(
+		&i.ID,
+		&i.Type,
+		&i.OccurredAt,
+		&i.AccountID,
+		&i.Data,
+	)
 	return i, err
 }
 

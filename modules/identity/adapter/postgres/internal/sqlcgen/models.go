@@ -26,3 +26,14 @@ type IdentityAccount struct {
 	// When an administrator disabled the account (403 account_disabled from then on); NULL while enabled.
 	DisabledAt *time.Time
 }
+
+// Every delivery attempt of an account event to a webhook endpoint: time, status, duration, error.
+type IdentityWebhookAttempt struct {
+	ID          int64
+	EndpointID  uuid.UUID
+	EventID     uuid.UUID
+	AttemptedAt time.Time
+	Status      *int32
+	DurationMs  int32
+	Error       string
+}
