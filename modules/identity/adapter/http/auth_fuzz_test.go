@@ -20,7 +20,7 @@ import (
 // authService knows one account and one session token; it counts authentications by
 // password (each stands for a hash) and by token (each a query).
 type authService struct {
-	AdminService      // none of its routes is fuzzed: nil
+	AdminService // none of its routes is fuzzed: nil
 	noWebhooks
 	calls, tokenCalls atomic.Int64
 }
