@@ -25,13 +25,18 @@ run: migrate ## migrate, then serve on :8080 against the local PostgreSQL; email
 	LOG_FORMAT=$${LOG_FORMAT:-text} $(BIN) serve
 
 .PHONY: test
-test: test/webhooks/node_modules ## run every test (needs the local PostgreSQL; each package makes its own database)
+test: test/webhooks/node_modules test/browser/node_modules ## run every test (needs the local PostgreSQL; each package makes its own database)
 	$(GO) test -race -count=1 ./...
 
 # The Standard Webhooks reference library (npm, pinned in test/webhooks/package-lock.json)
 # that webhooks_e2e_test.go verifies every delivery's signature with.
 test/webhooks/node_modules: test/webhooks/package-lock.json
 	cd test/webhooks && npm ci --no-audit --no-fund
+
+# playwright-core (npm, pinned in test/browser/package-lock.json), which drives Debian's
+# Chromium in browser_e2e_test.go (the jobs dashboard); it never downloads a browser.
+test/browser/node_modules: test/browser/package-lock.json
+	cd test/browser && npm ci --no-audit --no-fund --loglevel=error
 
 # The benchmark of docs/benchmarks.md (issue 13): builds the binary, runs it on a fresh
 # database of the local PostgreSQL with an SMTP server in the load generator, prints the
