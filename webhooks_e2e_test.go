@@ -197,10 +197,18 @@ func TestWebhooksEveryEventType(t *testing.T) {
 		"account.enabled", "account.sessions_revoked", "account.deleted")
 
 	// The lifecycle: registered, activated (and signed_in: a client new to the account),
-	// signed_in (a session), password_changed, password_reset, email_changed,
-	// sessions_revoked, deleted.
+	// signed_in (a session), disabled and enabled (the administration API), password_changed,
+	// password_reset, email_changed, sessions_revoked, deleted.
 	c := ts.activated(t, "hooked@example.com")
 	ts.signIn(t, c)
+	var me struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(ts.request(t, http.MethodGet, "/v1/users/me", nil, c.email, c.password).Body, &me); err != nil || me.ID == "" {
+		t.Fatalf("the account's id: %v", err)
+	}
+	wantStatus(t, ts.adminJSON(t, http.MethodPost, "/admin/v1/accounts/"+me.ID+"/disable", map[string]string{"reason": "a test"}), http.StatusNoContent)
+	wantStatus(t, ts.adminJSON(t, http.MethodPost, "/admin/v1/accounts/"+me.ID+"/enable", nil), http.StatusNoContent)
 	wantStatus(t, ts.request(t, http.MethodPut, "/v1/users/me/password", map[string]string{"password": "another horse battery"},
 		c.email, c.password), http.StatusNoContent)
 	c.password = "another horse battery"
@@ -223,10 +231,9 @@ func TestWebhooksEveryEventType(t *testing.T) {
 		}
 	}
 	sort.Strings(types)
-	// account.disabled and account.enabled come from the administration API's account
-	// routes (another issue's); every type the lifecycle writes today is here.
-	want := []string{"account.activated", "account.deleted", "account.email_changed", "account.password_changed",
-		"account.password_reset", "account.registered", "account.sessions_revoked", "account.signed_in"}
+	// Every type of the contract.
+	want := []string{"account.activated", "account.deleted", "account.disabled", "account.email_changed", "account.enabled",
+		"account.password_changed", "account.password_reset", "account.registered", "account.sessions_revoked", "account.signed_in"}
 	if !slices.Equal(types, want) {
 		t.Fatalf("the lifecycle wrote %v, want %v", types, want)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/acme/identity/modules/identity"
 	"github.com/acme/identity/platform/admin"
 	"github.com/acme/identity/platform/database/dbtest"
 	"github.com/acme/identity/platform/httpserver"
@@ -31,6 +32,7 @@ import (
 // named NAME, anything else a 401.
 type adminServer struct {
 	url    string
+	api    *identity.API
 	pool   *pgxpool.Pool
 	t      *testing.T
 	router routers.Router // of api/admin.yaml, which every admin answer must keep
@@ -82,7 +84,7 @@ func newAdminServer(t *testing.T, onDelete func(ctx context.Context, tx pgx.Tx, 
 	}))
 	ts := httptest.NewServer(e)
 	t.Cleanup(ts.Close)
-	return &adminServer{url: ts.URL, pool: pool, t: t, router: adminDocument(t)}
+	return &adminServer{url: ts.URL, api: m.API(), pool: pool, t: t, router: adminDocument(t)}
 }
 
 // call sends a request with auth ("key-NAME" as an admin key, "Bearer TOKEN", or
@@ -260,6 +262,9 @@ func TestAdminAccountRoutes(t *testing.T) {
 		}
 		if st, body := s.call(http.MethodGet, "/v1/users/me", bearer, ""); st != http.StatusUnauthorized {
 			t.Errorf("the token after the disable: %d %v, want 401 (its session ended)", st, body)
+		}
+		if acc, err := s.api.Account(context.Background(), id); err != nil || acc.DisabledAt == nil {
+			t.Errorf("API.Account of the disabled account: %+v, %v; want its DisabledAt", acc, err)
 		}
 		for _, r := range []struct{ method, path string }{
 			{http.MethodGet, "/v1/users/me"}, {http.MethodPost, "/v1/sessions"}, {http.MethodGet, "/v1/sessions"},

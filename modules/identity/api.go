@@ -20,6 +20,10 @@ type Account struct {
 	Active      bool
 	CreatedAt   time.Time
 	ActivatedAt *time.Time // nil while the account is pending
+	// DisabledAt is when an administrator disabled the account (nil: it is not): its owner
+	// is refused (403 account_disabled) until it is enabled; a module decides what its own
+	// routes and jobs do for it.
+	DisabledAt *time.Time
 }
 
 // ErrAccountNotFound is what API.Account returns for an id that names no account.
@@ -200,5 +204,6 @@ func toAccount(a domain.Account) Account {
 		Active:      a.Status == domain.StatusActive,
 		CreatedAt:   a.CreatedAt,
 		ActivatedAt: a.ActivatedAt,
+		DisabledAt:  a.DisabledAt,
 	}
 }
