@@ -233,10 +233,11 @@ func serve(ctx context.Context, cfg config.Config, settings moduleSettings, logg
 		sender = tr.Sender(sender)
 	}
 	// One job system per replica (River): it works on a small pool of its own straight to
-	// PostgreSQL and LISTENs there when DATABASE_DIRECT_URL is set, and polls through the
-	// main pool otherwise; every insert uses the transaction of the change that causes it.
+	// PostgreSQL and LISTENs there (DATABASE_DIRECT_URL, else DATABASE_URL when it reaches
+	// PostgreSQL itself: config.ListenURL), and polls through the main pool behind a pooler
+	// with no direct URL; every insert uses the transaction of the change that causes it.
 	jobOpts := opts.jobs
-	jobOpts.DirectURL, jobOpts.Timeout, jobOpts.Tracer = cfg.DatabaseDirectURL, cfg.DatabaseTimeout, tracer
+	jobOpts.DirectURL, jobOpts.Timeout, jobOpts.Tracer = cfg.ListenURL(), cfg.DatabaseTimeout, tracer
 	js, err := jobs.New(ctx, pool, jobOpts, logger)
 	if err != nil {
 		return err

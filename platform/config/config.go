@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -187,6 +188,26 @@ func (c Config) SessionURL() string {
 	}
 	return c.DatabaseURL
 }
+
+// ListenURL is the connection string the job system works on and LISTENs on, so that a
+// job runs as soon as the transaction that inserted it commits: DATABASE_DIRECT_URL when
+// set; else DATABASE_URL, which is then taken to reach PostgreSQL itself (the rule that
+// also has the pool prepare its statements) — unless it names a default_query_exec_mode
+// other than cache_statement, the sign of a transaction-mode pooler, where LISTEN hears
+// nothing: then "" (the job system polls through the main pool).
+func (c Config) ListenURL() string {
+	if c.DatabaseDirectURL != "" {
+		return c.DatabaseDirectURL
+	}
+	if m := execModeParam.FindStringSubmatch(c.DatabaseURL); m != nil && m[1] != "cache_statement" {
+		return ""
+	}
+	return c.DatabaseURL
+}
+
+// execModeParam finds pgx's default_query_exec_mode in a connection string, URL
+// (?default_query_exec_mode=exec) or key=value form (default_query_exec_mode='exec').
+var execModeParam = regexp.MustCompile(`default_query_exec_mode\s*=\s*'?([A-Za-z_]*)`)
 
 // LogValue renders the configuration for the log with its secrets masked.
 func (c Config) LogValue() slog.Value {

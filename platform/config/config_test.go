@@ -249,6 +249,39 @@ func TestDatabaseDirectURL(t *testing.T) {
 	}
 }
 
+// TestListenURL: the job system LISTENs on DATABASE_DIRECT_URL when set, else on
+// DATABASE_URL unless it names an exec mode for a pooler (then it polls: "").
+func TestListenURL(t *testing.T) {
+	const direct = "postgres://app@db:5432/identity?sslmode=disable"
+	tests := []struct {
+		url, directURL, want string
+	}{
+		{"", "", "postgres://postgres@localhost:5432/identity?sslmode=disable"}, // the default: direct
+		{direct, "", direct},
+		{direct + "&default_query_exec_mode=cache_statement", "", direct + "&default_query_exec_mode=cache_statement"},
+		{"postgres://app@pgbouncer:6432/identity?default_query_exec_mode=cache_describe", "", ""},
+		{"host=pgbouncer port=6432 dbname=identity default_query_exec_mode='exec'", "", ""},
+		{"host=pgbouncer port=6432 dbname=identity default_query_exec_mode = simple_protocol", "", ""},
+		{"postgres://app@pgbouncer:6432/identity?default_query_exec_mode=cache_describe", direct, direct},
+	}
+	for _, tt := range tests {
+		vars := map[string]string{}
+		if tt.url != "" {
+			vars["DATABASE_URL"] = tt.url
+		}
+		if tt.directURL != "" {
+			vars["DATABASE_DIRECT_URL"] = tt.directURL
+		}
+		cfg, err := Load(env(vars))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.ListenURL(); got != tt.want {
+			t.Errorf("DATABASE_URL %q, DATABASE_DIRECT_URL %q: ListenURL() = %q, want %q", tt.url, tt.directURL, got, tt.want)
+		}
+	}
+}
+
 // TestPlainTextAuthOnlyToLoopback: SMTP_TLS=none with SMTP_USERNAME is refused unless
 // SMTP_HOST is on this machine, naming the three variables.
 func TestPlainTextAuthOnlyToLoopback(t *testing.T) {
