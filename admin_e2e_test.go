@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -446,25 +445,7 @@ func TestAdminRoutesAreTheDocumentsOperations(t *testing.T) {
 	}
 	served = append(served, "GET /admin/jobs/")
 	doc, _ := adminContract(t)
-	var documented []string
-	for path, item := range doc.Paths.Map() {
-		for method := range item.Operations() {
-			documented = append(documented, method+" "+path)
-		}
-	}
-	sort.Strings(served)
-	served = slices.Compact(served)
-	sort.Strings(documented)
-	for _, r := range served {
-		if !slices.Contains(documented, r) {
-			t.Errorf("the administration listener serves %s, which api/admin.yaml lacks", r)
-		}
-	}
-	for _, r := range documented {
-		if !slices.Contains(served, r) {
-			t.Errorf("api/admin.yaml has %s, which the administration listener does not serve", r)
-		}
-	}
+	sameRoutes(t, doc, served, "the administration listener", "api/admin.yaml")
 }
 
 // TestAdminEveryDocumented401 sends every operation of api/admin.yaml that documents a 401
