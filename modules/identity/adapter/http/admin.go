@@ -147,6 +147,19 @@ func pageLimit(raw string, most int) (int, string) {
 	return n, ""
 }
 
+// eventPage parses a page of an audit trail: ?before=<event id>&limit= (1 to 100; 0 when
+// absent: the use case's default), with an entry in bad for each malformed one.
+func eventPage(c echo.Context) (before string, limit int, bad []field) {
+	if before = c.QueryParam("before"); before != "" && !isUUID(before) {
+		bad = append(bad, field{"before", "must be the id of an event"})
+	}
+	limit, msg := pageLimit(c.QueryParam("limit"), 100)
+	if msg != "" {
+		bad = append(bad, field{"limit", msg})
+	}
+	return before, limit, bad
+}
+
 // knownClient is a client known to an account, as an operator sees it.
 type knownClient struct {
 	Client     string    `json:"client"`
@@ -230,15 +243,7 @@ func (h *Handlers) adminDelete(c echo.Context) error {
 // adminAccountEvents is a page of one account's audit trail, newest first:
 // ?before=<event id>&limit= (1 to 100).
 func (h *Handlers) adminAccountEvents(c echo.Context) error {
-	before := c.QueryParam("before")
-	var bad []field
-	if before != "" && !isUUID(before) {
-		bad = append(bad, field{"before", "must be the id of an event"})
-	}
-	limit, msg := pageLimit(c.QueryParam("limit"), 100)
-	if msg != "" {
-		bad = append(bad, field{"limit", msg})
-	}
+	before, limit, bad := eventPage(c)
 	if err := invalid(bad...); err != nil {
 		return err
 	}
@@ -273,13 +278,8 @@ func (h *Handlers) adminEvents(c echo.Context) error {
 		}
 		f.Since = since
 	}
-	if f.Before = c.QueryParam("before"); f.Before != "" && !isUUID(f.Before) {
-		bad = append(bad, field{"before", "must be the id of an event"})
-	}
-	limit, msg := pageLimit(c.QueryParam("limit"), 100)
-	if msg != "" {
-		bad = append(bad, field{"limit", msg})
-	}
+	before, limit, pageBad := eventPage(c)
+	f.Before, bad = before, append(bad, pageBad...)
 	if err := invalid(bad...); err != nil {
 		return err
 	}

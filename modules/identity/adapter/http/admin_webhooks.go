@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -111,13 +110,9 @@ type deliveriesResponse struct {
 }
 
 func (h *Handlers) webhookDeliveries(c echo.Context) error {
-	limit := 0
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100 {
-			return invalid(field{"limit", "must be a whole number from 1 to 100"})
-		}
-		limit = n
+	limit, msg := pageLimit(c.QueryParam("limit"), 100)
+	if msg != "" {
+		return invalid(field{"limit", msg})
 	}
 	as, err := h.svc.WebhookAttempts(c.Request().Context(), c.Param("id"), limit)
 	if err != nil {

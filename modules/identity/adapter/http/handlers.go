@@ -6,7 +6,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -307,19 +306,7 @@ type eventsResponse struct {
 // events is a page of the authenticated account's own audit trail, newest first:
 // ?before=<event id>&limit= (1 to 100).
 func (h *Handlers) events(c echo.Context) error {
-	before := c.QueryParam("before")
-	limit := 0
-	var bad []field
-	if before != "" && !isUUID(before) {
-		bad = append(bad, field{"before", "must be the id of an event"})
-	}
-	if raw := c.QueryParam("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 100 {
-			bad = append(bad, field{"limit", "must be a whole number from 1 to 100"})
-		}
-		limit = n
-	}
+	before, limit, bad := eventPage(c)
 	if err := invalid(bad...); err != nil {
 		return err
 	}
