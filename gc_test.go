@@ -9,20 +9,19 @@ import (
 	"github.com/acme/identity/modules/identity"
 )
 
-func TestGCSettingsGrowWithTheHashMemory(t *testing.T) {
+func TestMemoryLimitGrowsWithTheHashMemory(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		ph   identity.PasswordHash
-		want gcSettings
+		want int64
 	}{
-		// 2 slots of 19 MiB: the heap may grow by 3 hashes (57 MiB) over a 16 MiB base.
-		{"defaults on 2 CPUs", identity.PasswordHash{MemoryKiB: 19456, Concurrency: 2}, gcSettings{Percent: 356, Limit: 159 * mib}},
-		{"8 slots", identity.PasswordHash{MemoryKiB: 19456, Concurrency: 8}, gcSettings{Percent: 1000, Limit: (64 + 2*152 + 19) * mib}},
-		// A tiny hash leaves the runtime's default percentage.
-		{"cheapest hash", identity.PasswordHash{MemoryKiB: 8, Concurrency: 2}, gcSettings{Percent: 100, Limit: 64*mib + 2*16*1024 + 8*1024}},
+		// 2 slots of 19 MiB: 64 MiB, the 38 MiB kept twice, and one more hash.
+		{"defaults on 2 CPUs", identity.PasswordHash{MemoryKiB: 19456, Concurrency: 2}, 159 * mib},
+		{"8 slots", identity.PasswordHash{MemoryKiB: 19456, Concurrency: 8}, (64 + 2*152 + 19) * mib},
+		{"cheapest hash", identity.PasswordHash{MemoryKiB: 8, Concurrency: 2}, 64*mib + 2*16*1024 + 8*1024},
 	} {
-		if got := gcSettingsFor(c.ph); got != c.want {
-			t.Errorf("%s: gcSettingsFor = %+v, want %+v", c.name, got, c.want)
+		if got := memoryLimitFor(c.ph); got != c.want {
+			t.Errorf("%s: memoryLimitFor = %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
 		}
 	}
 }

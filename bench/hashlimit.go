@@ -11,11 +11,12 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/acme/identity/modules/identity/adapter/argon2id"
 )
 
-// HashLimit is the hash-bound limit: argon2id with the server's parameters in as many
-// goroutines as the process may use CPUs, in this process, with nothing else running.
+// HashLimit is the hash-bound limit: argon2id with the server's parameters, by the
+// server's own hasher (which reuses its memory), in as many goroutines as the process may
+// use CPUs, in this process, with nothing else running.
 type HashLimit struct {
 	Hash       HashParams
 	Goroutines int
@@ -40,10 +41,13 @@ func (h HashLimit) CPUPerHash() time.Duration {
 // MeasureHashLimit hashes for d in GOMAXPROCS goroutines.
 func MeasureHashLimit(ctx context.Context, p HashParams, d time.Duration) (HashLimit, error) {
 	n := runtime.GOMAXPROCS(0)
-	// Warm up: the first hashes fault the heap in.
+	h := argon2id.New(argon2id.Params{MemoryKiB: p.MemoryKiB, Iterations: p.Iterations, Parallelism: p.Parallelism}, nil)
+	// Warm up: the first hashes fault their memory in, which the hasher keeps.
+	var warm sync.WaitGroup
 	for range n {
-		argon2.IDKey([]byte(password), []byte("0123456789abcdef"), p.Iterations, p.MemoryKiB, p.Parallelism, 32)
+		warm.Go(func() { _, _ = h.Hash(ctx, password) })
 	}
+	warm.Wait()
 	r0, err := rusage()
 	if err != nil {
 		return HashLimit{}, err
@@ -52,13 +56,14 @@ func MeasureHashLimit(ctx context.Context, p HashParams, d time.Duration) (HashL
 	deadline := start.Add(d)
 	var hashes atomic.Int64
 	var wg sync.WaitGroup
-	for i := range n {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			salt := []byte(fmt.Sprintf("salt-%011d", i))
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, 32)
+				if _, err := h.Hash(ctx, password); err != nil {
+					return
+				}
 				hashes.Add(1)
 			}
 		}()

@@ -134,6 +134,9 @@ func (g *Gate) refuse(ctx context.Context, start time.Time) error {
 // Waiting is the number of callers waiting for a slot now (not those held to be refused).
 func (g *Gate) Waiting() int { return int(g.waiting.Load()) }
 
+// Slots is the number of slots: how many callers run at once at most.
+func (g *Gate) Slots() int { return cap(g.slots) }
+
 // InUse is the number of slots taken now.
 func (g *Gate) InUse() int { return len(g.slots) }
 

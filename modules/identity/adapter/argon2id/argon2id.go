@@ -3,7 +3,9 @@
 // hash made with old parameters still verifies after the configuration changes. Every
 // hash and verification runs in a slot of an admission.Gate, so however many requests
 // arrive, only a bounded number of 19 MiB argon2id computations run at once; each is timed
-// for an Observer (the metrics) and, with tracing on, is a span of the request.
+// for an Observer (the metrics) and, with tracing on, is a span of the request. Each
+// computation runs in memory the hasher keeps for the next one (internal/argon2), not in
+// 19 MiB allocated for it and left to the garbage collector.
 package argon2id
 
 import (
@@ -13,15 +15,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
+	"github.com/acme/identity/modules/identity/adapter/argon2id/internal/argon2"
+	"github.com/acme/identity/platform/admission"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-	"golang.org/x/crypto/argon2"
-
-	"github.com/acme/identity/platform/admission"
 )
 
 const (
@@ -63,16 +65,26 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 // Hasher hashes and verifies passwords.
 type Hasher struct {
-	params  Params
-	gate    *admission.Gate
-	observe Observer
-	tracer  trace.Tracer
+	params   Params
+	gate     *admission.Gate
+	observe  Observer
+	tracer   trace.Tracer
+	memories memories
 }
 
 // New returns a hasher that hashes with p, each hash or verification in a slot of gate
-// (nil: unbounded).
+// (nil: unbounded). It keeps the memory of as many computations as gate has slots
+// (GOMAXPROCS without a gate): p.MemoryKiB each once they ran, resident for the life of
+// the process.
 func New(p Params, gate *admission.Gate, opts ...Option) *Hasher {
-	h := &Hasher{params: p, gate: gate, tracer: noop.NewTracerProvider().Tracer("")}
+	kept := runtime.GOMAXPROCS(0)
+	if gate != nil {
+		kept = gate.Slots()
+	}
+	h := &Hasher{
+		params: p, gate: gate, tracer: noop.NewTracerProvider().Tracer(""),
+		memories: memories{free: make(chan *argon2.Memory, kept), most: p.MemoryKiB},
+	}
 	for _, o := range opts {
 		o(h)
 	}
@@ -112,6 +124,43 @@ func (h *Hasher) run(ctx context.Context, op string, p Params, fn func()) error 
 	return err
 }
 
+// memories is a free list of argon2id working memory: a computation takes one (or a new
+// one when none is free) and gives it back after, so that computations reuse the memory
+// of earlier ones. It keeps at most cap(free) of them, none larger than most KiB: a
+// verification of a hash made with a larger memory cost runs in memory of its own, left
+// to the garbage collector after.
+type memories struct {
+	free chan *argon2.Memory
+	most uint32
+}
+
+func (ms *memories) get() *argon2.Memory {
+	select {
+	case m := <-ms.free:
+		return m
+	default:
+		return new(argon2.Memory)
+	}
+}
+
+func (ms *memories) put(m *argon2.Memory) {
+	select {
+	case ms.free <- m:
+	default:
+	}
+}
+
+// idKey is argon2id of password and salt with p in memory of ms (in memory of its own
+// when p's memory cost is larger than any ms keeps).
+func (ms *memories) idKey(password, salt []byte, p Params, keyLen uint32) []byte {
+	if p.MemoryKiB > ms.most {
+		return argon2.IDKey(new(argon2.Memory), password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+	}
+	m := ms.get()
+	defer ms.put(m)
+	return argon2.IDKey(m, password, salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+}
+
 var b64 = base64.RawStdEncoding
 
 // Hash returns the PHC string of password with a fresh random salt.
@@ -123,7 +172,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	p := h.params
 	var key []byte
 	if err := h.run(ctx, OpHash, p, func() {
-		key = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+		key = h.memories.idKey([]byte(password), salt, p, keyLen)
 	}); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -139,7 +188,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 	}
 	var got []byte
 	if err := h.run(ctx, OpVerify, p, func() {
-		got = argon2.IDKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key))) //nolint:gosec // a stored key is tiny
+		got = h.memories.idKey([]byte(password), salt, p, uint32(len(key))) //nolint:gosec // a stored key is tiny
 	}); err != nil {
 		return false, fmt.Errorf("verify password: %w", err)
 	}

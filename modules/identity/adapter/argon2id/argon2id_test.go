@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,6 +109,66 @@ func TestNoHashForAGoneCaller(t *testing.T) {
 	for _, h := range []*Hasher{New(cheap, nil), New(cheap, admission.NewGate(1, 10, time.Second, nil))} {
 		if _, err := h.Hash(gone, "correct horse"); !errors.Is(err, context.Canceled) {
 			t.Errorf("Hash for a cancelled caller: got %v, want context.Canceled", err)
+		}
+	}
+}
+
+// allocated is how many bytes the process allocated while fn ran.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestHashesReuseTheirMemory checks that hashes and verifications after the first ones
+// run in memory the hasher kept (a few KiB of allocations each, not their memory cost),
+// as many at once as the gate has slots, and that a verification of a hash with a larger
+// memory cost leaves nothing that large behind.
+func TestHashesReuseTheirMemory(t *testing.T) {
+	p := Params{MemoryKiB: 4096, Iterations: 1, Parallelism: 1}
+	h := New(p, admission.NewGate(2, 10, time.Second, nil))
+	encoded, err := h.Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	larger, err := New(Params{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, nil).Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoAtOnce := func() {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if ok, err := h.Verify(ctx, "correct horse", encoded); err != nil || !ok {
+					t.Errorf("Verify = %v, %v", ok, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	twoAtOnce() // the second memory
+	if ok, err := h.Verify(ctx, "correct horse", larger); err != nil || !ok {
+		t.Fatalf("Verify of a larger hash = %v, %v", ok, err)
+	}
+	cost := uint64(p.MemoryKiB) * 1024
+	for range 3 {
+		if n := allocated(func() {
+			twoAtOnce()
+			if _, err := h.Hash(ctx, "correct horse"); err != nil {
+				t.Fatal(err)
+			}
+		}); n > cost/4 {
+			t.Fatalf("three computations allocated %d bytes: their memory (%d bytes each) was not reused", n, cost)
+		}
+	}
+	if n := len(h.memories.free); n != 2 {
+		t.Fatalf("the hasher keeps %d memories, want the gate's 2 slots", n)
+	}
+	for range 2 {
+		if m := <-h.memories.free; m.Size() != p.MemoryKiB {
+			t.Fatalf("a kept memory holds %d KiB, want %d", m.Size(), p.MemoryKiB)
 		}
 	}
 }
