@@ -1,9 +1,11 @@
 // Package admission bounds how much of a scarce resource (CPU-heavy password hashing) runs
 // at once: a Gate of n slots that a caller waits for, in a queue of bounded length and for
-// a bounded time, before it does the expensive work. A caller that finds the queue full
-// is held for RefusalHold (at most the queue timeout), then gets ErrBusy, as does one that
-// waits past the timeout; the HTTP layer answers ErrBusy with 503 and Retry-After. A
-// caller whose context ends while waiting or held never starts.
+// a bounded time, before it does the expensive work. The queue admits no more callers than
+// the slots serve in half the timeout at the recent time in a slot, nor more than its
+// length. A caller that finds the queue full is held for RefusalHold (at most the queue
+// timeout), then gets ErrBusy, as does one that waits past the timeout; the HTTP layer
+// answers ErrBusy with 503 and Retry-After. A caller whose context ends while waiting or
+// held never starts.
 package admission
 
 import (
@@ -33,8 +35,9 @@ const RefusalHold = time.Second
 // Observer is told how long each admitted or refused caller waited; it may be nil.
 type Observer func(wait time.Duration, admitted bool)
 
-// Gate admits at most n callers at once and lets at most queue more wait. Waiting callers
-// are admitted in the order they arrived.
+// Gate admits at most n callers at once and lets at most queue more wait (fewer when the
+// slots would not serve them within half the timeout at the recent time in a slot).
+// Waiting callers are admitted in the order they arrived.
 type Gate struct {
 	slots   chan struct{}
 	queue   int64
@@ -42,7 +45,16 @@ type Gate struct {
 	timeout time.Duration
 	hold    time.Duration
 	observe Observer
+	// held is a moving average of how long a caller holds a slot, in nanoseconds (0:
+	// none yet).
+	held atomic.Int64
 }
+
+// servedWithin is the share of the queue timeout that the callers waiting at once should
+// be served in, at the recent time in a slot: the queue admits no more of them than
+// that, so that a waiting caller is nearly always served, not timed out after the work
+// it did before it queued (docs/decisions.md).
+const servedWithin = 2 // half the timeout
 
 // NewGate returns a gate of n slots (at least 1) in front of which at most queue callers
 // (at least 0) wait, each at most timeout; a caller past a full queue is held for
@@ -77,8 +89,36 @@ func (g *Gate) Do(ctx context.Context, fn func()) error {
 		return err
 	}
 	g.report(start, true)
+	began := time.Now()
 	fn()
+	g.recordHeld(time.Since(began))
 	return nil
+}
+
+// recordHeld adds d, a caller's time in a slot, to the moving average (a weight of 1/8).
+func (g *Gate) recordHeld(d time.Duration) {
+	for {
+		old := g.held.Load()
+		avg := int64(d)
+		if old > 0 {
+			avg = old + (int64(d)-old)/8
+		}
+		if g.held.CompareAndSwap(old, avg) {
+			return
+		}
+	}
+}
+
+// queueLimit is how many callers may wait at once now: the queue length, or fewer when
+// the slots would not serve more within the timeout ÷ servedWithin at the recent time in a
+// slot (at least one).
+func (g *Gate) queueLimit() int64 {
+	held := g.held.Load()
+	if held <= 0 {
+		return g.queue
+	}
+	served := int64(cap(g.slots)) * int64(g.timeout/servedWithin) / held
+	return min(g.queue, max(served, 1))
 }
 
 // Screen refuses at the door a caller that Do would refuse now, before it does any work
@@ -88,7 +128,7 @@ func (g *Gate) Do(ctx context.Context, fn func()) error {
 // request that will need a slot calls it first, so that under a flood a refusal costs
 // neither reading nor judging the request (docs/decisions.md).
 func (g *Gate) Screen(ctx context.Context) error {
-	if len(g.slots) < cap(g.slots) || g.waiting.Load() < g.queue {
+	if len(g.slots) < cap(g.slots) || g.waiting.Load() < g.queueLimit() {
 		return nil
 	}
 	return g.refuse(ctx, time.Now())
@@ -97,7 +137,7 @@ func (g *Gate) Screen(ctx context.Context) error {
 // wait queues for a slot, when the queue has room; else it holds the caller, then
 // refuses it.
 func (g *Gate) wait(ctx context.Context, start time.Time) error {
-	if g.waiting.Add(1) > g.queue {
+	if g.waiting.Add(1) > g.queueLimit() {
 		g.waiting.Add(-1)
 		return g.refuse(ctx, start)
 	}
@@ -128,7 +168,7 @@ func (g *Gate) refuse(ctx context.Context, start time.Time) error {
 	case <-timer.C:
 	}
 	g.report(start, false)
-	return fmt.Errorf("%w (%d running, %d waiting: the queue is full; held %s)", ErrBusy, cap(g.slots), g.queue, g.hold)
+	return fmt.Errorf("%w (%d running, %d waiting: the queue is full; held %s)", ErrBusy, cap(g.slots), g.queueLimit(), g.hold)
 }
 
 // Waiting is the number of callers waiting for a slot now (not those held to be refused).

@@ -212,3 +212,59 @@ func TestGateScreen(t *testing.T) {
 		t.Errorf("the queued caller, its context cancelled: %v, want context.Canceled", err)
 	}
 }
+
+// TestQueueHoldsWhatTheSlotsServeInHalfTheTimeout checks that the queue admits no more
+// callers than the slots serve in half the queue timeout at the recent time in a slot:
+// 100 ms in a slot, 2 slots and a 1 s timeout let 10 wait (not the queue length's 100),
+// and a caller past them is refused without queueing. Before any caller held a slot, the
+// queue length alone counts.
+func TestQueueHoldsWhatTheSlotsServeInHalfTheTimeout(t *testing.T) {
+	g := NewGate(2, 100, time.Second, nil)
+	if got := g.queueLimit(); got != 100 {
+		t.Fatalf("queue limit before any hash: %d, want the queue length 100", got)
+	}
+	for range 64 {
+		g.recordHeld(100 * time.Millisecond)
+	}
+	if got := g.queueLimit(); got != 10 {
+		t.Fatalf("queue limit at 100 ms a slot: %d, want 10 (2 slots × 500 ms ÷ 100 ms)", got)
+	}
+	release := hold(t, g, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waiters := make(chan error, 10)
+	for range 10 {
+		go func() { waiters <- g.Do(ctx, func() {}) }()
+	}
+	for g.Waiting() < 10 {
+		runtime.Gosched()
+	}
+	// The eleventh is held, then refused: never queued.
+	short, stop := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer stop()
+	if err := g.Screen(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Screen past the limit: %v, want to be held (and let go at its deadline)", err)
+	}
+	if err := g.Do(short, func() { t.Error("a caller past the limit ran") }); err == nil {
+		t.Fatal("Do past the limit: nil")
+	}
+	if g.Waiting() != 10 {
+		t.Fatalf("%d waiting, want 10", g.Waiting())
+	}
+	// Faster slots make room: at 5 ms, the queue length bounds it again.
+	for range 64 {
+		g.recordHeld(5 * time.Millisecond)
+	}
+	if got := g.queueLimit(); got != 100 {
+		t.Fatalf("queue limit at 5 ms a slot: %d, want the queue length 100", got)
+	}
+	if err := g.Screen(context.Background()); err != nil {
+		t.Fatalf("Screen with room again: %v", err)
+	}
+	release()
+	for range 10 {
+		if err := <-waiters; err != nil {
+			t.Errorf("a waiter: %v", err)
+		}
+	}
+}
