@@ -1,7 +1,7 @@
 // Package admission bounds how much of a scarce resource (CPU-heavy password hashing) runs
 // at once: a Gate of n slots that a caller waits for, in a queue of bounded length and for
 // a bounded time, before it does the expensive work. The queue admits no more callers than
-// the slots serve in half the timeout at the recent time in a slot, nor more than its
+// the slots serve within the timeout at the recent time in a slot, nor more than its
 // length. A caller that finds the queue full is held for RefusalHold (at most the queue
 // timeout), then gets ErrBusy, as does one that waits past the timeout; the HTTP layer
 // answers ErrBusy with 503 and Retry-After. A caller whose context ends while waiting or
@@ -36,7 +36,7 @@ const RefusalHold = time.Second
 type Observer func(wait time.Duration, admitted bool)
 
 // Gate admits at most n callers at once and lets at most queue more wait (fewer when the
-// slots would not serve them within half the timeout at the recent time in a slot).
+// slots would not serve them within the timeout at the recent time in a slot).
 // Waiting callers are admitted in the order they arrived.
 type Gate struct {
 	slots   chan struct{}
@@ -49,12 +49,6 @@ type Gate struct {
 	// none yet).
 	held atomic.Int64
 }
-
-// servedWithin is the share of the queue timeout that the callers waiting at once should
-// be served in, at the recent time in a slot: the queue admits no more of them than
-// that, so that a waiting caller is nearly always served, not timed out after the work
-// it did before it queued (docs/decisions.md).
-const servedWithin = 2 // half the timeout
 
 // NewGate returns a gate of n slots (at least 1) in front of which at most queue callers
 // (at least 0) wait, each at most timeout; a caller past a full queue is held for
@@ -110,14 +104,15 @@ func (g *Gate) recordHeld(d time.Duration) {
 }
 
 // queueLimit is how many callers may wait at once now: the queue length, or fewer when
-// the slots would not serve more within the timeout ÷ servedWithin at the recent time in a
-// slot (at least one).
+// the slots would not serve more within the timeout at the recent time in a slot (at
+// least one), so that a waiting caller is served rather than timed out after the work
+// it did before it queued (docs/decisions.md).
 func (g *Gate) queueLimit() int64 {
 	held := g.held.Load()
 	if held <= 0 {
 		return g.queue
 	}
-	served := int64(cap(g.slots)) * int64(g.timeout/servedWithin) / held
+	served := int64(cap(g.slots)) * int64(g.timeout) / held
 	return min(g.queue, max(served, 1))
 }
 

@@ -213,21 +213,21 @@ func TestGateScreen(t *testing.T) {
 	}
 }
 
-// TestQueueHoldsWhatTheSlotsServeInHalfTheTimeout checks that the queue admits no more
-// callers than the slots serve in half the queue timeout at the recent time in a slot:
-// 100 ms in a slot, 2 slots and a 1 s timeout let 10 wait (not the queue length's 100),
+// TestQueueHoldsWhatTheSlotsServeWithinTheTimeout checks that the queue admits no more
+// callers than the slots serve within the queue timeout at the recent time in a slot:
+// 200 ms in a slot, 2 slots and a 1 s timeout let 10 wait (not the queue length's 100),
 // and a caller past them is refused without queueing. Before any caller held a slot, the
 // queue length alone counts.
-func TestQueueHoldsWhatTheSlotsServeInHalfTheTimeout(t *testing.T) {
+func TestQueueHoldsWhatTheSlotsServeWithinTheTimeout(t *testing.T) {
 	g := NewGate(2, 100, time.Second, nil)
 	if got := g.queueLimit(); got != 100 {
 		t.Fatalf("queue limit before any hash: %d, want the queue length 100", got)
 	}
 	for range 64 {
-		g.recordHeld(100 * time.Millisecond)
+		g.recordHeld(200 * time.Millisecond)
 	}
 	if got := g.queueLimit(); got != 10 {
-		t.Fatalf("queue limit at 100 ms a slot: %d, want 10 (2 slots × 500 ms ÷ 100 ms)", got)
+		t.Fatalf("queue limit at 200 ms a slot: %d, want 10 (2 slots × 1 s ÷ 200 ms)", got)
 	}
 	release := hold(t, g, 2)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -251,12 +251,12 @@ func TestQueueHoldsWhatTheSlotsServeInHalfTheTimeout(t *testing.T) {
 	if g.Waiting() != 10 {
 		t.Fatalf("%d waiting, want 10", g.Waiting())
 	}
-	// Faster slots make room: at 5 ms, the queue length bounds it again.
+	// Faster slots make room: at 10 ms, the queue length bounds it again.
 	for range 64 {
-		g.recordHeld(5 * time.Millisecond)
+		g.recordHeld(10 * time.Millisecond)
 	}
 	if got := g.queueLimit(); got != 100 {
-		t.Fatalf("queue limit at 5 ms a slot: %d, want the queue length 100", got)
+		t.Fatalf("queue limit at 10 ms a slot: %d, want the queue length 100", got)
 	}
 	if err := g.Screen(context.Background()); err != nil {
 		t.Fatalf("Screen with room again: %v", err)
