@@ -148,6 +148,8 @@ func TestMailActivationEmailOverSMTP(t *testing.T) {
 	code := parseReceived(t, got, "alice@example.com")
 	activateWith(t, ts, "alice@example.com", code)
 
+	// The SMTP server has the message before the dispatcher records the attempt.
+	poll.Until(t, 5*time.Second, "the email is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, "alice@example.com").Sent })
 	r := outboxRowOf(t, ts.DatabaseURL, "alice@example.com")
 	if !r.Sent || r.Attempts != 1 {
 		t.Errorf("outbox row %+v, want sent at the first attempt", r)
@@ -188,6 +190,7 @@ func TestMailSMTPDownAtRegistration(t *testing.T) {
 	got := smtpServer.WaitFor(t, "bob@example.com", 5*time.Second)
 	t.Logf("delivered %v after the SMTP server came up", got.At.Sub(up))
 	activateWith(t, ts, "bob@example.com", parseReceived(t, got, "bob@example.com"))
+	poll.Until(t, 5*time.Second, "the email is recorded sent", func() bool { return outboxRowOf(t, ts.DatabaseURL, "bob@example.com").Sent })
 	if r := outboxRowOf(t, ts.DatabaseURL, "bob@example.com"); !r.Sent || r.Attempts < 2 {
 		t.Errorf("outbox row %+v, want sent after at least one retry", r)
 	}
@@ -247,6 +250,10 @@ func TestMailProviderRejectsOrHangs(t *testing.T) {
 	// A temporary refusal (451) is retried with growing delays, then delivered.
 	got := smtpServer.WaitFor(t, "later@example.com", 10*time.Second)
 	parseReceived(t, got, "later@example.com")
+	// The SMTP server has the message before the dispatcher records the attempt.
+	poll.Until(t, 5*time.Second, "the deferred email is recorded sent", func() bool {
+		return outboxRowOf(t, ts.DatabaseURL, "later@example.com").Sent
+	})
 	if r := outboxRowOf(t, ts.DatabaseURL, "later@example.com"); r.Attempts != 4 {
 		t.Errorf("deferred email %+v, want sent at the fourth attempt", r)
 	}

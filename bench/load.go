@@ -129,6 +129,8 @@ type StepResult struct {
 	// SeqScans counts the sequential scans of each table (pg_stat_user_tables.seq_scan,
 	// schema.table) during the step, where any were counted (busy and scale steps).
 	SeqScans map[string]int64 `json:",omitempty"`
+	// Writes are PostgreSQL's checkpoints and buffer writes during the step (writesKeys).
+	Writes map[string]int64 `json:",omitempty"`
 }
 
 // ProcDelta is what the server process spent in the window, and its peak RSS in the step.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,8 +35,11 @@ type Fill struct {
 	Scale float64
 	// Rows by table, as inserted.
 	Rows map[string]int64
-	// Took is the time of the inserts and of VACUUM ANALYZE.
-	Took, Vacuum time.Duration
+	// Took is the time of the inserts, Vacuum of VACUUM ANALYZE, and Settle of the
+	// CHECKPOINT after it and of the wait for autovacuum workers to finish: the steps after
+	// the fill measure the service on the filled tables, not the fill's writes still on
+	// their way to disk.
+	Took, Vacuum, Settle time.Duration
 	// Sizes are the tables' total sizes (pg_total_relation_size) after it, in MiB.
 	SizesMiB map[string]float64
 }
@@ -94,9 +98,9 @@ func runExtra(ctx context.Context, o Options, hash HashParams, bin string, db *D
 			if err != nil {
 				return out, err
 			}
-			r.SeqScans = scanDelta(before, after)
+			r.SeqScans, r.Writes = scanDelta(before, after)
 			out = append(out, r)
-			say(stdout, "bench:   %s; %s\n", OneLine(r), scansLine(r.SeqScans))
+			say(stdout, "bench:   %s; %s; %s\n", OneLine(r), scansLine(r.SeqScans), writesLine(r.Writes))
 		}
 		return out, nil
 	}
@@ -265,6 +269,11 @@ func fillScale(ctx context.Context, url string, scale float64, stdout io.Writer)
 		return f, fmt.Errorf("vacuum analyze: %w", err)
 	}
 	f.Vacuum = time.Since(t)
+	t = time.Now()
+	if err := settle(ctx, conn); err != nil {
+		return f, err
+	}
+	f.Settle = time.Since(t)
 	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || relname, pg_total_relation_size(relid) / 1048576.0
 		FROM pg_stat_user_tables WHERE schemaname IN ('identity', 'platform', 'river')`)
 	if err != nil {
@@ -283,8 +292,32 @@ func fillScale(ctx context.Context, url string, scale float64, stdout io.Writer)
 	if err := rows.Err(); err != nil {
 		return f, fmt.Errorf("table sizes: %w", err)
 	}
-	say(stdout, "bench:   filled in %s, VACUUM ANALYZE %s\n", f.Took.Round(time.Second), f.Vacuum.Round(time.Second))
+	say(stdout, "bench:   filled in %s, VACUUM ANALYZE %s, CHECKPOINT and autovacuum %s\n",
+		f.Took.Round(time.Second), f.Vacuum.Round(time.Second), f.Settle.Round(time.Second))
 	return f, nil
+}
+
+// settle writes every dirty buffer to disk (CHECKPOINT) and waits, at most five minutes,
+// until no autovacuum worker runs.
+func settle(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); {
+		var workers int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`).Scan(&workers); err != nil {
+			return fmt.Errorf("autovacuum workers: %w", err)
+		}
+		if workers == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return nil
 }
 
 func execAll(ctx context.Context, url string, sqls []string) error {
@@ -301,19 +334,28 @@ func execAll(ctx context.Context, url string, sqls []string) error {
 	return nil
 }
 
-// seqScans reads pg_stat_user_tables.seq_scan of the service's tables.
+// seqScans reads pg_stat_user_tables.seq_scan of the service's tables, and under the
+// names of writesKeys PostgreSQL's checkpoints and buffer writes (pg_stat_bgwriter).
 func seqScans(ctx context.Context, url string) (map[string]int64, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("connect for statistics: %w", err)
 	}
 	defer conn.Close(ctx)
+	var w [4]int64
+	if err := conn.QueryRow(ctx, `SELECT checkpoints_timed + checkpoints_req, buffers_checkpoint, buffers_clean, buffers_backend
+		FROM pg_stat_bgwriter`).Scan(&w[0], &w[1], &w[2], &w[3]); err != nil {
+		return nil, fmt.Errorf("read pg_stat_bgwriter: %w", err)
+	}
 	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || relname, coalesce(seq_scan, 0)
 		FROM pg_stat_user_tables WHERE schemaname IN ('identity', 'platform', 'river')`)
 	if err != nil {
 		return nil, fmt.Errorf("read seq_scan: %w", err)
 	}
 	out := map[string]int64{}
+	for i, k := range writesKeys {
+		out[k] = w[i]
+	}
 	for rows.Next() {
 		var name string
 		var n int64
@@ -325,12 +367,37 @@ func seqScans(ctx context.Context, url string) (map[string]int64, error) {
 	return out, rows.Err()
 }
 
-func scanDelta(before, after map[string]int64) map[string]int64 {
-	out := map[string]int64{}
+// writesKeys are pg_stat_bgwriter's figures among seqScans' (no table is named so):
+// checkpoints begun, and buffers written by the checkpointer, by the background writer
+// and by the backends themselves.
+var writesKeys = []string{"checkpoints", "buffers_checkpoint", "buffers_clean", "buffers_backend"}
+
+// scanDelta splits what seqScans read before and after a step into the sequential scans
+// of each table and PostgreSQL's writes in between.
+func scanDelta(before, after map[string]int64) (scans, writes map[string]int64) {
+	scans, writes = map[string]int64{}, map[string]int64{}
 	for t, n := range after {
 		if d := n - before[t]; d > 0 {
-			out[t] = d
+			if slices.Contains(writesKeys, t) {
+				writes[t] = d
+			} else {
+				scans[t] = d
+			}
 		}
 	}
-	return out
+	return scans, writes
+}
+
+// writesLine is what PostgreSQL wrote during a step.
+func writesLine(w map[string]int64) string {
+	if len(w) == 0 {
+		return "no checkpoint, no buffer written"
+	}
+	var parts []string
+	for _, k := range writesKeys {
+		if n := w[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
