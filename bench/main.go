@@ -59,6 +59,9 @@ type Options struct {
 	ServerEnv  []string
 	RoundTrips int
 	Label      string
+	// FloodRounds is how many alternating rounds of register-only at 4 connections and the
+	// flood, back to back on one server, run with the first hash setting (0: none).
+	FloodRounds int
 	// AB, when set, compares server variants instead of the full run; Rounds interleaves them.
 	AB     []Variant
 	Rounds int
@@ -129,6 +132,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.Label, "label", "", "a label printed with the report (what this run is)")
 	ab := fs.String("ab", "", "compare server variants, interleaved, with the first -hash setting: \"before=GOGC=100;after=\" (writes ab.md)")
 	fs.IntVar(&o.Rounds, "rounds", 3, "rounds of an -ab comparison")
+	fs.IntVar(&o.FloodRounds, "flood-rounds", 3, "alternating rounds of register-only at 4 connections and the flood, back to back, with the first -hash setting (0: none)")
 	fs.StringVar(&o.Render, "render", "", "render report.md and chart.svg into -out from an earlier results.json, and measure nothing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -206,6 +210,9 @@ type SettingResults struct {
 	Limit      HashLimit
 	Steps      []StepResult
 	RoundTrips *RoundTrips `json:",omitempty"`
+	// FloodRounds are the -flood-rounds rounds in the order they ran: register-only at 4
+	// connections, then the flood, then the next round's register-only…
+	FloodRounds []StepResult `json:",omitempty"`
 	// Extra are the busy-client and scale steps (with -extra-hash only).
 	Extra *Extra `json:",omitempty"`
 }
@@ -363,6 +370,12 @@ func runSetting(ctx context.Context, o Options, hash HashParams, bin string, db 
 		return sr, err
 	}
 	sr.Limit = MedianLimit(append([]HashLimit{limit}, stepLimits(steps)...))
+	if o.FloodRounds > 0 && o.FloodConns > 0 && o.Flood > 0 && hash.Name == o.Hashes[0] {
+		sr.FloodRounds, err = runFloodRounds(ctx, o, hash, bin, db, mailbox, backends, runID, stdout)
+		if err != nil {
+			return sr, err
+		}
+	}
 	// The round trips are counted with a second server alone on the database: the first
 	// one's dispatcher would share the outbox with it.
 	if o.RoundTrips > 0 {
@@ -425,6 +438,48 @@ func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *D
 		say(stdout, "bench:   %s\n", OneLine(r))
 	}
 	return steps, nil
+}
+
+// runFloodRounds runs o.FloodRounds rounds of register-only at 4 connections and the
+// flood, back to back on a server of their own. The flood's goal is a ratio of the two
+// rates; on a shared virtual machine whose speed moves by a tenth or more within minutes,
+// a ratio of two steps run minutes apart measures the machine as much as the service, and
+// pairs run back to back, each with its hash-bound limit, measure it less.
+func runFloodRounds(ctx context.Context, o Options, hash HashParams, bin string, db *Database, mailbox *Mailbox,
+	backends *Backends, runID string, stdout io.Writer,
+) ([]StepResult, error) {
+	srv, err := StartServer(ctx, ServerConfig{
+		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
+		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+"-flood-rounds.log"), Env: o.ServerEnv,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			say(os.Stderr, "bench: stop server: %v\n", err)
+		}
+	}()
+	runner := &Runner{
+		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Backends: backends, Hash: hash,
+		Prefix: "b" + runID + "-fr", EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
+	}
+	specs := []StepSpec{
+		{Name: "register-4", Workload: RegisterOnly, Conns: 4, Warmup: o.Warmup, Duration: o.Step},
+		{Name: fmt.Sprintf("flood-%d", o.FloodConns), Workload: Flood, Conns: o.FloodConns, Warmup: o.Warmup, Duration: o.Flood},
+	}
+	var out []StepResult
+	for round := range o.FloodRounds {
+		for _, spec := range specs {
+			r, err := runner.RunBracketed(ctx, spec, o.Limit)
+			if err != nil {
+				return out, fmt.Errorf("flood round %d, %s: %w", round+1, spec.Name, err)
+			}
+			out = append(out, r)
+			say(stdout, "bench: %s hash: flood round %d, %s: %s\n", hash.Name, round+1, spec.Name, OneLine(r))
+		}
+	}
+	return out, nil
 }
 
 // Machine describes where the run happened.

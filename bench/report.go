@@ -159,6 +159,10 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 			flood.Rate(), Ratio(flood.Rate(), base.Rate()), base.Spec.Conns, base.Rate(), refusals(flood), flood.Server.PeakRSSKiB/1024)
 	}
 
+	if len(s.FloodRounds) >= 2 {
+		b.WriteString(floodRoundsReport(s.FloodRounds))
+	}
+
 	b.WriteString("\nLatency in ms (requests completed in the measured window; email: 201 → SMTP receipt):\n\n")
 	b.WriteString("| step | conns | route | n | p50 | p95 | p99 | max |\n|---|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, r := range s.Steps {
@@ -202,6 +206,42 @@ func writeSetting(b *strings.Builder, s SettingResults) {
 			}
 		}
 	}
+}
+
+// floodRoundsReport renders the alternating rounds of register-only and the flood: each
+// round's ratio of the two rates, as measured and each rate ÷ the hash-bound limit around
+// its step, and the medians.
+func floodRoundsReport(steps []StepResult) string {
+	var b strings.Builder
+	b.WriteString("\nThe flood against register-only at 4 connections in alternating rounds, each pair back to back on one server " +
+		"(the ratio of the rates, and of the rates each ÷ the hash-bound limit measured around its step):\n\n")
+	b.WriteString("| round | register-only, units/s | ÷ limit | flood, units/s | ÷ limit | flood ÷ register-only | the same ÷ limit | refusals without Retry-After | peak RSS |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	var raw, normalized []float64
+	for i := 0; i+1 < len(steps); i += 2 {
+		base, flood := steps[i], steps[i+1]
+		db, df := Derive(base), Derive(flood)
+		r, n := Ratio(flood.Rate(), base.Rate()), Ratio(df.OfLimit, db.OfLimit)
+		raw, normalized = append(raw, r), append(normalized, n)
+		fmt.Fprintf(&b, "| %d | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %d | %d MiB |\n", i/2+1, base.Rate(), db.OfLimit,
+			flood.Rate(), df.OfLimit, r, n, flood.MissingRetryAfter, flood.Server.PeakRSSKiB/1024)
+	}
+	fmt.Fprintf(&b, "\nFlood ÷ register-only over %d rounds: median **%.2f** as measured, **%.2f** ÷ limit (goal ≥ 0.9).\n",
+		len(raw), median(raw), median(normalized))
+	return b.String()
+}
+
+// median is the middle of xs (the mean of the two middle ones for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // floodAndBase finds the flood and the register-only step it is compared with: 4
