@@ -389,26 +389,40 @@ func runSetting(ctx context.Context, o Options, hash HashParams, bin string, db 
 	return sr, nil
 }
 
+// startRunner starts a server with the hash parameters hash, the extra environment env
+// and its log in o.Out/logs/logName, and returns a Runner of steps against it and the
+// function that stops it.
+func startRunner(ctx context.Context, o Options, hash HashParams, bin string, db *Database, mailbox *Mailbox,
+	backends *Backends, logName string, env []string,
+) (*Runner, func(), error) {
+	srv, err := StartServer(ctx, ServerConfig{
+		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
+		LogPath: filepath.Join(o.Out, "logs", logName), Env: env,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() {
+		if err := srv.Stop(); err != nil {
+			say(os.Stderr, "bench: stop server: %v\n", err)
+		}
+	}
+	return &Runner{
+		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Backends: backends, Hash: hash,
+		EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
+	}, stop, nil
+}
+
 // runSteps starts a server with the hash parameters hash and runs every step against it.
 func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *Database, mailbox *Mailbox,
 	backends *Backends, runID string, stdout io.Writer,
 ) ([]StepResult, error) {
-	srv, err := StartServer(ctx, ServerConfig{
-		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
-		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+".log"), Env: o.ServerEnv,
-	})
+	runner, stop, err := startRunner(ctx, o, hash, bin, db, mailbox, backends, "server-"+hash.Name+".log", o.ServerEnv)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err := srv.Stop(); err != nil {
-			say(os.Stderr, "bench: stop server: %v\n", err)
-		}
-	}()
-	runner := &Runner{
-		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Backends: backends, Hash: hash,
-		Prefix: "b" + runID + "-" + hash.Name[:1], EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
-	}
+	defer stop()
+	runner.Prefix = "b" + runID + "-" + hash.Name[:1]
 	var specs []StepSpec
 	for _, w := range o.Workloads {
 		for _, c := range o.Conns {
@@ -448,22 +462,12 @@ func runSteps(ctx context.Context, o Options, hash HashParams, bin string, db *D
 func runFloodRounds(ctx context.Context, o Options, hash HashParams, bin string, db *Database, mailbox *Mailbox,
 	backends *Backends, runID string, stdout io.Writer,
 ) ([]StepResult, error) {
-	srv, err := StartServer(ctx, ServerConfig{
-		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
-		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+"-flood-rounds.log"), Env: o.ServerEnv,
-	})
+	runner, stop, err := startRunner(ctx, o, hash, bin, db, mailbox, backends, "server-"+hash.Name+"-flood-rounds.log", o.ServerEnv)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err := srv.Stop(); err != nil {
-			say(os.Stderr, "bench: stop server: %v\n", err)
-		}
-	}()
-	runner := &Runner{
-		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Backends: backends, Hash: hash,
-		Prefix: "b" + runID + "-fr", EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
-	}
+	defer stop()
+	runner.Prefix = "b" + runID + "-fr"
 	specs := []StepSpec{
 		{Name: "register-4", Workload: RegisterOnly, Conns: 4, Warmup: o.Warmup, Duration: o.Step},
 		{Name: fmt.Sprintf("flood-%d", o.FloodConns), Workload: Flood, Conns: o.FloodConns, Warmup: o.Warmup, Duration: o.Flood},

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -61,22 +59,12 @@ func runExtra(ctx context.Context, o Options, hash HashParams, bin string, db *D
 	backends *Backends, runID string, stdout io.Writer,
 ) (Extra, error) {
 	var x Extra
-	srv, err := StartServer(ctx, ServerConfig{
-		Bin: bin, DatabaseURL: db.URL, SMTPHost: mailbox.Host, SMTPPort: mailbox.Port, Hash: hash,
-		LogPath: filepath.Join(o.Out, "logs", "server-"+hash.Name+"-budgets.log"), Env: append(append([]string{}, budgetsRaised...), o.ServerEnv...),
-	})
+	runner, stop, err := startRunner(ctx, o, hash, bin, db, mailbox, backends, "server-"+hash.Name+"-budgets.log",
+		append(append([]string{}, budgetsRaised...), o.ServerEnv...))
 	if err != nil {
 		return x, err
 	}
-	defer func() {
-		if err := srv.Stop(); err != nil {
-			say(os.Stderr, "bench: stop server: %v\n", err)
-		}
-	}()
-	runner := &Runner{
-		BaseURL: srv.BaseURL, Mailbox: mailbox, PID: srv.PID(), Backends: backends, Hash: hash,
-		EmailTimeout: 15 * time.Second, DrainTimeout: 30 * time.Second,
-	}
+	defer stop()
 	run := func(prefix string, specs []StepSpec) ([]StepResult, error) {
 		var out []StepResult
 		for _, spec := range specs {
