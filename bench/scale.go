@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +70,7 @@ func runExtra(ctx context.Context, o Options, hash HashParams, bin string, db *D
 			runner.Prefix = "b" + runID + "-" + prefix
 			say(stdout, "bench: %s hash: %s, %d connections%s, %s (+%s warm-up), load average %s\n",
 				hash.Name, spec.Name, spec.Conns, clientsOf(spec), spec.Duration, spec.Warmup, LoadAverage())
-			before, err := seqScans(ctx, db.URL)
+			before, err := readCounters(ctx, db.URL)
 			if err != nil {
 				return out, err
 			}
@@ -82,11 +81,11 @@ func runExtra(ctx context.Context, o Options, hash HashParams, bin string, db *D
 			mailbox.Resets()
 			// A backend sends its counts to the statistics at most once a second.
 			time.Sleep(1500 * time.Millisecond)
-			after, err := seqScans(ctx, db.URL)
+			after, err := readCounters(ctx, db.URL)
 			if err != nil {
 				return out, err
 			}
-			r.SeqScans, r.Writes = scanDelta(before, after)
+			r.SeqScans, r.Writes = delta(before.Scans, after.Scans), delta(before.Writes, after.Writes)
 			out = append(out, r)
 			say(stdout, "bench:   %s; %s; %s\n", OneLine(r), scansLine(r.SeqScans), writesLine(r.Writes))
 		}
@@ -326,58 +325,59 @@ func execAll(ctx context.Context, url string, sqls []string) error {
 	return nil
 }
 
-// seqScans reads pg_stat_user_tables.seq_scan of the service's tables, and under the
-// names of writesKeys PostgreSQL's checkpoints and buffer writes (pg_stat_bgwriter).
-func seqScans(ctx context.Context, url string) (map[string]int64, error) {
+// counters are PostgreSQL's cumulative statistics a step is measured by.
+type counters struct {
+	// Scans is pg_stat_user_tables.seq_scan of the service's tables (schema.table).
+	Scans map[string]int64
+	// Writes are pg_stat_bgwriter's figures under the names of writesKeys.
+	Writes map[string]int64
+}
+
+// writesKeys name pg_stat_bgwriter's figures: checkpoints begun, and buffers written by
+// the checkpointer, by the background writer and by the backends themselves.
+var writesKeys = []string{"checkpoints", "buffers_checkpoint", "buffers_clean", "buffers_backend"}
+
+// readCounters reads the counters now.
+func readCounters(ctx context.Context, url string) (counters, error) {
+	c := counters{Scans: map[string]int64{}, Writes: map[string]int64{}}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("connect for statistics: %w", err)
+		return c, fmt.Errorf("connect for statistics: %w", err)
 	}
 	defer conn.Close(ctx)
 	var w [4]int64
 	if err := conn.QueryRow(ctx, `SELECT checkpoints_timed + checkpoints_req, buffers_checkpoint, buffers_clean, buffers_backend
 		FROM pg_stat_bgwriter`).Scan(&w[0], &w[1], &w[2], &w[3]); err != nil {
-		return nil, fmt.Errorf("read pg_stat_bgwriter: %w", err)
+		return c, fmt.Errorf("read pg_stat_bgwriter: %w", err)
+	}
+	for i, k := range writesKeys {
+		c.Writes[k] = w[i]
 	}
 	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || relname, coalesce(seq_scan, 0)
 		FROM pg_stat_user_tables WHERE schemaname IN ('identity', 'platform', 'river')`)
 	if err != nil {
-		return nil, fmt.Errorf("read seq_scan: %w", err)
-	}
-	out := map[string]int64{}
-	for i, k := range writesKeys {
-		out[k] = w[i]
+		return c, fmt.Errorf("read seq_scan: %w", err)
 	}
 	for rows.Next() {
 		var name string
 		var n int64
 		if err := rows.Scan(&name, &n); err != nil {
-			return nil, fmt.Errorf("read seq_scan: %w", err)
+			return c, fmt.Errorf("read seq_scan: %w", err)
 		}
-		out[name] = n
+		c.Scans[name] = n
 	}
-	return out, rows.Err()
+	return c, rows.Err()
 }
 
-// writesKeys are pg_stat_bgwriter's figures among seqScans' (no table is named so):
-// checkpoints begun, and buffers written by the checkpointer, by the background writer
-// and by the backends themselves.
-var writesKeys = []string{"checkpoints", "buffers_checkpoint", "buffers_clean", "buffers_backend"}
-
-// scanDelta splits what seqScans read before and after a step into the sequential scans
-// of each table and PostgreSQL's writes in between.
-func scanDelta(before, after map[string]int64) (scans, writes map[string]int64) {
-	scans, writes = map[string]int64{}, map[string]int64{}
-	for t, n := range after {
-		if d := n - before[t]; d > 0 {
-			if slices.Contains(writesKeys, t) {
-				writes[t] = d
-			} else {
-				scans[t] = d
-			}
+// delta is what grew from before to after, by name (names that did not grow left out).
+func delta(before, after map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, n := range after {
+		if d := n - before[k]; d > 0 {
+			out[k] = d
 		}
 	}
-	return scans, writes
+	return out
 }
 
 // writesLine is what PostgreSQL wrote during a step.
